@@ -1,0 +1,142 @@
+"""The RAG chat graph: retrieve → decide → (rewrite → retrieve | generate ⇄ tools).
+
+``retrieve`` runs hybrid search (dense + BM25 fused with RRF in Qdrant) with the message's metadata as
+filters; ``decide`` sends an off-topic retrieval back through ``rewrite`` (bounded by ``max_rewrites``);
+``generate`` streams the answer from the versioned prompt, the trimmed history and the numbered context, and
+may call tools when the model supports them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Literal
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage, trim_messages
+from langchain_core.runnables import RunnableConfig
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+from langgraph.prebuilt import ToolNode
+from langgraph.runtime import Runtime
+
+from graphs.chat_prompts import REWRITE_PROMPT, answer_prompt
+from graphs.chat_state import ChatContext, ChatInput, ChatState
+from graphs.chat_tools import TOOLS
+from workbench.citations import format_context
+from workbench.providers.llm_extractive import ExtractiveChatModel
+from workbench.resources import get_resources
+from workbench.runlog.callback import RunLogCallback
+
+GENERATE = "generate"
+
+
+def _last_human(messages: list[AnyMessage]) -> HumanMessage:
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            return message
+    raise ValueError("the chat graph needs a human message in 'messages'")
+
+
+def _current_turn(messages: list[AnyMessage]) -> list[AnyMessage]:
+    """The messages since the last human message (tool calls and results of this turn)."""
+    for i in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[i], HumanMessage):
+            return messages[i + 1 :]
+    return []
+
+
+def _approx_tokens(messages: list[AnyMessage]) -> int:
+    return sum(len(str(m.content)) // 4 + 4 for m in messages)
+
+
+async def retrieve(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
+    """Search the collection with the turn's query (the question, or its rewrite)."""
+    question = _last_human(state["messages"])
+    same_turn = state.get("turn") == question.id
+    query = state["query"] if same_turn and state.get("query") else str(question.content)
+    resources = get_resources()
+    ctx = runtime.context or ChatContext()
+    docs = await asyncio.to_thread(
+        resources.store.search,
+        ctx.collection or resources.settings.collection,
+        query,
+        ctx.top_k or resources.settings.top_k,
+        state.get("metadata") or None,
+        ctx.search_mode,
+    )
+    return {"retrieved_docs": docs, "query": query, "turn": question.id, "rewrites": state.get("rewrites", 0) if same_turn else 0}
+
+
+def decide(state: ChatState, runtime: Runtime[ChatContext]) -> Literal["rewrite", "generate"]:
+    """Rewrite and search again when nothing relevant came back and rewrites are left; else answer."""
+    ctx = runtime.context or ChatContext()
+    best = max((d["dense_score"] for d in state.get("retrieved_docs", []) if d["dense_score"] is not None), default=None)
+    relevant = best is not None and best >= ctx.min_relevance
+    if relevant or state.get("rewrites", 0) >= ctx.max_rewrites:
+        return "generate"
+    return "rewrite"
+
+
+async def rewrite(state: ChatState, runtime: Runtime[ChatContext], config: RunnableConfig) -> dict:
+    """Turn the question into a self-contained search query, using the conversation."""
+    ctx = runtime.context or ChatContext()
+    choice = get_resources().models.choose(ctx.model)
+    messages = state["messages"]
+    question = str(_last_human(messages).content)
+    earlier = [m for m in messages[:-1] if isinstance(m, HumanMessage)][-3:]
+    if isinstance(choice.model, ExtractiveChatModel):
+        # No language model: widen the query with the user's previous questions.
+        query = " ".join([*(str(m.content) for m in earlier), question])
+    else:
+        conversation = "\n".join(f"user: {m.content}" for m in earlier) or "(none)"
+        prompt = REWRITE_PROMPT.render(conversation=conversation, question=question)
+        reply = await choice.model.ainvoke([HumanMessage(prompt)], {**config, "tags": ["rewrite"]})
+        query = str(reply.content).strip().splitlines()[0][:300] if str(reply.content).strip() else question
+    return {"query": query, "rewrites": state.get("rewrites", 0) + 1}
+
+
+async def generate(state: ChatState, runtime: Runtime[ChatContext], config: RunnableConfig) -> dict:
+    """Stream the answer from the prompt, the trimmed history and the numbered context."""
+    ctx = runtime.context or ChatContext()
+    resources = get_resources()
+    choice = resources.models.choose(ctx.model)
+    docs = state.get("retrieved_docs", [])
+    turn = _current_turn(state["messages"])
+    if not any(isinstance(m, ToolMessage) for m in turn):
+        get_stream_writer()({"type": "retrieval", "documents": docs, "query": state.get("query")})
+    prompt = answer_prompt(ctx.prompt_version)
+    history = trim_messages(
+        state["messages"],
+        max_tokens=resources.settings.max_history_tokens,
+        token_counter=_approx_tokens,
+        strategy="last",
+        start_on="human",
+    )
+    tool_rounds = sum(1 for m in turn if isinstance(m, AIMessage) and m.tool_calls)
+    model = choice.model
+    if ctx.use_tools and choice.supports_tools and tool_rounds < ctx.max_tool_rounds:
+        model = model.bind_tools(TOOLS)  # type: ignore[assignment]
+    runnable = model.with_fallbacks([choice.fallback]) if choice.fallback is not None else model
+    reply = await runnable.ainvoke([SystemMessage(prompt.render(context=format_context(docs))), *history], config)
+    served_by = reply.response_metadata.get("model_name") or choice.spec
+    reply.response_metadata = {**reply.response_metadata, "model_name": served_by, "prompt": prompt.id}
+    return {"messages": [reply], "model": choice.spec}
+
+
+def after_generate(state: ChatState) -> Literal["tools", "__end__"]:
+    last = state["messages"][-1]
+    return "tools" if isinstance(last, AIMessage) and last.tool_calls else END
+
+
+builder = StateGraph(ChatState, context_schema=ChatContext, input_schema=ChatInput)
+builder.add_node("retrieve", retrieve)
+builder.add_node("rewrite", rewrite)
+builder.add_node(GENERATE, generate)
+builder.add_node("tools", ToolNode(TOOLS))
+builder.add_edge(START, "retrieve")
+builder.add_conditional_edges("retrieve", decide)
+builder.add_edge("rewrite", "retrieve")
+builder.add_conditional_edges(GENERATE, after_generate)
+builder.add_edge("tools", GENERATE)
+
+# `langgraph dev` and LangGraph Server provide their own checkpointer; every run is logged to DuckDB.
+graph = builder.compile(name="chat").with_config(callbacks=[RunLogCallback()])

@@ -1,0 +1,200 @@
+"""/ws/chat against a real uvicorn server with real WebSocket clients; every message is schema-validated."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from tests.integration.conftest import running_server, validate_chat_message
+from workbench.runlog import RunLog
+
+pytestmark = pytest.mark.integration
+
+
+def receive(ws, timeout: float = 60) -> dict:
+    message = json.loads(ws.recv(timeout=timeout))
+    validate_chat_message(message)
+    return message
+
+
+def turn(ws, content: str, session: str, **extra) -> list[dict]:
+    """Send a user message and collect everything up to ``done``."""
+    ws.send(json.dumps({"type": "user_message", "content": content, "session_id": session, **extra}))
+    messages = []
+    while True:
+        message = receive(ws)
+        messages.append(message)
+        if message.get("type") == "done":
+            return messages
+
+
+def tokens(messages: list[dict]) -> str:
+    return "".join(m["content"] for m in messages if m.get("role") == "assistant")
+
+
+def wait_for_run(home, run_id: str, timeout: float = 15) -> dict:
+    deadline = time.monotonic() + timeout
+    log = RunLog(home / "runs.duckdb")
+    try:
+        while time.monotonic() < deadline:
+            run = log.get_run(run_id)
+            if run is not None:
+                return run
+            time.sleep(0.2)
+    finally:
+        log.close()
+    raise AssertionError(f"run {run_id} was not logged")
+
+
+def test_happy_path_streams_retrieval_tokens_then_done(chat_server):
+    with connect(f"{chat_server.ws_url}/ws/chat") as ws:
+        messages = turn(ws, "How do I configure the data folder?", "happy", model="extractive")
+    retrieval, *chunks, done = messages
+    assert retrieval["type"] == "retrieval"
+    assert retrieval["documents"] and all(d["source"] and d["chunk_id"] for d in retrieval["documents"])
+    assert chunks and all(m == {"role": "assistant", "content": m["content"]} for m in chunks)
+    assert done["type"] == "done" and done["status"] == "ok" and done["model"] == "extractive"
+    assert done["citations"], "the extractive answer cites its sentences"
+    run = wait_for_run(chat_server.home, done["run_id"])
+    assert run["status"] == "ok" and run["entry_point"] == "ws" and run["session_id"] == "happy"
+    assert run["output"] == tokens(messages)
+
+
+def test_abort_mid_stream_stops_tokens_and_logs_aborted(chat_server):
+    with connect(f"{chat_server.ws_url}/ws/chat") as ws:
+        ws.send(json.dumps({"type": "user_message", "content": "Tell me everything", "session_id": "abort"}))
+        received = []
+        while sum(1 for m in received if m.get("role")) < 5:
+            received.append(receive(ws))
+        ws.send(json.dumps({"type": "abort"}))
+        after = []
+        while not after or after[-1].get("type") != "done":
+            after.append(receive(ws))
+        acked = next(i for i, m in enumerate(after) if m.get("type") == "aborted")
+        assert all(m.get("role") is None for m in after[acked:]), "no token after the abort is acknowledged"
+        assert after[-1]["status"] == "aborted"
+        run_id = after[acked]["run_id"]
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=0.5)
+        # the socket stays usable
+        assert turn(ws, "What is hybrid search?", "abort-2", model="extractive")[-1]["status"] == "ok"
+    run = wait_for_run(chat_server.home, run_id)
+    assert run["status"] == "aborted"
+    assert run["output"].startswith("word0 word1 word2")
+    assert len(run["output"].split()) < 400
+
+
+def test_disconnect_mid_stream_stops_work_and_logs_the_run(chat_server):
+    ws = connect(f"{chat_server.ws_url}/ws/chat")
+    ws.send(json.dumps({"type": "user_message", "content": "Tell me everything", "session_id": "gone"}))
+    run_id = receive(ws)["run_id"]
+    receive(ws)
+    ws.close()
+    run = wait_for_run(chat_server.home, run_id)
+    assert run["status"] == "aborted"
+    assert len(run["output"].split()) < 400
+    # the session is free again: the run really stopped
+    with connect(f"{chat_server.ws_url}/ws/chat") as ws2:
+        assert turn(ws2, "Hello again", "gone", model="extractive")[-1]["status"] == "ok"
+
+
+def test_concurrent_sessions_stream_and_do_not_share_history(chat_server):
+    results: dict[str, list[dict]] = {}
+
+    def talk(session: str, first: str) -> None:
+        with connect(f"{chat_server.ws_url}/ws/chat") as ws:
+            turn(ws, first, session, model="fake/scripted")
+            results[session] = turn(ws, "What did I ask before?", session, model="fake/scripted")
+
+    threads = [threading.Thread(target=talk, args=(f"c{i}", f"secret-{i} question")) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sorted(results) == ["c0", "c1", "c2"]
+    log = RunLog(chat_server.home / "runs.duckdb")
+    try:
+        for i in range(3):
+            runs = [r for r in log.recent_runs(limit=100, session_id=f"c{i}")]
+            assert len(runs) == 2
+    finally:
+        log.close()
+
+
+def test_history_survives_a_server_restart(tmp_path):
+    question = "Which port does the server use by default?"
+    with running_server(tmp_path, WORKBENCH_LLM="extractive") as server:
+        with connect(f"{server.ws_url}/ws/chat") as ws:
+            assert turn(ws, question, "persist")[-1]["status"] == "ok"
+    with running_server(tmp_path, WORKBENCH_LLM="fake/scripted") as server:
+        with connect(f"{server.ws_url}/ws/chat") as ws:
+            assert turn(ws, "And the host?", "persist")[-1]["status"] == "ok"
+    import sqlite3
+
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    with SqliteSaver(sqlite3.connect(tmp_path / "checkpoints.sqlite", check_same_thread=False)) as saver:
+        state = saver.get({"configurable": {"thread_id": "persist"}})
+    contents = [m.content for m in state["channel_values"]["messages"]]
+    assert contents[0] == question and contents[2] == "And the host?" and len(contents) == 4
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        ("not json", "invalid_json"),
+        ("[1, 2]", "invalid_message"),
+        ('{"content": "no type"}', "invalid_message"),
+        ('{"type": "dance"}', "unknown_type"),
+        ('{"type": "user_message", "session_id": "x"}', "invalid_message"),
+        ('{"type": "user_message", "content": "", "session_id": "x"}', "invalid_message"),
+        ('{"type": "user_message", "content": "hi", "session_id": "../../etc"}', "invalid_message"),
+        ('{"type": "user_message", "content": 5, "session_id": "x"}', "invalid_message"),
+        ('{"type": "user_message", "content": "hi", "session_id": "x", "top_k": 0}', "invalid_message"),
+        ('{"type": "abort"}', "nothing_to_abort"),
+    ],
+)
+def test_bad_input_gets_an_error_and_the_socket_stays_usable(chat_server, payload, code):
+    with connect(f"{chat_server.ws_url}/ws/chat") as ws:
+        ws.send(payload)
+        error = receive(ws)
+        assert error["type"] == "error" and error["code"] == code and error["message"]
+        assert turn(ws, "What is hybrid search?", f"bad-{code}", model="extractive")[-1]["status"] == "ok"
+
+
+def test_binary_frame_gets_an_error_and_the_socket_stays_usable(chat_server):
+    with connect(f"{chat_server.ws_url}/ws/chat") as ws:
+        ws.send(b"\x00\x01binary")
+        assert receive(ws)["code"] == "binary_not_supported"
+        assert turn(ws, "What is hybrid search?", "binary", model="extractive")[-1]["status"] == "ok"
+
+
+def test_oversized_message_is_refused_with_close_1009_and_server_carries_on(chat_server):
+    with connect(f"{chat_server.ws_url}/ws/chat", max_size=None) as ws:
+        big = json.dumps({"type": "user_message", "content": "x" * 70_000, "session_id": "big"})
+        ws.send(big)
+        assert receive(ws)["code"] == "message_too_large"
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+        assert closed.value.rcvd.code == 1009
+    with connect(f"{chat_server.ws_url}/ws/chat") as ws:
+        assert turn(ws, "What is hybrid search?", "after-big", model="extractive")[-1]["status"] == "ok"
+
+
+def test_second_message_while_answering_is_refused_as_busy(chat_server):
+    with connect(f"{chat_server.ws_url}/ws/chat") as ws:
+        ws.send(json.dumps({"type": "user_message", "content": "long", "session_id": "busy"}))
+        receive(ws)
+        ws.send(json.dumps({"type": "user_message", "content": "again", "session_id": "busy"}))
+        messages = []
+        while not messages or messages[-1].get("type") != "error":
+            messages.append(receive(ws))
+        assert messages[-1]["code"] == "busy"
+        ws.send(json.dumps({"type": "abort"}))
+        while receive(ws).get("type") != "done":
+            pass

@@ -1,0 +1,142 @@
+"""One chat turn as a stream of protocol events, whoever asks: the WebSocket route, the UI or the CLI.
+
+The graph runs with a durable checkpointer (``session_id`` is the LangGraph thread), under a time limit, and is
+logged to DuckDB by :class:`~workbench.runlog.callback.RunLogCallback` whether it finishes, fails or is aborted.
+Cancelling the consumer of :meth:`ChatService.stream` cancels the graph run and the model stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph.state import CompiledStateGraph
+
+from graphs.chat import GENERATE, builder
+from graphs.chat_state import ChatContext
+from workbench.citations import cited_numbers
+from workbench.documents import RetrievedDoc, SearchMode
+from workbench.runlog.callback import RunLogCallback
+from workbench.settings import Settings
+
+
+@dataclass
+class TurnRequest:
+    """One user message and the knobs of its run."""
+
+    content: str
+    session_id: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    collection: str | None = None
+    top_k: int | None = None
+    search_mode: SearchMode = "hybrid"
+    prompt_version: str = "v1"
+    entry_point: str = "api"
+
+
+class SessionBusy(Exception):
+    """A turn is already running in this session."""
+
+
+def public_document(doc: RetrievedDoc) -> dict[str, Any]:
+    """A retrieved document as the protocols send it."""
+    return {
+        "source": doc["source"],
+        "chunk_id": doc["chunk_id"],
+        "score": doc["score"],
+        "dense_score": doc["dense_score"],
+        "sparse_score": doc["sparse_score"],
+        "title": doc["title"],
+        "section": doc["section"],
+        "page": doc["page"],
+        "text": doc["text"],
+    }
+
+
+class ChatService:
+    """Runs chat turns on a graph compiled with the given checkpointer."""
+
+    def __init__(self, settings: Settings, checkpointer: BaseCheckpointSaver, callback: RunLogCallback | None = None):
+        self.settings = settings
+        self.callback = callback or RunLogCallback()
+        self.graph: CompiledStateGraph = builder.compile(checkpointer=checkpointer, name="chat")
+        self._sessions: dict[str, asyncio.Lock] = {}
+
+    async def history(self, session_id: str) -> list[BaseMessage]:
+        """The conversation so far in ``session_id``."""
+        snapshot = await self.graph.aget_state({"configurable": {"thread_id": session_id}})
+        return list(snapshot.values.get("messages", [])) if snapshot.values else []
+
+    async def stream(self, request: TurnRequest, run_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Yield ``retrieval``, ``token`` and finally ``done`` events for one turn.
+
+        Raises :class:`SessionBusy` when the session already has a turn running, ``TimeoutError`` past
+        ``max_generation_s``; cancelling the consumer aborts the run (it is still logged, as aborted).
+        """
+        lock = self._sessions.setdefault(request.session_id, asyncio.Lock())
+        if lock.locked():
+            raise SessionBusy(request.session_id)
+        async with lock:
+            async for event in self._run(request, run_id or str(uuid.uuid4())):
+                yield event
+
+    async def _run(self, request: TurnRequest, run_id: str) -> AsyncIterator[dict[str, Any]]:
+        context = ChatContext(
+            model=request.model,
+            collection=request.collection,
+            top_k=request.top_k,
+            search_mode=request.search_mode,
+            prompt_version=request.prompt_version,
+        )
+        config = {
+            "configurable": {"thread_id": request.session_id},
+            "run_id": uuid.UUID(run_id),
+            "callbacks": [self.callback],
+            "metadata": {
+                "entry_point": request.entry_point,
+                "session_id": request.session_id,
+                "prompt_version": request.prompt_version,
+            },
+        }
+        inputs = {"messages": [HumanMessage(request.content)], "metadata": request.metadata}
+        docs: list[RetrievedDoc] = []
+        final: dict[str, Any] = {}
+        finished = False
+        try:
+            async with asyncio.timeout(self.settings.max_generation_s):
+                async for mode, chunk in self.graph.astream(
+                    inputs, config, context=context, stream_mode=["custom", "messages", "values"]
+                ):
+                    if mode == "custom" and chunk.get("type") == "retrieval":
+                        docs = chunk["documents"]
+                        yield {"type": "retrieval", "run_id": run_id, "query": chunk.get("query"),
+                               "documents": [public_document(d) for d in docs]}
+                    elif mode == "messages":
+                        message, meta = chunk
+                        if meta.get("langgraph_node") == GENERATE and isinstance(message, AIMessageChunk):
+                            if isinstance(message.content, str) and message.content:
+                                yield {"type": "token", "content": message.content}
+                    elif mode == "values":
+                        final = chunk
+            finished = True
+        finally:
+            if not finished:
+                with contextlib.suppress(Exception):
+                    self.callback.abort(run_id)
+        answer = final.get("messages", [])[-1] if final.get("messages") else None
+        text = str(answer.content) if isinstance(answer, AIMessage) else ""
+        yield {
+            "type": "done",
+            "run_id": run_id,
+            "status": "ok",
+            "model": final.get("model"),
+            "citations": cited_numbers(text, len(docs)),
+            "answer": text,
+        }

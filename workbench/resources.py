@@ -1,0 +1,67 @@
+"""The process's shared clients (vector store, models), built lazily on first use and then reused.
+
+Graph nodes reach them through :func:`get_resources`, so the same graph module works in the server, the CLI,
+``langgraph dev`` and tests; tests install fakes with :func:`set_resources`.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from workbench.providers.llm import ModelRegistry
+from workbench.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from workbench.providers.vectorstore import QdrantStore
+
+
+class Resources:
+    """Shared, lazily built clients for one process."""
+
+    def __init__(
+        self, settings: Settings, *, store: QdrantStore | None = None, models: ModelRegistry | None = None
+    ) -> None:
+        self.settings = settings
+        self.models = models or ModelRegistry(settings)
+        self._store = store
+        self._lock = threading.Lock()
+
+    @property
+    def store(self) -> QdrantStore:
+        """The vector store (Qdrant local files under WORKBENCH_HOME, or QDRANT_URL)."""
+        with self._lock:
+            if self._store is None:
+                from workbench.providers.embeddings import load_embeddings
+                from workbench.providers.vectorstore import open_store
+
+                embeddings = load_embeddings(self.settings.embeddings, self.settings)
+                self._store = open_store(self.settings, embeddings)
+            return self._store
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+
+_current: Resources | None = None
+_current_lock = threading.Lock()
+
+
+def get_resources() -> Resources:
+    """The process-wide resources, built from the settings on first call."""
+    global _current
+    with _current_lock:
+        if _current is None:
+            _current = Resources(get_settings())
+        return _current
+
+
+def set_resources(resources: Resources | None) -> Resources | None:
+    """Install ``resources`` as the process-wide ones (``None`` resets); returns the previous ones."""
+    global _current
+    with _current_lock:
+        previous, _current = _current, resources
+        return previous

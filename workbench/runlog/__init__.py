@@ -1,0 +1,26 @@
+"""The DuckDB run log: every graph run as a ``runs`` row plus its ``events``.
+
+- :class:`RunLog` / :func:`get_runlog`: the queue-fed writer (one background thread per process).
+- :class:`RunLogCallback`: the LangChain callback handler that turns LangGraph runs into records.
+- :func:`recent_runs`, :func:`get_run`, :func:`export_parquet`: read queries.
+"""
+
+from workbench.runlog.callback import RUNLOG_EVENT, RunLogCallback
+from workbench.runlog.queries import count_runs, export_parquet, get_run, recent_runs
+from workbench.runlog.schema import EventRecord, RunLogBusyError, RunRecord
+from workbench.runlog.writer import RunLog, get_runlog, set_runlog
+
+__all__ = [
+    "RUNLOG_EVENT",
+    "EventRecord",
+    "RunLog",
+    "RunLogBusyError",
+    "RunLogCallback",
+    "RunRecord",
+    "count_runs",
+    "export_parquet",
+    "get_run",
+    "get_runlog",
+    "recent_runs",
+    "set_runlog",
+]

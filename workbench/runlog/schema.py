@@ -1,0 +1,206 @@
+"""The run-log database: its rows, its ordered migrations and how to open it.
+
+DuckDB lets one process at a time hold a database file open for writing, so every user of the run log
+(the writer thread, the read queries) opens a short-lived connection with :func:`connect`, which waits
+with a short backoff while another process holds the file, applies the migrations on the first connection
+of this process, and closes the file again when the block ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from workbench.errors import WorkbenchError
+
+logger = logging.getLogger(__name__)
+
+Migration = Callable[[duckdb.DuckDBPyConnection], None]
+
+
+class RunLogBusyError(WorkbenchError):
+    """The run-log file stayed locked by another process for longer than the lock timeout."""
+
+
+@dataclass
+class RunRecord:
+    """One graph run: a row of ``runs``. Logging it again with the same ``run_id`` replaces the row."""
+
+    run_id: str
+    graph: str
+    entry_point: str = "langgraph"
+    session_id: str | None = None
+    model: str | None = None
+    prompt_version: str | None = None
+    input: str | None = None
+    output: str | None = None
+    status: str = "ok"
+    """'running' while in flight, then 'ok', 'error' or 'aborted'."""
+    error: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    ttft_ms: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    retrieved: list[dict[str, Any]] | None = None
+    """Retrieved chunks: dicts with chunk_id, source, score, dense_score, sparse_score."""
+    metadata: dict[str, Any] | None = None
+    """Free-form extras (voice timings, audit counts, ``tokens_estimated``...)."""
+
+
+@dataclass
+class EventRecord:
+    """One step inside a run (a graph node, an LLM call, a tool call): a row of ``events``."""
+
+    run_id: str
+    seq: int
+    node: str
+    kind: str = "node"
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_ms: float | None = None
+    status: str = "ok"
+    detail: dict[str, Any] | None = None
+
+
+RUN_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(RunRecord))
+EVENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(EventRecord))
+JSON_COLUMNS = frozenset({"retrieved", "metadata", "detail"})
+
+
+def m001_initial(con: duckdb.DuckDBPyConnection) -> None:
+    """The ``runs`` and ``events`` tables."""
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS runs (
+            run_id VARCHAR PRIMARY KEY,
+            graph VARCHAR,
+            entry_point VARCHAR,
+            session_id VARCHAR,
+            model VARCHAR,
+            prompt_version VARCHAR,
+            input VARCHAR,
+            output VARCHAR,
+            status VARCHAR,
+            error VARCHAR,
+            started_at TIMESTAMPTZ,
+            ended_at TIMESTAMPTZ,
+            ttft_ms DOUBLE,
+            tokens_in INTEGER,
+            tokens_out INTEGER,
+            retrieved JSON,
+            metadata JSON
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS events (
+            run_id VARCHAR,
+            seq INTEGER,
+            node VARCHAR,
+            kind VARCHAR,
+            started_at TIMESTAMPTZ,
+            ended_at TIMESTAMPTZ,
+            duration_ms DOUBLE,
+            status VARCHAR,
+            detail JSON,
+            PRIMARY KEY (run_id, seq)
+        )
+        """
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial,)
+"""Applied in order, each once per database file; append new ones (``m002_...``), never edit old ones."""
+
+
+def migrate(con: duckdb.DuckDBPyConnection, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[str]:
+    """Apply the migrations not yet recorded in ``_migrations``; return the names applied now.
+
+    Each migration and its record commit together. A concurrent migrator (another process that got the file
+    first) shows up as "already exists" errors, which are tolerated.
+    """
+    con.execute("CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ)")
+    done = {row[0] for row in con.execute("SELECT name FROM _migrations").fetchall()}
+    applied: list[str] = []
+    for migration in migrations:
+        name = migration.__name__
+        if name in done:
+            continue
+        con.begin()
+        try:
+            migration(con)
+            con.execute("INSERT INTO _migrations VALUES (?, now())", [name])
+            con.commit()
+        except (duckdb.CatalogException, duckdb.ConstraintException) as exc:
+            con.rollback()
+            if "already exists" not in str(exc) and "Duplicate key" not in str(exc):
+                raise
+            logger.info("run log migration %s was applied concurrently: %s", name, exc)
+            continue
+        applied.append(name)
+    return applied
+
+
+_migrated: set[str] = set()
+_migrated_lock = threading.Lock()
+
+
+def is_lock_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` is DuckDB refusing the file because another process holds it.
+
+    duckdb 2.0 raises ``duckdb.IOException('IO Error: Could not set lock on file "...": Conflicting lock
+    is held in <exe> (PID n) ...')``, for read-write and read-only connections alike.
+    """
+    return isinstance(exc, duckdb.IOException) and "Could not set lock on file" in str(exc)
+
+
+def _open(path: Path, lock_timeout: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + lock_timeout
+    delay = 0.005
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.IOException as exc:
+            if not is_lock_conflict(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise RunLogBusyError(
+                    f"The run log {path} is held open by another process for more than {lock_timeout:.1f} s; "
+                    f"close that process's DuckDB connection ({exc})."
+                ) from exc
+        time.sleep(min(delay * (0.5 + random.random()), max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 0.1)
+
+
+@contextmanager
+def connect(path: str | Path, *, lock_timeout: float = 5.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived connection to the run log at ``path``, migrated, in UTC; closed (file released) on exit.
+
+    Waits up to ``lock_timeout`` seconds while another process holds the file, then raises
+    :class:`RunLogBusyError`.
+    """
+    path = Path(path)
+    con = _open(path, lock_timeout)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        key = str(path.resolve())
+        if key not in _migrated:
+            with _migrated_lock:
+                if key not in _migrated:
+                    migrate(con)
+                    _migrated.add(key)
+        yield con
+    finally:
+        con.close()

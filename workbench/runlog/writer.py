@@ -1,0 +1,235 @@
+"""The run-log writer: callers enqueue records; one background thread writes them to DuckDB in Arrow batches.
+
+``log_run`` and ``log_events`` only put on a queue (a few microseconds, never blocking, never raising).
+The writer thread waits until 500 rows are pending or 200 ms have passed since the first one, takes
+everything already queued (up to ``max_batch`` rows), and writes it in one transaction through a
+connection it opens for that batch only, so another process can use the same file between batches.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from workbench.runlog.schema import EVENT_COLUMNS, JSON_COLUMNS, RUN_COLUMNS, EventRecord, RunRecord, connect
+
+logger = logging.getLogger(__name__)
+
+_TS = pa.timestamp("us", tz="UTC")
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "started_at": _TS,
+    "ended_at": _TS,
+    "ttft_ms": pa.float64(),
+    "duration_ms": pa.float64(),
+    "tokens_in": pa.int32(),
+    "tokens_out": pa.int32(),
+    "seq": pa.int32(),
+}
+
+
+class _Stop:
+    """Queue sentinel: write what is pending, then end the thread."""
+
+
+_STOP = _Stop()
+_Item = RunRecord | list[EventRecord] | threading.Event | _Stop
+
+
+def _column(name: str, values: list[Any]) -> pa.Array:
+    if name in JSON_COLUMNS:
+        values = [None if v is None else json.dumps(v, default=str, ensure_ascii=False) for v in values]
+    elif name in ("started_at", "ended_at"):
+        values = [v.replace(tzinfo=UTC) if v is not None and v.tzinfo is None else v for v in values]
+    return pa.array(values, type=_ARROW_TYPES.get(name, pa.string()))
+
+
+def to_arrow(records: Sequence[RunRecord] | Sequence[EventRecord], columns: tuple[str, ...]) -> pa.Table:
+    """A column-wise Arrow table of ``records`` (JSON columns serialized, naive timestamps taken as UTC)."""
+    return pa.table({name: _column(name, [getattr(r, name) for r in records]) for name in columns})
+
+
+def _insert(con: Any, table: str, columns: tuple[str, ...], data: pa.Table) -> None:
+    cols = ", ".join(columns)
+    con.register("_runlog_batch", data)
+    try:
+        con.execute(f"INSERT OR REPLACE INTO {table} ({cols}) SELECT {cols} FROM _runlog_batch")
+    finally:
+        con.unregister("_runlog_batch")
+
+
+class RunLog:
+    """A DuckDB run log at ``path`` fed through a queue by any thread; one writer thread per instance."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        flush_interval: float = 0.2,
+        batch_size: int = 500,
+        max_batch: int = 50_000,
+        lock_timeout: float = 5.0,
+        max_attempts: int = 3,
+    ) -> None:
+        self.path = Path(path)
+        self.flush_interval = flush_interval
+        self.batch_size = batch_size
+        self.max_batch = max_batch
+        self.lock_timeout = lock_timeout
+        self.max_attempts = max_attempts
+        self.batches_written = 0
+        self.rows_dropped = 0
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=f"runlog-writer:{self.path.name}", daemon=True)
+        self._thread.start()
+
+    # -- callers' side -------------------------------------------------------------------------------------
+
+    def log_run(self, record: RunRecord) -> None:
+        """Enqueue ``record`` (insert, or replace the row with the same ``run_id``). Never blocks or raises."""
+        self._put(record)
+
+    def log_events(self, events: Iterable[EventRecord]) -> None:
+        """Enqueue ``events`` (replacing rows with the same ``(run_id, seq)``). Never blocks or raises."""
+        batch = list(events)
+        if batch:
+            self._put(batch)
+
+    def _put(self, item: _Item) -> None:
+        if self._closed:
+            logger.warning("run log %s is closed; dropping %r", self.path, type(item).__name__)
+            return
+        self._queue.put(item)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Block until everything enqueued before this call is written; False if ``timeout`` passed first."""
+        if self._closed or not self._thread.is_alive():
+            return self._queue.empty()
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what is queued and stop the writer thread. Safe to call twice; later log calls are dropped."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            logger.error("run log writer for %s did not finish within %.0f s", self.path, timeout)
+
+    def __enter__(self) -> RunLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writer thread -------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        runs: dict[str, RunRecord] = {}
+        events: dict[tuple[str, int], EventRecord] = {}
+        first_at = 0.0
+        stop = False
+        while not stop:
+            pending = len(runs) + len(events)
+            wait = None if not pending else max(0.0, first_at + self.flush_interval - time.monotonic())
+            try:
+                item: _Item | None = self._queue.get(timeout=wait)
+            except queue.Empty:
+                item = None
+            markers: list[threading.Event] = []
+            while item is not None:
+                if isinstance(item, _Stop):
+                    stop = True
+                elif isinstance(item, threading.Event):
+                    markers.append(item)
+                else:
+                    if not runs and not events:
+                        first_at = time.monotonic()
+                    if isinstance(item, RunRecord):
+                        runs[item.run_id] = item
+                    else:
+                        events.update(((e.run_id, e.seq), e) for e in item)
+                if len(runs) + len(events) >= self.max_batch:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    item = None
+            pending = len(runs) + len(events)
+            due = markers or stop or pending >= self.batch_size or time.monotonic() - first_at >= self.flush_interval
+            if pending and due:
+                self._write(list(runs.values()), list(events.values()))
+                runs.clear()
+                events.clear()
+            for marker in markers:
+                marker.set()
+
+    def _write(self, runs: list[RunRecord], events: list[EventRecord]) -> None:
+        """Write one batch in one transaction; retry a few times, then log and drop it. Never raises."""
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                run_table = to_arrow(runs, RUN_COLUMNS) if runs else None
+                event_table = to_arrow(events, EVENT_COLUMNS) if events else None
+                with connect(self.path, lock_timeout=self.lock_timeout) as con:
+                    con.begin()
+                    if run_table is not None:
+                        _insert(con, "runs", RUN_COLUMNS, run_table)
+                    if event_table is not None:
+                        _insert(con, "events", EVENT_COLUMNS, event_table)
+                    con.commit()
+                self.batches_written += 1
+                return
+            except Exception:
+                logger.warning(
+                    "run log write to %s failed (attempt %d/%d)", self.path, attempt, self.max_attempts, exc_info=True
+                )
+                time.sleep(0.05 * attempt)
+        self.rows_dropped += len(runs) + len(events)
+        logger.error("run log: dropped %d runs and %d events for %s", len(runs), len(events), self.path)
+
+
+_runlog: RunLog | None = None
+_runlog_lock = threading.Lock()
+
+
+def get_runlog() -> RunLog:
+    """The process-wide run log at ``get_settings().runlog_path``, created on first call, closed at exit."""
+    global _runlog
+    if _runlog is None:
+        with _runlog_lock:
+            if _runlog is None:
+                from workbench.settings import get_settings
+
+                path = get_settings().runlog_path
+                path.parent.mkdir(parents=True, exist_ok=True)
+                runlog = RunLog(path)
+                atexit.register(runlog.close)
+                _runlog = runlog
+    return _runlog
+
+
+def set_runlog(runlog: RunLog | None) -> None:
+    """Replace the process-wide run log (tests); ``None`` makes the next :func:`get_runlog` build one again."""
+    global _runlog
+    with _runlog_lock:
+        _runlog = runlog
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC (what the run log stores)."""
+    return datetime.now(UTC)

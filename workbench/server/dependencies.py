@@ -1,0 +1,16 @@
+"""Typed access to the clients the lifespan created, for route functions."""
+
+from __future__ import annotations
+
+from starlette.requests import HTTPConnection
+
+from workbench.chat.service import ChatService
+from workbench.resources import Resources
+
+
+def get_chat_service(connection: HTTPConnection) -> ChatService:
+    return connection.app.state.chat
+
+
+def get_resources_dep(connection: HTTPConnection) -> Resources:
+    return connection.app.state.resources

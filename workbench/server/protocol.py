@@ -1,0 +1,126 @@
+"""Messages of the ``/ws/chat`` protocol, validated on the way in and written as JSON Schema in ``protocols/``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+Scalar = str | int | float | bool
+SessionId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+
+class UserMessage(BaseModel):
+    """A user's turn. Knobs beyond the required fields are optional extras."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["user_message"]
+    content: Annotated[str, Field(min_length=1)]
+    session_id: SessionId
+    metadata: dict[str, Scalar | list[Scalar]] = Field(default_factory=dict, description="Retrieval filters.")
+    model: str | None = Field(default=None, description='A "provider/model" string; default: the server setting.')
+    collection: str | None = None
+    top_k: Annotated[int, Field(ge=1, le=50)] | None = None
+    search_mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
+    prompt_version: str = "v1"
+
+
+class Abort(BaseModel):
+    """Stop the running turn of this socket."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["abort"]
+
+
+ClientMessage = TypeAdapter(Annotated[UserMessage | Abort, Field(discriminator="type")])
+CLIENT_TYPES = ("user_message", "abort")
+
+
+class Token(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Document(BaseModel):
+    source: str
+    chunk_id: str
+    score: float
+    dense_score: float | None
+    sparse_score: float | None
+    title: str
+    section: str | None
+    page: int | None
+    text: str
+
+
+class Retrieval(BaseModel):
+    type: Literal["retrieval"] = "retrieval"
+    run_id: str
+    query: str | None = None
+    documents: list[Document]
+
+
+class Done(BaseModel):
+    type: Literal["done"] = "done"
+    run_id: str | None = None
+    status: Literal["ok", "aborted", "error"] = "ok"
+    model: str | None = None
+    citations: list[int] = Field(default_factory=list, description="1-based indexes into the retrieval's documents.")
+
+
+class Aborted(BaseModel):
+    type: Literal["aborted"] = "aborted"
+    run_id: str | None = None
+
+
+ErrorCode = Literal[
+    "invalid_json",
+    "invalid_message",
+    "unknown_type",
+    "binary_not_supported",
+    "message_too_large",
+    "busy",
+    "nothing_to_abort",
+    "timeout",
+    "model_unavailable",
+    "internal_error",
+]
+
+
+class Error(BaseModel):
+    type: Literal["error"] = "error"
+    code: ErrorCode
+    message: str
+    run_id: str | None = None
+
+
+SERVER_MESSAGES: tuple[type[BaseModel], ...] = (Token, Retrieval, Done, Aborted, Error)
+
+
+def json_schema() -> dict[str, Any]:
+    """The protocol as one JSON Schema document: ``client`` and ``server`` message unions."""
+    client = ClientMessage.json_schema(ref_template="#/$defs/{model}")
+    server = TypeAdapter(Token | Retrieval | Done | Aborted | Error).json_schema(ref_template="#/$defs/{model}")
+    defs = {**client.pop("$defs", {}), **server.pop("$defs", {})}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://agent-workbench.dev/protocols/chat.schema.json",
+        "title": "Agent Workbench /ws/chat protocol",
+        "description": "Messages a client sends (client) and the server sends (server) over /ws/chat.",
+        "$defs": {**defs, "client": client, "server": server},
+        "oneOf": [{"$ref": "#/$defs/client"}, {"$ref": "#/$defs/server"}],
+    }
+
+
+def main() -> None:
+    """Write ``protocols/chat.schema.json`` from these models (``python -m workbench.server.protocol``)."""
+    import json
+    from pathlib import Path
+
+    target = Path(__file__).resolve().parents[2] / "protocols" / "chat.schema.json"
+    target.write_text(json.dumps(json_schema(), indent=2) + "\n")
+    print(f"wrote {target}")
+
+
+if __name__ == "__main__":
+    main()

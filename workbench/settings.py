@@ -1,0 +1,62 @@
+"""Process-level settings: paths, keys and URLs. Per-run knobs live in each graph's context.
+
+Built once, on first use, never at import: call :func:`get_settings`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every process-level setting of the workbench (environment prefix ``WORKBENCH_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="WORKBENCH_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=Path(".workbench"), description="Where Qdrant, the run log and checkpoints live.")
+
+    # Models
+    llm: str = Field(default="auto", description='"auto", "openai/<model>", "groq/<model>", "local/smollm2-135m" or "extractive".')
+    embeddings: str = Field(default="local/minilm-l6-int8", description='"local/minilm-l6-int8" or "openai/<model>".')
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("WORKBENCH_OPENAI_API_KEY", "OPENAI_API_KEY"))
+    openai_base_url: str | None = Field(default=None, validation_alias=AliasChoices("WORKBENCH_OPENAI_BASE_URL", "OPENAI_BASE_URL"))
+    groq_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("WORKBENCH_GROQ_API_KEY", "GROQ_API_KEY"))
+    llm_timeout_s: float = Field(default=30.0, description="Connect/read timeout for cloud LLM calls.")
+    local_llm_threads: int | None = Field(default=None, description="CPU threads for the local GGUF model (default: all).")
+
+    # Vector store
+    qdrant_url: str | None = Field(default=None, validation_alias=AliasChoices("WORKBENCH_QDRANT_URL", "QDRANT_URL"))
+    qdrant_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("WORKBENCH_QDRANT_API_KEY", "QDRANT_API_KEY"))
+    collection: str = Field(default="docs", description="Default collection for chat and ingest.")
+    corpus_dir: Path | None = Field(default=None, description="Folder indexed on first start (default: the bundled sample corpus).")
+
+    # Chat
+    top_k: int = Field(default=5, ge=1, le=50)
+    max_generation_s: float = Field(default=120.0, gt=0, description="Hard limit on one chat run.")
+    max_history_tokens: int = Field(default=1500, ge=100, description="Conversation history kept in the prompt.")
+
+    # Protocols
+    max_message_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest WebSocket text message accepted.")
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, description="Largest document accepted by the UI upload.")
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.home / "qdrant"
+
+    @property
+    def runlog_path(self) -> Path:
+        return self.home / "runs.duckdb"
+
+    @property
+    def checkpoints_path(self) -> Path:
+        return self.home / "checkpoints.sqlite"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, built on first call."""
+    return Settings()

@@ -1,0 +1,43 @@
+"""Builds the Gradio Blocks (one tab per module) and mounts them in the FastAPI app at ``/``.
+
+A tab is a module with ``TITLE`` and ``render(services)``; adding one is adding its module to ``TABS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+
+import gradio as gr
+from fastapi import FastAPI
+
+from workbench.chat.service import ChatService
+from workbench.resources import Resources
+from workbench.ui import chat_tab
+
+
+@dataclass(frozen=True)
+class Services:
+    """What tabs call, read from the app state at event time (the lifespan builds them after mounting)."""
+
+    chat: Callable[[], ChatService]
+    resources: Callable[[], Resources]
+
+
+TABS: tuple[ModuleType, ...] = (chat_tab,)
+
+
+def build_ui(services: Services) -> gr.Blocks:
+    with gr.Blocks(title="Agent Workbench") as demo:
+        gr.Markdown("## Agent Workbench")
+        with gr.Tabs():
+            for tab in TABS:
+                with gr.Tab(tab.TITLE, id=tab.__name__.rsplit(".", 1)[-1]):
+                    tab.render(services, demo)
+    return demo
+
+
+def mount_ui(app: FastAPI) -> None:
+    services = Services(chat=lambda: app.state.chat, resources=lambda: app.state.resources)
+    gr.mount_gradio_app(app, build_ui(services), path="/", footer_links=[])

@@ -1,0 +1,129 @@
+"""The Chat tab: streamed, cited answers; sources with their scores; model, collection, top-k; upload."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from workbench.chat.service import SessionBusy, TurnRequest
+from workbench.citations import label
+from workbench.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.ui.app import Services
+
+TITLE = "Chat"
+
+
+def sources_markdown(documents: list[dict[str, Any]], cited: list[int] | None = None) -> str:
+    """The sources panel: each retrieved chunk with its fused, dense and sparse scores, cited ones marked."""
+    if not documents:
+        return "_No sources yet._"
+
+    def fmt(value: float | None) -> str:
+        return "–" if value is None else f"{value:.3f}"
+
+    rows = ["| # | source | fused | dense | sparse | cited |", "|---|---|---|---|---|---|"]
+    for i, doc in enumerate(documents, start=1):
+        mark = "✅" if cited and i in cited else ""
+        rows.append(
+            f"| {i} | {label(doc)} | {fmt(doc['score'])} | {fmt(doc['dense_score'])} | {fmt(doc['sparse_score'])} | {mark} |"
+        )
+    return "\n".join(rows)
+
+
+def render(services: Services, demo: gr.Blocks) -> None:
+    session = gr.State(lambda: str(uuid.uuid4()))
+    with gr.Row():
+        with gr.Column(scale=3):
+            chatbot = gr.Chatbot(elem_id="chatbot", label="Conversation", height=480)
+            question = gr.Textbox(elem_id="chat-input", placeholder="Ask about your documents…", show_label=False)
+            with gr.Row():
+                send = gr.Button("Send", variant="primary", elem_id="chat-send")
+                stop = gr.Button("Stop", variant="stop", elem_id="chat-stop")
+                new_session = gr.Button("New session", elem_id="chat-new-session")
+            status = gr.Markdown(elem_id="chat-status")
+        with gr.Column(scale=2):
+            model = gr.Dropdown(label="Model", choices=["auto"], value="auto", elem_id="chat-model")
+            collection = gr.Dropdown(label="Collection", choices=[], allow_custom_value=True, elem_id="chat-collection")
+            top_k = gr.Slider(1, 20, value=5, step=1, label="Top-k", elem_id="chat-top-k")
+            mode = gr.Radio(["hybrid", "dense", "sparse"], value="hybrid", label="Retrieval")
+            prompt = gr.Dropdown(["v1", "v2"], value="v1", label="Prompt version")
+            gr.Markdown("### Sources")
+            sources = gr.Markdown("_No sources yet._", elem_id="chat-sources")
+            upload = gr.File(label="Add documents (md, txt, pdf)", file_count="multiple", file_types=[".md", ".txt", ".pdf"])
+            index = gr.Button("Index uploaded files", elem_id="chat-index")
+            ingest_status = gr.Markdown(elem_id="chat-ingest-status")
+
+    def pickers() -> tuple[dict, dict]:
+        resources = services.resources()
+        names = resources.store.collections() or [resources.settings.collection]
+        return (
+            gr.update(choices=resources.models.available(), value="auto"),
+            gr.update(choices=names, value=resources.settings.collection),
+        )
+
+    demo.load(pickers, outputs=[model, collection])
+
+    async def respond(message: str, history: list, session_id: str, model_spec: str, coll: str, k: float,
+                      search_mode: str, prompt_version: str):  # fmt: skip
+        if not message.strip():
+            yield history, gr.update(), "", ""
+            return
+        history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+        yield history, gr.update(), "", "_Searching…_"
+        request = TurnRequest(content=message, session_id=session_id, model=model_spec, collection=coll or None,
+                              top_k=int(k), search_mode=search_mode, prompt_version=prompt_version, entry_point="ui")  # fmt: skip
+        documents: list[dict[str, Any]] = []
+        answer = ""
+        try:
+            async for event in services.chat().stream(request):
+                if event["type"] == "retrieval":
+                    documents = event["documents"]
+                    yield history, sources_markdown(documents), "", "_Answering…_"
+                elif event["type"] == "token":
+                    answer += event["content"]
+                    history[-1] = {"role": "assistant", "content": answer}
+                    yield history, gr.update(), "", gr.update()
+                elif event["type"] == "done":
+                    done = f"Answered by `{event['model']}` · run `{event['run_id']}`"
+                    yield history, sources_markdown(documents, event["citations"]), "", done
+        except SessionBusy:
+            yield history, gr.update(), "", "⚠️ This session is still answering; wait or press Stop."
+        except TimeoutError:
+            yield history, gr.update(), "", "⚠️ The answer took too long and was stopped."
+        except WorkbenchError as exc:
+            yield history, gr.update(), "", f"⚠️ {exc}"
+
+    inputs = [question, chatbot, session, model, collection, top_k, mode, prompt]
+    outputs = [chatbot, sources, question, status]
+    on_send = send.click(respond, inputs, outputs)
+    on_submit = question.submit(respond, inputs, outputs)
+    stop.click(lambda: "Stopped.", outputs=[status], cancels=[on_send, on_submit])
+    new_session.click(lambda: (str(uuid.uuid4()), [], "_No sources yet._", "New session."),
+                      outputs=[session, chatbot, sources, status], cancels=[on_send, on_submit])  # fmt: skip
+
+    async def index_files(files: list[str] | None, coll: str, progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
+        if not files:
+            return "Choose files first."
+        from workbench.ingest.pipeline import ingest_bytes
+
+        resources = services.resources()
+        limit = resources.settings.max_upload_bytes
+        lines = []
+        for i, path in enumerate(files):
+            progress((i, len(files)), desc=f"Indexing {Path(path).name}")
+            data = Path(path).read_bytes()
+            if len(data) > limit:
+                lines.append(f"- {Path(path).name}: skipped, larger than {limit} bytes")
+                continue
+            report = await asyncio.to_thread(ingest_bytes, resources.store, Path(path).name, data,
+                                             coll or resources.settings.collection)  # fmt: skip
+            lines.append(f"- {Path(path).name}: {report.summary()}")
+        return "\n".join(lines)
+
+    index.click(index_files, [upload, collection], [ingest_status])

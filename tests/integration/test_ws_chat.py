@@ -11,7 +11,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.integration.conftest import running_server, validate_chat_message
-from workbench.runlog import RunLog
+from workbench.runlog import get_run, recent_runs
 
 pytestmark = pytest.mark.integration
 
@@ -38,16 +38,13 @@ def tokens(messages: list[dict]) -> str:
 
 
 def wait_for_run(home, run_id: str, timeout: float = 15) -> dict:
+    """The run's row once it has finished (ok, error or aborted)."""
     deadline = time.monotonic() + timeout
-    log = RunLog(home / "runs.duckdb")
-    try:
-        while time.monotonic() < deadline:
-            run = log.get_run(run_id)
-            if run is not None:
-                return run
-            time.sleep(0.2)
-    finally:
-        log.close()
+    while time.monotonic() < deadline:
+        run = get_run(home / "runs.duckdb", run_id)
+        if run is not None and run["status"] != "running":
+            return run
+        time.sleep(0.2)
     raise AssertionError(f"run {run_id} was not logged")
 
 
@@ -67,7 +64,7 @@ def test_happy_path_streams_retrieval_tokens_then_done(chat_server):
 
 def test_abort_mid_stream_stops_tokens_and_logs_aborted(chat_server):
     with connect(f"{chat_server.ws_url}/ws/chat") as ws:
-        ws.send(json.dumps({"type": "user_message", "content": "Tell me everything", "session_id": "abort"}))
+        ws.send(json.dumps({"type": "user_message", "content": "How do I configure the data folder?", "session_id": "abort"}))
         received = []
         while sum(1 for m in received if m.get("role")) < 5:
             received.append(receive(ws))
@@ -91,7 +88,7 @@ def test_abort_mid_stream_stops_tokens_and_logs_aborted(chat_server):
 
 def test_disconnect_mid_stream_stops_work_and_logs_the_run(chat_server):
     ws = connect(f"{chat_server.ws_url}/ws/chat")
-    ws.send(json.dumps({"type": "user_message", "content": "Tell me everything", "session_id": "gone"}))
+    ws.send(json.dumps({"type": "user_message", "content": "How do I configure the data folder?", "session_id": "gone"}))
     run_id = receive(ws)["run_id"]
     receive(ws)
     ws.close()
@@ -117,13 +114,13 @@ def test_concurrent_sessions_stream_and_do_not_share_history(chat_server):
     for t in threads:
         t.join(120)
     assert sorted(results) == ["c0", "c1", "c2"]
-    log = RunLog(chat_server.home / "runs.duckdb")
-    try:
-        for i in range(3):
-            runs = [r for r in log.recent_runs(limit=100, session_id=f"c{i}")]
-            assert len(runs) == 2
-    finally:
-        log.close()
+    for i in range(3):
+        deadline = time.monotonic() + 15
+        while len(recent_runs(chat_server.home / "runs.duckdb", 100, session_id=f"c{i}")) < 2:
+            assert time.monotonic() < deadline, f"runs of session c{i} not logged"
+            time.sleep(0.2)
+        answers = [tokens(results[f"c{i}"])]
+        assert answers[0]
 
 
 def test_history_survives_a_server_restart(tmp_path):
@@ -138,8 +135,8 @@ def test_history_survives_a_server_restart(tmp_path):
 
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    with SqliteSaver(sqlite3.connect(tmp_path / "checkpoints.sqlite", check_same_thread=False)) as saver:
-        state = saver.get({"configurable": {"thread_id": "persist"}})
+    with sqlite3.connect(tmp_path / "checkpoints.sqlite") as connection:
+        state = SqliteSaver(connection).get({"configurable": {"thread_id": "persist"}})
     contents = [m.content for m in state["channel_values"]["messages"]]
     assert contents[0] == question and contents[2] == "And the host?" and len(contents) == 4
 

@@ -37,7 +37,7 @@ def load_embeddings(spec: str | None = None, settings: Settings | None = None) -
 
             return MiniLMEmbeddings()
         case ["openai", model] if model:
-            if settings.openai_api_key is None:
+            if not settings.openai_api_key or not settings.openai_api_key.get_secret_value():
                 raise ProviderUnavailable(f"set OPENAI_API_KEY or choose {DEFAULT_EMBEDDINGS}")
             from langchain_openai import OpenAIEmbeddings
 

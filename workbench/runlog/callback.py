@@ -14,7 +14,10 @@ dispatching a custom event named :data:`RUNLOG_EVENT`, e.g. ``await adispatch_cu
 Cancellation: when the task consuming ``astream`` is cancelled, or stops iterating, LangGraph reports the root
 run's error (``CancelledError`` / ``GeneratorExit``) before the cancelled task resumes, so the run is logged as
 'aborted' with the text streamed so far. ``finish_open_runs()`` / ``abort(run_id)`` cover callers that want to
-be sure (call them in a ``finally``): a run is logged as finished once, never twice.
+be sure (call them in a ``finally``): a run is logged as finished once, never twice. An outer
+``asyncio.timeout`` also reaches the graph as a cancellation; to record it as a timeout, call
+``abort(run_id, status="error", error="timed out")`` when it fires: that corrects the run just logged 'aborted'.
+(A ``TimeoutError`` raised inside the graph is logged as 'error' / "timed out" by itself.)
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ TEXT_LIMIT = 20_000
 _RUN_FIELDS = frozenset({"model", "prompt_version", "session_id", "entry_point"})
 _RETRIEVED_KEYS = ("chunk_id", "source", "score", "dense_score", "sparse_score")
 _FINISHED_MEMORY = 10_000
+_ABORTED_MEMORY = 256
 
 
 def classify_error(error: BaseException) -> tuple[str, str]:
@@ -237,6 +241,7 @@ class RunLogCallback(BaseCallbackHandler):
         self._open: dict[UUID, _OpenRun] = {}
         self._root_of: dict[UUID, UUID] = {}
         self._finished: OrderedDict[UUID, None] = OrderedDict()
+        self._aborted: OrderedDict[UUID, RunRecord] = OrderedDict()
 
     @property
     def runlog(self) -> RunLog:
@@ -251,8 +256,21 @@ class RunLogCallback(BaseCallbackHandler):
             return [run.record.run_id for run in self._open.values()]
 
     def abort(self, run_id: str | UUID, status: str = "aborted", error: str | None = "aborted") -> bool:
-        """Log the open run ``run_id`` as finished with ``status``; False if it has already finished."""
-        return self._finish(run_id if isinstance(run_id, UUID) else UUID(str(run_id)), status, error, None)
+        """Log the open run ``run_id`` as finished with ``status``.
+
+        If it already ended as 'aborted' (its task was cancelled) and ``status`` differs, its row is logged again
+        with ``status`` and ``error`` (once). False when there was nothing to do.
+        """
+        key = run_id if isinstance(run_id, UUID) else UUID(str(run_id))
+        if self._finish(key, status, error, None):
+            return True
+        with self._lock:
+            record = self._aborted.get(key)
+            if record is None or record.status == status:
+                return False
+            del self._aborted[key]
+        self.runlog.log_run(dataclasses.replace(record, status=status, error=error))
+        return True
 
     def finish_open_runs(self, status: str = "aborted", error: str | None = "aborted") -> list[str]:
         """Log every still-open run as finished with ``status``; return their ids."""
@@ -426,6 +444,10 @@ class RunLogCallback(BaseCallbackHandler):
             if outputs is not None:
                 run.record.output = output_text(outputs)
             record, events = run.finish(status, error)
+            if status == "aborted":
+                self._aborted[root_id] = record
+                if len(self._aborted) > _ABORTED_MEMORY:
+                    self._aborted.popitem(last=False)
         self.runlog.log_run(record)
         self.runlog.log_events(events)
         return True

@@ -8,11 +8,13 @@ records still queued in this process.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from workbench.runlog.schema import JSON_COLUMNS, connect
+import duckdb
+
+from workbench.runlog.schema import EVENT_COLUMNS, JSON_COLUMNS, RUN_COLUMNS, connect
 
 
 class _HasPath(Protocol):
@@ -21,6 +23,7 @@ class _HasPath(Protocol):
 
 Source = str | Path | _HasPath
 """A run-log file path, or anything with a ``path`` (a :class:`~workbench.runlog.writer.RunLog`)."""
+_TIMESTAMPS = frozenset({"started_at", "ended_at"})
 
 
 def _path(source: Source) -> Path:
@@ -29,17 +32,29 @@ def _path(source: Source) -> Path:
     return path
 
 
-def _decode(row: dict[str, Any]) -> dict[str, Any]:
-    for name in JSON_COLUMNS.intersection(row):
-        if isinstance(row[name], str):
-            row[name] = json.loads(row[name])
-    return row
+def _select_list(columns: tuple[str, ...]) -> str:
+    # TIMESTAMPTZ read as UTC wall time: fetching TIMESTAMPTZ values needs pytz, reading Arrow imports pandas
+    return ", ".join(f"{c}::TIMESTAMP AS {c}" if c in _TIMESTAMPS else c for c in columns)
 
 
-def _select(source: Source, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    with connect(_path(source)) as con:
-        rows = con.sql(sql, params=params).to_arrow_table().to_pylist()
-    return [_decode(row) for row in rows]
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    cursor = con.execute(sql, params)
+    names = [d[0] for d in cursor.description or ()]
+    rows = []
+    for values in cursor.fetchall():
+        row = dict(zip(names, values, strict=True))
+        for name in _TIMESTAMPS.intersection(row):
+            if row[name] is not None:
+                row[name] = row[name].replace(tzinfo=UTC)
+        for name in JSON_COLUMNS.intersection(row):
+            if isinstance(row[name], str):
+                row[name] = json.loads(row[name])
+        rows.append(row)
+    return rows
+
+
+RUNS = f"SELECT {_select_list(RUN_COLUMNS)} FROM runs"
+EVENTS = f"SELECT {_select_list(EVENT_COLUMNS)} FROM events"
 
 
 def recent_runs(
@@ -62,20 +77,18 @@ def recent_runs(
         params.append(since)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     params.append(limit)
-    sql = f"SELECT * FROM runs {where} ORDER BY started_at DESC NULLS LAST, run_id LIMIT ?"
-    return _select(source, sql, params)
+    with connect(_path(source)) as con:
+        return _rows(con, f"{RUNS} {where} ORDER BY started_at DESC NULLS LAST, run_id LIMIT ?", params)
 
 
 def get_run(source: Source, run_id: str) -> dict[str, Any] | None:
     """One run as a dict with its ``events`` (ordered by ``seq``), or None when there is no such run."""
     with connect(_path(source)) as con:
-        runs = con.sql("SELECT * FROM runs WHERE run_id = ?", params=[run_id]).to_arrow_table().to_pylist()
+        runs = _rows(con, f"{RUNS} WHERE run_id = ?", [run_id])
         if not runs:
             return None
-        events = con.sql("SELECT * FROM events WHERE run_id = ? ORDER BY seq", params=[run_id]).to_arrow_table()
-    run = _decode(runs[0])
-    run["events"] = [_decode(event) for event in events.to_pylist()]
-    return run
+        runs[0]["events"] = _rows(con, f"{EVENTS} WHERE run_id = ? ORDER BY seq", [run_id])
+    return runs[0]
 
 
 def count_runs(source: Source) -> int:
@@ -91,9 +104,9 @@ def export_parquet(source: Source, dest_dir: str | Path) -> dict[str, Path]:
     dest.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     with connect(_path(source)) as con:
-        for table in ("runs", "events"):
+        for table, order in (("runs", "started_at, run_id"), ("events", "run_id, seq")):
             target = (dest / f"{table}.parquet").resolve()
             literal = str(target).replace("'", "''")
-            con.execute(f"COPY (SELECT * FROM {table} ORDER BY started_at) TO '{literal}' (FORMAT parquet)")
+            con.execute(f"COPY (SELECT * FROM {table} ORDER BY {order}) TO '{literal}' (FORMAT parquet)")
             written[table] = target
     return written

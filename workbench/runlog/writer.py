@@ -8,49 +8,71 @@ connection it opens for that batch only, so another process can use the same fil
 
 from __future__ import annotations
 
+import array
 import atexit
+import itertools
 import json
 import logging
 import queue
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from workbench.runlog import queries
 from workbench.runlog.schema import EVENT_COLUMNS, JSON_COLUMNS, RUN_COLUMNS, EventRecord, RunRecord, connect
 
 logger = logging.getLogger(__name__)
 
-_TS = pa.timestamp("us", tz="UTC")
-_ARROW_TYPES: dict[str, pa.DataType] = {
-    "started_at": _TS,
-    "ended_at": _TS,
-    "ttft_ms": pa.float64(),
-    "duration_ms": pa.float64(),
-    "tokens_in": pa.int32(),
-    "tokens_out": pa.int32(),
-    "seq": pa.int32(),
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_FIXED: dict[str, tuple[str, pa.DataType]] = {  # column -> (array typecode, Arrow type)
+    "started_at": ("q", pa.timestamp("us", tz="UTC")),
+    "ended_at": ("q", pa.timestamp("us", tz="UTC")),
+    "ttft_ms": ("d", pa.float64()),
+    "duration_ms": ("d", pa.float64()),
+    "tokens_in": ("i", pa.int32()),
+    "tokens_out": ("i", pa.int32()),
+    "seq": ("i", pa.int32()),
 }
 
 
-class _Stop:
-    """Queue sentinel: write what is pending, then end the thread."""
+_to_json = json.JSONEncoder(default=str, ensure_ascii=False).encode
 
 
-_STOP = _Stop()
-_Item = RunRecord | list[EventRecord] | threading.Event | _Stop
+def _validity(values: list[Any]) -> pa.Buffer | None:
+    if None not in values:
+        return None
+    bits = bytearray((len(values) + 7) // 8)
+    for i, value in enumerate(values):
+        if value is not None:
+            bits[i >> 3] |= 1 << (i & 7)
+    return pa.py_buffer(bits)
+
+
+def _micros(value: datetime) -> int:
+    return ((value if value.tzinfo else value.replace(tzinfo=UTC)) - _EPOCH) // _MICROSECOND
 
 
 def _column(name: str, values: list[Any]) -> pa.Array:
+    """One Arrow column, built from buffers: ``pa.array`` would import pandas (about 1 s) on first use."""
+    if name in _FIXED:
+        typecode, arrow_type = _FIXED[name]
+        if typecode == "q":
+            values = [None if v is None else _micros(v) for v in values]
+        data = array.array(typecode, [0 if v is None else v for v in values])
+        return pa.Array.from_buffers(arrow_type, len(values), [_validity(values), pa.py_buffer(data)])
     if name in JSON_COLUMNS:
-        values = [None if v is None else json.dumps(v, default=str, ensure_ascii=False) for v in values]
-    elif name in ("started_at", "ended_at"):
-        values = [v.replace(tzinfo=UTC) if v is not None and v.tzinfo is None else v for v in values]
-    return pa.array(values, type=_ARROW_TYPES.get(name, pa.string()))
+        values = [None if v is None else _to_json(v) for v in values]
+    encoded = [b"" if v is None else str(v).encode() for v in values]
+    offsets = array.array("q", [0])
+    offsets.extend(itertools.accumulate(map(len, encoded)))
+    data = pa.py_buffer(b"".join(encoded))
+    return pa.Array.from_buffers(pa.large_string(), len(values), [_validity(values), pa.py_buffer(offsets), data])
 
 
 def to_arrow(records: Sequence[RunRecord] | Sequence[EventRecord], columns: tuple[str, ...]) -> pa.Table:
@@ -65,6 +87,14 @@ def _insert(con: Any, table: str, columns: tuple[str, ...], data: pa.Table) -> N
         con.execute(f"INSERT OR REPLACE INTO {table} ({cols}) SELECT {cols} FROM _runlog_batch")
     finally:
         con.unregister("_runlog_batch")
+
+
+class _Stop:
+    """Queue sentinel: write what is pending, then end the thread."""
+
+
+_STOP = _Stop()
+_Item = RunRecord | list[EventRecord] | threading.Event | _Stop
 
 
 class RunLog:
@@ -130,6 +160,23 @@ class RunLog:
         self._thread.join(timeout)
         if self._thread.is_alive():
             logger.error("run log writer for %s did not finish within %.0f s", self.path, timeout)
+
+    # -- reads (see workbench.runlog.queries); each flushes this process's queue first -----------------------
+
+    def recent_runs(self, limit: int = 20, **filters: Any) -> list[dict[str, Any]]:
+        """Newest runs first; ``filters``: graph, status, session_id, model, entry_point, since."""
+        self.flush(timeout=self.lock_timeout)
+        return queries.recent_runs(self.path, limit, **filters)
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """One run with its ``events``, or None."""
+        self.flush(timeout=self.lock_timeout)
+        return queries.get_run(self.path, run_id)
+
+    def export_parquet(self, dest_dir: str | Path) -> dict[str, Path]:
+        """``runs.parquet`` and ``events.parquet`` in ``dest_dir``."""
+        self.flush(timeout=self.lock_timeout)
+        return queries.export_parquet(self.path, dest_dir)
 
     def __enter__(self) -> RunLog:
         return self

@@ -42,7 +42,7 @@ async def index_corpus_if_empty(resources: Resources) -> None:
         if await asyncio.to_thread(store.count, settings.collection):
             return
     report = await asyncio.to_thread(ingest_paths, store, [folder], settings.collection)
-    log.info("indexed %s into %r: %s chunks", folder, settings.collection, report.chunks)
+    log.info("indexed %s into %r: %s", folder, settings.collection, report.summary())
 
 
 def create_app(settings: Settings | None = None, resources: Resources | None = None, *, ui: bool = True) -> FastAPI:
@@ -67,6 +67,8 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
             finally:
                 get_runlog().flush()
                 set_resources(previous)
+                if resources is None:
+                    active.close()
 
     app = FastAPI(title="Agent Workbench", version="0.1.0", lifespan=lifespan)
 

@@ -1,0 +1,80 @@
+"""Every vector store / embedder combination that can run here, for the contract suites.
+
+- in-memory Qdrant + fake embeddings (unit speed);
+- local Qdrant on disk (``path=``) + fake embeddings;
+- local Qdrant on disk + the bundled MiniLM model (``integration``);
+- a Qdrant server, only when ``WORKBENCH_TEST_QDRANT_URL`` is set (``WORKBENCH_TEST_QDRANT_API_KEY`` optional).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from langchain_core.embeddings import Embeddings
+from qdrant_client import QdrantClient
+
+from workbench.providers.vectorstore import QdrantStore
+from workbench.testing_embeddings import FakeEmbeddings
+
+REMOTE_URL = os.environ.get("WORKBENCH_TEST_QDRANT_URL")
+
+
+def minilm() -> Embeddings:
+    from workbench.providers.minilm import MiniLMEmbeddings
+
+    return MiniLMEmbeddings()
+
+
+@dataclass
+class StoreUnderTest:
+    """A store, a fresh collection name in it, and how to reopen the same storage (None: not reopenable)."""
+
+    store: QdrantStore
+    collection: str
+    real_model: bool
+    reopen: Callable[[], QdrantStore] | None
+
+
+STORE_KINDS = [
+    pytest.param("memory-fake", id="memory-fake"),
+    pytest.param("local-fake", id="local-fake"),
+    pytest.param("local-minilm", id="local-minilm", marks=pytest.mark.integration),
+    pytest.param(
+        "remote-fake",
+        id="remote-fake",
+        marks=pytest.mark.skipif(not REMOTE_URL, reason="set WORKBENCH_TEST_QDRANT_URL to test a Qdrant server"),
+    ),
+]
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_under_test(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreUnderTest]:
+    kind: str = request.param
+    collection = f"contract_{uuid.uuid4().hex[:10]}"
+    embeddings = minilm() if kind == "local-minilm" else FakeEmbeddings()
+    opened: list[QdrantStore] = []
+
+    def open_store() -> QdrantStore:
+        for store in opened:
+            store.close()
+        if kind == "memory-fake":
+            store = QdrantStore.in_memory(embeddings)
+        elif kind.startswith("local"):
+            store = QdrantStore(QdrantClient(path=str(tmp_path / "qdrant")), embeddings, payload_indexes=False)
+        else:
+            api_key = os.environ.get("WORKBENCH_TEST_QDRANT_API_KEY")
+            store = QdrantStore(QdrantClient(url=REMOTE_URL, api_key=api_key, timeout=30), embeddings)
+        opened.append(store)
+        return store
+
+    store = open_store()
+    yield StoreUnderTest(store, collection, kind == "local-minilm", None if kind == "memory-fake" else open_store)
+    last = opened[-1]
+    if kind == "remote-fake" and last.client.collection_exists(collection):
+        last.client.delete_collection(collection)
+    last.close()

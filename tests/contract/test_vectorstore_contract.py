@@ -1,0 +1,271 @@
+"""The vector store contract: every store/embedder combination in conftest.STORE_KINDS must pass it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+from qdrant_client import models
+
+from workbench.documents import Chunk, RetrievedDoc
+from workbench.errors import ConfigurationError
+from workbench.providers.vectorstore import QdrantStore, build_filter, open_store
+from workbench.settings import Settings
+from workbench.testing_embeddings import FakeEmbeddings
+
+if TYPE_CHECKING:
+    from conftest import StoreUnderTest  # tests/contract/conftest.py
+
+DOCS = [
+    ("install.md", "Run uv sync in the checkout to create the virtual environment and install every dependency."),
+    (
+        "config.md",
+        "WORKBENCH_HOME sets the directory where the workbench keeps its files; the default is ./.workbench.",
+    ),
+    ("errors.md", "The server answers nothing_to_abort when an abort arrives while no turn is running."),
+    ("voice.md", "Whisper transcribes speech and Piper reads the reply aloud in a natural voice."),
+    ("retrieval.md", "Reciprocal rank fusion merges the dense ranking and the sparse ranking of chunks."),
+    ("runs.md", "Each chat turn is recorded in DuckDB with its model, token counts and timings."),
+    ("runs.md", "The runs view lists recent runs; the CLI prints them as JSON with --json."),
+]
+
+
+def chunk(source: str, text: str, position: int, content_hash: str = "h1") -> Chunk:
+    return Chunk(
+        chunk_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{source}/{content_hash}/{position}")),
+        source=source,
+        title=source.removesuffix(".md").title(),
+        section=None,
+        page=None,
+        text=text,
+        ingested_at="2025-01-01T00:00:00+00:00",
+        content_hash=content_hash,
+        position=position,
+    )
+
+
+CHUNKS = [chunk(source, text, i) for i, (source, text) in enumerate(DOCS)]
+
+
+@pytest.fixture
+def filled(store_under_test: StoreUnderTest) -> StoreUnderTest:
+    store_under_test.store.ensure_collection(store_under_test.collection)
+    assert store_under_test.store.upsert(store_under_test.collection, CHUNKS, batch_size=3) == len(CHUNKS)
+    return store_under_test
+
+
+def test_ensure_collection_is_idempotent(store_under_test: StoreUnderTest) -> None:
+    store, name = store_under_test.store, store_under_test.collection
+    store.ensure_collection(name)
+    store.ensure_collection(name)
+    assert name in store.collections()
+    assert store.count(name) == 0
+    other = QdrantStore(store.client, store.embeddings, payload_indexes=False)  # a fresh process's view
+    other.ensure_collection(name)
+
+
+def test_a_collection_built_with_another_embedder_is_refused(store_under_test: StoreUnderTest) -> None:
+    store, name = store_under_test.store, store_under_test.collection
+    store.ensure_collection(name)
+    other = QdrantStore(store.client, FakeEmbeddings(dim=store.dim + 1), payload_indexes=False)
+    with pytest.raises(ConfigurationError, match="another embedding model"):
+        other.ensure_collection(name)
+
+
+def test_upsert_then_count(filled: StoreUnderTest) -> None:
+    assert filled.store.count(filled.collection) == len(CHUNKS)
+    filled.store.upsert(filled.collection, CHUNKS[:2])  # same ids: replaced, not duplicated
+    assert filled.store.count(filled.collection) == len(CHUNKS)
+
+
+def test_search_returns_retrieved_docs_with_every_field(filled: StoreUnderTest) -> None:
+    docs = filled.store.search(filled.collection, "speech transcription voice", k=3)
+    assert 1 <= len(docs) <= 3
+    assert set(docs[0]) == set(RetrievedDoc.__annotations__)
+    by_id = {c["chunk_id"]: c for c in CHUNKS}
+    for doc in docs:
+        original = by_id[doc["chunk_id"]]
+        assert (doc["source"], doc["title"], doc["text"], doc["page"]) == (
+            original["source"],
+            original["title"],
+            original["text"],
+            None,
+        )
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "sparse"])
+def test_every_mode_ranks_by_descending_score_and_respects_k(filled: StoreUnderTest, mode: str) -> None:
+    docs = filled.store.search(filled.collection, "chat runs model tokens DuckDB", k=4, mode=mode)  # type: ignore[arg-type]
+    assert 1 <= len(docs) <= 4
+    scores = [doc["score"] for doc in docs]
+    assert scores == sorted(scores, reverse=True)
+    assert docs[0]["source"] == "runs.md"
+
+
+def test_hybrid_reports_dense_and_sparse_scores_of_its_candidates(filled: StoreUnderTest) -> None:
+    store, name = filled.store, filled.collection
+    query = "reciprocal rank fusion of dense and sparse rankings"
+    hybrid = store.search(name, query, k=3, candidates=3)
+    dense = {d["chunk_id"]: d["score"] for d in store.search(name, query, k=3, mode="dense")}
+    sparse = {d["chunk_id"]: d["score"] for d in store.search(name, query, k=3, mode="sparse")}
+    assert hybrid[0]["source"] == "retrieval.md"
+    assert hybrid[0]["dense_score"] is not None and hybrid[0]["sparse_score"] is not None
+    for doc in hybrid:
+        assert doc["chunk_id"] in dense or doc["chunk_id"] in sparse
+        if doc["chunk_id"] in dense:
+            assert doc["dense_score"] == pytest.approx(dense[doc["chunk_id"]], abs=1e-5)
+        else:
+            assert doc["dense_score"] is None
+        if doc["chunk_id"] in sparse:
+            assert doc["sparse_score"] == pytest.approx(sparse[doc["chunk_id"]], rel=1e-5)
+        else:
+            assert doc["sparse_score"] is None
+    both = [d["score"] for d in hybrid if d["dense_score"] is not None and d["sparse_score"] is not None]
+    one = [d["score"] for d in hybrid if (d["dense_score"] is None) != (d["sparse_score"] is None)]
+    assert both and (not one or max(one) <= max(both))
+
+
+def test_filters_restrict_results(filled: StoreUnderTest) -> None:
+    store, name = filled.store, filled.collection
+    query = "workbench runs voice chat"
+    assert {d["source"] for d in store.search(name, query, k=10, filters={"source": "voice.md"})} == {"voice.md"}
+    sources = {d["source"] for d in store.search(name, query, k=10, filters={"source": ["voice.md", "runs.md"]})}
+    assert sources == {"voice.md", "runs.md"}
+    runs = store.search(name, query, k=10, mode="dense", filters={"source": "runs.md", "position": [6]})
+    assert [d["chunk_id"] for d in runs] == [CHUNKS[6]["chunk_id"]]
+    assert store.search(name, query, filters={"title": "Nothing"}) == []
+
+
+def test_a_filtered_search_still_fills_k_from_matching_chunks(filled: StoreUnderTest) -> None:
+    docs = filled.store.search(
+        filled.collection, "speech voice whisper", k=2, candidates=2, filters={"source": "runs.md"}
+    )
+    assert len(docs) == 2
+
+
+def test_delete_source_removes_only_that_source(filled: StoreUnderTest) -> None:
+    store, name = filled.store, filled.collection
+    store.delete_source(name, "runs.md")
+    assert store.count(name) == len(CHUNKS) - 2
+    assert "runs.md" not in store.source_hashes(name)
+    assert all(d["source"] != "runs.md" for d in store.search(name, "DuckDB runs json", k=10))
+
+
+def test_delete_source_can_keep_the_current_version(filled: StoreUnderTest) -> None:
+    store, name = filled.store, filled.collection
+    store.upsert(name, [chunk("voice.md", "A rewritten voice page.", 0, content_hash="h2")])
+    assert store.source_hashes(name)["voice.md"] == ""  # two versions side by side never look unchanged
+    store.delete_source(name, "voice.md", keep_hash="h2")
+    assert store.source_hashes(name)["voice.md"] == "h2"
+    assert [d["text"] for d in store.search(name, "voice", k=10, filters={"source": "voice.md"})] == [
+        "A rewritten voice page."
+    ]
+
+
+def test_source_hashes_map_each_source_to_its_content_hash(filled: StoreUnderTest) -> None:
+    assert filled.store.source_hashes(filled.collection) == {source: "h1" for source, _ in DOCS}
+
+
+def test_sparse_mode_finds_an_exact_rare_token(filled: StoreUnderTest) -> None:
+    docs = filled.store.search(filled.collection, "nothing_to_abort", k=3, mode="sparse")
+    assert docs[0]["source"] == "errors.md"
+    assert docs[0]["sparse_score"] is not None and docs[0]["dense_score"] is None
+    assert len(docs) == 1  # no other chunk has the token
+
+
+def test_dense_mode_finds_a_paraphrase(filled: StoreUnderTest) -> None:
+    if not filled.real_model:
+        pytest.skip("fake embeddings only match shared words")
+    docs = filled.store.search(
+        filled.collection, "In which location on disk is the application's data stored?", k=1, mode="dense"
+    )
+    assert docs[0]["source"] == "config.md"
+
+
+def test_searching_a_missing_collection_returns_nothing(store_under_test: StoreUnderTest) -> None:
+    store = store_under_test.store
+    assert store.search(f"{store_under_test.collection}_missing", "anything") == []
+    assert store.count(f"{store_under_test.collection}_missing") == 0
+    assert store.source_hashes(f"{store_under_test.collection}_missing") == {}
+
+
+def test_a_query_without_words_still_searches_dense(filled: StoreUnderTest) -> None:
+    assert filled.store.search(filled.collection, "?!", k=2, mode="sparse") == []
+    assert len(filled.store.search(filled.collection, "?!", k=2)) == 2
+
+
+def test_chunks_survive_reopening_the_storage(filled: StoreUnderTest) -> None:
+    if filled.reopen is None:
+        pytest.skip("in-memory storage ends with its client")
+    store = filled.reopen()
+    assert store.count(filled.collection) == len(CHUNKS)
+    assert store.search(filled.collection, "nothing_to_abort", k=1, mode="sparse")[0]["source"] == "errors.md"
+
+
+# Filter translation (no store needed).
+
+
+def test_filter_values_become_match_value_or_match_any() -> None:
+    query_filter = build_filter({"source": "a.md", "page": [1, 2], "title": ["A", "B"]})
+    assert query_filter is not None and isinstance(query_filter.must, list)
+    source, page, title = query_filter.must
+    assert isinstance(source, models.FieldCondition) and source.match == models.MatchValue(value="a.md")
+    assert isinstance(page, models.FieldCondition) and page.match == models.MatchAny(any=[1, 2])
+    assert isinstance(title, models.FieldCondition) and title.match == models.MatchAny(any=["A", "B"])
+    assert build_filter(None) is None and build_filter({}) is None
+
+
+def test_bool_and_mixed_lists_become_alternatives() -> None:
+    query_filter = build_filter({"draft": [True, False], "tag": ["x", 3]})
+    assert query_filter is not None and isinstance(query_filter.must, list)
+    assert all(isinstance(condition, models.Filter) and condition.should for condition in query_filter.must)
+
+
+@pytest.mark.parametrize("value", [1.5, None, {"a": 1}, [], [1.5], [["a"]]])
+def test_filter_values_that_are_not_str_int_or_bool_are_refused(value: object) -> None:
+    with pytest.raises(ValueError, match="expected a str, int or bool"):
+        build_filter({"field": value})
+
+
+def test_unknown_search_mode_and_bad_k_are_refused() -> None:
+    store = QdrantStore.in_memory(FakeEmbeddings())
+    with pytest.raises(ValueError, match="search mode"):
+        store.search("x", "q", mode="fuzzy")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="k must"):
+        store.search("x", "q", k=0)
+
+
+# Opening the process's store from settings.
+
+
+def test_open_store_uses_local_files_under_the_home_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(_env_file=None, home=tmp_path / "home")
+    store = open_store(settings, FakeEmbeddings())
+    try:
+        assert settings.qdrant_path.is_dir()
+        store.ensure_collection("docs")
+        with pytest.raises(ConfigurationError, match="in use by another workbench process"):
+            open_store(settings, FakeEmbeddings())
+    finally:
+        store.close()
+
+
+def test_open_store_talks_to_a_server_when_a_url_is_set(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(_env_file=None, home=tmp_path, QDRANT_URL="https://127.0.0.1:9", QDRANT_API_KEY="k")
+    # Nothing listens there: only qdrant-client's background version probe fails (with a warning).
+    store = open_store(settings, FakeEmbeddings())
+    try:
+        assert store.client.init_options["url"] == "https://127.0.0.1:9"
+        assert store.client.init_options["api_key"] == "k"
+        assert not settings.qdrant_path.exists()
+    finally:
+        store.close()
+
+
+def test_a_collection_records_its_embedding_model(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    store = QdrantStore.in_memory(FakeEmbeddings(), embeddings_id="fake")
+    store.ensure_collection("docs")
+    same_size = QdrantStore(store.client, FakeEmbeddings(), embeddings_id="other/model", payload_indexes=False)
+    with pytest.raises(ConfigurationError, match=r"another embedding model \(fake, 64 dimensions"):
+        same_size.ensure_collection("docs")

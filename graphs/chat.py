@@ -56,12 +56,13 @@ async def retrieve(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
     resources = get_resources()
     ctx = runtime.context or ChatContext()
     docs = await asyncio.to_thread(
-        resources.store.search,
-        ctx.collection or resources.settings.collection,
-        query,
-        ctx.top_k or resources.settings.top_k,
-        state.get("metadata") or None,
-        ctx.search_mode,
+        lambda: resources.store.search(  # opening the store on first use does file I/O: keep it off the loop
+            ctx.collection or resources.settings.collection,
+            query,
+            ctx.top_k or resources.settings.top_k,
+            state.get("metadata") or None,
+            ctx.search_mode,
+        )
     )
     return {"retrieved_docs": docs, "query": query, "turn": question.id, "rewrites": state.get("rewrites", 0) if same_turn else 0}
 
@@ -79,7 +80,7 @@ def decide(state: ChatState, runtime: Runtime[ChatContext]) -> Literal["rewrite"
 async def rewrite(state: ChatState, runtime: Runtime[ChatContext], config: RunnableConfig) -> dict:
     """Turn the question into a self-contained search query, using the conversation."""
     ctx = runtime.context or ChatContext()
-    choice = get_resources().models.choose(ctx.model)
+    choice = await asyncio.to_thread(get_resources().models.choose, ctx.model)
     messages = state["messages"]
     question = str(_last_human(messages).content)
     earlier = [m for m in messages[:-1] if isinstance(m, HumanMessage)][-3:]
@@ -98,7 +99,7 @@ async def generate(state: ChatState, runtime: Runtime[ChatContext], config: Runn
     """Stream the answer from the prompt, the trimmed history and the numbered context."""
     ctx = runtime.context or ChatContext()
     resources = get_resources()
-    choice = resources.models.choose(ctx.model)
+    choice = await asyncio.to_thread(resources.models.choose, ctx.model)
     docs = state.get("retrieved_docs", [])
     turn = _current_turn(state["messages"])
     if not any(isinstance(m, ToolMessage) for m in turn):

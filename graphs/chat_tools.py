@@ -70,7 +70,7 @@ async def search_documents(query: str, top_k: int = 3) -> str:
     context = get_runtime().context
     resources = get_resources()
     collection = getattr(context, "collection", None) or resources.settings.collection
-    docs = await asyncio.to_thread(resources.store.search, collection, query, max(1, min(top_k, 10)))
+    docs = await asyncio.to_thread(lambda: resources.store.search(collection, query, max(1, min(top_k, 10))))
     if not docs:
         return "no documents found"
     return "\n\n".join(f"({label(d)}) {d['text']}" for d in docs)

@@ -70,8 +70,8 @@ def ingest(
 
         report = ingest_paths(resources.store, paths, name, progress=progress)
     typer.echo(report.summary())
-    for failure in report.failed:
-        typer.echo(f"failed: {failure}", err=True)
+    for source, problem in report.failures.items():
+        typer.echo(f"failed: {source}: {problem}", err=True)
     resources.close()
     if report.failed:
         raise typer.Exit(1)

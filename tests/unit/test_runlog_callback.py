@@ -165,6 +165,18 @@ async def test_session_id_from_metadata_wins_over_thread_id_and_messages_may_be_
     assert (row["session_id"], row["input"], row["entry_point"]) == ("abc123", "Hi there", "langgraph")
 
 
+async def test_other_scalar_metadata_is_kept_in_the_row_metadata(runlog: RunLog) -> None:
+    graph = build(StreamingFake()).with_config(callbacks=[RunLogCallback(runlog)])
+    run_id = uuid4()
+    metadata = {"entry_point": "eval", "example_id": "q-17", "suite": "rag", "nested": {"dropped": True}}
+
+    await graph.ainvoke(QUESTION, {"run_id": run_id, "metadata": metadata})
+
+    row = logged(runlog, run_id)
+    assert row["entry_point"] == "eval"
+    assert row["metadata"] == {"example_id": "q-17", "suite": "rag", "rerank_ms": 3}
+
+
 async def test_tokens_are_estimated_from_streamed_chunks_when_the_provider_reports_none(runlog: RunLog) -> None:
     graph = build(StreamingFake(usage=False)).with_config(callbacks=[RunLogCallback(runlog)])
     run_id = uuid4()
@@ -192,7 +204,7 @@ async def test_a_failing_node_logs_the_run_as_error_with_its_message(runlog: Run
 
 async def test_a_timeout_inside_the_graph_logs_error_timed_out_with_the_partial_output(runlog: RunLog) -> None:
     model = StreamingFake(delay_s=0.02)
-    graph = build(model, timeout_s=0.07).with_config(callbacks=[RunLogCallback(runlog)])
+    graph = build(model, timeout_s=0.15).with_config(callbacks=[RunLogCallback(runlog)])
     run_id = uuid4()
 
     with pytest.raises(TimeoutError):
@@ -244,7 +256,7 @@ async def test_an_outer_timeout_is_recorded_as_timed_out_through_abort(runlog: R
     run_id = uuid4()
 
     try:
-        async with asyncio.timeout(0.12):
+        async with asyncio.timeout(0.15):
             async for _ in graph.astream(QUESTION, {"run_id": run_id}, stream_mode="messages"):
                 pass
     except TimeoutError:

@@ -7,7 +7,8 @@ Attach it where every invocation passes, the compiled graph's config::
 The row's ``run_id`` is the LangChain root run id: pass ``config={"run_id": uuid4()}`` to choose it. Fields come
 from the config's ``metadata``: ``entry_point`` (default "langgraph"), ``session_id`` (else LangGraph's
 ``thread_id``), ``model``, ``prompt_version``; a ``model`` key in the final state wins over the LLM calls'
-``ls_provider/ls_model_name``, which win over ``metadata["model"]``. A node adds fields while it runs by
+``ls_provider/ls_model_name``, which win over ``metadata["model"]``; other scalar metadata (an eval's
+``example_id``, LangGraph Server's ``assistant_id``...) goes into the row's ``metadata``. A node adds fields by
 dispatching a custom event named :data:`RUNLOG_EVENT`, e.g. ``await adispatch_custom_event(RUNLOG_EVENT,
 {"prompt_version": "v2", "stt_ms": 120})``: run fields are set, other keys go into ``metadata``.
 
@@ -44,6 +45,7 @@ RUNLOG_EVENT = "workbench.runlog"
 
 TEXT_LIMIT = 20_000
 _RUN_FIELDS = frozenset({"model", "prompt_version", "session_id", "entry_point"})
+_NOT_EXTRAS = _RUN_FIELDS | {"thread_id", "checkpoint_ns", "checkpoint_id"}
 _RETRIEVED_KEYS = ("chunk_id", "source", "score", "dense_score", "sparse_score")
 _FINISHED_MEMORY = 10_000
 _ABORTED_MEMORY = 256
@@ -312,7 +314,14 @@ class RunLogCallback(BaseCallbackHandler):
                 status="running",
                 started_at=utcnow(),
             )
-            self._open[run_id] = _OpenRun(record)
+            self._open[run_id] = run = _OpenRun(record)
+            run.extras.update(
+                (key, value)
+                for key, value in metadata.items()
+                if key not in _NOT_EXTRAS
+                and not key.startswith(("langgraph_", "ls_", "lc_", "__"))
+                and isinstance(value, str | int | float | bool)
+            )
             self._root_of[run_id] = run_id
         self.runlog.log_run(dataclasses.replace(record))
 

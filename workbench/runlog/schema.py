@@ -192,6 +192,7 @@ def connect(path: str | Path, *, lock_timeout: float = 5.0) -> Iterator[duckdb.D
     :class:`RunLogBusyError`.
     """
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     con = _open(path, lock_timeout)
     try:
         con.execute("SET TimeZone = 'UTC'")

@@ -68,7 +68,7 @@ def _column(name: str, values: list[Any]) -> pa.Array:
         return pa.Array.from_buffers(arrow_type, len(values), [_validity(values), pa.py_buffer(data)])
     if name in JSON_COLUMNS:
         values = [None if v is None else _to_json(v) for v in values]
-    encoded = [b"" if v is None else str(v).encode() for v in values]
+    encoded = [b"" if v is None else str(v).encode(errors="replace") for v in values]
     offsets = array.array("q", [0])
     offsets.extend(itertools.accumulate(map(len, encoded)))
     data = pa.py_buffer(b"".join(encoded))
@@ -207,10 +207,13 @@ class RunLog:
                 else:
                     if not runs and not events:
                         first_at = time.monotonic()
-                    if isinstance(item, RunRecord):
-                        runs[item.run_id] = item
-                    else:
-                        events.update(((e.run_id, e.seq), e) for e in item)
+                    try:
+                        if isinstance(item, RunRecord):
+                            runs[item.run_id] = item
+                        else:
+                            events.update(((e.run_id, e.seq), e) for e in item)
+                    except Exception:
+                        logger.exception("run log: skipping a malformed record %r", item)
                 if len(runs) + len(events) >= self.max_batch:
                     break
                 try:
@@ -262,9 +265,9 @@ def get_runlog() -> RunLog:
             if _runlog is None:
                 from workbench.settings import get_settings
 
-                path = get_settings().runlog_path
-                path.parent.mkdir(parents=True, exist_ok=True)
-                runlog = RunLog(path)
+                # No file system work here: this runs on the event loop (langgraph dev forbids blocking);
+                # the writer thread creates the folder and the file.
+                runlog = RunLog(get_settings().runlog_path)
                 atexit.register(runlog.close)
                 _runlog = runlog
     return _runlog

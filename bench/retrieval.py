@@ -66,7 +66,7 @@ def run(corpus: Path, qa_path: Path, threads: int | None) -> dict[str, Any]:
     cases = [json.loads(line) for line in qa_path.read_text().splitlines() if line.strip()]
     with tempfile.TemporaryDirectory(prefix="wb-bench-") as tmp:
         embeddings = TimedEmbeddings(threads=threads)
-        store = QdrantStore(QdrantClient(path=tmp), embeddings, payload_indexes=False)
+        store = QdrantStore(QdrantClient(path=tmp), embeddings)
         started = time.perf_counter()
         store.ensure_collection(COLLECTION)  # loads the model (dimension probe)
         load_s = time.perf_counter() - started

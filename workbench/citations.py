@@ -51,3 +51,33 @@ def cited_numbers(answer: str, n_docs: int) -> list[int]:
         if 1 <= number <= n_docs and number not in seen:
             seen.append(number)
     return seen
+
+
+_WORD = re.compile(r"[a-z0-9_]+")
+_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
+_FILLER = frozenset(
+    "a an and are as at be by can do does for from how i if in is it its of on or that the this to was what when"
+    " where which who why will with you your use used using also".split()
+)
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _FILLER and len(w) > 1}
+
+
+def supporting_documents(answer: str, passages: list[str], min_overlap: float = 0.5, min_words: int = 3) -> list[int]:
+    """1-based numbers of the passages that support some sentence of ``answer`` (for answers without ``[n]``).
+
+    A passage supports a sentence when it holds at least ``min_overlap`` of the sentence's content words (and
+    at least ``min_words`` of them); each sentence is attributed to its best passage.
+    """
+    words = [_content_words(p) for p in passages]
+    cited: list[int] = []
+    for sentence in _SENTENCES.split(answer):
+        terms = _content_words(sentence)
+        if len(terms) < min_words:
+            continue
+        best, overlap = max(((i, len(terms & w)) for i, w in enumerate(words)), key=lambda x: x[1], default=(0, 0))
+        if overlap >= min_words and overlap / len(terms) >= min_overlap and best + 1 not in cited:
+            cited.append(best + 1)
+    return cited

@@ -65,7 +65,7 @@ def store_under_test(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
         if kind == "memory-fake":
             store = QdrantStore.in_memory(embeddings)
         elif kind.startswith("local"):
-            store = QdrantStore(QdrantClient(path=str(tmp_path / "qdrant")), embeddings, payload_indexes=False)
+            store = QdrantStore(QdrantClient(path=str(tmp_path / "qdrant")), embeddings)
         else:
             api_key = os.environ.get("WORKBENCH_TEST_QDRANT_API_KEY")
             store = QdrantStore(QdrantClient(url=REMOTE_URL, api_key=api_key, timeout=30), embeddings)

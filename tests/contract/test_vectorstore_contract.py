@@ -61,14 +61,14 @@ def test_ensure_collection_is_idempotent(store_under_test: StoreUnderTest) -> No
     store.ensure_collection(name)
     assert name in store.collections()
     assert store.count(name) == 0
-    other = QdrantStore(store.client, store.embeddings, payload_indexes=False)  # a fresh process's view
+    other = QdrantStore(store.client, store.embeddings)  # a fresh process's view
     other.ensure_collection(name)
 
 
 def test_a_collection_built_with_another_embedder_is_refused(store_under_test: StoreUnderTest) -> None:
     store, name = store_under_test.store, store_under_test.collection
     store.ensure_collection(name)
-    other = QdrantStore(store.client, FakeEmbeddings(dim=store.dim + 1), payload_indexes=False)
+    other = QdrantStore(store.client, FakeEmbeddings(dim=store.dim + 1))
     with pytest.raises(ConfigurationError, match="another embedding model"):
         other.ensure_collection(name)
 
@@ -266,6 +266,6 @@ def test_open_store_talks_to_a_server_when_a_url_is_set(tmp_path) -> None:  # ty
 def test_a_collection_records_its_embedding_model(tmp_path) -> None:  # type: ignore[no-untyped-def]
     store = QdrantStore.in_memory(FakeEmbeddings(), embeddings_id="fake")
     store.ensure_collection("docs")
-    same_size = QdrantStore(store.client, FakeEmbeddings(), embeddings_id="other/model", payload_indexes=False)
+    same_size = QdrantStore(store.client, FakeEmbeddings(), embeddings_id="other/model")
     with pytest.raises(ConfigurationError, match=r"another embedding model \(fake, 64 dimensions"):
         same_size.ensure_collection("docs")

@@ -35,7 +35,7 @@ class CountingStore(QdrantStore):
 
     def __init__(self) -> None:
         store = QdrantStore.in_memory(FakeEmbeddings())
-        super().__init__(store.client, store.embeddings, payload_indexes=False)
+        super().__init__(store.client, store.embeddings)
         self.upserted = 0
         self.deletes = 0
 

@@ -205,8 +205,10 @@ def test_get_runlog_is_a_lazy_singleton_under_workbench_home(tmp_path: Path, mon
         log = get_runlog()
         assert get_runlog() is log
         assert log.path == tmp_path / "home" / "runs.duckdb"
-        assert log.path.parent.is_dir()
+        assert not log.path.parent.exists(), "no file system work on the caller's (event loop's) thread"
+        log.log_run(run("r1"))
         log.close()
+        assert count_runs(log.path) == 1
     finally:
         set_runlog(None)
         get_settings.cache_clear()

@@ -20,7 +20,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from graphs.chat import GENERATE, builder
 from graphs.chat_state import ChatContext
-from workbench.citations import cited_numbers
+from workbench.citations import cited_numbers, supporting_documents
 from workbench.documents import RetrievedDoc, SearchMode
 from workbench.runlog.callback import RunLogCallback
 from workbench.settings import Settings
@@ -132,11 +132,15 @@ class ChatService:
                     self.callback.abort(run_id)
         answer = final.get("messages", [])[-1] if final.get("messages") else None
         text = str(answer.content) if isinstance(answer, AIMessage) else ""
+        citations, mode = cited_numbers(text, len(docs)), "explicit"
+        if not citations:  # small models often forget [n]: attribute sentences to the passages that hold them
+            citations, mode = supporting_documents(text, [d["text"] for d in docs]), "attributed"
         yield {
             "type": "done",
             "run_id": run_id,
             "status": "ok",
             "model": final.get("model"),
-            "citations": cited_numbers(text, len(docs)),
+            "citations": citations,
+            "citation_mode": mode,
             "answer": text,
         }

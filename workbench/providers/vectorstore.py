@@ -9,7 +9,9 @@ All methods are synchronous (callers on an event loop run them in a thread).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from qdrant_client import QdrantClient, models
@@ -44,22 +46,25 @@ class QdrantStore:
         sparse: SparseEncoder | None = None,
         *,
         embeddings_id: str | None = None,
-        payload_indexes: bool = True,
     ) -> None:
         """``embeddings_id`` (e.g. ``"local/minilm-l6-int8"``) is recorded in new collections and checked against
-        existing ones. ``payload_indexes``: create keyword indexes (a server feature; local mode ignores them)."""
+        existing ones."""
         self.client = client
         self.embeddings = embeddings
         self.sparse = sparse or SparseEncoder()
         self.embeddings_id = embeddings_id
-        self._payload_indexes = payload_indexes
+        options = client.init_options
+        self.local = bool(options.get("path")) or options.get("location") == ":memory:"
+        """Qdrant's local mode (in this process) rather than a server."""
+        # Local mode is plain Python without locks: one call at a time. A server client is thread-safe.
+        self._guard: AbstractContextManager[Any] = threading.RLock() if self.local else nullcontext()
         self._dim: int | None = None
         self._ready: set[str] = set()
 
     @classmethod
     def in_memory(cls, embeddings: Embeddings, *, embeddings_id: str | None = None) -> QdrantStore:
         """A store that lives and dies with the process (tests, throwaway experiments)."""
-        return cls(QdrantClient(location=":memory:"), embeddings, embeddings_id=embeddings_id, payload_indexes=False)
+        return cls(QdrantClient(location=":memory:"), embeddings, embeddings_id=embeddings_id)
 
     @property
     def dim(self) -> int:
@@ -72,18 +77,20 @@ class QdrantStore:
         """Create the collection if it is missing; check that an existing one fits the embedder. Idempotent."""
         if name in self._ready:
             return
-        if not self.client.collection_exists(name):
-            self.client.create_collection(
-                name,
-                vectors_config={DENSE: models.VectorParams(size=self.dim, distance=models.Distance.COSINE)},
-                sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
-                metadata={"embeddings": self.embeddings_id} if self.embeddings_id else None,
-            )
-            if self._payload_indexes:
-                for field in _KEYWORD_FIELDS:
-                    self.client.create_payload_index(name, field, models.PayloadSchemaType.KEYWORD, wait=True)
-        else:
-            self._check_collection(name)
+        dim = self.dim
+        with self._guard:
+            if not self.client.collection_exists(name):
+                self.client.create_collection(
+                    name,
+                    vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
+                    sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+                    metadata={"embeddings": self.embeddings_id} if self.embeddings_id else None,
+                )
+                if not self.local:  # local mode has no payload indexes (and warns when asked for one)
+                    for field in _KEYWORD_FIELDS:
+                        self.client.create_payload_index(name, field, models.PayloadSchemaType.KEYWORD, wait=True)
+            else:
+                self._check_collection(name)
         self._ready.add(name)
 
     def _check_collection(self, name: str) -> None:
@@ -105,25 +112,28 @@ class QdrantStore:
 
     def collections(self) -> list[str]:
         """Names of every collection, sorted."""
-        return sorted(c.name for c in self.client.get_collections().collections)
+        with self._guard:
+            return sorted(c.name for c in self.client.get_collections().collections)
 
     def count(self, name: str) -> int:
         """Number of chunks in a collection (0 when it does not exist)."""
-        if not self.client.collection_exists(name):
-            return 0
-        return self.client.count(name, exact=True).count
+        with self._guard:
+            if not self.client.collection_exists(name):
+                return 0
+            return self.client.count(name, exact=True).count
 
     def source_hashes(self, name: str) -> dict[str, str]:
         """Each indexed source's content hash. A source whose chunks disagree (an interrupted re-ingest) maps
         to ``""``, so it never looks unchanged."""
         hashes: dict[str, str] = {}
-        if not self.client.collection_exists(name):
-            return hashes
         offset: models.ExtendedPointId | None = None
         while True:
-            points, offset = self.client.scroll(
-                name, limit=1024, offset=offset, with_payload=list(_KEYWORD_FIELDS), with_vectors=False
-            )
+            with self._guard:
+                if not self.client.collection_exists(name):
+                    return hashes
+                points, offset = self.client.scroll(
+                    name, limit=1024, offset=offset, with_payload=list(_KEYWORD_FIELDS), with_vectors=False
+                )
             for point in points:
                 payload = point.payload or {}
                 source, content_hash = payload.get("source"), payload.get("content_hash", "")
@@ -134,11 +144,11 @@ class QdrantStore:
 
     def delete_source(self, name: str, source: str, *, keep_hash: str | None = None) -> None:
         """Delete a source's chunks (but those with content hash ``keep_hash``, when given)."""
-        if not self.client.collection_exists(name):
-            return
         keep = _match("content_hash", keep_hash) if keep_hash is not None else None
         selector = models.FilterSelector(filter=models.Filter(must=_match("source", source), must_not=keep))
-        self.client.delete(name, points_selector=selector, wait=True)
+        with self._guard:
+            if self.client.collection_exists(name):
+                self.client.delete(name, points_selector=selector, wait=True)
 
     def upsert(self, name: str, chunks: Sequence[Chunk], batch_size: int = 256) -> int:
         """Embed (dense and sparse) and write chunks in batches; the point id is the chunk id. Returns the count."""
@@ -156,7 +166,8 @@ class QdrantStore:
                 )
                 for chunk, d, s in zip(batch, dense, sparse, strict=True)
             ]
-            self.client.upsert(name, points=points, wait=True)
+            with self._guard:
+                self.client.upsert(name, points=points, wait=True)
         return len(chunks)
 
     def search(
@@ -179,8 +190,9 @@ class QdrantStore:
         if mode not in ("hybrid", "dense", "sparse"):
             raise ValueError(f"unknown search mode {mode!r}: choose hybrid, dense or sparse")
         query_filter = build_filter(filters)
-        if not self.client.collection_exists(name):
-            return []
+        with self._guard:
+            if not self.client.collection_exists(name):
+                return []
         limit = max(candidates or DEFAULT_CANDIDATES, k)
         if mode == "dense":
             request = self._request(DENSE, self.embeddings.embed_query(query), k, query_filter)
@@ -226,11 +238,14 @@ class QdrantStore:
         )
 
     def _query(self, name: str, requests: list[models.QueryRequest]) -> list[list[models.ScoredPoint]]:
-        return [response.points for response in self.client.query_batch_points(name, requests=requests)]
+        with self._guard:
+            responses = self.client.query_batch_points(name, requests=requests)
+        return [response.points for response in responses]
 
     def close(self) -> None:
         """Release the client (and, in local mode, the folder lock)."""
-        self.client.close()
+        with self._guard:
+            self.client.close()
 
 
 def build_filter(filters: Mapping[str, Any] | None) -> models.Filter | None:
@@ -292,7 +307,7 @@ def open_store(
     if settings.qdrant_url:
         api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
         client = QdrantClient(url=settings.qdrant_url, api_key=api_key, timeout=REMOTE_TIMEOUT_S)
-        return QdrantStore(client, embeddings, embeddings_id=embeddings_id, payload_indexes=True)
+        return QdrantStore(client, embeddings, embeddings_id=embeddings_id)
     path = settings.qdrant_path
     path.mkdir(parents=True, exist_ok=True)
     try:
@@ -301,4 +316,4 @@ def open_store(
         raise ConfigurationError(
             f"{path} is in use by another workbench process: stop it, or set QDRANT_URL to share a Qdrant server"
         ) from exc
-    return QdrantStore(client, embeddings, embeddings_id=embeddings_id, payload_indexes=False)
+    return QdrantStore(client, embeddings, embeddings_id=embeddings_id)

@@ -239,7 +239,9 @@ class RunLogCallback(BaseCallbackHandler):
 
     def __init__(self, runlog: RunLog | None = None) -> None:
         self._runlog = runlog
-        self._lock = threading.Lock()
+        # Held for microseconds, CPU only. An RLock also keeps langgraph dev's blockbuster (which flags a contended
+        # threading.Lock acquired on the event loop) from failing a callback when a sync node's thread holds it.
+        self._lock = threading.RLock()
         self._open: dict[UUID, _OpenRun] = {}
         self._root_of: dict[UUID, UUID] = {}
         self._finished: OrderedDict[UUID, None] = OrderedDict()

@@ -66,6 +66,9 @@ class Done(BaseModel):
     status: Literal["ok", "aborted", "error"] = "ok"
     model: str | None = None
     citations: list[int] = Field(default_factory=list, description="1-based indexes into the retrieval's documents.")
+    citation_mode: Literal["explicit", "attributed"] | None = Field(
+        default=None, description="explicit: the model wrote [n]; attributed: matched from the answer's sentences."
+    )
 
 
 class Aborted(BaseModel):

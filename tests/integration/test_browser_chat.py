@@ -1,0 +1,52 @@
+"""A real browser (Debian's Chromium driven by Playwright) asks the sample corpus a question in the Chat tab."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.integration.conftest import running_server
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which("chromium"):
+        pytest.skip("Debian's chromium is not installed (scripts/setup.sh installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+def test_chat_tab_streams_a_cited_answer_with_sources_from_the_offline_default(browser, tmp_path):
+    with running_server(tmp_path) as server:  # offline default: auto → local model if installed, else extractive
+        page = browser.new_page()
+        page.goto(server.url + "/", wait_until="load")
+        page.locator("#chat-input textarea").fill("Which port does the workbench server listen on by default?")
+        page.locator("#chat-send").click()
+        status = page.locator("#chat-status")
+        status.get_by_text("Answered by").wait_for(timeout=120_000)
+        answer = page.locator("#chatbot .message-row").last.inner_text()
+        sources = page.locator("#chat-sources").inner_text()
+        page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
+        assert len(answer.split()) > 3
+        assert "fused" in sources and ".md" in sources
+        assert "✅" in sources, "the sources panel marks which chunks the answer cited"
+        served_by = status.inner_text()
+        assert "local/smollm2-135m" in served_by or "extractive" in served_by
+
+        page.locator("#chat-new-session").click()
+        page.get_by_text("New session.").wait_for(timeout=10_000)
+        assert page.locator("#chatbot .message-row").count() == 0
+        page.close()

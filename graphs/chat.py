@@ -11,10 +11,17 @@ from __future__ import annotations
 import asyncio
 from typing import Literal
 
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage, trim_messages
-from langchain_core.runnables import RunnableConfig
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+    trim_messages,
+)
 from langgraph.config import get_stream_writer
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import START, StateGraph
 from langgraph.prebuilt import ToolNode
 from langgraph.runtime import Runtime
 
@@ -44,7 +51,7 @@ def _current_turn(messages: list[AnyMessage]) -> list[AnyMessage]:
     return []
 
 
-def _approx_tokens(messages: list[AnyMessage]) -> int:
+def _approx_tokens(messages: list[BaseMessage]) -> int:
     return sum(len(str(m.content)) // 4 + 4 for m in messages)
 
 
@@ -64,20 +71,27 @@ async def retrieve(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
             ctx.search_mode,
         )
     )
-    return {"retrieved_docs": docs, "query": query, "turn": question.id, "rewrites": state.get("rewrites", 0) if same_turn else 0}
+    return {
+        "retrieved_docs": docs,
+        "query": query,
+        "turn": question.id,
+        "rewrites": state.get("rewrites", 0) if same_turn else 0,
+    }
 
 
 def decide(state: ChatState, runtime: Runtime[ChatContext]) -> Literal["rewrite", "generate"]:
     """Rewrite and search again when nothing relevant came back and rewrites are left; else answer."""
     ctx = runtime.context or ChatContext()
-    best = max((d["dense_score"] for d in state.get("retrieved_docs", []) if d["dense_score"] is not None), default=None)
+    best = max(
+        (d["dense_score"] for d in state.get("retrieved_docs", []) if d["dense_score"] is not None), default=None
+    )
     relevant = best is not None and best >= ctx.min_relevance
     if relevant or state.get("rewrites", 0) >= ctx.max_rewrites:
         return "generate"
     return "rewrite"
 
 
-async def rewrite(state: ChatState, runtime: Runtime[ChatContext], config: RunnableConfig) -> dict:
+async def rewrite(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
     """Turn the question into a self-contained search query, using the conversation."""
     ctx = runtime.context or ChatContext()
     choice = await asyncio.to_thread(get_resources().models.choose, ctx.model)
@@ -90,12 +104,12 @@ async def rewrite(state: ChatState, runtime: Runtime[ChatContext], config: Runna
     else:
         conversation = "\n".join(f"user: {m.content}" for m in earlier) or "(none)"
         prompt = REWRITE_PROMPT.render(conversation=conversation, question=question)
-        reply = await choice.model.ainvoke([HumanMessage(prompt)], {**config, "tags": ["rewrite"]})
+        reply = await choice.model.with_config(tags=["rewrite"]).ainvoke([HumanMessage(prompt)])
         query = str(reply.content).strip().splitlines()[0][:300] if str(reply.content).strip() else question
     return {"query": query, "rewrites": state.get("rewrites", 0) + 1}
 
 
-async def generate(state: ChatState, runtime: Runtime[ChatContext], config: RunnableConfig) -> dict:
+async def generate(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
     """Stream the answer from the prompt, the trimmed history and the numbered context."""
     ctx = runtime.context or ChatContext()
     resources = get_resources()
@@ -117,7 +131,7 @@ async def generate(state: ChatState, runtime: Runtime[ChatContext], config: Runn
     if ctx.use_tools and choice.supports_tools and tool_rounds < ctx.max_tool_rounds:
         model = model.bind_tools(TOOLS)  # type: ignore[assignment]
     runnable = model.with_fallbacks([choice.fallback]) if choice.fallback is not None else model
-    reply = await runnable.ainvoke([SystemMessage(prompt.render(context=format_context(docs))), *history], config)
+    reply = await runnable.ainvoke([SystemMessage(prompt.render(context=format_context(docs))), *history])
     served_by = reply.response_metadata.get("model_name") or choice.spec
     reply.response_metadata = {**reply.response_metadata, "model_name": served_by, "prompt": prompt.id}
     return {"messages": [reply], "model": choice.spec}
@@ -125,7 +139,7 @@ async def generate(state: ChatState, runtime: Runtime[ChatContext], config: Runn
 
 def after_generate(state: ChatState) -> Literal["tools", "__end__"]:
     last = state["messages"][-1]
-    return "tools" if isinstance(last, AIMessage) and last.tool_calls else END
+    return "tools" if isinstance(last, AIMessage) and last.tool_calls else "__end__"
 
 
 builder = StateGraph(ChatState, context_schema=ChatContext, input_schema=ChatInput)

@@ -6,6 +6,7 @@ import ast
 import asyncio
 import math
 import operator
+from collections.abc import Callable
 from typing import Any
 
 from langchain_core.tools import tool
@@ -13,7 +14,7 @@ from langchain_core.tools import tool
 from workbench.citations import label
 from workbench.resources import get_resources
 
-_BINARY = {
+_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
     ast.Mult: operator.mul,
@@ -22,8 +23,16 @@ _BINARY = {
     ast.Mod: operator.mod,
     ast.Pow: operator.pow,
 }
-_UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
-_FUNCTIONS = {"sqrt": math.sqrt, "log": math.log, "exp": math.exp, "abs": abs, "round": round, "min": min, "max": max}
+_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
+_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "sqrt": math.sqrt,
+    "log": math.log,
+    "exp": math.exp,
+    "abs": abs,
+    "round": round,
+    "min": min,
+    "max": max,
+}
 _CONSTANTS = {"pi": math.pi, "e": math.e}
 
 

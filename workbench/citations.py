@@ -56,8 +56,50 @@ def cited_numbers(answer: str, n_docs: int) -> list[int]:
 _WORD = re.compile(r"[a-z0-9_]+")
 _SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
 _FILLER = frozenset(
-    "a an and are as at be by can do does for from how i if in is it its of on or that the this to was what when"
-    " where which who why will with you your use used using also".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+        "use",
+        "used",
+        "using",
+        "also",
+    ]
 )
 
 

@@ -20,19 +20,33 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path(".workbench"), description="Where Qdrant, the run log and checkpoints live.")
 
     # Models
-    llm: str = Field(default="auto", description='"auto", "openai/<model>", "groq/<model>", "local/smollm2-135m" or "extractive".')
+    llm: str = Field(
+        default="auto", description='"auto", "openai/<model>", "groq/<model>", "local/smollm2-135m" or "extractive".'
+    )
     embeddings: str = Field(default="local/minilm-l6-int8", description='"local/minilm-l6-int8" or "openai/<model>".')
-    openai_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("WORKBENCH_OPENAI_API_KEY", "OPENAI_API_KEY"))
-    openai_base_url: str | None = Field(default=None, validation_alias=AliasChoices("WORKBENCH_OPENAI_BASE_URL", "OPENAI_BASE_URL"))
-    groq_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("WORKBENCH_GROQ_API_KEY", "GROQ_API_KEY"))
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("WORKBENCH_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("WORKBENCH_OPENAI_BASE_URL", "OPENAI_BASE_URL")
+    )
+    groq_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("WORKBENCH_GROQ_API_KEY", "GROQ_API_KEY")
+    )
     llm_timeout_s: float = Field(default=30.0, description="Connect/read timeout for cloud LLM calls.")
-    local_llm_threads: int | None = Field(default=None, description="CPU threads for the local GGUF model (default: all).")
+    local_llm_threads: int | None = Field(
+        default=None, description="CPU threads for the local GGUF model (default: all)."
+    )
 
     # Vector store
     qdrant_url: str | None = Field(default=None, validation_alias=AliasChoices("WORKBENCH_QDRANT_URL", "QDRANT_URL"))
-    qdrant_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("WORKBENCH_QDRANT_API_KEY", "QDRANT_API_KEY"))
+    qdrant_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("WORKBENCH_QDRANT_API_KEY", "QDRANT_API_KEY")
+    )
     collection: str = Field(default="docs", description="Default collection for chat and ingest.")
-    corpus_dir: Path | None = Field(default=None, description="Folder indexed on first start (default: the bundled sample corpus).")
+    corpus_dir: Path | None = Field(
+        default=None, description="Folder indexed on first start (default: the bundled sample corpus)."
+    )
 
     # Chat
     top_k: int = Field(default=5, ge=1, le=50)

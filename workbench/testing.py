@@ -64,7 +64,9 @@ class ScriptedChatModel(BaseChatModel):
     def bound_tools(self) -> list[str]:
         return self._tools
 
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable[LanguageModelInput, BaseMessage]:
+    def bind_tools(
+        self, tools: Sequence[Any], *, tool_choice: str | None = None, **kwargs: Any
+    ) -> Runnable[LanguageModelInput, AIMessage]:
         self._tools = [getattr(t, "name", getattr(t, "__name__", str(t))) for t in tools]
         return self
 
@@ -77,7 +79,9 @@ class ScriptedChatModel(BaseChatModel):
         tokens_in = sum(len(str(m.content).split()) for m in messages)
         tokens_out = len(str(message.content).split())
         usage = UsageMetadata(input_tokens=tokens_in, output_tokens=tokens_out, total_tokens=tokens_in + tokens_out)
-        return message.model_copy(update={"usage_metadata": usage, "response_metadata": {"model_name": self.model_name}})
+        return message.model_copy(
+            update={"usage_metadata": usage, "response_metadata": {"model_name": self.model_name}}
+        )
 
     def _generate(
         self,
@@ -101,7 +105,9 @@ class ScriptedChatModel(BaseChatModel):
                     ],
                 )
             )
-        tail = AIMessageChunk(content="", usage_metadata=message.usage_metadata, response_metadata=message.response_metadata)
+        tail = AIMessageChunk(
+            content="", usage_metadata=message.usage_metadata, response_metadata=message.response_metadata
+        )
         return [*chunks, tail]
 
     def _stream(

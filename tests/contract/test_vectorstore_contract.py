@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import pytest
@@ -10,6 +12,7 @@ from qdrant_client import models
 
 from workbench.documents import Chunk, RetrievedDoc
 from workbench.errors import ConfigurationError
+from workbench.providers.sparse import token_index
 from workbench.providers.vectorstore import QdrantStore, build_filter, open_store
 from workbench.settings import Settings
 from workbench.testing_embeddings import FakeEmbeddings
@@ -174,6 +177,16 @@ def test_sparse_mode_finds_an_exact_rare_token(filled: StoreUnderTest) -> None:
     assert len(docs) == 1  # no other chunk has the token
 
 
+def test_qdrant_applies_idf_to_sparse_scores(filled: StoreUnderTest) -> None:
+    store = filled.store
+    docs = store.search(filled.collection, "nothing_to_abort", k=1, mode="sparse")
+    document = store.sparse.encode_document(DOCS[2][1])
+    weight = dict(zip(document.indices, document.values, strict=True))[token_index("nothing_to_abort")]
+    n, df = len(CHUNKS), 1
+    idf = math.log((n - df + 0.5) / (df + 0.5) + 1)  # BM25's IDF, as Qdrant computes it
+    assert docs[0]["score"] == pytest.approx(idf * weight, rel=1e-4)
+
+
 def test_dense_mode_finds_a_paraphrase(filled: StoreUnderTest) -> None:
     if not filled.real_model:
         pytest.skip("fake embeddings only match shared words")
@@ -201,6 +214,25 @@ def test_chunks_survive_reopening_the_storage(filled: StoreUnderTest) -> None:
     store = filled.reopen()
     assert store.count(filled.collection) == len(CHUNKS)
     assert store.search(filled.collection, "nothing_to_abort", k=1, mode="sparse")[0]["source"] == "errors.md"
+
+
+def test_searches_and_writes_from_several_threads_do_not_interfere(filled: StoreUnderTest) -> None:
+    store, name = filled.store, filled.collection
+    # Qdrant's local mode is not thread-safe (without the store's lock this fails with numpy shape errors).
+    extra = [chunk("extra.md", f"Extra chunk number {i} about fusion and voice.", i) for i in range(160)]
+
+    def write(i: int) -> int:
+        return store.upsert(name, extra[i * 20 : (i + 1) * 20])
+
+    def read(i: int) -> int:
+        return len(store.search(name, "voice fusion runs", k=3))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        writes = [pool.submit(write, i) for i in range(8)]
+        reads = [pool.submit(read, i) for i in range(60)]
+        assert sum(f.result() for f in writes) == 160
+        assert all(f.result() == 3 for f in reads)
+    assert store.count(name) == len(CHUNKS) + 160
 
 
 # Filter translation (no store needed).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -83,6 +84,6 @@ async def test_sdk_streams_a_cited_answer_and_keeps_thread_history(langgraph_dev
     deadline = time.monotonic() + 15
     while len(runs := recent_runs(home / "runs.duckdb", 10, entry_point="langgraph", status="ok")) < 2:
         assert time.monotonic() < deadline, "langgraph dev runs are logged to DuckDB"
-        time.sleep(0.3)
+        await asyncio.sleep(0.3)
     assert {r["graph"] for r in runs} == {"chat"}
     assert runs[-1]["session_id"] == thread["thread_id"]

@@ -64,7 +64,11 @@ def test_happy_path_streams_retrieval_tokens_then_done(chat_server):
 
 def test_abort_mid_stream_stops_tokens_and_logs_aborted(chat_server):
     with connect(f"{chat_server.ws_url}/ws/chat") as ws:
-        ws.send(json.dumps({"type": "user_message", "content": "How do I configure the data folder?", "session_id": "abort"}))
+        ws.send(
+            json.dumps(
+                {"type": "user_message", "content": "How do I configure the data folder?", "session_id": "abort"}
+            )
+        )
         received = []
         while sum(1 for m in received if m.get("role")) < 5:
             received.append(receive(ws))
@@ -88,7 +92,9 @@ def test_abort_mid_stream_stops_tokens_and_logs_aborted(chat_server):
 
 def test_disconnect_mid_stream_stops_work_and_logs_the_run(chat_server):
     ws = connect(f"{chat_server.ws_url}/ws/chat")
-    ws.send(json.dumps({"type": "user_message", "content": "How do I configure the data folder?", "session_id": "gone"}))
+    ws.send(
+        json.dumps({"type": "user_message", "content": "How do I configure the data folder?", "session_id": "gone"})
+    )
     run_id = receive(ws)["run_id"]
     receive(ws)
     ws.close()
@@ -125,12 +131,10 @@ def test_concurrent_sessions_stream_and_do_not_share_history(chat_server):
 
 def test_history_survives_a_server_restart(tmp_path):
     question = "Which port does the server use by default?"
-    with running_server(tmp_path, WORKBENCH_LLM="extractive") as server:
-        with connect(f"{server.ws_url}/ws/chat") as ws:
-            assert turn(ws, question, "persist")[-1]["status"] == "ok"
-    with running_server(tmp_path, WORKBENCH_LLM="fake/scripted") as server:
-        with connect(f"{server.ws_url}/ws/chat") as ws:
-            assert turn(ws, "And the host?", "persist")[-1]["status"] == "ok"
+    with running_server(tmp_path, WORKBENCH_LLM="extractive") as server, connect(f"{server.ws_url}/ws/chat") as ws:
+        assert turn(ws, question, "persist")[-1]["status"] == "ok"
+    with running_server(tmp_path, WORKBENCH_LLM="fake/scripted") as server, connect(f"{server.ws_url}/ws/chat") as ws:
+        assert turn(ws, "And the host?", "persist")[-1]["status"] == "ok"
     import sqlite3
 
     from langgraph.checkpoint.sqlite import SqliteSaver

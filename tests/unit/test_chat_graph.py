@@ -123,9 +123,7 @@ async def test_rewrites_are_bounded(app, model, store):
     graph, _ = app
     store.results = [[doc(1, "Unrelated.", dense=0.01)]]
     model.default = "nothing found"
-    state = await graph.ainvoke(
-        {"messages": [HumanMessage("q?")]}, config("t4"), context=ChatContext(max_rewrites=2)
-    )
+    state = await graph.ainvoke({"messages": [HumanMessage("q?")]}, config("t4"), context=ChatContext(max_rewrites=2))
     assert len(store.queries) == 3
     assert state["rewrites"] == 2
 

@@ -12,14 +12,14 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.graph.state import CompiledStateGraph
 
 from graphs.chat import GENERATE, builder
-from graphs.chat_state import ChatContext
+from graphs.chat_state import ChatContext, ChatInput
 from workbench.citations import cited_numbers, supporting_documents
 from workbench.documents import RetrievedDoc, SearchMode
 from workbench.runlog.callback import RunLogCallback
@@ -66,7 +66,7 @@ class ChatService:
     def __init__(self, settings: Settings, checkpointer: BaseCheckpointSaver, callback: RunLogCallback | None = None):
         self.settings = settings
         self.callback = callback or RunLogCallback()
-        self.graph: CompiledStateGraph = builder.compile(checkpointer=checkpointer, name="chat")
+        self.graph = builder.compile(checkpointer=checkpointer, name="chat")
         self._sessions: dict[str, asyncio.Lock] = {}
 
     async def history(self, session_id: str) -> list[BaseMessage]:
@@ -95,7 +95,7 @@ class ChatService:
             search_mode=request.search_mode,
             prompt_version=request.prompt_version,
         )
-        config = {
+        config: RunnableConfig = {
             "configurable": {"thread_id": request.session_id},
             "run_id": uuid.UUID(run_id),
             "callbacks": [self.callback],
@@ -105,27 +105,40 @@ class ChatService:
                 "prompt_version": request.prompt_version,
             },
         }
-        inputs = {"messages": [HumanMessage(request.content)], "metadata": request.metadata}
+        inputs: ChatInput = {"messages": [HumanMessage(request.content)], "metadata": request.metadata}
         docs: list[RetrievedDoc] = []
         final: dict[str, Any] = {}
         finished = False
         try:
             async with asyncio.timeout(self.settings.max_generation_s):
-                async for mode, chunk in self.graph.astream(
+                stream = self.graph.astream(
                     inputs, config, context=context, stream_mode=["custom", "messages", "values"]
-                ):
+                )
+                async for mode, chunk in cast(AsyncIterator[tuple[str, Any]], stream):
                     if mode == "custom" and chunk.get("type") == "retrieval":
                         docs = chunk["documents"]
-                        yield {"type": "retrieval", "run_id": run_id, "query": chunk.get("query"),
-                               "documents": [public_document(d) for d in docs]}
+                        yield {
+                            "type": "retrieval",
+                            "run_id": run_id,
+                            "query": chunk.get("query"),
+                            "documents": [public_document(d) for d in docs],
+                        }
                     elif mode == "messages":
                         message, meta = chunk
-                        if meta.get("langgraph_node") == GENERATE and isinstance(message, AIMessageChunk):
-                            if isinstance(message.content, str) and message.content:
-                                yield {"type": "token", "content": message.content}
+                        if (
+                            meta.get("langgraph_node") == GENERATE
+                            and isinstance(message, AIMessageChunk)
+                            and isinstance(message.content, str)
+                            and message.content
+                        ):
+                            yield {"type": "token", "content": message.content}
                     elif mode == "values":
                         final = chunk
             finished = True
+        except TimeoutError:
+            # The time limit reaches the graph as a cancellation (logged "aborted"): it is an error.
+            self.callback.abort(run_id, status="error", error="timed out")
+            raise
         finally:
             if not finished:
                 with contextlib.suppress(Exception):

@@ -14,7 +14,7 @@ from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
@@ -107,8 +107,7 @@ class LlamaCppChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         text = "".join(chunk.text for chunk in self._stream(messages, stop, run_manager))
-        final = self._final_chunk(messages, text).message
-        message = AIMessageChunk(content=text, usage_metadata=final.usage_metadata)
+        message = AIMessage(content=text, usage_metadata=self._usage(messages, text))
         return ChatResult(generations=[ChatGeneration(message=message, generation_info=None)])
 
     def _stream(

@@ -17,7 +17,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from workbench.chat.service import ChatService
 from workbench.resources import Resources, get_resources, set_resources
 from workbench.runlog import get_runlog
-from workbench.settings import Settings, get_settings
+from workbench.settings import Settings
 
 log = logging.getLogger(__name__)
 SAMPLE_CORPUS = Path(__file__).resolve().parents[2] / "datasets" / "corpus"
@@ -38,8 +38,10 @@ async def index_corpus_if_empty(resources: Resources) -> None:
     folder = corpus_dir(settings)
     if folder is None:
         return
-    if settings.collection in await asyncio.to_thread(store.collections):
-        if await asyncio.to_thread(store.count, settings.collection):
+    collections = await asyncio.to_thread(store.collections)
+    if settings.collection in collections:
+        points = await asyncio.to_thread(store.count, settings.collection)
+        if points > 0:
             return
     report = await asyncio.to_thread(ingest_paths, store, [folder], settings.collection)
     log.info("indexed %s into %r: %s", folder, settings.collection, report.summary())
@@ -81,5 +83,3 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
 
         mount_ui(app)
     return app
-
-

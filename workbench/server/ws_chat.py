@@ -113,7 +113,9 @@ class ChatSocket:
                     case "token":
                         await self.send({"role": "assistant", "content": event["content"]})
                     case "done":
-                        await self.send({k: event[k] for k in ("type", "run_id", "status", "model", "citations", "citation_mode")})
+                        await self.send(
+                            {k: event[k] for k in ("type", "run_id", "status", "model", "citations", "citation_mode")}
+                        )
                     case _:
                         await self.send(event)
         except SessionBusy:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import gradio as gr
 
 from workbench.chat.service import SessionBusy, TurnRequest
 from workbench.citations import label
+from workbench.documents import RetrievedDoc, SearchMode
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -30,9 +31,8 @@ def sources_markdown(documents: list[dict[str, Any]], cited: list[int] | None = 
     rows = ["| # | source | fused | dense | sparse | cited |", "|---|---|---|---|---|---|"]
     for i, doc in enumerate(documents, start=1):
         mark = "✅" if cited and i in cited else ""
-        rows.append(
-            f"| {i} | {label(doc)} | {fmt(doc['score'])} | {fmt(doc['dense_score'])} | {fmt(doc['sparse_score'])} | {mark} |"
-        )
+        scores = " | ".join(fmt(doc[key]) for key in ("score", "dense_score", "sparse_score"))
+        rows.append(f"| {i} | {label(cast(RetrievedDoc, doc))} | {scores} | {mark} |")
     return "\n".join(rows)
 
 
@@ -55,7 +55,9 @@ def render(services: Services, demo: gr.Blocks) -> None:
             prompt = gr.Dropdown(["v1", "v2"], value="v1", label="Prompt version")
             gr.Markdown("### Sources")
             sources = gr.Markdown("_No sources yet._", elem_id="chat-sources")
-            upload = gr.File(label="Add documents (md, txt, pdf)", file_count="multiple", file_types=[".md", ".txt", ".pdf"])
+            upload = gr.File(
+                label="Add documents (md, txt, pdf)", file_count="multiple", file_types=[".md", ".txt", ".pdf"]
+            )
             index = gr.Button("Index uploaded files", elem_id="chat-index")
             ingest_status = gr.Markdown(elem_id="chat-ingest-status")
 
@@ -76,8 +78,16 @@ def render(services: Services, demo: gr.Blocks) -> None:
             return
         history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": ""}]
         yield history, gr.update(), "", "_Searching…_"
-        request = TurnRequest(content=message, session_id=session_id, model=model_spec, collection=coll or None,
-                              top_k=int(k), search_mode=search_mode, prompt_version=prompt_version, entry_point="ui")  # fmt: skip
+        request = TurnRequest(
+            content=message,
+            session_id=session_id,
+            model=model_spec,
+            collection=coll or None,
+            top_k=int(k),
+            search_mode=cast(SearchMode, search_mode),
+            prompt_version=prompt_version,
+            entry_point="ui",
+        )
         documents: list[dict[str, Any]] = []
         answer = ""
         try:
@@ -107,7 +117,7 @@ def render(services: Services, demo: gr.Blocks) -> None:
     new_session.click(lambda: (str(uuid.uuid4()), [], "_No sources yet._", "New session."),
                       outputs=[session, chatbot, sources, status], cancels=[on_send, on_submit])  # fmt: skip
 
-    async def index_files(files: list[str] | None, coll: str, progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
+    async def index_files(files: list[str] | None, coll: str, progress: gr.Progress = gr.Progress()) -> str:
         if not files:
             return "Choose files first."
         from workbench.ingest.pipeline import ingest_bytes
@@ -117,7 +127,7 @@ def render(services: Services, demo: gr.Blocks) -> None:
         lines = []
         for i, path in enumerate(files):
             progress((i, len(files)), desc=f"Indexing {Path(path).name}")
-            data = Path(path).read_bytes()
+            data = await asyncio.to_thread(Path(path).read_bytes)
             if len(data) > limit:
                 lines.append(f"- {Path(path).name}: skipped, larger than {limit} bytes")
                 continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     # Protocols
     max_message_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest WebSocket text message accepted.")
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, description="Largest document accepted by the UI upload.")
+
+    @field_validator("openai_api_key", "groq_api_key", "qdrant_api_key", "openai_base_url", "qdrant_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``OPENAI_API_KEY=""`` means no key, not an empty one."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def qdrant_path(self) -> Path:

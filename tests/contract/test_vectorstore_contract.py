@@ -74,6 +74,8 @@ def test_a_collection_built_with_another_embedder_is_refused(store_under_test: S
     other = QdrantStore(store.client, FakeEmbeddings(dim=store.dim + 1))
     with pytest.raises(ConfigurationError, match="another embedding model"):
         other.ensure_collection(name)
+    with pytest.raises(ConfigurationError, match="another embedding model"):
+        other.search(name, "anything")
 
 
 def test_upsert_then_count(filled: StoreUnderTest) -> None:

@@ -179,7 +179,8 @@ class QdrantStore:
         mode: SearchMode = "hybrid",
         candidates: int | None = None,
     ) -> list[RetrievedDoc]:
-        """The ``k`` best chunks for ``query``; ``[]`` when the collection does not exist.
+        """The ``k`` best chunks for ``query``; ``[]`` when the collection does not exist, :class:`ConfigurationError`
+        when it was built with another embedding model.
 
         ``hybrid`` fuses the dense and sparse candidate lists (``candidates`` each) with Qdrant's RRF and reports
         each hit's dense and sparse score where it was among that list's candidates. ``filters`` maps payload
@@ -190,9 +191,11 @@ class QdrantStore:
         if mode not in ("hybrid", "dense", "sparse"):
             raise ValueError(f"unknown search mode {mode!r}: choose hybrid, dense or sparse")
         query_filter = build_filter(filters)
-        with self._guard:
-            if not self.client.collection_exists(name):
-                return []
+        if name not in self._ready:
+            with self._guard:
+                if not self.client.collection_exists(name):
+                    return []
+            self.ensure_collection(name)  # checks it was built with this embedder
         limit = max(candidates or DEFAULT_CANDIDATES, k)
         if mode == "dense":
             request = self._request(DENSE, self.embeddings.embed_query(query), k, query_filter)

@@ -1,0 +1,61 @@
+"""Model strings resolve as documented; the extractive baseline quotes and cites the context."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from workbench.citations import format_context, supporting_documents
+from workbench.errors import ConfigurationError, ProviderUnavailable
+from workbench.providers.llm import ModelRegistry, build_chat_model, offline_spec, resolve_spec
+from workbench.providers.llm_extractive import LABEL, NOT_FOUND, ExtractiveChatModel
+from workbench.settings import Settings
+
+
+def doc(i: int, text: str) -> dict:
+    return {"chunk_id": f"c{i}", "source": f"f{i}.md", "title": "", "section": None, "page": None, "text": text,
+            "score": 1.0, "dense_score": 0.5, "sparse_score": 1.0}  # fmt: skip
+
+
+def test_auto_prefers_openai_then_groq_then_offline():
+    assert resolve_spec("auto", Settings(openai_api_key="k", groq_api_key="g")) == "openai/gpt-4o-mini"
+    assert resolve_spec("auto", Settings(groq_api_key="g")) == "groq/llama-3.1-8b-instant"
+    assert resolve_spec("auto", Settings()) == offline_spec()
+    assert resolve_spec("extractive", Settings(openai_api_key="k")) == "extractive"
+
+
+def test_empty_key_counts_as_unset(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+    assert Settings().openai_api_key is None
+
+
+def test_cloud_model_without_key_says_what_to_set():
+    with pytest.raises(ProviderUnavailable, match="GROQ_API_KEY"):
+        build_chat_model("groq/llama-3.1-8b-instant", Settings())
+    with pytest.raises(ConfigurationError, match="choose one of"):
+        build_chat_model("nope/model", Settings())
+
+
+def test_auto_cloud_choice_falls_back_to_the_offline_model():
+    choice = ModelRegistry(Settings(groq_api_key="g")).choose("auto")
+    assert choice.spec.startswith("groq/") and choice.fallback is not None
+    assert ModelRegistry(Settings(groq_api_key="g")).choose("groq/llama-3.1-8b-instant").fallback is None
+
+
+def test_extractive_answer_quotes_the_best_supported_sentence_with_its_citation():
+    context = format_context([doc(1, "Qdrant stores vectors. It runs locally."), doc(2, "The default port is 8000.")])
+    reply = ExtractiveChatModel().invoke([SystemMessage(context), HumanMessage("What is the default port?")])
+    assert reply.content.startswith(LABEL)
+    assert "The default port is 8000. [2]" in reply.content.splitlines()[1]
+
+
+def test_extractive_says_when_nothing_matches():
+    context = format_context([doc(1, "Qdrant stores vectors.")])
+    reply = ExtractiveChatModel().invoke([SystemMessage(context), HumanMessage("zebra migration?")])
+    assert reply.content == NOT_FOUND
+
+
+def test_answers_without_markers_are_attributed_to_the_passage_holding_their_words():
+    passages = ["Qdrant stores vectors in local files.", "The server listens on port 8000 by default."]
+    assert supporting_documents("By default the server listens on port 8000.", passages) == [2]
+    assert supporting_documents("I like turtles very much.", passages) == []

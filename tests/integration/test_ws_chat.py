@@ -37,6 +37,17 @@ def tokens(messages: list[dict]) -> str:
     return "".join(m["content"] for m in messages if m.get("role") == "assistant")
 
 
+def checkpointed_messages(home, session: str) -> list:
+    """The conversation the server's SQLite checkpointer holds for ``session``."""
+    import sqlite3
+
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    with sqlite3.connect(home / "checkpoints.sqlite") as connection:
+        state = SqliteSaver(connection).get({"configurable": {"thread_id": session}})
+    return state["channel_values"]["messages"] if state else []
+
+
 def wait_for_run(home, run_id: str, timeout: float = 15) -> dict:
     """The run's row once it has finished (ok, error or aborted)."""
     deadline = time.monotonic() + timeout
@@ -125,8 +136,10 @@ def test_concurrent_sessions_stream_and_do_not_share_history(chat_server):
         while len(recent_runs(chat_server.home / "runs.duckdb", 100, session_id=f"c{i}")) < 2:
             assert time.monotonic() < deadline, f"runs of session c{i} not logged"
             time.sleep(0.2)
-        answers = [tokens(results[f"c{i}"])]
-        assert answers[0]
+        assert tokens(results[f"c{i}"])
+        history = [m.content for m in checkpointed_messages(chat_server.home, f"c{i}")]
+        assert history[0] == f"secret-{i} question" and history[2] == "What did I ask before?"
+        assert not any(f"secret-{j}" in text for text in history for j in range(3) if j != i)
 
 
 def test_history_survives_a_server_restart(tmp_path):
@@ -135,13 +148,7 @@ def test_history_survives_a_server_restart(tmp_path):
         assert turn(ws, question, "persist")[-1]["status"] == "ok"
     with running_server(tmp_path, WORKBENCH_LLM="fake/scripted") as server, connect(f"{server.ws_url}/ws/chat") as ws:
         assert turn(ws, "And the host?", "persist")[-1]["status"] == "ok"
-    import sqlite3
-
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    with sqlite3.connect(tmp_path / "checkpoints.sqlite") as connection:
-        state = SqliteSaver(connection).get({"configurable": {"thread_id": "persist"}})
-    contents = [m.content for m in state["channel_values"]["messages"]]
+    contents = [m.content for m in checkpointed_messages(tmp_path, "persist")]
     assert contents[0] == question and contents[2] == "And the host?" and len(contents) == 4
 
 

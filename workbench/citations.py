@@ -55,56 +55,24 @@ def cited_numbers(answer: str, n_docs: int) -> list[int]:
 
 _WORD = re.compile(r"[a-z0-9_]+")
 _SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
-_FILLER = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "can",
-        "do",
-        "does",
-        "for",
-        "from",
-        "how",
-        "i",
-        "if",
-        "in",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "that",
-        "the",
-        "this",
-        "to",
-        "was",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "you",
-        "your",
-        "use",
-        "used",
-        "using",
-        "also",
-    ]
+#: Words that carry no content, ignored when matching questions and answers to passages.
+STOPWORDS = frozenset(
+    """
+    a about also an and are as at be by can do does for
+    from how i if in into is it its me my no not of
+    on or our so than that the their then there this to use used
+    using was we what when where which who why will with yes you your
+    """.split()
 )
 
 
+def content_words(text: str) -> list[str]:
+    """The lower-cased words of ``text`` that carry content (no stopwords, no single characters)."""
+    return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1]
+
+
 def _content_words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _FILLER and len(w) > 1}
+    return set(content_words(text))
 
 
 def supporting_documents(answer: str, passages: list[str], min_overlap: float = 0.5, min_words: int = 3) -> list[int]:

@@ -18,72 +18,15 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from workbench.citations import parse_context
+from workbench.citations import content_words, parse_context
 
 LABEL = "Extractive answer (quoted from the sources, no language model):"
 NOT_FOUND = "I could not find an answer to that in the indexed documents."
-_WORD = re.compile(r"[a-z0-9_]+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(\[])|\n{2,}|\n(?=[-*#|] )")
-_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "can",
-        "do",
-        "does",
-        "for",
-        "from",
-        "how",
-        "i",
-        "if",
-        "in",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "that",
-        "the",
-        "this",
-        "to",
-        "was",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "you",
-        "your",
-        "me",
-        "my",
-        "we",
-        "our",
-        "about",
-        "into",
-        "there",
-        "their",
-        "then",
-        "than",
-        "so",
-        "not",
-        "no",
-        "yes",
-    ]
-)
 
 
 def _terms(text: str) -> list[str]:
-    return [w.rstrip("s") if len(w) > 3 else w for w in _WORD.findall(text.lower()) if w not in _STOP]
+    return [w.rstrip("s") if len(w) > 3 else w for w in content_words(text)]
 
 
 def extract_answer(question: str, passages: list[tuple[int, str]], max_sentences: int = 3) -> str:

@@ -37,7 +37,7 @@ def load_embeddings(spec: str | None = None, settings: Settings | None = None) -
 
             return MiniLMEmbeddings()
         case ["openai", model] if model:
-            if not settings.openai_api_key or not settings.openai_api_key.get_secret_value():
+            if not settings.openai_api_key:  # Settings maps an empty key to None
                 raise ProviderUnavailable(f"set OPENAI_API_KEY or choose {DEFAULT_EMBEDDINGS}")
             from langchain_openai import OpenAIEmbeddings
 

@@ -48,7 +48,7 @@ async def in_process(turns: int, sessions: int) -> list[float]:
         settings = Settings(home=Path(home), llm=MODEL)
         resources = Resources(settings)
         set_resources(resources)
-        from workbench.server.app import index_corpus_if_empty
+        from workbench.services import index_corpus_if_empty
 
         await index_corpus_if_empty(resources)
         service = ChatService(settings, InMemorySaver())

@@ -78,19 +78,13 @@ def ingest(
 
 
 async def _ask(question: str, session_id: str, model: str | None, collection: str | None) -> None:
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-    from workbench.chat.service import ChatService, TurnRequest
+    from workbench.chat.service import TurnRequest
     from workbench.resources import get_resources
-    from workbench.runlog import get_runlog
-    from workbench.server.app import index_corpus_if_empty
+    from workbench.services import open_services
 
     resources = get_resources()
-    settings = resources.settings
-    settings.home.mkdir(parents=True, exist_ok=True)
-    await index_corpus_if_empty(resources)
-    async with AsyncSqliteSaver.from_conn_string(str(settings.checkpoints_path)) as saver:
-        service = ChatService(settings, saver)
+    async with open_services(resources) as services:
+        service = services.chat
         request = TurnRequest(question, session_id, model=model, collection=collection, entry_point="cli")
         documents = []
         async for event in service.stream(request):
@@ -104,7 +98,6 @@ async def _ask(question: str, session_id: str, model: str | None, collection: st
                     doc = documents[number - 1]
                     typer.echo(f"[{number}] {doc['source']}" + (f" — {doc['section']}" if doc["section"] else ""))
                 typer.echo(f"(model: {event['model']}, run: {event['run_id']}, session: {session_id})", err=True)
-    get_runlog().flush()
     resources.close()
 
 

@@ -14,18 +14,35 @@ from workbench.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from workbench.providers.vectorstore import QdrantStore
+    from workbench.voice.engines import SpeechEngines
 
 
 class Resources:
     """Shared, lazily built clients for one process."""
 
     def __init__(
-        self, settings: Settings, *, store: QdrantStore | None = None, models: ModelRegistry | None = None
+        self,
+        settings: Settings,
+        *,
+        store: QdrantStore | None = None,
+        models: ModelRegistry | None = None,
+        speech: SpeechEngines | None = None,
     ) -> None:
         self.settings = settings
         self.models = models or ModelRegistry(settings)
         self._store = store
+        self._speech = speech
         self._lock = threading.Lock()
+
+    @property
+    def speech(self) -> SpeechEngines:
+        """Speech-to-text and text-to-speech engines (models load on first use)."""
+        with self._lock:
+            if self._speech is None:
+                from workbench.voice.engines import SpeechEngines
+
+                self._speech = SpeechEngines(self.settings)
+            return self._speech
 
     @property
     def store(self) -> QdrantStore:

@@ -53,6 +53,28 @@ class Settings(BaseSettings):
     max_generation_s: float = Field(default=120.0, gt=0, description="Hard limit on one chat run.")
     max_history_tokens: int = Field(default=1500, ge=100, description="Conversation history kept in the prompt.")
 
+    # Voice
+    stt_model: str = Field(
+        default="local/tiny.en",
+        description='"local/tiny.en" (bundled), a faster-whisper model folder or size name, "groq/<model>", '
+        '"openai/<model>".',
+    )
+    stt_language: str | None = Field(default="en", description="Spoken language; None lets Whisper detect it.")
+    stt_beam_size: int = Field(default=1, ge=1, le=10)
+    stt_vad_filter: bool = Field(default=True, description="Skip silence with Silero VAD before decoding.")
+    stt_compute_type: str = Field(default="int8", description="CTranslate2 compute type for local Whisper.")
+    tts_voice: str = Field(
+        default="piper/joe-us", description='"piper/joe-us" (bundled), "piper/<path.onnx>", "gtts/<language>".'
+    )
+    tts_timeout_s: float = Field(default=10.0, gt=0, description="Network limit for a cloud voice before falling back.")
+    voice_persona: str = Field(default="assistant", description="Persona used when a turn names none.")
+    personas_dir: Path | None = Field(default=None, description="Extra persona YAML files (override bundled ones).")
+    voice_max_history: int = Field(default=20, ge=2, description="Messages kept per voice session.")
+    voice_session_ttl_s: float = Field(default=3600.0, gt=0, description="Idle time after which a session restarts.")
+    warm_speech: bool = Field(default=True, description="Load the speech models in the background at server start.")
+    max_audio_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Largest audio input accepted.")
+    max_audio_s: float = Field(default=120.0, gt=0, description="Longest audio input accepted, in seconds.")
+
     # Protocols
     max_message_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest WebSocket text message accepted.")
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, description="Largest document accepted by the UI upload.")

@@ -22,8 +22,9 @@ from langchain_core.runnables import Runnable
 from pydantic import Field, PrivateAttr
 
 from workbench.testing_embeddings import FakeEmbeddings
+from workbench.testing_speech import FakeSpeech, FakeSTT, FakeTTS
 
-__all__ = ["FakeEmbeddings", "ScriptedChatModel", "tool_call"]
+__all__ = ["FakeEmbeddings", "FakeSTT", "FakeSpeech", "FakeTTS", "ScriptedChatModel", "tool_call"]
 
 Reply = str | AIMessage | Callable[[list[BaseMessage]], str | AIMessage]
 

@@ -44,7 +44,8 @@ RUNLOG_EVENT = "workbench.runlog"
 """Name of the custom event a node dispatches to add fields to its run's row."""
 
 TEXT_LIMIT = 20_000
-_RUN_FIELDS = frozenset({"model", "prompt_version", "session_id", "entry_point"})
+_ELIDE_OVER = 2_000
+_RUN_FIELDS = frozenset({"model", "prompt_version", "session_id", "entry_point", "input"})
 _NOT_EXTRAS = _RUN_FIELDS | {"thread_id", "checkpoint_ns", "checkpoint_id"}
 _RETRIEVED_KEYS = ("chunk_id", "source", "score", "dense_score", "sparse_score")
 _FINISHED_MEMORY = 10_000
@@ -96,9 +97,18 @@ def _last_message_text(state: Any, roles: set[str]) -> str | None:
     return None
 
 
+def _elide(value: Any) -> Any:
+    """Long strings (base64 audio, file contents) shortened to their length, so JSON text stays readable."""
+    if isinstance(value, str) and len(value) > _ELIDE_OVER:
+        return f"<{len(value)} chars>"
+    if isinstance(value, dict):
+        return {key: _elide(item) for key, item in value.items()}
+    return value
+
+
 def _json_text(value: Any) -> str:
     try:
-        return json.dumps(value, default=str, ensure_ascii=False)[:TEXT_LIMIT]
+        return json.dumps(_elide(value), default=str, ensure_ascii=False)[:TEXT_LIMIT]
     except (TypeError, ValueError):
         return str(value)[:TEXT_LIMIT]
 

@@ -6,6 +6,7 @@ from starlette.requests import HTTPConnection
 
 from workbench.chat.service import ChatService
 from workbench.resources import Resources
+from workbench.voice.service import VoiceService
 
 
 def get_chat_service(connection: HTTPConnection) -> ChatService:
@@ -14,3 +15,7 @@ def get_chat_service(connection: HTTPConnection) -> ChatService:
 
 def get_resources_dep(connection: HTTPConnection) -> Resources:
     return connection.app.state.resources
+
+
+def get_voice_service(connection: HTTPConnection) -> VoiceService:
+    return connection.app.state.voice

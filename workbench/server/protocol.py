@@ -116,13 +116,17 @@ def json_schema() -> dict[str, Any]:
 
 
 def main() -> None:
-    """Write ``protocols/chat.schema.json`` from these models (``python -m workbench.server.protocol``)."""
+    """Write every protocol's schema into ``protocols/`` (``python -m workbench.server.protocol``)."""
     import json
     from pathlib import Path
 
-    target = Path(__file__).resolve().parents[2] / "protocols" / "chat.schema.json"
-    target.write_text(json.dumps(json_schema(), indent=2) + "\n")
-    print(f"wrote {target}")
+    from workbench.server import protocol_assistant
+
+    folder = Path(__file__).resolve().parents[2] / "protocols"
+    for name, schema in (("chat", json_schema()), ("assistant", protocol_assistant.json_schema())):
+        target = folder / f"{name}.schema.json"
+        target.write_text(json.dumps(schema, indent=2) + "\n")
+        print(f"wrote {target}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,222 @@
+"""The voice graph: transcribe → respond → synthesize.
+
+``transcribe`` checks and decodes the recording and runs speech to text (or takes a typed turn); ``respond``
+streams the persona's answer from the chat models, optionally grounded on the chat collection; ``synthesize``
+speaks it sentence by sentence, emitting each sentence's audio as soon as it exists. The session's history is
+capped and restarts after an idle TTL. Every turn is logged to DuckDB with its stage timings and engines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+
+from langchain_core.callbacks.manager import adispatch_custom_event
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    AnyMessage,
+    BaseMessage,
+    HumanMessage,
+    RemoveMessage,
+    SystemMessage,
+)
+from langgraph.config import get_stream_writer
+from langgraph.graph import START, StateGraph
+from langgraph.graph.message import REMOVE_ALL_MESSAGES
+from langgraph.runtime import Runtime
+
+from graphs.voice_state import VoiceContext, VoiceInput, VoiceState
+from workbench.citations import format_context
+from workbench.resources import get_resources
+from workbench.runlog.callback import RUNLOG_EVENT, RunLogCallback
+from workbench.voice.audio import AudioError, decode_audio, decode_base64, join_clips
+from workbench.voice.personas import Persona, get_persona
+
+RESPOND = "respond"
+
+
+def _persona(ctx: VoiceContext) -> Persona:
+    settings = get_resources().settings
+    return get_persona(ctx.persona or settings.voice_persona, settings.personas_dir)
+
+
+def _first_kept(messages: list[AnyMessage], keep: int) -> int:
+    """Index of the first of at most ``keep`` last messages, moved forward to a human message."""
+    start = max(0, len(messages) - keep)
+    while start < len(messages) - 1 and not isinstance(messages[start], HumanMessage):
+        start += 1
+    return start
+
+
+def _capped(messages: list[AnyMessage], keep: int) -> list[RemoveMessage]:
+    """Removals that leave at most ``keep`` messages, starting on a human message."""
+    return [RemoveMessage(id=m.id) for m in messages[: _first_kept(messages, keep)] if m.id]
+
+
+async def transcribe(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
+    """Speech to text (or the typed text), as the turn's human message."""
+    started = time.time()
+    ctx = runtime.context or VoiceContext()
+    resources = get_resources()
+    settings = resources.settings
+    timings: dict[str, float] = {}
+    models: dict[str, str] = {}
+    notes: list[str] = []
+    if state.get("audio"):
+        data = decode_base64(state["audio"])
+        audio = await asyncio.to_thread(
+            decode_audio,
+            data,
+            state.get("audio_format"),
+            max_bytes=settings.max_audio_bytes,
+            max_seconds=settings.max_audio_s,
+        )
+        stt = await asyncio.to_thread(resources.speech.stt, ctx.stt_model)
+        transcript = await asyncio.to_thread(stt.transcribe, audio)
+        if not transcript.text:
+            raise AudioError("no_speech", f"no speech was recognised in {audio.duration_s:.1f} s of audio")
+        text = transcript.text
+        timings |= {"audio_s": round(audio.duration_s, 3), "stt_s": round(transcript.elapsed_s, 3)}
+        models["stt"] = transcript.model
+        if transcript.note:
+            notes.append(transcript.note)
+        get_stream_writer()(
+            {
+                "type": "transcription",
+                "text": text,
+                "language": transcript.language,
+                "duration_s": round(audio.duration_s, 3),
+                "model": transcript.model,
+            }
+        )
+    elif (state.get("text") or "").strip():
+        text = state.get("text", "").strip()
+    else:
+        raise AudioError("empty_audio", "a voice turn needs 'audio' (base64) or 'text'")
+    ttl = settings.voice_session_ttl_s
+    expired = bool(state.get("messages")) and started - state.get("last_active", started) > ttl
+    reset: list[BaseMessage] = [RemoveMessage(id=REMOVE_ALL_MESSAGES)] if expired else []
+    await adispatch_custom_event(RUNLOG_EVENT, {"input": text, "session_expired": expired})
+    return {
+        "messages": [*reset, HumanMessage(text)],
+        "transcript": text,
+        "audio": "",  # the recording is not kept in the session's state
+        "started_at": started,
+        "timings": timings,
+        "models": models,
+        "notes": notes,
+        "reply": "",
+        "speech": "",
+    }
+
+
+async def respond(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
+    """Stream the persona's answer over the capped history (and the retrieved context when grounded)."""
+    ctx = runtime.context or VoiceContext()
+    resources = get_resources()
+    persona = await asyncio.to_thread(_persona, ctx)
+    choice = await asyncio.to_thread(resources.models.choose, ctx.model or persona.model)
+    system = persona.system_prompt
+    grounded = persona.grounded if ctx.grounded is None else ctx.grounded
+    if grounded:
+        collection = ctx.collection or resources.settings.collection
+        query = state.get("transcript", "")
+        docs = await asyncio.to_thread(lambda: resources.store.search(collection, query, persona.top_k))
+        system = f"{system}\n\n{format_context(docs)}"
+        get_stream_writer()({"type": "retrieval", "documents": docs, "query": query})
+    keep = persona.max_history or resources.settings.voice_max_history
+    history = state["messages"][_first_kept(state["messages"], keep - 1) :]
+    model = choice.model
+    if "temperature" in type(model).model_fields:
+        model = model.model_copy(update={"temperature": persona.temperature})
+    runnable = model.with_fallbacks([choice.fallback]) if choice.fallback is not None else model
+    started = time.perf_counter()
+    first_token: float | None = None
+    parts: list[str] = []
+    async for chunk in runnable.astream([SystemMessage(system), *history]):
+        if isinstance(chunk, AIMessageChunk) and isinstance(chunk.content, str) and chunk.content:
+            first_token = first_token or time.perf_counter()
+            parts.append(chunk.content)
+    done = time.perf_counter()
+    text = "".join(parts).strip()
+    reply = AIMessage(text, response_metadata={"model_name": choice.spec, "persona": persona.name})
+    get_stream_writer()({"type": "response", "text": text})
+    timings = {
+        **state.get("timings", {}),
+        "llm_ttft_s": round((first_token or done) - started, 3),
+        "llm_s": round(done - started, 3),
+    }
+    return {
+        "messages": [*_capped([*state["messages"], reply], keep), reply],
+        "reply": text,
+        "timings": timings,
+        "models": {**state.get("models", {}), "llm": choice.spec, "persona": persona.name},
+        "last_active": time.time(),
+    }
+
+
+async def synthesize(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
+    """Speak the reply sentence by sentence; each sentence's audio is streamed as soon as it is ready."""
+    ctx = runtime.context or VoiceContext()
+    resources = get_resources()
+    timings = dict(state.get("timings", {}))
+    models = dict(state.get("models", {}))
+    notes = list(state.get("notes", []))
+    reply = state.get("reply", "")
+    speech, speech_format = "", ""
+    if ctx.speak and reply:
+        persona = await asyncio.to_thread(_persona, ctx)
+        tts = await asyncio.to_thread(resources.speech.tts, ctx.voice or persona.voice)
+        sentences = iter(tts.stream(reply))
+        write = get_stream_writer()
+        parts: list[bytes] = []
+        tts_s = spoken_s = 0.0
+        while (piece := await asyncio.to_thread(next, sentences, None)) is not None:
+            if not parts:
+                timings["first_audio_s"] = round(time.time() - state.get("started_at", time.time()), 3)
+                models["tts"] = piece.voice
+                if piece.note:
+                    notes.append(piece.note)
+                    write({"type": "notice", "code": "tts_fallback", "message": piece.note})
+            write(
+                {
+                    "type": "audio_chunk",
+                    "index": len(parts),
+                    "format": piece.format,
+                    "text": piece.text,
+                    "data": base64.b64encode(piece.audio).decode(),
+                }
+            )
+            parts.append(piece.audio)
+            tts_s += piece.elapsed_s
+            spoken_s += piece.duration_s
+            speech_format = piece.format
+        if parts:
+            speech = base64.b64encode(join_clips(parts, speech_format)).decode()
+            timings |= {"tts_s": round(tts_s, 3), "speech_s": round(spoken_s, 3)}
+    timings["total_s"] = round(time.time() - state.get("started_at", time.time()), 3)
+    await adispatch_custom_event(
+        RUNLOG_EVENT,
+        {
+            "model": models.get("llm"),
+            **{key: value for key, value in timings.items()},
+            **{f"{key}_engine": value for key, value in models.items() if key != "llm"},
+            "transcript": state.get("transcript", ""),
+            "notes": notes,
+        },
+    )
+    return {"speech": speech, "speech_format": speech_format, "timings": timings, "models": models, "notes": notes}
+
+
+builder = StateGraph(VoiceState, context_schema=VoiceContext, input_schema=VoiceInput)
+builder.add_node("transcribe", transcribe)
+builder.add_node(RESPOND, respond)
+builder.add_node("synthesize", synthesize)
+builder.add_edge(START, "transcribe")
+builder.add_edge("transcribe", RESPOND)
+builder.add_edge(RESPOND, "synthesize")
+
+# `langgraph dev` and LangGraph Server provide their own checkpointer; every turn is logged to DuckDB.
+graph = builder.compile(name="voice").with_config(callbacks=[RunLogCallback()])

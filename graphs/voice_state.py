@@ -1,0 +1,72 @@
+"""State and per-run context of the voice graph."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+
+class VoiceInput(TypedDict, total=False):
+    """One turn: recorded speech (base64) or typed text."""
+
+    audio: str
+    """The recording, base64-encoded (wav, mp3, webm, ogg or flac)."""
+    audio_format: str | None
+    """The declared container format; checked against the data. None: detect it."""
+    text: str
+    """A typed turn instead of audio (skips speech to text)."""
+
+
+class VoiceOutput(TypedDict, total=False):
+    """What a turn produces."""
+
+    transcript: str
+    """What the user said (or typed)."""
+    reply: str
+    """The assistant's answer as text."""
+    speech: str
+    """The answer as audio, base64-encoded; empty when speech is off."""
+    speech_format: str
+    """``wav`` (Piper) or ``mp3`` (gTTS)."""
+    timings: dict[str, float]
+    """Stage timings in seconds: stt_s, llm_ttft_s, llm_s, tts_s, first_audio_s, total_s; audio durations."""
+    models: dict[str, str]
+    """The engines that served the turn: stt, llm, tts, persona."""
+    notes: list[str]
+    """Fallbacks taken during the turn (e.g. the cloud voice was unreachable)."""
+
+
+class VoiceState(VoiceInput, VoiceOutput, total=False):
+    """The whole state, persisted per session (thread) by the checkpointer."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    """The conversation, capped to the persona's (or the settings') history length."""
+    started_at: float
+    """Wall-clock time the current turn started (end of the user's input)."""
+    last_active: float
+    """Wall-clock time of the last finished turn; a session idle past its TTL starts afresh."""
+
+
+@dataclass(kw_only=True)
+class VoiceContext:
+    """Per-run knobs; anything left at None falls back to the persona, then the process settings."""
+
+    persona: str | None = None
+    """A persona name (see workbench/voice/personas/)."""
+    model: str | None = None
+    """A "provider/model" chat model string, as for chat."""
+    voice: str | None = None
+    """A text-to-speech voice: piper/joe-us, piper/<path.onnx>, gtts/<language>."""
+    stt_model: str | None = None
+    """A speech-to-text model: local/tiny.en, a faster-whisper folder, groq/<model>, openai/<model>."""
+    grounded: bool | None = None
+    """Ground answers on the chat collection (default: the persona's choice)."""
+    collection: str | None = None
+    """The collection a grounded persona searches."""
+    speak: bool = True
+    """Synthesize the reply; False returns text only."""
+    extra: dict[str, Any] | None = None
+    """Free-form labels recorded with the run."""

@@ -1,0 +1,146 @@
+"""Messages of the ``/ws/assistant`` (voice) protocol, validated on the way in and written as JSON Schema.
+
+In: audio as a binary frame or ``{"type": "audio", "data": "<base64>", "format": ...}``, a typed turn
+``{"type": "text", "content": ...}``, or ``{"type": "abort"}``. Out: ``transcription``, the streamed reply as
+``{"role": "assistant", "content": ...}`` chunks, ``response``, ``audio``, ``done``; ``retrieval``,
+``notice``, ``audio_chunk`` (when asked for) and ``aborted`` are extra types a plain client may ignore.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from workbench.server.protocol import Abort, Aborted, Retrieval, SessionId, Token
+from workbench.voice.audio import AUDIO_FORMATS, AudioErrorCode
+
+AudioFormatName = Literal["wav", "mp3", "webm", "ogg", "flac"]
+assert set(AUDIO_FORMATS) == set(AudioFormatName.__args__)  # type: ignore[attr-defined]
+
+
+class TurnOptions(BaseModel):
+    """Knobs a turn may set; unset ones fall back to the socket's query parameters, then the server."""
+
+    model_config = ConfigDict(extra="forbid")
+    session_id: SessionId | None = Field(default=None, description="The conversation; default: the socket's.")
+    persona: str | None = Field(default=None, description="A persona name, e.g. assistant or docs-guide.")
+    model: str | None = Field(default=None, description='A "provider/model" chat model string.')
+    voice: str | None = Field(default=None, description="piper/joe-us, piper/<path.onnx> or gtts/<language>.")
+    grounded: bool | None = Field(default=None, description="Ground the answer on the chat collection.")
+    speak: bool = Field(default=True, description="Synthesize the reply (False: text only).")
+    stream_audio: bool = Field(default=False, description="Also send each sentence's audio as audio_chunk.")
+
+
+class AudioMessage(TurnOptions):
+    """A spoken turn: the recording, base64-encoded."""
+
+    type: Literal["audio"]
+    data: Annotated[str, Field(min_length=1)]
+    format: AudioFormatName | None = Field(default=None, description="Declared container; None: detect it.")
+
+
+class TextMessage(TurnOptions):
+    """A typed turn (no speech to text)."""
+
+    type: Literal["text"]
+    content: Annotated[str, Field(min_length=1)]
+
+
+ClientMessage = TypeAdapter(Annotated[AudioMessage | TextMessage | Abort, Field(discriminator="type")])
+CLIENT_TYPES = ("audio", "text", "abort")
+
+
+class Transcription(BaseModel):
+    type: Literal["transcription"] = "transcription"
+    text: str
+    language: str | None = None
+    duration_s: float | None = Field(default=None, description="Length of the recording.")
+    model: str | None = None
+
+
+class Response(BaseModel):
+    type: Literal["response"] = "response"
+    text: str
+
+
+class Notice(BaseModel):
+    """A fallback the turn took, e.g. the cloud voice was unreachable and the offline voice spoke."""
+
+    type: Literal["notice"] = "notice"
+    code: Literal["tts_fallback", "stt_fallback"]
+    message: str
+
+
+class AudioChunk(BaseModel):
+    """One sentence of the reply's audio, sent as soon as it is synthesized (only with ``stream_audio``)."""
+
+    type: Literal["audio_chunk"] = "audio_chunk"
+    index: int
+    format: Literal["wav", "mp3"]
+    text: str
+    data: str
+
+
+class Audio(BaseModel):
+    """The whole reply as one clip."""
+
+    type: Literal["audio"] = "audio"
+    format: Literal["wav", "mp3"]
+    data: str
+
+
+class Done(BaseModel):
+    type: Literal["done"] = "done"
+    run_id: str | None = None
+    status: Literal["ok", "aborted", "error"] = "ok"
+    session_id: str | None = None
+    transcript: str | None = None
+    reply: str | None = None
+    timings: dict[str, float] = Field(
+        default_factory=dict,
+        description="Seconds: audio_s, stt_s, llm_ttft_s, llm_s, tts_s, speech_s, first_audio_s, total_s.",
+    )
+    models: dict[str, str] = Field(default_factory=dict, description="Engines used: stt, llm, tts, persona.")
+    notes: list[str] = Field(default_factory=list)
+
+
+ErrorCode = Literal[
+    "invalid_json",
+    "invalid_message",
+    "unknown_type",
+    "busy",
+    "nothing_to_abort",
+    "timeout",
+    "model_unavailable",
+    "invalid_config",
+    "internal_error",
+    "message_too_large",
+    AudioErrorCode,
+]
+
+
+class Error(BaseModel):
+    type: Literal["error"] = "error"
+    code: ErrorCode
+    message: str
+    run_id: str | None = None
+
+
+ServerMessage = Transcription | Token | Retrieval | Response | Notice | AudioChunk | Audio | Done | Aborted | Error
+
+
+def json_schema() -> dict[str, Any]:
+    """The protocol as one JSON Schema document: ``client`` and ``server`` message unions."""
+    client = ClientMessage.json_schema(ref_template="#/$defs/{model}")
+    server = TypeAdapter(ServerMessage).json_schema(ref_template="#/$defs/{model}")
+    defs = {**client.pop("$defs", {}), **server.pop("$defs", {})}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://agent-workbench.dev/protocols/assistant.schema.json",
+        "title": "Agent Workbench /ws/assistant protocol",
+        "description": "Messages a client sends (client; audio may also be a binary frame) and the server sends "
+        "(server) over /ws/assistant.",
+        "$defs": {**defs, "client": client, "server": server},
+        "oneOf": [{"$ref": "#/$defs/client"}, {"$ref": "#/$defs/server"}],
+    }

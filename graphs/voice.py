@@ -64,8 +64,9 @@ async def transcribe(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
     timings: dict[str, float] = {}
     models: dict[str, str] = {}
     notes: list[str] = []
-    if state.get("audio"):
-        data = decode_base64(state["audio"])
+    recording = state.get("audio")
+    if recording is not None:
+        data = decode_base64(recording)
         audio = await asyncio.to_thread(
             decode_audio,
             data,
@@ -92,7 +93,7 @@ async def transcribe(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
             }
         )
     elif (state.get("text") or "").strip():
-        text = state.get("text", "").strip()
+        text = (state.get("text") or "").strip()
     else:
         raise AudioError("empty_audio", "a voice turn needs 'audio' (base64) or 'text'")
     ttl = settings.voice_session_ttl_s
@@ -102,7 +103,8 @@ async def transcribe(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
     return {
         "messages": [*reset, HumanMessage(text)],
         "transcript": text,
-        "audio": "",  # the recording is not kept in the session's state
+        "audio": None,  # inputs are consumed: the recording is not kept, and the next turn starts clean
+        "text": None,
         "started_at": started,
         "timings": timings,
         "models": models,
@@ -202,7 +204,9 @@ async def synthesize(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
         {
             "model": models.get("llm"),
             **{key: value for key, value in timings.items()},
-            **{f"{key}_engine": value for key, value in models.items() if key != "llm"},
+            "stt_model": models.get("stt"),
+            "tts_voice": models.get("tts"),
+            "persona": models.get("persona"),
             "transcript": state.get("transcript", ""),
             "notes": notes,
         },

@@ -10,13 +10,14 @@ from langgraph.graph.message import add_messages
 
 
 class VoiceInput(TypedDict, total=False):
-    """One turn: recorded speech (base64) or typed text."""
+    """One turn: recorded speech (base64) or typed text. Send the other key as null: a turn that failed
+    before its input was consumed leaves that input in the thread's state."""
 
-    audio: str
+    audio: str | None
     """The recording, base64-encoded (wav, mp3, webm, ogg or flac)."""
     audio_format: str | None
     """The declared container format; checked against the data. None: detect it."""
-    text: str
+    text: str | None
     """A typed turn instead of audio (skips speech to text)."""
 
 

@@ -18,6 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAT_SCHEMA = json.loads((ROOT / "protocols" / "chat.schema.json").read_text())
+ASSISTANT_SCHEMA = json.loads((ROOT / "protocols" / "assistant.schema.json").read_text())
 
 
 def free_port() -> int:
@@ -86,6 +87,11 @@ def running_server(home: Path, **env: str) -> Iterator[Server]:
 def validate_chat_message(message: dict) -> None:
     """Every message a chat client receives must match the server half of the written schema."""
     jsonschema.validate(message, {"$ref": "#/$defs/server", "$defs": CHAT_SCHEMA["$defs"]})
+
+
+def validate_assistant_message(message: dict) -> None:
+    """Every message a voice client receives must match the server half of the written schema."""
+    jsonschema.validate(message, {"$ref": "#/$defs/server", "$defs": ASSISTANT_SCHEMA["$defs"]})
 
 
 @pytest.fixture(scope="module")

@@ -82,11 +82,12 @@ class VoiceService:
             "callbacks": [self.callback],
             "metadata": {"entry_point": turn.entry_point, "session_id": turn.session_id},
         }
-        inputs: VoiceInput = (
-            {"audio": base64.b64encode(turn.audio).decode(), "audio_format": turn.audio_format}
-            if turn.audio is not None
-            else {"text": turn.text or ""}
-        )
+        # Both inputs are always set: a turn that failed before consuming its input must not leak into this one.
+        inputs: VoiceInput = {
+            "audio": base64.b64encode(turn.audio).decode() if turn.audio is not None else None,
+            "audio_format": turn.audio_format,
+            "text": turn.text if turn.audio is None else None,
+        }
         final: dict[str, Any] = {}
         finished = False
         try:

@@ -14,7 +14,8 @@ from fastapi import FastAPI
 
 from workbench.chat.service import ChatService
 from workbench.resources import Resources
-from workbench.ui import chat_tab
+from workbench.ui import chat_tab, voice_tab
+from workbench.voice.service import VoiceService
 
 
 @dataclass(frozen=True)
@@ -23,9 +24,10 @@ class Services:
 
     chat: Callable[[], ChatService]
     resources: Callable[[], Resources]
+    voice: Callable[[], VoiceService]
 
 
-TABS: tuple[ModuleType, ...] = (chat_tab,)
+TABS: tuple[ModuleType, ...] = (chat_tab, voice_tab)
 
 
 def build_ui(services: Services) -> gr.Blocks:
@@ -39,5 +41,7 @@ def build_ui(services: Services) -> gr.Blocks:
 
 
 def mount_ui(app: FastAPI) -> None:
-    services = Services(chat=lambda: app.state.chat, resources=lambda: app.state.resources)
+    services = Services(
+        chat=lambda: app.state.chat, resources=lambda: app.state.resources, voice=lambda: app.state.voice
+    )
     gr.mount_gradio_app(app, build_ui(services), path="/", footer_links=[])

@@ -154,8 +154,8 @@ class ModelRegistry:
         return ModelChoice(concrete, model, fallback)
 
     def available(self) -> list[str]:
-        """Model specs offered in pickers: what is configured here plus the offline choices."""
-        specs = ["auto"]
+        """Model specs offered in pickers: the configured one first, what else is set up here, the offline ones."""
+        specs = list(dict.fromkeys([self._settings.llm or "auto", "auto"]))
         if self._settings.openai_api_key or self._settings.openai_base_url:
             specs.append(f"openai/{DEFAULT_OPENAI_MODEL}")
         if self._settings.groq_api_key:
@@ -163,5 +163,5 @@ class ModelRegistry:
         if local_runtime_available():
             specs.append("local/smollm2-135m")
         specs.append("extractive")
-        specs.extend(s for s in self._models if s not in specs)
-        return specs
+        specs.extend(self._models)
+        return list(dict.fromkeys(specs))

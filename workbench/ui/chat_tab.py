@@ -65,7 +65,7 @@ def render(services: Services, demo: gr.Blocks) -> None:
         resources = services.resources()
         names = resources.store.collections() or [resources.settings.collection]
         return (
-            gr.update(choices=resources.models.available(), value="auto"),
+            gr.update(choices=resources.models.available(), value=resources.settings.llm),
             gr.update(choices=names, value=resources.settings.collection),
         )
 

@@ -31,7 +31,8 @@ TABS: tuple[ModuleType, ...] = (chat_tab, voice_tab)
 
 
 def build_ui(services: Services) -> gr.Blocks:
-    with gr.Blocks(title="Agent Workbench") as demo:
+    # Gradio caches uploads and generated audio on disk: drop files older than an hour, every hour.
+    with gr.Blocks(title="Agent Workbench", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("## Agent Workbench")
         with gr.Tabs():
             for tab in TABS:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 import numpy as np
+from gradio.utils import get_upload_folder
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from workbench.chat.service import SessionBusy
@@ -66,10 +67,19 @@ def playable(data: bytes, fmt: str) -> tuple[int, np.ndarray]:
 
 
 def read_recording(path: str, limit: int) -> bytes:
-    """The recorded or uploaded file's bytes, refusing one too large before reading it."""
-    if (size := Path(path).stat().st_size) > limit:
-        raise AudioError("audio_too_large", f"audio is limited to {limit} bytes; got {size}")
-    return Path(path).read_bytes()
+    """The recorded or uploaded file's bytes, refusing one too large before reading it.
+
+    The file is Gradio's cached copy of the recording; it is deleted once read (the input is cleared when a turn
+    starts), so recordings do not pile up on disk.
+    """
+    file = Path(path)
+    try:
+        if (size := file.stat().st_size) > limit:
+            raise AudioError("audio_too_large", f"audio is limited to {limit} bytes; got {size}")
+        return file.read_bytes()
+    finally:
+        if file.resolve().is_relative_to(Path(get_upload_folder()).resolve()):
+            file.unlink(missing_ok=True)
 
 
 def chat_messages(messages: list[BaseMessage]) -> list[dict[str, str]]:

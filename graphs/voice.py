@@ -1,8 +1,9 @@
 """The voice graph: transcribe → respond → synthesize.
 
 ``transcribe`` checks and decodes the recording and runs speech to text (or takes a typed turn); ``respond``
-streams the persona's answer from the chat models, optionally grounded on the chat collection; ``synthesize``
-speaks it sentence by sentence, emitting each sentence's audio as soon as it exists. The session's history is
+streams the persona's answer from the chat models, optionally grounded on the chat collection, and (pipelined,
+the default) starts speaking each sentence as soon as the model has finished it; ``synthesize`` finishes the
+speech and joins it into one clip. Each sentence's audio is emitted as soon as it exists. The session's history is
 capped and restarts after an idle TTL. Every turn is logged to DuckDB with its stage timings and engines.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+import uuid
 
 from langchain_core.callbacks.manager import adispatch_custom_event
 from langchain_core.messages import (
@@ -31,10 +33,13 @@ from graphs.voice_state import VoiceContext, VoiceInput, VoiceState
 from workbench.citations import format_context
 from workbench.resources import get_resources
 from workbench.runlog.callback import RUNLOG_EVENT, RunLogCallback
-from workbench.voice.audio import AudioError, decode_audio, decode_base64, join_clips
+from workbench.voice.audio import AudioError, decode_audio, decode_base64
 from workbench.voice.personas import Persona, get_persona
+from workbench.voice.speaker import Speaker, Speakers
 
 RESPOND = "respond"
+SPEAKERS = Speakers()
+"""Speakers started by ``respond`` and finished by ``synthesize``, by turn id (nodes of a run share a process)."""
 
 
 def _persona(ctx: VoiceContext) -> Persona:
@@ -106,6 +111,7 @@ async def transcribe(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
         "audio": None,  # inputs are consumed: the recording is not kept, and the next turn starts clean
         "text": None,
         "started_at": started,
+        "turn_id": uuid.uuid4().hex,
         "timings": timings,
         "models": models,
         "notes": notes,
@@ -130,19 +136,33 @@ async def respond(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
         get_stream_writer()({"type": "retrieval", "documents": docs, "query": query})
     keep = persona.max_history or resources.settings.voice_max_history
     history = state["messages"][_first_kept(state["messages"], keep - 1) :]
-    model = choice.model
-    if "temperature" in type(model).model_fields:
-        model = model.model_copy(update={"temperature": persona.temperature})
+    knobs = {"temperature": persona.temperature, "max_tokens": persona.max_tokens}
+    fields = type(choice.model).model_fields
+    model = choice.model.model_copy(update={k: v for k, v in knobs.items() if k in fields and v is not None})
     runnable = model.with_fallbacks([choice.fallback]) if choice.fallback is not None else model
+    speaker: Speaker | None = None
+    if ctx.speak and ctx.pipeline:  # speak finished sentences while the model writes the next ones
+        tts = await asyncio.to_thread(resources.speech.tts, ctx.voice or persona.voice)
+        speaker = Speaker(tts, get_stream_writer(), state.get("started_at", time.time()))
     started = time.perf_counter()
     first_token: float | None = None
     parts: list[str] = []
-    async for chunk in runnable.astream([SystemMessage(system), *history]):
-        if isinstance(chunk, AIMessageChunk) and isinstance(chunk.content, str) and chunk.content:
-            first_token = first_token or time.perf_counter()
-            parts.append(chunk.content)
+    try:
+        async for chunk in runnable.astream([SystemMessage(system), *history]):
+            if isinstance(chunk, AIMessageChunk) and isinstance(chunk.content, str) and chunk.content:
+                first_token = first_token or time.perf_counter()
+                parts.append(chunk.content)
+                if speaker is not None:
+                    speaker.feed(chunk.content)
+    except BaseException:
+        if speaker is not None:
+            speaker.cancel()
+        raise
     done = time.perf_counter()
     text = "".join(parts).strip()
+    if speaker is not None:
+        speaker.flush()
+        SPEAKERS.put(state.get("turn_id", ""), speaker)
     reply = AIMessage(text, response_metadata={"model_name": choice.spec, "persona": persona.name})
     get_stream_writer()({"type": "response", "text": text})
     timings = {
@@ -160,53 +180,38 @@ async def respond(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
 
 
 async def synthesize(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
-    """Speak the reply sentence by sentence; each sentence's audio is streamed as soon as it is ready."""
+    """Finish speaking the reply (started by ``respond`` when pipelined) and join the sentences into one clip."""
     ctx = runtime.context or VoiceContext()
     resources = get_resources()
     timings = dict(state.get("timings", {}))
     models = dict(state.get("models", {}))
     notes = list(state.get("notes", []))
     reply = state.get("reply", "")
-    speech, speech_format = "", ""
-    if ctx.speak and reply:
+    speaker = SPEAKERS.take(state.get("turn_id"))
+    if speaker is None and ctx.speak and reply:
         persona = await asyncio.to_thread(_persona, ctx)
         tts = await asyncio.to_thread(resources.speech.tts, ctx.voice or persona.voice)
-        sentences = iter(tts.stream(reply))
-        write = get_stream_writer()
-        parts: list[bytes] = []
-        tts_s = spoken_s = 0.0
-        while (piece := await asyncio.to_thread(next, sentences, None)) is not None:
-            if not parts:
-                timings["first_audio_s"] = round(time.time() - state.get("started_at", time.time()), 3)
-                models["tts"] = piece.voice
-                if piece.note:
-                    notes.append(piece.note)
-                    write({"type": "notice", "code": "tts_fallback", "message": piece.note})
-            write(
-                {
-                    "type": "audio_chunk",
-                    "index": len(parts),
-                    "format": piece.format,
-                    "text": piece.text,
-                    "data": base64.b64encode(piece.audio).decode(),
-                }
-            )
-            parts.append(piece.audio)
-            tts_s += piece.elapsed_s
-            spoken_s += piece.duration_s
-            speech_format = piece.format
-        if parts:
-            speech = base64.b64encode(join_clips(parts, speech_format)).decode()
-            timings |= {"tts_s": round(tts_s, 3), "speech_s": round(spoken_s, 3)}
+        speaker = Speaker(tts, get_stream_writer(), state.get("started_at", time.time()))
+        speaker.feed(reply)
+    speech, speech_format = "", ""
+    if speaker is not None:
+        await speaker.finish()
+        notes.extend(speaker.notes)
+        if speaker.parts:
+            speech, speech_format = base64.b64encode(speaker.audio).decode(), speaker.format
+            models["tts"] = speaker.voice
+            timings |= {"tts_s": round(speaker.tts_s, 3), "speech_s": round(speaker.speech_s, 3)}
+            timings["first_audio_s"] = speaker.first_audio_s or 0.0
     timings["total_s"] = round(time.time() - state.get("started_at", time.time()), 3)
     await adispatch_custom_event(
         RUNLOG_EVENT,
         {
             "model": models.get("llm"),
-            **{key: value for key, value in timings.items()},
+            **timings,
             "stt_model": models.get("stt"),
             "tts_voice": models.get("tts"),
             "persona": models.get("persona"),
+            "pipelined": ctx.pipeline,
             "transcript": state.get("transcript", ""),
             "notes": notes,
         },

@@ -47,6 +47,8 @@ class VoiceState(VoiceInput, VoiceOutput, total=False):
     """The conversation, capped to the persona's (or the settings') history length."""
     started_at: float
     """Wall-clock time the current turn started (end of the user's input)."""
+    turn_id: str
+    """Id of the current turn (hands the pipelined speaker from ``respond`` to ``synthesize``)."""
     last_active: float
     """Wall-clock time of the last finished turn; a session idle past its TTL starts afresh."""
 
@@ -69,5 +71,8 @@ class VoiceContext:
     """The collection a grounded persona searches."""
     speak: bool = True
     """Synthesize the reply; False returns text only."""
+    pipeline: bool = True
+    """Speak each sentence as soon as the model has finished it, while it writes the rest (lower latency to
+    first audio); False speaks the whole reply after it is complete."""
     extra: dict[str, Any] | None = None
     """Free-form labels recorded with the run."""

@@ -25,6 +25,7 @@ class Persona(BaseModel):
     system_prompt: str = Field(min_length=1)
     model: str | None = None
     temperature: float = Field(default=0.3, ge=0, le=2)
+    max_tokens: int | None = Field(default=160, ge=1, description="Cap on a spoken reply's length.")
     max_history: int | None = Field(default=None, ge=2)
     grounded: bool = False
     top_k: int = Field(default=3, ge=1, le=20)

@@ -29,3 +29,4 @@ bench:
 	.venv/bin/python bench/retrieval.py
 	.venv/bin/python bench/ws_latency.py
 	.venv/bin/python bench/runlog_writes.py
+	.venv/bin/python bench/voice.py

@@ -33,9 +33,10 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
-    """Serve the UI at / and the protocols (/ws/chat, /health)."""
+    """Serve the UI at / and the protocols (/ws/chat, /ws/assistant, /health)."""
     import uvicorn
 
+    from workbench.server.ws_assistant import text_frame_limit
     from workbench.settings import get_settings
 
     settings = get_settings()
@@ -45,7 +46,7 @@ def serve(
         factory=True,
         host=host,
         port=port,
-        ws_max_size=max(4 * settings.max_message_bytes, 1 << 20),
+        ws_max_size=max(4 * settings.max_message_bytes, text_frame_limit(settings.max_audio_bytes) + (1 << 16)),
         log_level="info",
     )
 
@@ -134,6 +135,119 @@ def runs(
             f"{row['started_at']:%Y-%m-%d %H:%M:%S}  {row['run_id'][:8]}  {row['graph']:<10} {row['entry_point']:<9}"
             f" {row['status']:<8} {took:6.2f}s  {row['model'] or '-':<22} {text}"
         )
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@app.command()
+def transcribe(
+    file: Annotated[Path, typer.Argument(help="Audio file: wav, mp3, webm, ogg or flac.", dir_okay=False)],
+    model: Annotated[
+        str | None, typer.Option(help='Speech-to-text spec, e.g. "local/tiny.en" (default: WORKBENCH_STT_MODEL).')
+    ] = None,
+    language: Annotated[
+        str | None, typer.Option(help='Spoken language, "auto" to detect (default: WORKBENCH_STT_LANGUAGE).')
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print text, timings and segments as JSON.")] = False,
+) -> None:
+    """Transcribe a recording with the configured limits (exit 2 for unusable audio)."""
+    from workbench.errors import WorkbenchError
+    from workbench.settings import get_settings
+    from workbench.voice.audio import AudioError, decode_audio
+    from workbench.voice.stt import build_stt
+
+    settings = get_settings()
+    if language is not None:
+        settings = settings.model_copy(update={"stt_language": None if language in ("", "auto") else language})
+    try:
+        with file.open("rb") as source:
+            data = source.read(settings.max_audio_bytes + 1)  # one byte over the limit is enough to refuse it
+    except OSError as exc:
+        raise _fail(f"cannot read {file}: {exc.strerror or exc}", 2) from None
+    try:
+        audio = decode_audio(data, None, max_bytes=settings.max_audio_bytes, max_seconds=settings.max_audio_s)
+        result = build_stt(model or settings.stt_model, settings).transcribe(audio)
+    except AudioError as exc:
+        raise _fail(f"{file}: {exc}", 2) from None
+    except WorkbenchError as exc:
+        raise _fail(str(exc), 1) from None
+    if result.note:
+        typer.echo(f"note: {result.note}", err=True)
+    if as_json:
+        figures = {
+            "text": result.text,
+            "language": result.language,
+            "duration_s": round(result.duration_s, 3),
+            "elapsed_s": round(result.elapsed_s, 3),
+            "rtf": round(result.real_time_factor, 4),
+            "model": result.model,
+            "segments": result.segments,
+            "note": result.note,
+        }
+        typer.echo(json.dumps(figures, ensure_ascii=False))
+        return
+    typer.echo(result.text)
+    typer.echo(
+        f"({result.model}: {result.duration_s:.1f} s of audio in {result.elapsed_s:.2f} s,"
+        f" RTF {result.real_time_factor:.3f})",
+        err=True,
+    )
+    if not result.text:
+        typer.echo(f"no speech was recognised in {result.duration_s:.1f} s of audio", err=True)
+
+
+@app.command()
+def say(
+    text: Annotated[str, typer.Argument(help="What to say.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Audio file to write: WAV, or MP3 when named .mp3 and the voice is.")
+    ],
+    voice: Annotated[
+        str | None,
+        typer.Option(help='"piper/joe-us", "piper/<path.onnx>" or "gtts/<lang>" (default: WORKBENCH_TTS_VOICE).'),
+    ] = None,
+) -> None:
+    """Synthesize speech to a file; prints the timings (and any fallback) on stderr.
+
+    A name ending in .mp3 gets the voice's MP3 as is (gTTS); any other name gets WAV (an MP3 voice is decoded
+    to 16 kHz WAV). A WAV voice asked for an .mp3 file writes WAV beside it, with the .wav suffix.
+    """
+    from workbench.errors import WorkbenchError
+    from workbench.settings import get_settings
+    from workbench.voice.audio import SAMPLE_RATE, AudioError, decode_audio, wav_bytes
+    from workbench.voice.tts import build_tts, synthesize
+
+    if not text.strip():
+        raise _fail("nothing to say: the text is empty", 2)
+    settings = get_settings()
+    try:
+        speech = synthesize(build_tts(voice or settings.tts_voice, settings), text)
+        audio = speech.audio
+        if speech.format == "mp3" and output.suffix.lower() != ".mp3":
+            decoded = decode_audio(audio, "mp3", max_bytes=len(audio) + 1, max_seconds=24 * 3600)
+            audio = wav_bytes(decoded.samples, SAMPLE_RATE)
+    except AudioError as exc:
+        raise _fail(f"the synthesized audio could not be converted to WAV: {exc}", 1) from None
+    except WorkbenchError as exc:
+        raise _fail(str(exc), 1) from None
+    if speech.note:
+        typer.echo(f"note: {speech.note}", err=True)
+    if speech.format == "wav" and output.suffix.lower() == ".mp3":
+        output = output.with_suffix(".wav")
+        typer.echo(f"warning: {speech.voice} speaks WAV, not MP3; writing {output}", err=True)
+    try:
+        output.write_bytes(audio)
+    except OSError as exc:
+        raise _fail(f"cannot write {output}: {exc.strerror or exc}", 1) from None
+    typer.echo(str(output))
+    typer.echo(
+        f"({speech.voice}: {speech.duration_s:.2f} s of speech in {speech.elapsed_s:.2f} s,"
+        f" RTF {speech.real_time_factor:.3f})",
+        err=True,
+    )
 
 
 if __name__ == "__main__":

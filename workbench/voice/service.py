@@ -41,6 +41,7 @@ class VoiceTurn:
     stt_model: str | None = None
     grounded: bool | None = None
     speak: bool = True
+    pipeline: bool = True
     entry_point: str = "api"
 
 
@@ -75,6 +76,7 @@ class VoiceService:
             stt_model=turn.stt_model,
             grounded=turn.grounded,
             speak=turn.speak,
+            pipeline=turn.pipeline,
         )
         config: RunnableConfig = {
             "configurable": {"thread_id": turn.session_id},

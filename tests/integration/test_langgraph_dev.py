@@ -1,13 +1,15 @@
-"""``langgraph dev`` serves the chat graph; the real LangGraph SDK client drives a streamed run on a thread."""
+"""``langgraph dev`` serves the chat and voice graphs; the real LangGraph SDK client drives streamed runs on threads."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,6 +17,7 @@ from langgraph_sdk import get_client
 
 from tests.integration.conftest import ROOT, free_port
 from workbench.runlog import recent_runs
+from workbench.voice.audio import decode_audio
 
 pytestmark = pytest.mark.integration
 
@@ -53,16 +56,21 @@ def langgraph_dev(tmp_path_factory):
         process.kill()
 
 
+def human(text: str) -> Any:
+    return {"messages": [{"role": "human", "content": text}]}
+
+
 async def test_sdk_streams_a_cited_answer_and_keeps_thread_history(langgraph_dev):
     url, home = langgraph_dev
     client = get_client(url=url)
     assistants = await client.assistants.search(graph_id="chat")
     assert assistants, "langgraph.json registers the chat graph"
     thread = await client.threads.create()
-    tokens, final = [], None
+    tokens: list[str] = []
+    final: Any = None
     async for part in client.runs.stream(
         thread["thread_id"], "chat",
-        input={"messages": [{"role": "human", "content": "Which default port does the server listen on?"}]},
+        input=human("Which default port does the server listen on?"),
         stream_mode=["messages-tuple", "values"],
     ):  # fmt: skip
         if part.event == "messages" and part.data[1].get("langgraph_node") == "generate":
@@ -74,11 +82,9 @@ async def test_sdk_streams_a_cited_answer_and_keeps_thread_history(langgraph_dev
     assert "[1]" in answer or "[2]" in answer
     assert final["retrieved_docs"] and final["model"] == "extractive"
 
-    async for _ in client.runs.stream(
-        thread["thread_id"], "chat", input={"messages": [{"role": "human", "content": "And the host?"}]}
-    ):
+    async for _ in client.runs.stream(thread["thread_id"], "chat", input=human("And the host?")):
         pass
-    state = await client.threads.get_state(thread["thread_id"])
+    state: Any = await client.threads.get_state(thread["thread_id"])
     assert [m["type"] for m in state["values"]["messages"]] == ["human", "ai", "human", "ai"]
 
     deadline = time.monotonic() + 15
@@ -87,3 +93,52 @@ async def test_sdk_streams_a_cited_answer_and_keeps_thread_history(langgraph_dev
         await asyncio.sleep(0.3)
     assert {r["graph"] for r in runs} == {"chat"}
     assert runs[-1]["session_id"] == thread["thread_id"]
+
+
+async def test_sdk_drives_a_voice_turn_from_a_flac_recording(langgraph_dev):
+    url, home = langgraph_dev
+    client = get_client(url=url)
+    assert await client.assistants.search(graph_id="voice"), "langgraph.json registers the voice graph"
+    thread = await client.threads.create()
+    recording = base64.b64encode((ROOT / "datasets" / "speech" / "jfk.flac").read_bytes()).decode()
+    created: list[str] = []
+    custom: list[dict[str, Any]] = []
+    final: Any = None
+    async for part in client.runs.stream(
+        thread["thread_id"], "voice",
+        input={"audio": recording, "audio_format": "flac"},
+        context={"model": "extractive", "persona": "docs-guide"},  # the run context reaches the graph
+        stream_mode=["custom", "values"],
+        on_run_created=lambda meta: created.append(str(meta["run_id"])),
+    ):  # fmt: skip
+        assert part.event != "error", part.data
+        if part.event == "custom":
+            custom.append(part.data)
+        elif part.event == "values":
+            final = part.data
+    assert final is not None
+    assert "country" in final["transcript"].lower()
+    assert final["reply"].strip()
+    assert final["models"] == {
+        "stt": "local/tiny.en", "llm": "extractive", "tts": "piper/joe-us", "persona": "docs-guide",
+    }  # fmt: skip
+    speech = decode_audio(base64.b64decode(final["speech"]), "wav", max_bytes=50 << 20, max_seconds=600)
+    assert final["speech_format"] == "wav" and speech.duration_s > 0.5
+    kinds = [event["type"] for event in custom]  # speech is pipelined: audio may start before the response event
+    assert kinds[:2] == ["transcription", "retrieval"] and kinds.count("response") == 1
+    assert set(kinds[2:]) == {"response", "audio_chunk"}
+    assert custom[1]["documents"], "the grounded persona searched the ingested corpus"
+    chunks = [event for event in custom if event["type"] == "audio_chunk"]
+    assert [c["index"] for c in chunks] == list(range(len(chunks))) and all(c["format"] == "wav" for c in chunks)
+    assert not final.get("audio"), "the recording is not kept in the thread"
+
+    deadline = time.monotonic() + 15
+    while not (runs := recent_runs(home / "runs.duckdb", 5, session_id=thread["thread_id"], status="ok")):
+        assert time.monotonic() < deadline, "the langgraph dev voice run is logged to DuckDB"
+        await asyncio.sleep(0.3)
+    (run,) = runs
+    assert (run["graph"], run["entry_point"], run["model"]) == ("voice", "langgraph", "extractive")
+    assert [run["run_id"]] == created
+    assert "country" in run["input"].lower() and run["output"] == final["reply"]
+    assert {"stt_s", "llm_s", "tts_s", "first_audio_s"} <= set(run["metadata"])
+    assert run["metadata"]["persona"] == "docs-guide"

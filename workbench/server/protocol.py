@@ -36,7 +36,22 @@ ClientMessage = TypeAdapter(Annotated[UserMessage | Abort, Field(discriminator="
 CLIENT_TYPES = ("user_message", "abort")
 
 
-class Token(BaseModel):
+def _require_tag(schema: dict[str, Any]) -> None:
+    """Server messages carry their tag always: make ``type`` (and a token's ``role``) required in the schema,
+    though the models give them defaults, so an object without a tag matches no message."""
+    required = schema.setdefault("required", [])
+    for tag in ("role", "type"):
+        if tag in schema.get("properties", {}) and tag not in required:
+            required.insert(0, tag)
+
+
+class ServerMessage(BaseModel):
+    """Base of every message the server sends."""
+
+    model_config = ConfigDict(json_schema_extra=_require_tag)
+
+
+class Token(ServerMessage):
     role: Literal["assistant"] = "assistant"
     content: str
 
@@ -53,14 +68,14 @@ class Document(BaseModel):
     text: str
 
 
-class Retrieval(BaseModel):
+class Retrieval(ServerMessage):
     type: Literal["retrieval"] = "retrieval"
     run_id: str
     query: str | None = None
     documents: list[Document]
 
 
-class Done(BaseModel):
+class Done(ServerMessage):
     type: Literal["done"] = "done"
     run_id: str | None = None
     status: Literal["ok", "aborted", "error"] = "ok"
@@ -71,7 +86,7 @@ class Done(BaseModel):
     )
 
 
-class Aborted(BaseModel):
+class Aborted(ServerMessage):
     type: Literal["aborted"] = "aborted"
     run_id: str | None = None
 
@@ -90,7 +105,7 @@ ErrorCode = Literal[
 ]
 
 
-class Error(BaseModel):
+class Error(ServerMessage):
     type: Literal["error"] = "error"
     code: ErrorCode
     message: str

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from workbench.server.protocol import Abort, Aborted, Retrieval, SessionId, Token
+from workbench.server.protocol import Abort, Aborted, Retrieval, ServerMessage, SessionId, Token
 from workbench.voice.audio import AUDIO_FORMATS, AudioErrorCode
 
 AudioFormatName = Literal["wav", "mp3", "webm", "ogg", "flac"]
@@ -51,7 +51,7 @@ ClientMessage = TypeAdapter(Annotated[AudioMessage | TextMessage | Abort, Field(
 CLIENT_TYPES = ("audio", "text", "abort")
 
 
-class Transcription(BaseModel):
+class Transcription(ServerMessage):
     type: Literal["transcription"] = "transcription"
     text: str
     language: str | None = None
@@ -59,12 +59,12 @@ class Transcription(BaseModel):
     model: str | None = None
 
 
-class Response(BaseModel):
+class Response(ServerMessage):
     type: Literal["response"] = "response"
     text: str
 
 
-class Notice(BaseModel):
+class Notice(ServerMessage):
     """A fallback the turn took, e.g. the cloud voice was unreachable and the offline voice spoke."""
 
     type: Literal["notice"] = "notice"
@@ -72,7 +72,7 @@ class Notice(BaseModel):
     message: str
 
 
-class AudioChunk(BaseModel):
+class AudioChunk(ServerMessage):
     """One sentence of the reply's audio, sent as soon as it is synthesized (only with ``stream_audio``)."""
 
     type: Literal["audio_chunk"] = "audio_chunk"
@@ -82,7 +82,7 @@ class AudioChunk(BaseModel):
     data: str
 
 
-class Audio(BaseModel):
+class Audio(ServerMessage):
     """The whole reply as one clip."""
 
     type: Literal["audio"] = "audio"
@@ -90,7 +90,7 @@ class Audio(BaseModel):
     data: str
 
 
-class Done(BaseModel):
+class Done(ServerMessage):
     type: Literal["done"] = "done"
     run_id: str | None = None
     status: Literal["ok", "aborted", "error"] = "ok"
@@ -120,20 +120,20 @@ ErrorCode = Literal[
 ]
 
 
-class Error(BaseModel):
+class Error(ServerMessage):
     type: Literal["error"] = "error"
     code: ErrorCode
     message: str
     run_id: str | None = None
 
 
-ServerMessage = Transcription | Token | Retrieval | Response | Notice | AudioChunk | Audio | Done | Aborted | Error
+ServerMessages = Transcription | Token | Retrieval | Response | Notice | AudioChunk | Audio | Done | Aborted | Error
 
 
 def json_schema() -> dict[str, Any]:
     """The protocol as one JSON Schema document: ``client`` and ``server`` message unions."""
     client = ClientMessage.json_schema(ref_template="#/$defs/{model}")
-    server = TypeAdapter(ServerMessage).json_schema(ref_template="#/$defs/{model}")
+    server = TypeAdapter(ServerMessages).json_schema(ref_template="#/$defs/{model}")
     defs = {**client.pop("$defs", {}), **server.pop("$defs", {})}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

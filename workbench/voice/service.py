@@ -20,7 +20,7 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from graphs.voice import RESPOND, builder
+from graphs.voice import RESPOND, SPEAKERS, builder
 from graphs.voice_state import VoiceContext, VoiceInput
 from workbench.chat.service import SessionBusy, public_document
 from workbench.runlog.callback import RunLogCallback
@@ -119,6 +119,8 @@ class VoiceService:
             raise
         finally:
             if not finished:
+                # A turn stopped between respond and synthesize leaves its speaker behind: stop it here.
+                SPEAKERS.cancel(final.get("turn_id"))
                 with contextlib.suppress(Exception):
                     self.callback.abort(run_id)
         if final.get("speech"):

@@ -114,7 +114,7 @@ class Speakers:
         return self._open.pop(turn_id, None) if turn_id else None
 
     def cancel(self, turn_id: str | None) -> None:
-        speaker = self.take(turn_id)
+        speaker = self._open.pop(turn_id, None) if turn_id else None
         if speaker is not None:
             with contextlib.suppress(Exception):
                 speaker.cancel()

@@ -149,24 +149,37 @@ class GoogleTTS:
 
 
 class FallbackTTS:
-    """Speak with ``primary``; if it fails before any audio came out, use ``fallback`` and note why."""
+    """Speak with ``primary``; if it fails before any audio came out, use ``fallback`` and note why.
 
-    def __init__(self, primary: TextToSpeech, fallback: TextToSpeech) -> None:
+    A failure benches the primary for ``retry_after_s``: the rest of the reply (spoken sentence by sentence) and
+    the turns that follow go straight to the fallback, so an unreachable service costs one timeout, not one per
+    sentence.
+    """
+
+    def __init__(self, primary: TextToSpeech, fallback: TextToSpeech, retry_after_s: float = 60.0) -> None:
         self.primary = primary
         self.fallback = fallback
         self.name = primary.name
+        self.retry_after_s = retry_after_s
+        self._benched_until = 0.0
+        self._last_error = ""
 
     def stream(self, text: str) -> Iterator[Speech]:
-        produced = False
-        try:
-            for speech in self.primary.stream(text):
-                produced = True
-                yield speech
-            return
-        except (ProviderUnavailable, ConfigurationError) as exc:
-            if produced:
-                raise
-            note = f"{self.primary.name} unavailable ({exc}); spoke with {self.fallback.name}"
+        if time.monotonic() < self._benched_until:
+            note = f"{self.primary.name} unavailable ({self._last_error}); spoke with {self.fallback.name}"
+        else:
+            produced = False
+            try:
+                for speech in self.primary.stream(text):
+                    produced = True
+                    yield speech
+                return
+            except (ProviderUnavailable, ConfigurationError) as exc:
+                if produced:
+                    raise
+                self._last_error = str(exc)
+                self._benched_until = time.monotonic() + self.retry_after_s
+                note = f"{self.primary.name} unavailable ({exc}); spoke with {self.fallback.name}"
         for speech in self.fallback.stream(text):
             speech.note = note
             yield speech

@@ -129,16 +129,16 @@ def test_migrations_are_applied_once_and_recorded(tmp_path: Path) -> None:
     schema._migrated.discard(str(path.resolve()))  # as if another process opened the file
     with connect(path) as con:
         assert migrate(con) == []
-        assert con.execute("SELECT name FROM _migrations").fetchall() == first == [("m001_initial",)]
+        assert con.execute("SELECT name FROM _migrations").fetchall() == first == [("m001_initial",), ("m002_audit",)]
 
-    def m002_tags(con: duckdb.DuckDBPyConnection) -> None:
+    def m999_tags(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ALTER TABLE runs ADD COLUMN tags VARCHAR[]")
 
     with connect(path) as con:
-        assert migrate(con, (*schema.MIGRATIONS, m002_tags)) == ["m002_tags"]
-        assert migrate(con, (*schema.MIGRATIONS, m002_tags)) == []
+        assert migrate(con, (*schema.MIGRATIONS, m999_tags)) == ["m999_tags"]
+        assert migrate(con, (*schema.MIGRATIONS, m999_tags)) == []
         names = [row[0] for row in con.execute("SELECT name FROM _migrations ORDER BY applied_at").fetchall()]
-    assert names == ["m001_initial", "m002_tags"]
+    assert names == ["m001_initial", "m002_audit", "m999_tags"]
 
 
 def test_a_migration_applied_concurrently_is_tolerated(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import duckdb
 
-from workbench.runlog.schema import EVENT_COLUMNS, JSON_COLUMNS, RUN_COLUMNS, connect
+from workbench.runlog.schema import EVENT_COLUMNS, JSON_COLUMNS, RUN_COLUMNS, TIMESTAMP_COLUMNS, connect
 
 
 class _HasPath(Protocol):
@@ -23,7 +23,7 @@ class _HasPath(Protocol):
 
 Source = str | Path | _HasPath
 """A run-log file path, or anything with a ``path`` (a :class:`~workbench.runlog.writer.RunLog`)."""
-_TIMESTAMPS = frozenset({"started_at", "ended_at"})
+_TIMESTAMPS = TIMESTAMP_COLUMNS
 
 
 def _path(source: Source) -> Path:

@@ -73,9 +73,111 @@ class EventRecord:
     detail: dict[str, Any] | None = None
 
 
-RUN_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(RunRecord))
-EVENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(EventRecord))
-JSON_COLUMNS = frozenset({"retrieved", "metadata", "detail"})
+@dataclass
+class TaskRecord:
+    """One repo-audit task: a row of ``tasks``; logged again as it moves on (same ``task_id`` replaces)."""
+
+    task_id: str
+    repo: str
+    ref: str | None = None
+    agents: list[str] | None = None
+    status: str = "queued"
+    """queued, running, completed, partial, failed, cancelled, interrupted."""
+    progress: float = 0.0
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    error: str | None = None
+    run_id: str | None = None
+    repo_id: str | None = None
+    commit: str | None = None
+    agent_states: dict[str, Any] | None = None
+    counts: dict[str, Any] | None = None
+    report: dict[str, Any] | None = None
+    """The whole :class:`~workbench.audit.models.AuditReport` as JSON, once the task ended."""
+
+
+@dataclass
+class RepositoryRecord:
+    """A repository that was audited: a row of ``repositories``, keyed by its normalized location."""
+
+    repo_id: str
+    location: str
+    kind: str
+    last_commit: str | None = None
+    last_task_id: str | None = None
+    last_audited_at: datetime | None = None
+    files: int | None = None
+    lines: int | None = None
+    languages: list[dict[str, Any]] | None = None
+
+
+@dataclass
+class FindingRecord:
+    """One merged finding of a task: a row of ``findings``."""
+
+    task_id: str
+    seq: int
+    rule: str
+    category: str
+    severity: str
+    confidence: str
+    file: str
+    message: str
+    agent: str
+    cwe: int | None = None
+    line: int | None = None
+    end_line: int | None = None
+    evidence: str | None = None
+    tools: list[str] | None = None
+    agents: list[str] | None = None
+    agreement: int = 1
+    llm_verdict: str | None = None
+    llm_note: str | None = None
+    suggested_fix: str | None = None
+    score: float = 0.0
+
+
+@dataclass
+class AgentLogRecord:
+    """One event of a task as it was sent to ``/ws/tasks`` watchers: a row of ``agent_logs``."""
+
+    task_id: str
+    seq: int
+    type: str
+    ts: datetime | None = None
+    agent: str | None = None
+    step: str | None = None
+    message: str | None = None
+    percent: float | None = None
+    data: dict[str, Any] | None = None
+
+
+Record = RunRecord | EventRecord | TaskRecord | RepositoryRecord | FindingRecord | AgentLogRecord
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[str, ...]
+    key: tuple[str, ...]
+
+
+TABLES: dict[type, Table] = {
+    RunRecord: Table("runs", tuple(f.name for f in fields(RunRecord)), ("run_id",)),
+    EventRecord: Table("events", tuple(f.name for f in fields(EventRecord)), ("run_id", "seq")),
+    TaskRecord: Table("tasks", tuple(f.name for f in fields(TaskRecord)), ("task_id",)),
+    RepositoryRecord: Table("repositories", tuple(f.name for f in fields(RepositoryRecord)), ("repo_id",)),
+    FindingRecord: Table("findings", tuple(f.name for f in fields(FindingRecord)), ("task_id", "seq")),
+    AgentLogRecord: Table("agent_logs", tuple(f.name for f in fields(AgentLogRecord)), ("task_id", "seq")),
+}
+"""Every table the writer fills, by record type, in the order a batch writes them."""
+RUN_COLUMNS: tuple[str, ...] = TABLES[RunRecord].columns
+EVENT_COLUMNS: tuple[str, ...] = TABLES[EventRecord].columns
+JSON_COLUMNS = frozenset(
+    {"retrieved", "metadata", "detail", "agents", "agent_states", "counts", "report", "languages", "tools", "data"}
+)
+TIMESTAMP_COLUMNS = frozenset({"started_at", "ended_at", "created_at", "last_audited_at", "ts"})
 
 
 def m001_initial(con: duckdb.DuckDBPyConnection) -> None:
@@ -121,7 +223,91 @@ def m001_initial(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial,)
+def m002_audit(con: duckdb.DuckDBPyConnection) -> None:
+    """The repo audit's ``tasks``, ``repositories``, ``findings`` and ``agent_logs`` tables."""
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS tasks (
+            task_id VARCHAR PRIMARY KEY,
+            repo VARCHAR,
+            ref VARCHAR,
+            agents JSON,
+            status VARCHAR,
+            progress DOUBLE,
+            created_at TIMESTAMPTZ,
+            started_at TIMESTAMPTZ,
+            ended_at TIMESTAMPTZ,
+            error VARCHAR,
+            run_id VARCHAR,
+            repo_id VARCHAR,
+            "commit" VARCHAR,
+            agent_states JSON,
+            counts JSON,
+            report JSON
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS repositories (
+            repo_id VARCHAR PRIMARY KEY,
+            location VARCHAR,
+            kind VARCHAR,
+            last_commit VARCHAR,
+            last_task_id VARCHAR,
+            last_audited_at TIMESTAMPTZ,
+            files BIGINT,
+            lines BIGINT,
+            languages JSON
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS findings (
+            task_id VARCHAR,
+            seq INTEGER,
+            rule VARCHAR,
+            category VARCHAR,
+            severity VARCHAR,
+            confidence VARCHAR,
+            file VARCHAR,
+            message VARCHAR,
+            agent VARCHAR,
+            cwe INTEGER,
+            line INTEGER,
+            end_line INTEGER,
+            evidence VARCHAR,
+            tools JSON,
+            agents JSON,
+            agreement INTEGER,
+            llm_verdict VARCHAR,
+            llm_note VARCHAR,
+            suggested_fix VARCHAR,
+            score DOUBLE,
+            PRIMARY KEY (task_id, seq)
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS agent_logs (
+            task_id VARCHAR,
+            seq INTEGER,
+            type VARCHAR,
+            ts TIMESTAMPTZ,
+            agent VARCHAR,
+            step VARCHAR,
+            message VARCHAR,
+            percent DOUBLE,
+            data JSON,
+            PRIMARY KEY (task_id, seq)
+        )
+        """
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_audit)
 """Applied in order, each once per database file; append new ones (``m002_...``), never edit old ones."""
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from workbench.runlog import queries
-from workbench.runlog.schema import EVENT_COLUMNS, JSON_COLUMNS, RUN_COLUMNS, EventRecord, RunRecord, connect
+from workbench.runlog.schema import JSON_COLUMNS, TABLES, EventRecord, Record, RunRecord, connect
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,18 @@ _FIXED: dict[str, tuple[str, pa.DataType]] = {  # column -> (array typecode, Arr
     "tokens_in": ("i", pa.int32()),
     "tokens_out": ("i", pa.int32()),
     "seq": ("i", pa.int32()),
+    "created_at": ("q", pa.timestamp("us", tz="UTC")),
+    "last_audited_at": ("q", pa.timestamp("us", tz="UTC")),
+    "ts": ("q", pa.timestamp("us", tz="UTC")),
+    "progress": ("d", pa.float64()),
+    "percent": ("d", pa.float64()),
+    "score": ("d", pa.float64()),
+    "cwe": ("i", pa.int32()),
+    "line": ("i", pa.int32()),
+    "end_line": ("i", pa.int32()),
+    "agreement": ("i", pa.int32()),
+    "files": ("q", pa.int64()),
+    "lines": ("q", pa.int64()),
 }
 
 
@@ -62,7 +74,7 @@ def _column(name: str, values: list[Any]) -> pa.Array:
     """One Arrow column, built from buffers: ``pa.array`` would import pandas (about 1 s) on first use."""
     if name in _FIXED:
         typecode, arrow_type = _FIXED[name]
-        if typecode == "q":
+        if pa.types.is_timestamp(arrow_type):
             values = [None if v is None else _micros(v) for v in values]
         data = array.array(typecode, [0 if v is None else v for v in values])
         return pa.Array.from_buffers(arrow_type, len(values), [_validity(values), pa.py_buffer(data)])
@@ -75,13 +87,13 @@ def _column(name: str, values: list[Any]) -> pa.Array:
     return pa.Array.from_buffers(pa.large_string(), len(values), [_validity(values), pa.py_buffer(offsets), data])
 
 
-def to_arrow(records: Sequence[RunRecord] | Sequence[EventRecord], columns: tuple[str, ...]) -> pa.Table:
+def to_arrow(records: Sequence[Record], columns: tuple[str, ...]) -> pa.Table:
     """A column-wise Arrow table of ``records`` (JSON columns serialized, naive timestamps taken as UTC)."""
     return pa.table({name: _column(name, [getattr(r, name) for r in records]) for name in columns})
 
 
 def _insert(con: Any, table: str, columns: tuple[str, ...], data: pa.Table) -> None:
-    cols = ", ".join(columns)
+    cols = ", ".join(f'"{c}"' for c in columns)
     con.register("_runlog_batch", data)
     try:
         con.execute(f"INSERT OR REPLACE INTO {table} ({cols}) SELECT {cols} FROM _runlog_batch")
@@ -94,7 +106,7 @@ class _Stop:
 
 
 _STOP = _Stop()
-_Item = RunRecord | list[EventRecord] | threading.Event | _Stop
+_Item = Record | list[Record] | threading.Event | _Stop
 
 
 class RunLog:
@@ -132,7 +144,11 @@ class RunLog:
 
     def log_events(self, events: Iterable[EventRecord]) -> None:
         """Enqueue ``events`` (replacing rows with the same ``(run_id, seq)``). Never blocks or raises."""
-        batch = list(events)
+        self.log_records(events)
+
+    def log_records(self, records: Iterable[Record]) -> None:
+        """Enqueue rows of any run-log table (each replaces the row with its key). Never blocks or raises."""
+        batch = list(records)
         if batch:
             self._put(batch)
 
@@ -187,13 +203,12 @@ class RunLog:
     # -- writer thread -------------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        runs: dict[str, RunRecord] = {}
-        events: dict[tuple[str, int], EventRecord] = {}
+        pending: dict[type, dict[tuple[Any, ...], Record]] = {kind: {} for kind in TABLES}
+        count = 0
         first_at = 0.0
         stop = False
         while not stop:
-            pending = len(runs) + len(events)
-            wait = None if not pending else max(0.0, first_at + self.flush_interval - time.monotonic())
+            wait = None if not count else max(0.0, first_at + self.flush_interval - time.monotonic())
             try:
                 item: _Item | None = self._queue.get(timeout=wait)
             except queue.Empty:
@@ -205,42 +220,41 @@ class RunLog:
                 elif isinstance(item, threading.Event):
                     markers.append(item)
                 else:
-                    if not runs and not events:
+                    if not count:
                         first_at = time.monotonic()
-                    try:
-                        if isinstance(item, RunRecord):
-                            runs[item.run_id] = item
-                        else:
-                            events.update(((e.run_id, e.seq), e) for e in item)
-                    except Exception:
-                        logger.exception("run log: skipping a malformed record %r", item)
-                if len(runs) + len(events) >= self.max_batch:
+                    for record in item if isinstance(item, list) else [item]:
+                        try:
+                            table = TABLES[type(record)]
+                            rows = pending[type(record)]
+                            key = tuple(getattr(record, name) for name in table.key)
+                            count += key not in rows
+                            rows[key] = record
+                        except Exception:
+                            logger.exception("run log: skipping a malformed record %r", record)
+                if count >= self.max_batch:
                     break
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     item = None
-            pending = len(runs) + len(events)
-            due = markers or stop or pending >= self.batch_size or time.monotonic() - first_at >= self.flush_interval
-            if pending and due:
-                self._write(list(runs.values()), list(events.values()))
-                runs.clear()
-                events.clear()
+            due = markers or stop or count >= self.batch_size or time.monotonic() - first_at >= self.flush_interval
+            if count and due:
+                self._write({kind: list(rows.values()) for kind, rows in pending.items() if rows})
+                for rows in pending.values():
+                    rows.clear()
+                count = 0
             for marker in markers:
                 marker.set()
 
-    def _write(self, runs: list[RunRecord], events: list[EventRecord]) -> None:
+    def _write(self, batch: dict[type, list[Record]]) -> None:
         """Write one batch in one transaction; retry a few times, then log and drop it. Never raises."""
         for attempt in range(1, self.max_attempts + 1):
             try:
-                run_table = to_arrow(runs, RUN_COLUMNS) if runs else None
-                event_table = to_arrow(events, EVENT_COLUMNS) if events else None
+                tables = [(TABLES[kind], to_arrow(records, TABLES[kind].columns)) for kind, records in batch.items()]
                 with connect(self.path, lock_timeout=self.lock_timeout) as con:
                     con.begin()
-                    if run_table is not None:
-                        _insert(con, "runs", RUN_COLUMNS, run_table)
-                    if event_table is not None:
-                        _insert(con, "events", EVENT_COLUMNS, event_table)
+                    for table, data in tables:
+                        _insert(con, table.name, table.columns, data)
                     con.commit()
                 self.batches_written += 1
                 return
@@ -249,8 +263,9 @@ class RunLog:
                     "run log write to %s failed (attempt %d/%d)", self.path, attempt, self.max_attempts, exc_info=True
                 )
                 time.sleep(0.05 * attempt)
-        self.rows_dropped += len(runs) + len(events)
-        logger.error("run log: dropped %d runs and %d events for %s", len(runs), len(events), self.path)
+        self.rows_dropped += sum(map(len, batch.values()))
+        sizes = ", ".join(f"{len(records)} {TABLES[kind].name}" for kind, records in batch.items())
+        logger.error("run log: dropped %s for %s", sizes, self.path)
 
 
 _runlog: RunLog | None = None

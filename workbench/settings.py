@@ -5,11 +5,15 @@ Built once, on first use, never at import: call :func:`get_settings`.
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -75,9 +79,39 @@ class Settings(BaseSettings):
     max_audio_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Largest audio input accepted.")
     max_audio_s: float = Field(default=120.0, gt=0, description="Longest audio input accepted, in seconds.")
 
+    # Repository audit
+    audit_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default=["github.com", "gitlab.com", "bitbucket.org", "codeberg.org"],
+        description="Hosts whose https:// URLs may be audited (comma-separated in the environment).",
+    )
+    audit_allowed_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Folders under which local paths may be audited (os.pathsep- or comma-separated); "
+        "none: local paths are refused.",
+    )
+    audit_model: str | None = Field(default=None, description="Chat model for triage; default: the llm setting.")
+    audit_clone_depth: int = Field(default=50, ge=1, le=10_000, description="Commits fetched (history and churn).")
+    audit_clone_timeout_s: float = Field(default=120.0, gt=0, description="Limit on one clone.")
+    audit_max_repo_bytes: int = Field(default=200 * 1024 * 1024, ge=1024, description="Largest checkout accepted.")
+    audit_max_files: int = Field(default=20_000, ge=1, description="Most files a checkout may hold.")
+    audit_agent_timeout_s: float = Field(default=300.0, gt=0, description="Limit on one specialist agent.")
+    audit_max_concurrent: int = Field(default=2, ge=1, le=32, description="Audit tasks running at once.")
+    audit_llm_reviews: int = Field(default=5, ge=0, le=100, description="Findings per agent the LLM triages.")
+
     # Protocols
     max_message_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest WebSocket text message accepted.")
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, description="Largest document accepted by the UI upload.")
+
+    @field_validator("audit_allowed_hosts", "audit_allowed_roots", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        """Environment values may be plain lists: ``a,b`` or ``/x:/y`` as well as JSON."""
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            separators = f"[,{re.escape(os.pathsep)}]"
+            return [part.strip() for part in re.split(separators, value) if part.strip()]
+        return value
 
     @field_validator("openai_api_key", "groq_api_key", "qdrant_api_key", "openai_base_url", "qdrant_url", mode="before")
     @classmethod
@@ -92,6 +126,11 @@ class Settings(BaseSettings):
     @property
     def runlog_path(self) -> Path:
         return self.home / "runs.duckdb"
+
+    @property
+    def audit_path(self) -> Path:
+        """Where audit checkouts live while a task runs."""
+        return self.home / "audits"
 
     @property
     def checkpoints_path(self) -> Path:

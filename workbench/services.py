@@ -1,4 +1,4 @@
-"""The long-lived services of a process (chat, voice) over one durable checkpointer.
+"""The long-lived services of a process (chat, voice over one durable checkpointer; audit tasks).
 
 The server's lifespan and the CLI open them the same way: home folder, sample corpus indexed on first start,
 ``AsyncSqliteSaver`` under ``WORKBENCH_HOME``; closing flushes the run log.
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from workbench.audit.tasks import TaskManager
 from workbench.chat.service import ChatService
 from workbench.resources import Resources
 from workbench.runlog import get_runlog
@@ -66,6 +67,7 @@ class Services:
     resources: Resources
     chat: ChatService
     voice: VoiceService
+    tasks: TaskManager
 
 
 @asynccontextmanager
@@ -76,9 +78,14 @@ async def open_services(resources: Resources, *, warm: bool = False) -> AsyncIte
     await index_corpus_if_empty(resources)
     warming = asyncio.create_task(asyncio.to_thread(warm_speech, resources)) if warm else None
     async with AsyncSqliteSaver.from_conn_string(str(settings.checkpoints_path)) as saver:
+        tasks = TaskManager(settings, get_runlog())
+        interrupted = await tasks.start()
+        if interrupted:
+            log.warning("%d audit task(s) were cut off by the last stop; marked interrupted", interrupted)
         try:
-            yield Services(resources, ChatService(settings, saver), VoiceService(settings, saver))
+            yield Services(resources, ChatService(settings, saver), VoiceService(settings, saver), tasks)
         finally:
+            await tasks.close()
             if warming is not None:
                 await asyncio.gather(warming, return_exceptions=True)
             get_runlog().flush()

@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
                 app.state.resources = active
                 app.state.chat = services.chat
                 app.state.voice = services.voice
+                app.state.tasks = services.tasks
                 yield
         finally:
             set_resources(previous)
@@ -40,9 +41,11 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
 
     app = FastAPI(title="Agent Workbench", version="0.1.0", lifespan=lifespan)
 
-    from workbench.server import routes_health, ws_assistant, ws_chat
+    from workbench.server import routes_health, routes_tasks, ws_assistant, ws_chat, ws_tasks
 
     app.include_router(routes_health.router)
+    app.include_router(routes_tasks.router)
+    app.include_router(ws_tasks.router)
     app.include_router(ws_chat.router)
     app.include_router(ws_assistant.router)
     if ui:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import HTTPConnection
 
+from workbench.audit.tasks import TaskManager
 from workbench.chat.service import ChatService
 from workbench.resources import Resources
 from workbench.voice.service import VoiceService
@@ -19,3 +20,7 @@ def get_resources_dep(connection: HTTPConnection) -> Resources:
 
 def get_voice_service(connection: HTTPConnection) -> VoiceService:
     return connection.app.state.voice
+
+
+def get_task_manager(connection: HTTPConnection) -> TaskManager:
+    return connection.app.state.tasks

@@ -135,10 +135,15 @@ def main() -> None:
     import json
     from pathlib import Path
 
-    from workbench.server import protocol_assistant
+    from workbench.server import protocol_assistant, protocol_tasks
 
     folder = Path(__file__).resolve().parents[2] / "protocols"
-    for name, schema in (("chat", json_schema()), ("assistant", protocol_assistant.json_schema())):
+    schemas = {
+        "chat": json_schema(),
+        "assistant": protocol_assistant.json_schema(),
+        "tasks": protocol_tasks.json_schema(),
+    }
+    for name, schema in schemas.items():
         target = folder / f"{name}.schema.json"
         target.write_text(json.dumps(schema, indent=2) + "\n")
         print(f"wrote {target}")

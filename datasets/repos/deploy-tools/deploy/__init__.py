@@ -1,0 +1,1 @@
+"""Release helpers for the platform team."""

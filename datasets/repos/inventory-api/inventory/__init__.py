@@ -1,0 +1,3 @@
+"""Stock tracking for the warehouse team."""
+
+__version__ = "0.4.2"

@@ -1,0 +1,277 @@
+"""The repo-audit graph: clone → select agents → specialist agents in parallel → aggregate.
+
+```
+START → clone → select ─┬─ agent(explorer)   ─┐
+                        ├─ agent(bug_hunter) ─┼→ aggregate → END
+                        └─ agent(security)   ─┘
+```
+
+- **clone**: the target is checked (https on an allowed host, or a path under an allowed root) before any git
+  process starts, then cloned shallow, without submodules or hooks, bounded in size, files and time.
+- **select** (the supervisor): which agents run with which analyzers, from the user's choice and what the
+  checkout holds; fans out one ``Send`` per agent.
+- **agent**: one specialist (explorer, bug hunter, security), bounded by its time limit; a failure or timeout
+  becomes that agent's result (status error/timeout), never the run's.
+- **aggregate**: merges and deduplicates findings across agents, ranks them, writes the executive summary and
+  the report (status ``partial`` when an agent failed); removes the checkout.
+
+Every step streams ``task.*`` events (custom stream mode), the same ones ``/ws/tasks/{task_id}`` carries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks.manager import adispatch_custom_event
+from langchain_core.language_models import BaseChatModel
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Send
+
+from graphs.repo_audit_state import AgentJob, AuditContext, AuditInput, AuditOutput, AuditState
+from workbench.audit.agents import AgentContext, inventory, run_agent, select_agents
+from workbench.audit.clone import clone as clone_target
+from workbench.audit.clone import remove_checkout
+from workbench.audit.findings import count_by_severity, merge_findings, rank, summarize
+from workbench.audit.models import AGENTS, AgentName, AgentResult, AuditReport
+from workbench.audit.safety import check_ref, check_target
+from workbench.resources import get_resources
+from workbench.runlog.callback import RUNLOG_EVENT, RunLogCallback
+
+NO_MODEL = frozenset({"none", "off", "extractive"})
+
+
+def _emit(event: dict[str, Any]) -> None:
+    get_stream_writer()(event)
+
+
+def _progress(step: str, message: str, percent: float | None = None, agent: str | None = None) -> None:
+    _emit({"type": "task.progress", "step": step, "agent": agent, "message": message, "percent": percent})
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _checkout_dir(task_id: str) -> Path:
+    return get_resources().settings.audit_path / task_id
+
+
+async def clone(state: AuditState, runtime: Runtime[AuditContext]) -> dict[str, Any]:
+    """Check the target, then clone it (in a worker thread; cancelling the run stops the clone)."""
+    settings = get_resources().settings
+    task_id = state.get("task_id") or uuid.uuid4().hex
+    target = check_target(state.get("repo") or "", settings)
+    ref = check_ref(state.get("ref"))
+    requested = [a for a in state.get("agents") or [] if a]
+    unknown = sorted(set(requested) - set(AGENTS))
+    if unknown:
+        raise ValueError(f"unknown agents {unknown}; choose from {list(AGENTS)}")
+    await adispatch_custom_event(RUNLOG_EVENT, {"input": target.display})
+    _emit({"type": "task.started", "repo": target.display, "ref": ref, "agents": requested or list(AGENTS)})
+    _progress("clone", f"cloning {target.display}", 2)
+    dest = _checkout_dir(task_id)
+    stop = threading.Event()  # set when this run is cancelled: the clone thread kills git and cleans up
+    try:
+        checkout = await asyncio.to_thread(clone_target, target, dest, settings, ref=ref, cancel=stop)
+    except asyncio.CancelledError:
+        stop.set()
+        raise
+    _progress(
+        "clone",
+        f"cloned {checkout.files} files ({checkout.bytes / 1e6:.1f} MB) at {str(checkout.commit or '')[:12]} "
+        f"in {checkout.duration_s:.1f} s",
+        10,
+    )
+    return {
+        "task_id": task_id,
+        "started_at": _now(),
+        "target": {"kind": target.kind, "location": target.location, "display": target.display},
+        "checkout": {
+            "path": str(checkout.path),
+            "commit": checkout.commit,
+            "ref": checkout.ref,
+            "files": checkout.files,
+            "bytes": checkout.bytes,
+            "shallow": checkout.shallow,
+            "history_depth": checkout.history_depth,
+            "source": checkout.source,
+            "duration_s": round(checkout.duration_s, 3),
+        },
+    }
+
+
+async def select(state: AuditState) -> dict[str, Any]:
+    """The supervisor: choose agents and their analyzers from the request and what the checkout holds."""
+    root = Path(state["checkout"]["path"])
+    found = await asyncio.to_thread(inventory, root)
+    plan, reasons = select_agents(state.get("agents"), found)
+    chosen = ", ".join(plan) or "none"
+    _emit(
+        {"type": "task.progress", "step": "select", "message": f"agents: {chosen}", "percent": 15, "plan": list(plan)}
+    )
+    for agent, reason in reasons.items():
+        _progress("select", reason, None, agent)
+    return {"plan": plan, "reasons": reasons}
+
+
+def fan_out(state: AuditState) -> list[Send] | str:
+    """One ``Send`` per chosen agent (they run in parallel); straight to aggregate when none applies."""
+    settings = get_resources().settings
+    limits = state.get("agent_timeouts") or {}
+    jobs = [
+        Send(
+            "agent",
+            AgentJob(
+                agent=agent,
+                tools=tools,
+                root=state["checkout"]["path"],
+                timeout_s=float(limits.get(agent, settings.audit_agent_timeout_s)),
+            ),
+        )
+        for agent, tools in state.get("plan", {}).items()
+    ]
+    return jobs or "aggregate"
+
+
+def _triage_model(ctx: AuditContext) -> BaseChatModel | None:
+    resources = get_resources()
+    spec = (ctx.model or resources.settings.audit_model or resources.settings.llm or "auto").strip()
+    if spec.lower() in NO_MODEL:
+        return None
+    choice = resources.models.choose(spec)
+    if choice.spec.split("/")[0] in NO_MODEL:  # "auto" resolved to the extractive baseline: no model here
+        return None
+    return choice.model.with_fallbacks([choice.fallback]) if choice.fallback is not None else choice.model  # type: ignore[return-value]
+
+
+async def agent(job: AgentJob, runtime: Runtime[AuditContext]) -> dict[str, Any]:
+    """One specialist agent, bounded by its time limit; its failure is its result, not the run's."""
+    ctx = runtime.context or AuditContext()
+    name: AgentName = job["agent"]  # type: ignore[assignment]
+    settings = get_resources().settings
+    writer = get_stream_writer()
+    context = AgentContext(
+        root=Path(job["root"]),
+        tools=job["tools"],
+        timeout_s=job["timeout_s"],
+        emit=writer,
+        model=await asyncio.to_thread(_triage_model, ctx),
+        reviews=settings.audit_llm_reviews if ctx.llm_reviews is None else ctx.llm_reviews,
+    )
+    started = time.monotonic()
+    writer({"type": "task.progress", "step": "agents", "agent": name, "message": "started", "percent": None})
+    try:
+        async with asyncio.timeout(job["timeout_s"]):
+            result = await run_agent(name, context)
+    except TimeoutError:
+        context.cancel.set()  # kills the analyzers still running
+        result = AgentResult(
+            agent=name, status="timeout", error=f"timed out after {job['timeout_s']:g} s", summary="timed out"
+        )
+    except asyncio.CancelledError:
+        context.cancel.set()
+        raise
+    except Exception as exc:
+        context.cancel.set()
+        result = AgentResult(agent=name, status="error", error=f"{type(exc).__name__}: {exc}", summary="failed")
+    result.duration_s = round(time.monotonic() - started, 3)
+    if result.status in ("ok",):
+        counts = count_by_severity(result.findings)
+        writer(
+            {
+                "type": "task.agent_result",
+                "agent": name,
+                "status": result.status,
+                "counts": counts,
+                "findings": len(result.findings),
+                "summary": result.summary,
+                "duration_s": result.duration_s,
+            }
+        )
+    else:
+        writer(
+            {"type": "task.error", "level": "agent", "agent": name, "status": result.status, "message": result.error}
+        )
+        if result.findings:  # the tools that worked still report
+            writer(
+                {
+                    "type": "task.agent_result",
+                    "agent": name,
+                    "status": result.status,
+                    "counts": count_by_severity(result.findings),
+                    "findings": len(result.findings),
+                    "summary": result.summary,
+                    "duration_s": result.duration_s,
+                }
+            )
+    return {"results": [result.model_dump(mode="json")]}
+
+
+async def aggregate(state: AuditState, runtime: Runtime[AuditContext]) -> dict[str, Any]:
+    """Merge, deduplicate and rank the agents' findings; summarize; build the report; remove the checkout."""
+    ctx = runtime.context or AuditContext()
+    _progress("aggregate", "merging findings", 90)
+    results = {r["agent"]: AgentResult.model_validate(r) for r in state.get("results", [])}
+    findings = rank(merge_findings(f for result in results.values() for f in result.findings))
+    agents: dict[str, AgentResult] = {}
+    for name in AGENTS:
+        if name in results:
+            agents[name] = results[name].model_copy(update={"findings": []})
+        elif name in (state.get("reasons") or {}):
+            agents[name] = AgentResult(agent=name, status="skipped", summary=state["reasons"][name])
+    repo_map = results["explorer"].repo_map if "explorer" in results else None
+    failed = [name for name, result in agents.items() if result.status in ("error", "timeout")]
+    counts = count_by_severity(findings)
+    report = AuditReport(
+        task_id=state.get("task_id") or "",
+        repo=state.get("target", {}).get("display", state.get("repo", "")),
+        ref=state.get("checkout", {}).get("ref"),
+        commit=state.get("checkout", {}).get("commit"),
+        status="partial" if failed else "completed",
+        started_at=state.get("started_at"),
+        finished_at=_now(),
+        agents=agents,
+        findings=findings,
+        counts=counts,
+        summary=summarize(findings, agents, repo_map),
+        repo_map=repo_map,
+    )
+    if not ctx.keep_checkout and state.get("checkout"):
+        await asyncio.to_thread(remove_checkout, Path(state["checkout"]["path"]))
+    await adispatch_custom_event(
+        RUNLOG_EVENT,
+        {"status_detail": report.status, "counts": counts, "findings": len(findings), "failed_agents": failed},
+    )
+    _emit({"type": "task.completed", "status": report.status, "counts": counts, "summary": report.summary})
+    return {"report": report.model_dump(mode="json")}
+
+
+def cleanup(task_id: str) -> None:
+    """Remove a task's checkout if a run ended before ``aggregate`` did (the task runner calls this)."""
+    folder = _checkout_dir(task_id)
+    if folder.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+builder = StateGraph(AuditState, context_schema=AuditContext, input_schema=AuditInput, output_schema=AuditOutput)
+builder.add_node("clone", clone)
+builder.add_node("select", select)
+builder.add_node("agent", agent)  # type: ignore[arg-type]  # a Send payload, not the state
+builder.add_node("aggregate", aggregate)
+builder.add_edge(START, "clone")
+builder.add_edge("clone", "select")
+builder.add_conditional_edges("select", fan_out, ["agent", "aggregate"])
+builder.add_edge("agent", "aggregate")
+builder.add_edge("aggregate", END)
+
+# `langgraph dev` and LangGraph Server provide their own checkpointer; every audit is logged to DuckDB.
+graph = builder.compile(name="repo_audit").with_config(callbacks=[RunLogCallback()])

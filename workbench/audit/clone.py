@@ -1,0 +1,419 @@
+"""Check a :class:`~workbench.audit.safety.Target` out into a private folder without running anything from it.
+
+URLs and local git repositories are cloned by git: shallow (``settings.audit_clone_depth``), one branch, no
+submodules, no hooks, no templates, symlinks written as plain files, no credential helper, no prompt, no system or
+global configuration, redirects refused, only the https (or, for local repositories, file) protocol. Local folders
+that are not repositories are copied (``.git`` skipped, symlinks never followed, only regular files). Either way
+the checkout is bounded in time (``audit_clone_timeout_s``), size (``audit_max_repo_bytes``, watched while git
+runs) and file count (``audit_max_files``), can be cancelled, holds no symlink afterwards, and is removed on failure.
+
+Why ``subprocess`` rather than ``git.Repo.clone_from``: GitPython always starts from ``os.environ`` (so inherited
+``GIT_DIR``, ``GIT_CONFIG_*`` and the like could not be dropped) and its clone blocks without a way to cancel or
+watch the size. Git runs in its own process group so a timeout or cancel kills git and all its helpers; the
+executable is the one GitPython is configured with (``GIT_PYTHON_GIT_EXECUTABLE``), and GitPython reads the index.
+
+A ``ref`` is a branch or tag name (``git clone --branch``); commit shas are not supported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import git
+
+from workbench.audit.safety import Target, check_ref, check_target
+from workbench.errors import WorkbenchError
+from workbench.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CloneCode = Literal["clone_failed", "clone_timeout", "repo_too_large", "too_many_files", "ref_not_found", "cancelled"]
+
+_POLL_S = 0.05
+_CHUNK = 1024 * 1024
+
+
+class CloneError(WorkbenchError):
+    """A checkout failed or went past its bounds; ``code`` is machine-readable."""
+
+    def __init__(self, code: CloneCode, message: str) -> None:
+        super().__init__(message)
+        self.code: CloneCode = code
+        self.message = message
+
+
+@dataclass
+class Checkout:
+    """A finished checkout, ready for the (static, read-only) analyzers."""
+
+    path: Path
+    commit: str | None
+    """HEAD's sha; ``None`` for a copied folder."""
+    ref: str | None
+    files: int
+    """Regular files outside ``.git``."""
+    bytes: int
+    """Their total size (the limit applies to everything under ``path``, ``.git`` included)."""
+    shallow: bool
+    history_depth: int
+    """Commits fetched (at most ``audit_clone_depth``); 0 for a copied folder."""
+    duration_s: float
+    source: Literal["git", "copy"]
+    symlinks_removed: int = 0
+    """Symbolic links left out of the checkout (git writes them as plain files; those are deleted too)."""
+
+
+@dataclass
+class _Bounds:
+    """The limits one checkout runs under."""
+
+    max_bytes: int
+    max_files: int
+    deadline: float
+    cancel: threading.Event
+
+    def check_time(self) -> None:
+        if self.cancel.is_set():
+            raise CloneError("cancelled", "The checkout was cancelled.")
+        if time.monotonic() > self.deadline:
+            raise CloneError("clone_timeout", "The checkout took longer than audit_clone_timeout_s.")
+
+    def check_size(self, files: int, total_bytes: int) -> None:
+        if files > self.max_files:
+            raise CloneError(
+                "too_many_files", f"The repository has more than {self.max_files} files (audit_max_files)."
+            )
+        if total_bytes > self.max_bytes:
+            raise CloneError(
+                "repo_too_large", f"The repository takes more than {self.max_bytes} bytes (audit_max_repo_bytes)."
+            )
+
+
+def clone(
+    target: Target, dest: Path, settings: Settings, *, ref: str | None = None, cancel: threading.Event | None = None
+) -> Checkout:
+    """Check ``target`` out into ``dest`` (absent or empty) within the audit bounds; blocking, run it in a thread.
+
+    The target is checked again (a hand-built :class:`Target` gets no pass), before any git process starts.
+    Raises :class:`~workbench.audit.safety.TargetError` or :class:`CloneError`; on failure ``dest`` is removed.
+    """
+    target = check_target(target.location, settings)
+    ref = check_ref(ref)
+    dest = Path(dest).absolute()
+    bounds = _Bounds(
+        max_bytes=settings.audit_max_repo_bytes,
+        max_files=settings.audit_max_files,
+        deadline=time.monotonic() + settings.audit_clone_timeout_s,
+        cancel=cancel or threading.Event(),
+    )
+    bounds.check_time()
+    source_dir = Path(target.location) if target.kind == "path" else None
+    _prepare_dest(dest, source_dir)
+    started = time.monotonic()
+    try:
+        if source_dir is None or _is_git_repository(source_dir):
+            url = target.location if source_dir is None else source_dir.as_uri()
+            protocol = "https" if source_dir is None else "file"
+            _git_clone(url, dest, ref=ref, depth=settings.audit_clone_depth, protocol=protocol, bounds=bounds)
+            removed = _remove_symlinks(dest, _index_symlinks(dest))
+            commit, depth = _history(dest)
+            source: Literal["git", "copy"] = "git"
+        else:
+            if ref:
+                raise CloneError("ref_not_found", f"{target.display} is not a git repository: it has no ref {ref!r}.")
+            removed = _copy_tree(source_dir, dest, bounds) + _remove_symlinks(dest, [])
+            commit, depth, source = None, 0, "copy"
+        files, size, total = _measure(dest)
+        bounds.check_size(files, total)
+    except BaseException as error:
+        _discard(dest)
+        if isinstance(error, OSError):
+            raise CloneError("clone_failed", f"The checkout failed: {error}") from error
+        raise
+    return Checkout(
+        path=dest,
+        commit=commit,
+        ref=ref,
+        files=files,
+        bytes=size,
+        shallow=(dest / ".git" / "shallow").exists(),
+        history_depth=depth,
+        duration_s=round(time.monotonic() - started, 3),
+        source=source,
+        symlinks_removed=removed,
+    )
+
+
+def remove_checkout(path: Path) -> None:
+    """Delete a checkout, read-only git objects and folders included; a missing path is fine."""
+    path = Path(path)
+    if not os.path.lexists(path):
+        return
+    if path.is_symlink() or not path.is_dir():
+        path.unlink()
+        return
+
+    def make_writable_and_retry(func: Callable[[str], Any], failed: str, _error: object) -> None:
+        for each in (os.path.dirname(failed), failed):
+            if not os.path.islink(each):
+                os.chmod(each, stat.S_IRWXU)
+        func(failed)
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=make_writable_and_retry)
+    else:
+        shutil.rmtree(path, onerror=make_writable_and_retry)
+
+
+# --- git --------------------------------------------------------------------------------------------------------
+
+
+def _git_clone(url: str, dest: Path, *, ref: str | None, depth: int, protocol: str, bounds: _Bounds) -> None:
+    args = ["clone", "--quiet", "--template=", f"--depth={depth}", "--single-branch", "--no-recurse-submodules"]
+    if ref:
+        args += ["--branch", ref]
+    args += ["--", url, str(dest)]  # after "--": never an option
+    with tempfile.TemporaryDirectory(prefix="workbench-git-") as home:
+        stderr_path = Path(home) / "stderr"
+        with stderr_path.open("wb") as stderr:
+            process = subprocess.Popen(
+                _git_argv(args, protocol),
+                cwd=home,
+                env=_git_env(Path(home), protocol),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,  # its own process group: a kill reaches remote helpers and index-pack too
+            )
+            try:
+                _supervise(process, dest, bounds)
+            finally:
+                _stop(process)
+        if process.returncode != 0:
+            message = stderr_path.read_text(errors="replace").strip()[-800:]
+            if ref and "not found in upstream" in message:
+                raise CloneError("ref_not_found", f"The repository has no branch or tag {ref!r}.")
+            raise CloneError("clone_failed", f"git clone failed: {message or f'exit status {process.returncode}'}")
+
+
+def _git_argv(args: list[str], protocol: str) -> list[str]:
+    """GitPython's git executable with ``-c`` settings that let nothing from the repository or the machine act."""
+    settings = {
+        "core.hooksPath": os.devnull,
+        "core.symlinks": "false",
+        "core.fsmonitor": "false",
+        "core.askPass": "",
+        "credential.helper": "",
+        "protocol.allow": "never",
+        f"protocol.{protocol}.allow": "always",
+        "http.followRedirects": "false",  # a redirect could leave the allowed hosts
+        "submodule.recurse": "false",
+        "advice.detachedHead": "false",
+    }
+    config = [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
+    return [git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git", *config, *args]
+
+
+def _git_env(home: Path, protocol: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_") and "ASKPASS" not in key}
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home),
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL=os.devnull,
+        GIT_TERMINAL_PROMPT="0",
+        GIT_ASKPASS="",  # empty: no askpass program; with the prompt off, git fails instead of asking
+        SSH_ASKPASS="",
+        GIT_LFS_SKIP_SMUDGE="1",
+        GIT_ALLOW_PROTOCOL=protocol,
+        GIT_PROTOCOL_FROM_USER="0",
+        GIT_NO_REPLACE_OBJECTS="1",
+        LC_ALL="C",
+        LANGUAGE="C",
+    )
+    return env
+
+
+def _supervise(process: subprocess.Popen[bytes], dest: Path, bounds: _Bounds) -> None:
+    """Wait for git, stopping it on cancel, timeout or when the checkout passes its size or file bounds."""
+    next_measure = 0.0
+    while True:
+        bounds.check_time()
+        if process.poll() is not None:
+            return
+        if time.monotonic() >= next_measure:
+            began = time.monotonic()
+            files, _, total = _measure(dest)
+            bounds.check_size(files, total)
+            next_measure = time.monotonic() + max(0.2, 4 * (time.monotonic() - began))  # big trees: measure less
+        bounds.cancel.wait(_POLL_S)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _history(dest: Path) -> tuple[str, int]:
+    """HEAD's sha and how many commits were fetched (in topological order HEAD, the only tip, comes first)."""
+    with tempfile.TemporaryDirectory(prefix="workbench-git-") as home:
+        result = subprocess.run(
+            _git_argv(["--git-dir", str(dest / ".git"), "rev-list", "--topo-order", "HEAD"], "file"),
+            cwd=dest,
+            env=_git_env(Path(home), "file"),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=60,
+        )
+    commits = result.stdout.decode().split()
+    if result.returncode != 0 or not commits:
+        raise CloneError("clone_failed", "The checkout has no readable HEAD commit.")
+    return commits[0], len(commits)
+
+
+def _is_git_repository(path: Path) -> bool:
+    """A folder with a real ``.git`` directory; a ``.git`` file (worktree, submodule) could point anywhere."""
+    dot_git = path / ".git"
+    return dot_git.is_dir() and not dot_git.is_symlink()
+
+
+def _index_symlinks(dest: Path) -> list[str]:
+    """Paths git recorded as symbolic links (checked out as plain files holding the link's target)."""
+    repo = git.Repo(dest)
+    try:
+        return [str(entry.path) for entry in repo.index.entries.values() if stat.S_ISLNK(entry.mode)]
+    finally:
+        repo.close()
+
+
+# --- files ------------------------------------------------------------------------------------------------------
+
+
+def _prepare_dest(dest: Path, source_dir: Path | None) -> None:
+    if os.path.lexists(dest) and (dest.is_symlink() or not dest.is_dir() or any(dest.iterdir())):
+        raise CloneError("clone_failed", f"The destination {dest} exists and is not an empty folder.")
+    if source_dir is not None:
+        real = dest.resolve()
+        if real.is_relative_to(source_dir) or source_dir.is_relative_to(real):
+            raise CloneError("clone_failed", "The destination must lie outside the folder being audited.")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _walk(root: Path) -> Iterator[os.DirEntry[str]]:
+    """Every entry under ``root`` without following symlinks; entries vanishing meanwhile are skipped."""
+    stack = [str(root)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    yield entry
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+
+
+def _measure(dest: Path) -> tuple[int, int, int]:
+    """Regular files outside ``.git``, their bytes, and the bytes of everything under ``dest``."""
+    files = size = total = 0
+    dot_git = str(dest / ".git")
+    for entry in _walk(dest):
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            length = entry.stat(follow_symlinks=False).st_size
+        except FileNotFoundError:
+            continue
+        total += length
+        if not entry.path.startswith(dot_git + os.sep):
+            files += 1
+            size += length
+    return files, size, total
+
+
+def _remove_symlinks(dest: Path, recorded: list[str]) -> int:
+    """Delete what git recorded as symlinks and every symlink on disk outside ``.git``; return how many."""
+    removed = 0
+    for relative in recorded:
+        path = dest / relative
+        if os.path.lexists(path) and not path.is_dir():
+            path.unlink()
+            removed += 1
+    dot_git = str(dest / ".git")
+    for entry in list(_walk(dest)):
+        if entry.is_symlink() and not entry.path.startswith(dot_git + os.sep):
+            os.unlink(entry.path)
+            removed += 1
+    return removed
+
+
+def _copy_tree(source: Path, dest: Path, bounds: _Bounds) -> int:
+    """Copy regular files and folders (``.git`` skipped, symlinks never followed); return the symlinks left out."""
+    dest.mkdir(exist_ok=True)
+    skipped = files = size = 0
+    stack = [(source, dest)]
+    while stack:
+        source_dir, dest_dir = stack.pop()
+        with os.scandir(source_dir) as entries:
+            for entry in entries:
+                bounds.check_time()
+                if entry.name == ".git":
+                    continue
+                if entry.is_symlink():
+                    skipped += 1
+                elif entry.is_dir(follow_symlinks=False):
+                    (dest_dir / entry.name).mkdir()
+                    stack.append((Path(entry.path), dest_dir / entry.name))
+                elif entry.is_file(follow_symlinks=False):  # fifos, sockets and devices are left out
+                    copied = _copy_file(Path(entry.path), dest_dir / entry.name, bounds, size)
+                    if copied is None:
+                        skipped += 1
+                        continue
+                    files, size = files + 1, size + copied
+                    bounds.check_size(files, size)
+    return skipped
+
+
+def _copy_file(source: Path, dest: Path, bounds: _Bounds, copied_before: int) -> int | None:
+    """Copy one regular file; ``None`` when it turned into a symlink or special file since it was listed."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(source, flags)
+    except OSError as error:
+        if os.path.islink(source):
+            return None
+        raise CloneError("clone_failed", f"Cannot read {source}: {error.strerror}.") from None
+    with open(fd, "rb") as reader:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        copied = 0
+        with open(dest, "xb") as writer:
+            while chunk := reader.read(_CHUNK):
+                writer.write(chunk)
+                copied += len(chunk)
+                bounds.check_size(0, copied_before + copied)
+                bounds.check_time()
+    return copied
+
+
+def _discard(dest: Path) -> None:
+    try:
+        remove_checkout(dest)
+    except OSError as error:
+        log.warning("could not remove the partial checkout %s: %s", dest, error)

@@ -1,0 +1,448 @@
+"""Audit tasks: run the repo-audit graph in the background, fan its events out to watchers, keep the record.
+
+- :func:`run_audit` drives one audit through the graph and hands every ``task.*`` event to a callback; the CLI
+  uses it directly.
+- :class:`TaskManager` (the server's) validates a request before anything starts, queues the task (a bounded
+  number run at once), numbers and timestamps its events, replays them to late subscribers before the live ones,
+  and writes the task, its findings, its events and the repository to the run log. Tasks found queued or
+  running at startup were cut off by a stop and are marked ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph.state import CompiledStateGraph
+
+from graphs.repo_audit import builder, cleanup
+from graphs.repo_audit_state import AuditContext, AuditInput
+from workbench.audit import store
+from workbench.audit.models import AGENTS, AuditReport
+from workbench.audit.safety import check_ref, check_target
+from workbench.errors import WorkbenchError
+from workbench.runlog import RunLog, RunLogCallback
+from workbench.runlog.schema import AgentLogRecord, FindingRecord, RepositoryRecord, TaskRecord
+from workbench.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TERMINAL = frozenset({"completed", "partial", "failed", "cancelled", "interrupted"})
+_FIELDS = frozenset(TaskRecord.__dataclass_fields__)
+EVENT_TYPES = ("task.started", "task.progress", "task.agent_result", "task.completed", "task.error")
+
+
+class InvalidRequest(WorkbenchError):
+    """A task request that names unknown agents or bad limits."""
+
+    code = "invalid_request"
+
+
+class TaskNotFound(WorkbenchError):
+    pass
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def validate_request(
+    repo: str, ref: str | None, agents: list[str] | None, agent_timeouts: dict[str, float] | None, settings: Settings
+) -> None:
+    """Refuse a bad request before any task, clone or git process exists (raises TargetError/InvalidRequest)."""
+    check_target(repo, settings)
+    check_ref(ref)
+    unknown = sorted(set(agents or []) - set(AGENTS))
+    if unknown:
+        raise InvalidRequest(f"unknown agents {unknown}; choose from {list(AGENTS)}")
+    for agent, seconds in (agent_timeouts or {}).items():
+        if agent not in AGENTS or not 0 < seconds <= 3600:
+            raise InvalidRequest(f"agent_timeouts: {agent!r}: {seconds!r} (agents {list(AGENTS)}, 0 < s <= 3600)")
+
+
+async def run_audit(
+    request: AuditInput,
+    on_event: Callable[[dict[str, Any]], None],
+    *,
+    context: AuditContext | None = None,
+    callback: RunLogCallback | None = None,
+    run_id: str | None = None,
+    entry_point: str = "api",
+    graph: CompiledStateGraph[Any, Any, Any, Any] | None = None,
+) -> AuditReport:
+    """Run one audit to its report, passing each ``task.*`` event to ``on_event`` as it happens.
+
+    Raises what stops the whole audit (bad target, clone failure); agent failures are in the report.
+    """
+    compiled = graph or builder.compile(name="repo_audit")
+    config: RunnableConfig = {
+        "run_id": uuid.UUID(run_id) if run_id else uuid.uuid4(),
+        "metadata": {"entry_point": entry_point, "task_id": request.get("task_id")},
+    }
+    if callback is not None:
+        config["callbacks"] = [callback]
+    report: dict[str, Any] | None = None
+    stream = compiled.astream(request, config, context=context or AuditContext(), stream_mode=["custom", "values"])
+    async for mode, chunk in cast(AsyncIterator[tuple[str, Any]], stream):
+        if mode == "custom" and isinstance(chunk, dict) and chunk.get("type") in EVENT_TYPES:
+            on_event(chunk)
+        elif mode == "values" and isinstance(chunk, dict) and chunk.get("report"):
+            report = chunk["report"]
+    if report is None:
+        raise WorkbenchError("the audit ended without a report")
+    return AuditReport.model_validate(report)
+
+
+@dataclass
+class Task:
+    record: TaskRecord
+    context: AuditContext
+    agent_timeouts: dict[str, float] | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    watchers: set[asyncio.Queue[dict[str, Any] | None]] = field(default_factory=set)
+    report: AuditReport | None = None
+    runner: asyncio.Task[None] | None = None
+    plan: list[str] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        return self.record.status in TERMINAL
+
+
+class TaskManager:
+    """Background audit tasks of one server process."""
+
+    def __init__(self, settings: Settings, runlog: RunLog, callback: RunLogCallback | None = None) -> None:
+        self.settings = settings
+        self.runlog = runlog
+        self.callback = callback or RunLogCallback(runlog)
+        self.graph = builder.compile(name="repo_audit")
+        self._tasks: dict[str, Task] = {}
+        self._slots = asyncio.Semaphore(settings.audit_max_concurrent)
+        self._closing = False
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+
+    async def start(self) -> int:
+        """Mark tasks left queued or running by an earlier process as interrupted; returns how many."""
+        stale = await asyncio.to_thread(store.active_tasks, self.runlog.path)
+        records = []
+        for row in stale:
+            row.pop("report", None)
+            record = TaskRecord(**{k: v for k, v in row.items() if k in _FIELDS})
+            record.status = "interrupted"
+            record.error = "the server stopped while this task was running; start it again"
+            record.ended_at = _utcnow()
+            records.append(record)
+            cleanup(record.task_id)
+        self.runlog.log_records(records)
+        return len(records)
+
+    async def close(self) -> None:
+        """Stop running tasks (they are recorded as interrupted) and wait for them."""
+        self._closing = True
+        runners = [t.runner for t in self._tasks.values() if t.runner is not None and not t.runner.done()]
+        for runner in runners:
+            runner.cancel()
+        await asyncio.gather(*runners, return_exceptions=True)
+
+    # -- requests -------------------------------------------------------------------------------------------
+
+    def create(
+        self,
+        repo: str,
+        ref: str | None = None,
+        agents: list[str] | None = None,
+        *,
+        agent_timeouts: dict[str, float] | None = None,
+        model: str | None = None,
+    ) -> Task:
+        """Validate and queue a task; returns at once (raises TargetError / InvalidRequest for bad input)."""
+        validate_request(repo, ref, agents, agent_timeouts, self.settings)
+        task_id = uuid.uuid4().hex
+        record = TaskRecord(
+            task_id=task_id,
+            repo=repo.strip(),
+            ref=ref,
+            agents=list(agents or AGENTS),
+            status="queued",
+            created_at=_utcnow(),
+            run_id=str(uuid.uuid4()),
+            agent_states={a: {"status": "pending"} for a in (agents or AGENTS)},
+        )
+        task = Task(record, AuditContext(model=model), agent_timeouts)
+        self._tasks[task_id] = task
+        self.runlog.log_records([record])
+        task.runner = asyncio.create_task(self._run(task), name=f"audit:{task_id}")
+        return task
+
+    def get(self, task_id: str) -> Task | None:
+        return self._tasks.get(task_id)
+
+    async def status(self, task_id: str) -> dict[str, Any] | None:
+        """The task's public status: from memory while this process knows it, else from the run log."""
+        task = self._tasks.get(task_id)
+        if task is not None:
+            return public_status(task.record)
+        self.runlog.flush()
+        row = await asyncio.to_thread(store.get_task, self.runlog.path, task_id)
+        if row is None:
+            return None
+        row.pop("report", None)
+        return public_status(TaskRecord(**{k: v for k, v in row.items() if k in _FIELDS}))
+
+    async def report(self, task_id: str) -> AuditReport | None:
+        task = self._tasks.get(task_id)
+        if task is not None:
+            return task.report
+        self.runlog.flush()
+        row = await asyncio.to_thread(store.get_task, self.runlog.path, task_id)
+        if row is None or not row.get("report"):
+            return None
+        return AuditReport.model_validate(row["report"])
+
+    async def recent(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Newest tasks first: this process's, then older ones from the run log."""
+        self.runlog.flush()
+        rows = await asyncio.to_thread(store.list_tasks, self.runlog.path, limit)
+        by_id = {row["task_id"]: row for row in rows}
+        out = [public_status(task.record) for task in self._tasks.values()]
+        seen = {item["task_id"] for item in out}
+        for task_id, row in by_id.items():
+            if task_id not in seen:
+                out.append(public_status(TaskRecord(**{k: v for k, v in row.items() if k in _FIELDS})))
+        out.sort(key=lambda item: item["created_at"] or "", reverse=True)
+        return out[:limit]
+
+    async def known(self, task_id: str) -> bool:
+        return task_id in self._tasks or await self.status(task_id) is not None
+
+    async def cancel(self, task_id: str) -> bool:
+        task = self._tasks.get(task_id)
+        if task is None or task.done or task.runner is None:
+            return False
+        task.runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task.runner
+        return True
+
+    async def subscribe(self, task_id: str) -> AsyncIterator[dict[str, Any]]:
+        """The task's events so far, then live ones until it ends (a finished task: its logged events)."""
+        task = self._tasks.get(task_id)
+        if task is None:
+            self.runlog.flush()
+            for event in await asyncio.to_thread(store.task_events, self.runlog.path, task_id):
+                yield event
+            return
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        backlog = list(task.events)  # copied and registered without an await between: nothing is missed
+        if not task.done:
+            task.watchers.add(queue)
+        try:
+            for event in backlog:
+                yield event
+            if task.done:
+                return
+            while (live := await queue.get()) is not None:
+                yield live
+        finally:
+            task.watchers.discard(queue)
+
+    # -- running --------------------------------------------------------------------------------------------
+
+    def _publish(self, task: Task, event: dict[str, Any]) -> None:
+        event = {
+            "type": event["type"],
+            "task_id": task.record.task_id,
+            "seq": len(task.events),
+            "timestamp": _utcnow().isoformat(),
+            **{k: v for k, v in event.items() if k != "type"},
+        }
+        self._track(task, event)
+        if event["type"] == "task.progress":
+            event["percent"] = task.record.progress
+        task.events.append(event)
+        for queue in task.watchers:
+            queue.put_nowait(event)
+        self.runlog.log_records(
+            [
+                AgentLogRecord(
+                    task_id=task.record.task_id,
+                    seq=event["seq"],
+                    type=event["type"],
+                    ts=_utcnow(),
+                    agent=event.get("agent"),
+                    step=event.get("step"),
+                    message=event.get("message") or event.get("summary"),
+                    percent=event.get("percent"),
+                    data=event,
+                ),
+                task.record,
+            ]
+        )
+
+    def _track(self, task: Task, event: dict[str, Any]) -> None:
+        """Keep the task's status, progress and per-agent states in step with its events."""
+        record = task.record
+        states: dict[str, Any] = dict(record.agent_states or {})
+        record.agent_states = states
+        kind, agent = event["type"], event.get("agent")
+        if kind == "task.started":
+            record.status, record.started_at = "running", _utcnow()
+        elif kind == "task.progress":
+            if event.get("step") == "select" and event.get("plan") is not None:
+                task.plan = list(event["plan"])
+                for name in list(states):
+                    if name not in task.plan:
+                        states[name] = {"status": "skipped"}
+            if agent and event.get("step") == "select" and agent not in task.plan:
+                states[agent] = {"status": "skipped", "message": event.get("message")}
+            elif agent and event.get("step") == "agents":
+                state = states.setdefault(agent, {})
+                if state.get("status") in (None, "pending"):
+                    state["status"] = "running"
+                state["message"] = event.get("message")
+        elif kind == "task.agent_result" and agent:
+            states[agent] = {
+                **states.get(agent, {}),
+                "status": event.get("status", "ok"),
+                "findings": event.get("findings"),
+                "counts": event.get("counts"),
+                "summary": event.get("summary"),
+                "duration_s": event.get("duration_s"),
+            }
+        elif kind == "task.error" and agent:
+            states[agent] = {
+                **states.get(agent, {}),
+                "status": event.get("status", "error"),
+                "error": event.get("message"),
+            }
+        percent = event.get("percent")
+        if kind == "task.progress" and event.get("step") == "agents" or kind in ("task.agent_result", "task.error"):
+            finished = sum(1 for a in task.plan if states.get(a, {}).get("status") in ("ok", "error", "timeout"))
+            percent = 15 + 75 * finished / max(1, len(task.plan))
+        if kind == "task.completed":
+            percent = 100
+        if percent is not None:
+            record.progress = round(max(record.progress, float(percent)), 1)
+
+    async def _run(self, task: Task) -> None:
+        record = task.record
+        request: AuditInput = {
+            "repo": record.repo,
+            "ref": record.ref,
+            "agents": record.agents,
+            "task_id": record.task_id,
+            "agent_timeouts": task.agent_timeouts,
+        }
+        try:
+            async with self._slots:
+                report = await run_audit(
+                    request,
+                    lambda event: self._publish(task, event),
+                    context=task.context,
+                    callback=self.callback,
+                    run_id=record.run_id,
+                    graph=self.graph,
+                )
+            task.report = report
+            record.status, record.commit = report.status, report.commit
+            record.counts = report.counts
+            record.report = report.model_dump(mode="json")
+        except asyncio.CancelledError:
+            if self._closing:
+                record.status, record.error = "interrupted", "the server stopped while this task was running"
+            else:
+                record.status, record.error = "cancelled", "the task was cancelled"
+            self._publish(task, {"type": "task.error", "level": "task", "message": record.error})
+            raise
+        except Exception as exc:
+            code = getattr(exc, "code", None) or type(exc).__name__
+            record.status, record.error = "failed", str(exc) or type(exc).__name__
+            log.info("audit %s failed: %s", record.task_id, record.error)
+            self._publish(task, {"type": "task.error", "level": "task", "code": code, "message": record.error})
+        finally:
+            record.ended_at = _utcnow()
+            await asyncio.to_thread(cleanup, record.task_id)
+            self._persist(task)
+            for queue in task.watchers:
+                queue.put_nowait(None)
+
+    def _persist(self, task: Task) -> None:
+        record = task.record
+        rows: list[Any] = [record]
+        report = task.report
+        if report is not None:
+            rows += [
+                FindingRecord(
+                    task_id=record.task_id,
+                    seq=seq,
+                    rule=f.rule,
+                    category=f.category,
+                    severity=f.severity,
+                    confidence=f.confidence,
+                    file=f.file,
+                    message=f.message,
+                    agent=f.agent,
+                    cwe=f.cwe,
+                    line=f.line,
+                    end_line=f.end_line,
+                    evidence=f.evidence,
+                    tools=f.tools or [f.tool],
+                    agents=list(f.agents or [f.agent]),
+                    agreement=f.agreement,
+                    llm_verdict=f.llm_verdict,
+                    llm_note=f.llm_note,
+                    suggested_fix=f.suggested_fix,
+                    score=f.score,
+                )
+                for seq, f in enumerate(report.findings)
+            ]
+            target = check_target(record.repo, self.settings)
+            repo_map = report.repo_map or {}
+            rows.append(
+                RepositoryRecord(
+                    repo_id=store.repo_id(target.location),
+                    location=target.display,
+                    kind=target.kind,
+                    last_commit=report.commit,
+                    last_task_id=record.task_id,
+                    last_audited_at=record.ended_at,
+                    files=repo_map.get("files"),
+                    lines=repo_map.get("lines"),
+                    languages=repo_map.get("languages"),
+                )
+            )
+            record.repo_id = store.repo_id(target.location)
+        self.runlog.log_records(rows)
+
+
+def public_status(record: TaskRecord) -> dict[str, Any]:
+    """What ``GET /api/tasks/{task_id}`` returns."""
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "task_id": record.task_id,
+        "repo": record.repo,
+        "ref": record.ref,
+        "agents": record.agents,
+        "status": record.status,
+        "progress": record.progress,
+        "created_at": iso(record.created_at),
+        "started_at": iso(record.started_at),
+        "ended_at": iso(record.ended_at),
+        "error": record.error,
+        "run_id": record.run_id,
+        "commit": record.commit,
+        "agent_states": record.agent_states or {},
+        "counts": record.counts,
+    }

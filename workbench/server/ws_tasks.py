@@ -1,0 +1,76 @@
+"""``/ws/tasks/{task_id}``: a task's events, the ones so far first, then live ones until it ends.
+
+Many sockets may watch one task; a watcher leaving does not stop it. A socket may send ``{"type": "cancel"}``
+to stop the task. Once the task has ended and its last event is sent, the server closes the socket (1000).
+An unknown task gets an ``error`` (``task_not_found``) and the socket is closed with 1008.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+from starlette.websockets import WebSocketState
+
+from workbench.audit.tasks import TaskManager
+from workbench.server.dependencies import get_task_manager
+from workbench.server.protocol_tasks import ClientMessage
+
+router = APIRouter()
+CLOSE_POLICY = 1008
+MAX_CLIENT_BYTES = 4096
+
+
+async def _send(ws: WebSocket, message: dict) -> None:
+    if ws.client_state == WebSocketState.CONNECTED:
+        await ws.send_json(message)
+
+
+async def _read(ws: WebSocket, tasks: TaskManager, task_id: str) -> None:
+    """Client messages: ``cancel``; anything else gets an error and the socket stays open."""
+    while True:
+        text = await ws.receive_text()
+        if len(text.encode()) > MAX_CLIENT_BYTES:
+            await _send(ws, {"type": "error", "code": "message_too_large", "message": "messages are limited to 4 KiB"})
+            continue
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            await _send(ws, {"type": "error", "code": "invalid_json", "message": f"not JSON: {exc}"})
+            continue
+        if isinstance(data, dict) and data.get("type") not in (None, "cancel"):
+            await _send(ws, {"type": "error", "code": "unknown_type", "message": "the only message is cancel"})
+            continue
+        try:
+            ClientMessage.validate_python(data)
+        except ValidationError as exc:
+            await _send(ws, {"type": "error", "code": "invalid_message", "message": str(exc.errors()[0]["msg"])})
+            continue
+        await tasks.cancel(task_id)
+
+
+@router.websocket("/ws/tasks/{task_id}")
+async def task_events(websocket: WebSocket, task_id: str, tasks: Annotated[TaskManager, Depends(get_task_manager)]):
+    await websocket.accept()
+    if not await tasks.known(task_id):
+        await _send(websocket, {"type": "error", "code": "task_not_found", "message": f"no task {task_id!r}"})
+        await websocket.close(CLOSE_POLICY, "unknown task")
+        return
+    reader = asyncio.create_task(_read(websocket, tasks, task_id))
+    try:
+        async for event in tasks.subscribe(task_id):
+            if reader.done():  # the client went away
+                break
+            await _send(websocket, event)
+        if not reader.done():
+            await websocket.close(1000, "task ended")
+    except WebSocketDisconnect:
+        pass
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+            await reader

@@ -12,6 +12,7 @@ from types import ModuleType
 import gradio as gr
 from fastapi import FastAPI
 
+from workbench.audit.tasks import TaskManager
 from workbench.chat.service import ChatService
 from workbench.resources import Resources
 from workbench.ui import chat_tab, voice_tab
@@ -25,6 +26,7 @@ class Services:
     chat: Callable[[], ChatService]
     resources: Callable[[], Resources]
     voice: Callable[[], VoiceService]
+    tasks: Callable[[], TaskManager]
 
 
 TABS: tuple[ModuleType, ...] = (chat_tab, voice_tab)
@@ -43,6 +45,9 @@ def build_ui(services: Services) -> gr.Blocks:
 
 def mount_ui(app: FastAPI) -> None:
     services = Services(
-        chat=lambda: app.state.chat, resources=lambda: app.state.resources, voice=lambda: app.state.voice
+        chat=lambda: app.state.chat,
+        resources=lambda: app.state.resources,
+        voice=lambda: app.state.voice,
+        tasks=lambda: app.state.tasks,
     )
     gr.mount_gradio_app(app, build_ui(services), path="/", footer_links=[])

@@ -250,5 +250,98 @@ def say(
     )
 
 
+async def _audit(request: dict, model: str | None, progress: bool) -> object:
+    from graphs.repo_audit_state import AuditContext
+    from workbench.audit.tasks import run_audit
+    from workbench.runlog import RunLogCallback, get_runlog
+
+    def show(event: dict) -> None:
+        if not progress:
+            return
+        kind = event["type"].removeprefix("task.")
+        who = f"[{event['agent']}] " if event.get("agent") else ""
+        text = event.get("message") or event.get("summary") or event.get("status") or event.get("repo") or ""
+        if kind == "agent_result":
+            text = f"{event['status']}: {event['summary']}"
+        elif kind == "completed":
+            text = f"{event['status']}: " + ", ".join(f"{n} {s}" for s, n in event["counts"].items() if n)
+        typer.echo(f"{kind:<12} {who}{str(text).splitlines()[0] if text else ''}", err=True)
+
+    callback = RunLogCallback(get_runlog())
+    try:
+        return await run_audit(request, show, context=AuditContext(model=model), callback=callback, entry_point="cli")
+    finally:
+        get_runlog().flush()
+
+
+@app.command()
+def audit(
+    target: Annotated[str, typer.Argument(help="An https:// URL on an allowed host, or a local folder.")],
+    output_format: Annotated[str, typer.Option("--format", help="json, sarif or md.")] = "md",
+    ref: Annotated[str | None, typer.Option(help="Branch or tag to audit.")] = None,
+    agents: Annotated[
+        str | None, typer.Option(help="Comma-separated: explorer, bug_hunter, security (default: all).")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help='Triage model, "provider/model"; "none" skips the LLM (default: WORKBENCH_LLM).')
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here, not stdout.")] = None,
+    fail_on: Annotated[
+        str | None, typer.Option(help="Exit 3 when a finding is at least this severe (critical, high, medium, low).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress on stderr.")] = False,
+) -> None:
+    """Audit a repository without the server: progress on stderr, the report on stdout (or --output).
+
+    A local folder given here is allowed even outside WORKBENCH_AUDIT_ALLOWED_ROOTS (you named it yourself); the
+    other safety rules are the server's. Exit codes: 0 done, 1 the audit failed, 2 the target or an option was
+    refused, 3 --fail-on matched.
+    """
+    from workbench.audit.models import AGENTS, SEVERITY_RANK
+    from workbench.audit.report import to_json, to_markdown, to_sarif
+    from workbench.errors import WorkbenchError
+    from workbench.resources import Resources, set_resources
+    from workbench.settings import get_settings
+
+    if output_format not in ("json", "sarif", "md"):
+        raise _fail(f"--format must be json, sarif or md, not {output_format!r}", 2)
+    if fail_on is not None and fail_on not in SEVERITY_RANK:
+        raise _fail(f"--fail-on must be one of {', '.join(SEVERITY_RANK)}", 2)
+    chosen = [a.strip() for a in agents.split(",") if a.strip()] if agents else None
+    unknown = sorted(set(chosen or []) - set(AGENTS))
+    if unknown:
+        raise _fail(f"unknown agents {unknown}; choose from {', '.join(AGENTS)}", 2)
+    settings = get_settings()
+    local = Path(target).expanduser()
+    if not target.startswith("-") and "://" not in target and "::" not in target and local.is_dir():
+        roots = [*settings.audit_allowed_roots, local.resolve()]
+        settings = settings.model_copy(update={"audit_allowed_roots": roots})
+    set_resources(Resources(settings))
+    request = {"repo": target, "ref": ref, "agents": chosen}
+    try:
+        report = asyncio.run(_audit(request, model, progress=not quiet))
+    except WorkbenchError as exc:
+        code = getattr(exc, "code", "")
+        refused = code in {
+            "invalid_target", "unsupported_scheme", "option_injection", "credentials_in_url",
+            "host_not_allowed", "path_not_allowed", "not_found", "invalid_ref",
+        }  # fmt: skip
+        raise _fail(str(exc), 2 if refused else 1) from None
+    from workbench.audit.models import AuditReport
+
+    assert isinstance(report, AuditReport)
+    if output_format == "md":
+        text = to_markdown(report)
+    else:
+        text = json.dumps(to_sarif(report) if output_format == "sarif" else to_json(report), indent=2)
+    if output is not None:
+        output.write_text(text + "\n")
+        typer.echo(str(output), err=True)
+    else:
+        typer.echo(text)
+    if fail_on is not None and any(SEVERITY_RANK[f.severity] >= SEVERITY_RANK[fail_on] for f in report.findings):
+        raise typer.Exit(3)
+
+
 if __name__ == "__main__":
     app()

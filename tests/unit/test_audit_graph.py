@@ -4,6 +4,7 @@ and fakes where a failure or a hostile model is needed."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -236,3 +237,18 @@ async def test_tasks_left_running_by_a_stopped_process_are_marked_interrupted(re
         assert row is not None and row["status"] == "interrupted" and "stopped" in row["error"]
     finally:
         runlog.close()
+
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "repo_audit_graph.mmd"
+
+
+def test_the_graph_shape_is_pinned():
+    """clone → select → agent (fanned out with Send) → aggregate; the module's graph logs to DuckDB."""
+    from graphs.repo_audit import builder
+    from graphs.repo_audit import graph as module_graph
+
+    drawing = builder.compile().get_graph().draw_mermaid()
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        SNAPSHOT.write_text(drawing)
+    assert drawing == SNAPSHOT.read_text(), "graph shape changed; review it, then rerun with UPDATE_SNAPSHOTS=1"
+    assert module_graph.name == "repo_audit"

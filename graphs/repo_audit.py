@@ -42,11 +42,14 @@ from workbench.audit.clone import clone as clone_target
 from workbench.audit.clone import remove_checkout
 from workbench.audit.findings import count_by_severity, merge_findings, rank, summarize
 from workbench.audit.models import AGENTS, AgentName, AgentResult, AuditReport
+from workbench.audit.prompts import PROMPT_VERSION
 from workbench.audit.safety import check_ref, check_target
+from workbench.providers.llm import offline_spec, resolve_spec
 from workbench.resources import get_resources
 from workbench.runlog.callback import RUNLOG_EVENT, RunLogCallback
 
 NO_MODEL = frozenset({"none", "off", "extractive"})
+TRIAGE_MAX_TOKENS = 160
 
 
 def _emit(event: dict[str, Any]) -> None:
@@ -75,7 +78,7 @@ async def clone(state: AuditState, runtime: Runtime[AuditContext]) -> dict[str, 
     unknown = sorted(set(requested) - set(AGENTS))
     if unknown:
         raise ValueError(f"unknown agents {unknown}; choose from {list(AGENTS)}")
-    await adispatch_custom_event(RUNLOG_EVENT, {"input": target.display})
+    await adispatch_custom_event(RUNLOG_EVENT, {"input": target.display, "prompt_version": PROMPT_VERSION})
     _emit({"type": "task.started", "repo": target.display, "ref": ref, "agents": requested or list(AGENTS)})
     _progress("clone", f"cloning {target.display}", 2)
     dest = _checkout_dir(task_id)
@@ -144,13 +147,21 @@ def fan_out(state: AuditState) -> list[Send] | str:
 
 def _triage_model(ctx: AuditContext) -> BaseChatModel | None:
     resources = get_resources()
-    spec = (ctx.model or resources.settings.audit_model or resources.settings.llm or "auto").strip()
+    chosen = ctx.model or resources.settings.audit_model
+    spec = (chosen or resources.settings.llm or "auto").strip()
     if spec.lower() in NO_MODEL:
+        return None
+    if not chosen and spec == "auto" and resolve_spec(spec, resources.settings) == offline_spec():
+        # No cloud model here: the bundled 135M model's verdicts are mostly "uncertain" and cost 4-10 s each on
+        # two cores, so triage by it is opt-in (WORKBENCH_AUDIT_MODEL=local/smollm2-135m or a run's model).
         return None
     choice = resources.models.choose(spec)
     if choice.spec.split("/")[0] in NO_MODEL:  # "auto" resolved to the extractive baseline: no model here
         return None
-    return choice.model.with_fallbacks([choice.fallback]) if choice.fallback is not None else choice.model  # type: ignore[return-value]
+    fields = type(choice.model).model_fields  # short, deterministic answers: a verdict line and a sentence or two
+    knobs = {k: v for k, v in {"temperature": 0.0, "max_tokens": TRIAGE_MAX_TOKENS}.items() if k in fields}
+    model = choice.model.model_copy(update=knobs)
+    return model.with_fallbacks([choice.fallback]) if choice.fallback is not None else model  # type: ignore[return-value]
 
 
 async def agent(job: AgentJob, runtime: Runtime[AuditContext]) -> dict[str, Any]:

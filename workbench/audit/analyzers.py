@@ -151,8 +151,11 @@ def file_kind(root: Path, file: str) -> str | None:
     suffix = Path(name).suffix.lower()
     if suffix:
         return _KINDS.get(suffix)
-    with open(root / file, "rb") as handle:
-        shebang = handle.readline(200)
+    try:
+        with open(root / file, "rb") as handle:
+            shebang = handle.readline(200)
+    except OSError:
+        return None
     return "shell" if re.match(rb"#!.*\b(ba|z|k|da)?sh\b", shebang) else None
 
 
@@ -196,10 +199,17 @@ class _Exec:
     returncode: int | None
 
 
+def _tool_env(work: Path) -> dict[str, str]:
+    """A bare environment: no credentials of this process, no user configuration (HOME is the scratch dir)."""
+    return {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(work), "TMPDIR": str(work), "LC_ALL": "C.UTF-8"}
+
+
 def _execute(cmd: list[str], *, cwd: Path, deadline: float, cancel: threading.Event | None) -> _Exec:
     """Run one process in its own session, stdout to a file; kill its whole group at the deadline or on cancel."""
     with tempfile.TemporaryFile(dir=cwd) as out, tempfile.TemporaryFile(dir=cwd) as err:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=_tool_env(cwd), stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True
+        )
         failure: Literal["timeout", "cancelled"] | None = None
         try:
             while proc.poll() is None:
@@ -221,15 +231,18 @@ def _execute(cmd: list[str], *, cwd: Path, deadline: float, cancel: threading.Ev
         return _Exec(failure, out.read(), err.read()[-2000:].decode(errors="replace"), proc.returncode)
 
 
-def _batches(paths: list[str]) -> Iterator[list[str]]:
+def _batches(paths: list[str], max_bytes: int | None) -> Iterator[list[str]]:
+    """Consecutive runs of `paths` short enough for one command line and, if given, `max_bytes` of content."""
     batch: list[str] = []
-    size = 0
+    chars = content = 0
     for path in paths:
-        if batch and size + len(path) > _ARGV_CHARS:
+        weight = os.path.getsize(path) if max_bytes else 0
+        if batch and (chars + len(path) > _ARGV_CHARS or (max_bytes and content + weight > max_bytes)):
             yield batch
-            batch, size = [], 0
+            batch, chars, content = [], 0, 0
         batch.append(path)
-        size += len(path) + 1
+        chars += len(path) + 1
+        content += weight
     if batch:
         yield batch
 
@@ -243,6 +256,8 @@ class _Session:
     files: list[str]
     timeout_s: float
     cancel: threading.Event | None
+    batch_bytes: int | None = None
+    """Split the files into calls of at most this much content, so that a timeout keeps the earlier results."""
     started: float = field(default_factory=time.monotonic)
     findings: list[Finding] = field(default_factory=list)
 
@@ -253,14 +268,16 @@ class _Session:
         error = None
         with tempfile.TemporaryDirectory(prefix=f"wb-audit-{self.tool}-") as tmp:
             work = Path(tmp).resolve()
-            for batch in _batches([str(self.root / f) for f in self.files]):
+            done = 0
+            for batch in _batches([str(self.root / f) for f in self.files], self.batch_bytes):
                 try:
                     result = _execute(make_cmd(batch, work), cwd=work, deadline=deadline, cancel=self.cancel)
                 except OSError as exc:
                     status, error = "error", f"{self.tool} could not start: {exc}"
                     break
                 if result.failure == "timeout":
-                    status, error = "timeout", f"{self.tool} ran past {self.timeout_s:g} s and was killed"
+                    status = "timeout"
+                    error = f"{self.tool} ran past {self.timeout_s:g} s and was killed ({done} files done)"
                     break
                 if result.failure == "cancelled":
                     status, error = "error", "cancelled"
@@ -271,6 +288,7 @@ class _Session:
                     status = "error"
                     error = f"{self.tool} exited {result.returncode} without usable output ({exc}): {result.stderr}"
                     break
+                done += len(batch)
         return self.done(status, error)
 
     def done(self, status: ToolStatus, error: str | None = None) -> ToolRun:
@@ -293,12 +311,10 @@ class _Session:
             return None
 
 
-_DISTRIBUTIONS = {"ruff": "ruff", "bandit": "bandit", "lizard": "lizard", "detect-secrets": "detect-secrets"}
-
-
 def _version(tool: str) -> str | None:
+    """The installed version of the tool (the pattern rules are versioned with the workbench)."""
     try:
-        return importlib.metadata.version(_DISTRIBUTIONS.get(tool, "agent-workbench"))
+        return importlib.metadata.version("agent-workbench" if tool == "patterns" else tool)
     except importlib.metadata.PackageNotFoundError:
         return None
 
@@ -381,19 +397,8 @@ def run_ruff(root: Path, *, timeout_s: float, cancel: threading.Event | None = N
     sources = SourceFiles(root)
     command = [
         binary,
-        "check",
-        "--isolated",
-        "--no-cache",
-        "--ignore-noqa",
-        "--exit-zero",
-        "--output-format",
-        "json",
-        "--target-version",
-        "py313",
-        "--select",
-        ",".join(RUFF_SELECT),
-        "--ignore",
-        ",".join(RUFF_IGNORE),
+        *"check --isolated --no-cache --ignore-noqa --exit-zero --output-format json --target-version py313".split(),
+        *("--select", ",".join(RUFF_SELECT), "--ignore", ",".join(RUFF_IGNORE)),
     ]
     syntax_reported: set[str] = set()
 
@@ -541,7 +546,10 @@ def _mask_hashed(line: str, hashed: str) -> str:
 def run_secrets(root: Path, *, timeout_s: float, cancel: threading.Event | None = None) -> ToolRun:
     """Hardcoded credentials in any text file: detect-secrets, offline (`-n`), allowlist comments not honoured."""
     root = root.resolve()
-    session = _Session("detect-secrets", root, source_files(root), timeout_s, cancel)
+    # Smallest files first, in calls of 256 KB: secrets live in small config files, and detect-secrets is slow on
+    # big data files (~8 s/MB); a timeout then cuts off the least likely places and keeps what was found.
+    files = sorted(source_files(root), key=lambda f: (root / f).stat().st_size)
+    session = _Session("detect-secrets", root, files, timeout_s, cancel, batch_bytes=256_000)
     if not session.files:
         return session.done("skipped", "no text files")
     sources = SourceFiles(root)

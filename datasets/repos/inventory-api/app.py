@@ -1,6 +1,8 @@
 """HTTP routes of the inventory service."""
 
-from flask import Flask, jsonify, request
+import os
+
+from flask import Flask, jsonify, request, send_file
 
 from inventory import auth, config, db, importers, reports
 from inventory.validation import ValidationError, validate_page, validate_quantity, validate_sku
@@ -73,6 +75,11 @@ def printer(host):
 @app.post("/admin/reports/<name>/archive")
 def archive(name):
     return jsonify({"archive": reports.archive_report(name)})
+
+
+@app.get("/reports/<path:name>")
+def download_report(name):
+    return send_file(os.path.join(config.REPORT_DIR, name), as_attachment=True)
 
 
 if __name__ == "__main__":

@@ -26,16 +26,16 @@ from graphs.repo_audit import builder, cleanup
 from graphs.repo_audit_state import AuditContext, AuditInput
 from workbench.audit import store
 from workbench.audit.models import AGENTS, AuditReport
+from workbench.audit.records import public_status, task_record, task_rows
 from workbench.audit.safety import check_ref, check_target
 from workbench.errors import WorkbenchError
 from workbench.runlog import RunLog, RunLogCallback
-from workbench.runlog.schema import AgentLogRecord, FindingRecord, RepositoryRecord, TaskRecord
+from workbench.runlog.schema import AgentLogRecord, TaskRecord
 from workbench.settings import Settings
 
 log = logging.getLogger(__name__)
 
 TERMINAL = frozenset({"completed", "partial", "failed", "cancelled", "interrupted"})
-_FIELDS = frozenset(TaskRecord.__dataclass_fields__)
 EVENT_TYPES = ("task.started", "task.progress", "task.agent_result", "task.completed", "task.error")
 
 
@@ -136,7 +136,7 @@ class TaskManager:
         records = []
         for row in stale:
             row.pop("report", None)
-            record = TaskRecord(**{k: v for k, v in row.items() if k in _FIELDS})
+            record = task_record(row)
             record.status = "interrupted"
             record.error = "the server stopped while this task was running; start it again"
             record.ended_at = _utcnow()
@@ -196,7 +196,7 @@ class TaskManager:
         if row is None:
             return None
         row.pop("report", None)
-        return public_status(TaskRecord(**{k: v for k, v in row.items() if k in _FIELDS}))
+        return public_status(task_record(row))
 
     async def report(self, task_id: str) -> AuditReport | None:
         task = self._tasks.get(task_id)
@@ -217,7 +217,7 @@ class TaskManager:
         seen = {item["task_id"] for item in out}
         for task_id, row in by_id.items():
             if task_id not in seen:
-                out.append(public_status(TaskRecord(**{k: v for k, v in row.items() if k in _FIELDS})))
+                out.append(public_status(task_record(row)))
         out.sort(key=lambda item: item["created_at"] or "", reverse=True)
         return out[:limit]
 
@@ -376,73 +376,4 @@ class TaskManager:
                 queue.put_nowait(None)
 
     def _persist(self, task: Task) -> None:
-        record = task.record
-        rows: list[Any] = [record]
-        report = task.report
-        if report is not None:
-            rows += [
-                FindingRecord(
-                    task_id=record.task_id,
-                    seq=seq,
-                    rule=f.rule,
-                    category=f.category,
-                    severity=f.severity,
-                    confidence=f.confidence,
-                    file=f.file,
-                    message=f.message,
-                    agent=f.agent,
-                    cwe=f.cwe,
-                    line=f.line,
-                    end_line=f.end_line,
-                    evidence=f.evidence,
-                    tools=f.tools or [f.tool],
-                    agents=list(f.agents or [f.agent]),
-                    agreement=f.agreement,
-                    llm_verdict=f.llm_verdict,
-                    llm_note=f.llm_note,
-                    suggested_fix=f.suggested_fix,
-                    score=f.score,
-                )
-                for seq, f in enumerate(report.findings)
-            ]
-            target = check_target(record.repo, self.settings)
-            repo_map = report.repo_map or {}
-            rows.append(
-                RepositoryRecord(
-                    repo_id=store.repo_id(target.location),
-                    location=target.display,
-                    kind=target.kind,
-                    last_commit=report.commit,
-                    last_task_id=record.task_id,
-                    last_audited_at=record.ended_at,
-                    files=repo_map.get("files"),
-                    lines=repo_map.get("lines"),
-                    languages=repo_map.get("languages"),
-                )
-            )
-            record.repo_id = store.repo_id(target.location)
-        self.runlog.log_records(rows)
-
-
-def public_status(record: TaskRecord) -> dict[str, Any]:
-    """What ``GET /api/tasks/{task_id}`` returns."""
-
-    def iso(value: datetime | None) -> str | None:
-        return value.isoformat() if value else None
-
-    return {
-        "task_id": record.task_id,
-        "repo": record.repo,
-        "ref": record.ref,
-        "agents": record.agents,
-        "status": record.status,
-        "progress": record.progress,
-        "created_at": iso(record.created_at),
-        "started_at": iso(record.started_at),
-        "ended_at": iso(record.ended_at),
-        "error": record.error,
-        "run_id": record.run_id,
-        "commit": record.commit,
-        "agent_states": record.agent_states or {},
-        "counts": record.counts,
-    }
+        self.runlog.log_records(task_rows(task.record, task.report, self.settings))

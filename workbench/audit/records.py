@@ -1,0 +1,91 @@
+"""The rows an audit task leaves in the run log, and the task's public status (``GET /api/tasks/{task_id}``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from workbench.audit import store
+from workbench.audit.models import AuditReport
+from workbench.audit.safety import check_target
+from workbench.runlog.schema import FindingRecord, Record, RepositoryRecord, TaskRecord
+from workbench.settings import Settings
+
+TASK_FIELDS = frozenset(TaskRecord.__dataclass_fields__)
+
+
+def task_record(row: dict[str, Any]) -> TaskRecord:
+    """A ``tasks`` row (as the store reads it) back as a record."""
+    return TaskRecord(**{k: v for k, v in row.items() if k in TASK_FIELDS})
+
+
+def task_rows(record: TaskRecord, report: AuditReport | None, settings: Settings) -> list[Record]:
+    """The task's row, and once it has a report, its findings and the repository's row."""
+    rows: list[Record] = [record]
+    if report is not None:
+        rows += [
+            FindingRecord(
+                task_id=record.task_id,
+                seq=seq,
+                rule=f.rule,
+                category=f.category,
+                severity=f.severity,
+                confidence=f.confidence,
+                file=f.file,
+                message=f.message,
+                agent=f.agent,
+                cwe=f.cwe,
+                line=f.line,
+                end_line=f.end_line,
+                evidence=f.evidence,
+                tools=f.tools or [f.tool],
+                agents=list(f.agents or [f.agent]),
+                agreement=f.agreement,
+                llm_verdict=f.llm_verdict,
+                llm_note=f.llm_note,
+                suggested_fix=f.suggested_fix,
+                score=f.score,
+            )
+            for seq, f in enumerate(report.findings)
+        ]
+        target = check_target(record.repo, settings)
+        repo_map = report.repo_map or {}
+        rows.append(
+            RepositoryRecord(
+                repo_id=store.repo_id(target.location),
+                location=target.display,
+                kind=target.kind,
+                last_commit=report.commit,
+                last_task_id=record.task_id,
+                last_audited_at=record.ended_at,
+                files=repo_map.get("files"),
+                lines=repo_map.get("lines"),
+                languages=repo_map.get("languages"),
+            )
+        )
+        record.repo_id = store.repo_id(target.location)
+    return rows
+
+
+def public_status(record: TaskRecord) -> dict[str, Any]:
+    """What ``GET /api/tasks/{task_id}`` returns."""
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "task_id": record.task_id,
+        "repo": record.repo,
+        "ref": record.ref,
+        "agents": record.agents,
+        "status": record.status,
+        "progress": record.progress,
+        "created_at": iso(record.created_at),
+        "started_at": iso(record.started_at),
+        "ended_at": iso(record.ended_at),
+        "error": record.error,
+        "run_id": record.run_id,
+        "commit": record.commit,
+        "agent_states": record.agent_states or {},
+        "counts": record.counts,
+    }

@@ -7,9 +7,13 @@ import json
 import os
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from graphs.repo_audit_state import AuditInput
+    from workbench.audit.models import AuditReport
 
 app = typer.Typer(help="Agent Workbench: RAG chat, voice, repository audits, run log and evals.", no_args_is_help=True)
 
@@ -250,7 +254,7 @@ def say(
     )
 
 
-async def _audit(request: dict, model: str | None, progress: bool) -> object:
+async def _audit(request: AuditInput, model: str | None, progress: bool) -> AuditReport:
     from graphs.repo_audit_state import AuditContext
     from workbench.audit.tasks import run_audit
     from workbench.runlog import RunLogCallback, get_runlog
@@ -317,7 +321,7 @@ def audit(
         roots = [*settings.audit_allowed_roots, local.resolve()]
         settings = settings.model_copy(update={"audit_allowed_roots": roots})
     set_resources(Resources(settings))
-    request = {"repo": target, "ref": ref, "agents": chosen}
+    request: AuditInput = {"repo": target, "ref": ref, "agents": chosen}
     try:
         report = asyncio.run(_audit(request, model, progress=not quiet))
     except WorkbenchError as exc:
@@ -327,9 +331,6 @@ def audit(
             "host_not_allowed", "path_not_allowed", "not_found", "invalid_ref",
         }  # fmt: skip
         raise _fail(str(exc), 2 if refused else 1) from None
-    from workbench.audit.models import AuditReport
-
-    assert isinstance(report, AuditReport)
     if output_format == "md":
         text = to_markdown(report)
     else:

@@ -19,6 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CHAT_SCHEMA = json.loads((ROOT / "protocols" / "chat.schema.json").read_text())
 ASSISTANT_SCHEMA = json.loads((ROOT / "protocols" / "assistant.schema.json").read_text())
+TASKS_SCHEMA = json.loads((ROOT / "protocols" / "tasks.schema.json").read_text())
 
 
 def free_port() -> int:
@@ -92,6 +93,11 @@ def validate_chat_message(message: dict) -> None:
 def validate_assistant_message(message: dict) -> None:
     """Every message a voice client receives must match the server half of the written schema."""
     jsonschema.validate(message, {"$ref": "#/$defs/server", "$defs": ASSISTANT_SCHEMA["$defs"]})
+
+
+def validate_tasks_message(message: dict, part: str = "server") -> None:
+    """A ``/ws/tasks`` message (or, with ``part``, a REST body such as ``task_info``) against the written schema."""
+    jsonschema.validate(message, {"$ref": f"#/$defs/{part}", "$defs": TASKS_SCHEMA["$defs"]})
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,12 @@
-"""``langgraph dev`` serves the chat and voice graphs; the real LangGraph SDK client drives streamed runs on threads."""
+"""``langgraph dev`` serves the chat, voice and repo-audit graphs; the real LangGraph SDK client drives streamed runs
+on threads."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -23,9 +25,22 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def langgraph_dev(tmp_path_factory):
+def audit_root(tmp_path_factory) -> Path:
+    """The folder the server may audit, holding a copy of the inventory-api fixture repository."""
+    root = tmp_path_factory.mktemp("lg-repos")
+    shutil.copytree(ROOT / "datasets" / "repos" / "inventory-api", root / "inventory-api")
+    return root
+
+
+@pytest.fixture(scope="module")
+def langgraph_dev(tmp_path_factory, audit_root):
     home = tmp_path_factory.mktemp("lg-home")
-    env = {**os.environ, "WORKBENCH_HOME": str(home), "WORKBENCH_LLM": "extractive"}
+    env = {
+        **os.environ,
+        "WORKBENCH_HOME": str(home),
+        "WORKBENCH_LLM": "extractive",
+        "WORKBENCH_AUDIT_ALLOWED_ROOTS": str(audit_root),
+    }
     subprocess.run(
         [sys.executable, "-m", "workbench.cli", "ingest", str(ROOT / "datasets" / "corpus")], env=env, check=True
     )
@@ -142,3 +157,51 @@ async def test_sdk_drives_a_voice_turn_from_a_flac_recording(langgraph_dev):
     assert "country" in run["input"].lower() and run["output"] == final["reply"]
     assert {"stt_s", "llm_s", "tts_s", "first_audio_s"} <= set(run["metadata"])
     assert run["metadata"]["persona"] == "docs-guide"
+
+
+async def test_sdk_drives_a_repo_audit_with_task_events(langgraph_dev, audit_root):
+    url, home = langgraph_dev
+    client = get_client(url=url)
+    assert await client.assistants.search(graph_id="repo_audit"), "langgraph.json registers the repo_audit graph"
+    thread = await client.threads.create()
+    repo = audit_root / "inventory-api"
+    custom: list[dict[str, Any]] = []
+    final: Any = None
+    async for part in client.runs.stream(
+        thread["thread_id"], "repo_audit",
+        input={"repo": str(repo)},
+        context={"model": "none"},  # no LLM triage
+        stream_mode=["custom", "values"],
+    ):  # fmt: skip
+        assert part.event != "error", part.data
+        if part.event == "custom":
+            custom.append(part.data)
+        elif part.event == "values":
+            final = part.data
+
+    kinds = [event["type"] for event in custom]
+    assert kinds[0] == "task.started" and kinds[-1] == "task.completed"
+    assert custom[0]["repo"] == str(repo)
+    steps = [event["step"] for event in custom if event["type"] == "task.progress"]
+    assert sorted(set(steps), key=steps.index) == ["clone", "select", "agents", "aggregate"]
+    agents = sorted(event["agent"] for event in custom if event["type"] == "task.agent_result")
+    assert agents == ["bug_hunter", "explorer", "security"]
+    assert "task.error" not in kinds
+
+    report = final["report"]
+    assert report["status"] == custom[-1]["status"] == "completed"
+    assert report["counts"] == custom[-1]["counts"] and sum(report["counts"].values()) == len(report["findings"])
+    places = {(f["file"], f["line"], f["category"]) for f in report["findings"]}
+    assert ("inventory/db.py", 32, "sql-injection") in places
+    assert ("inventory/reports.py", 22, "command-injection") in places
+    assert {name: agent["status"] for name, agent in report["agents"].items()} == {
+        "explorer": "ok", "bug_hunter": "ok", "security": "ok",
+    }  # fmt: skip
+    assert not (home / "audits" / report["task_id"]).exists(), "the checkout is removed"
+
+    deadline = time.monotonic() + 15
+    while not (runs := recent_runs(home / "runs.duckdb", 5, session_id=thread["thread_id"], status="ok")):
+        assert time.monotonic() < deadline, "the langgraph dev audit is logged to DuckDB"
+        await asyncio.sleep(0.3)
+    (run,) = runs
+    assert (run["graph"], run["entry_point"]) == ("repo_audit", "langgraph")

@@ -184,7 +184,7 @@ def test_timeout_kills_the_process_group_and_reaps_it(tmp_path, monkeypatch, too
             super().__init__(*args, **kwargs)
             started.append(self)
 
-    monkeypatch.setattr(analyzers.subprocess, "Popen", Recording)
+    monkeypatch.setattr(analyzers.process.subprocess, "Popen", Recording)
     repo = make_repo(tmp_path, {"a.py": "def f(x=[]):\n    return eval(x)\n", "b.js": "eval(x)\n"})
     run = tool(repo, timeout_s=0.001)
     assert run.status == "timeout" and run.findings == []

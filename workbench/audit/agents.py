@@ -20,6 +20,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from workbench.audit import analyzers
+from workbench.audit.analyzers import SKIP_DIRS
 from workbench.audit.explorer import build_repo_map, describe
 from workbench.audit.models import AGENTS, AgentName, AgentResult, AgentStatus, Finding
 from workbench.audit.triage import architecture_summary, triage
@@ -40,7 +41,6 @@ AGENT_TOOLS: dict[AgentName, tuple[str, ...]] = {
     "security": ("bandit", "secrets", "patterns"),
 }
 PYTHON_ONLY = frozenset({"ruff", "bandit"})
-SKIPPED_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "__pycache__", "dist", "build", ".tox", "vendor"})
 
 
 @dataclass
@@ -58,7 +58,7 @@ class Inventory:
 def inventory(root: Path, limit: int = 50_000) -> Inventory:
     found = Inventory()
     for _folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d not in SKIPPED_DIRS]
+        dirs[:] = [d for d in dirs if d not in SKIP_DIRS]
         for name in files:
             found.files += 1
             found.extensions[Path(name).suffix.lower()] += 1

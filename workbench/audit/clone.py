@@ -12,7 +12,8 @@ Why ``subprocess`` rather than ``git.Repo.clone_from``: GitPython always starts 
 watch the size. Git runs in its own process group so a timeout or cancel kills git and all its helpers; the
 executable is the one GitPython is configured with (``GIT_PYTHON_GIT_EXECUTABLE``), and GitPython reads the index.
 
-A ``ref`` is a branch or tag name (``git clone --branch``); commit shas are not supported.
+A ``ref`` is a branch or tag name (``git clone --branch``); commit shas are not supported. The bounds, the folder
+copy and the symlink removal are in :mod:`workbench.audit.checkout_tree`.
 """
 
 from __future__ import annotations
@@ -28,32 +29,27 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import git
 
+from workbench.audit.checkout_tree import (
+    Bounds,
+    CloneError,
+    copy_tree,
+    measure,
+    prepare_dest,
+    remove_symlinks,
+)
 from workbench.audit.safety import Target, check_ref, check_target
-from workbench.errors import WorkbenchError
 from workbench.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CloneCode = Literal["clone_failed", "clone_timeout", "repo_too_large", "too_many_files", "ref_not_found", "cancelled"]
-
 _POLL_S = 0.05
-_CHUNK = 1024 * 1024
-
-
-class CloneError(WorkbenchError):
-    """A checkout failed or went past its bounds; ``code`` is machine-readable."""
-
-    def __init__(self, code: CloneCode, message: str) -> None:
-        super().__init__(message)
-        self.code: CloneCode = code
-        self.message = message
 
 
 @dataclass
@@ -77,32 +73,6 @@ class Checkout:
     """Symbolic links left out of the checkout (git writes them as plain files; those are deleted too)."""
 
 
-@dataclass
-class _Bounds:
-    """The limits one checkout runs under."""
-
-    max_bytes: int
-    max_files: int
-    deadline: float
-    cancel: threading.Event
-
-    def check_time(self) -> None:
-        if self.cancel.is_set():
-            raise CloneError("cancelled", "The checkout was cancelled.")
-        if time.monotonic() > self.deadline:
-            raise CloneError("clone_timeout", "The checkout took longer than audit_clone_timeout_s.")
-
-    def check_size(self, files: int, total_bytes: int) -> None:
-        if files > self.max_files:
-            raise CloneError(
-                "too_many_files", f"The repository has more than {self.max_files} files (audit_max_files)."
-            )
-        if total_bytes > self.max_bytes:
-            raise CloneError(
-                "repo_too_large", f"The repository takes more than {self.max_bytes} bytes (audit_max_repo_bytes)."
-            )
-
-
 def clone(
     target: Target, dest: Path, settings: Settings, *, ref: str | None = None, cancel: threading.Event | None = None
 ) -> Checkout:
@@ -114,7 +84,7 @@ def clone(
     target = check_target(target.location, settings)
     ref = check_ref(ref)
     dest = Path(dest).absolute()
-    bounds = _Bounds(
+    bounds = Bounds(
         max_bytes=settings.audit_max_repo_bytes,
         max_files=settings.audit_max_files,
         deadline=time.monotonic() + settings.audit_clone_timeout_s,
@@ -122,22 +92,22 @@ def clone(
     )
     bounds.check_time()
     source_dir = Path(target.location) if target.kind == "path" else None
-    _prepare_dest(dest, source_dir)
+    prepare_dest(dest, source_dir)
     started = time.monotonic()
     try:
         if source_dir is None or _is_git_repository(source_dir):
             url = target.location if source_dir is None else source_dir.as_uri()
             protocol = "https" if source_dir is None else "file"
             _git_clone(url, dest, ref=ref, depth=settings.audit_clone_depth, protocol=protocol, bounds=bounds)
-            removed = _remove_symlinks(dest, _index_symlinks(dest))
+            removed = remove_symlinks(dest, _index_symlinks(dest))
             commit, depth = _history(dest)
             source: Literal["git", "copy"] = "git"
         else:
             if ref:
                 raise CloneError("ref_not_found", f"{target.display} is not a git repository: it has no ref {ref!r}.")
-            removed = _copy_tree(source_dir, dest, bounds) + _remove_symlinks(dest, [])
+            removed = copy_tree(source_dir, dest, bounds) + remove_symlinks(dest, [])
             commit, depth, source = None, 0, "copy"
-        files, size, total = _measure(dest)
+        files, size, total = measure(dest)
         bounds.check_size(files, total)
     except BaseException as error:
         _discard(dest)
@@ -179,10 +149,17 @@ def remove_checkout(path: Path) -> None:
         shutil.rmtree(path, onerror=make_writable_and_retry)
 
 
+def _discard(dest: Path) -> None:
+    try:
+        remove_checkout(dest)
+    except OSError as error:
+        log.warning("could not remove the partial checkout %s: %s", dest, error)
+
+
 # --- git --------------------------------------------------------------------------------------------------------
 
 
-def _git_clone(url: str, dest: Path, *, ref: str | None, depth: int, protocol: str, bounds: _Bounds) -> None:
+def _git_clone(url: str, dest: Path, *, ref: str | None, depth: int, protocol: str, bounds: Bounds) -> None:
     args = ["clone", "--quiet", "--template=", f"--depth={depth}", "--single-branch", "--no-recurse-submodules"]
     if ref:
         args += ["--branch", ref]
@@ -248,7 +225,7 @@ def _git_env(home: Path, protocol: str) -> dict[str, str]:
     return env
 
 
-def _supervise(process: subprocess.Popen[bytes], dest: Path, bounds: _Bounds) -> None:
+def _supervise(process: subprocess.Popen[bytes], dest: Path, bounds: Bounds) -> None:
     """Wait for git, stopping it on cancel, timeout or when the checkout passes its size or file bounds."""
     next_measure = 0.0
     while True:
@@ -257,7 +234,7 @@ def _supervise(process: subprocess.Popen[bytes], dest: Path, bounds: _Bounds) ->
             return
         if time.monotonic() >= next_measure:
             began = time.monotonic()
-            files, _, total = _measure(dest)
+            files, _, total = measure(dest)
             bounds.check_size(files, total)
             next_measure = time.monotonic() + max(0.2, 4 * (time.monotonic() - began))  # big trees: measure less
         bounds.cancel.wait(_POLL_S)
@@ -300,120 +277,3 @@ def _index_symlinks(dest: Path) -> list[str]:
         return [str(entry.path) for entry in repo.index.entries.values() if stat.S_ISLNK(entry.mode)]
     finally:
         repo.close()
-
-
-# --- files ------------------------------------------------------------------------------------------------------
-
-
-def _prepare_dest(dest: Path, source_dir: Path | None) -> None:
-    if os.path.lexists(dest) and (dest.is_symlink() or not dest.is_dir() or any(dest.iterdir())):
-        raise CloneError("clone_failed", f"The destination {dest} exists and is not an empty folder.")
-    if source_dir is not None:
-        real = dest.resolve()
-        if real.is_relative_to(source_dir) or source_dir.is_relative_to(real):
-            raise CloneError("clone_failed", "The destination must lie outside the folder being audited.")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-
-
-def _walk(root: Path) -> Iterator[os.DirEntry[str]]:
-    """Every entry under ``root`` without following symlinks; entries vanishing meanwhile are skipped."""
-    stack = [str(root)]
-    while stack:
-        try:
-            with os.scandir(stack.pop()) as entries:
-                for entry in entries:
-                    yield entry
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-
-
-def _measure(dest: Path) -> tuple[int, int, int]:
-    """Regular files outside ``.git``, their bytes, and the bytes of everything under ``dest``."""
-    files = size = total = 0
-    dot_git = str(dest / ".git")
-    for entry in _walk(dest):
-        try:
-            if not entry.is_file(follow_symlinks=False):
-                continue
-            length = entry.stat(follow_symlinks=False).st_size
-        except FileNotFoundError:
-            continue
-        total += length
-        if not entry.path.startswith(dot_git + os.sep):
-            files += 1
-            size += length
-    return files, size, total
-
-
-def _remove_symlinks(dest: Path, recorded: list[str]) -> int:
-    """Delete what git recorded as symlinks and every symlink on disk outside ``.git``; return how many."""
-    removed = 0
-    for relative in recorded:
-        path = dest / relative
-        if os.path.lexists(path) and not path.is_dir():
-            path.unlink()
-            removed += 1
-    dot_git = str(dest / ".git")
-    for entry in list(_walk(dest)):
-        if entry.is_symlink() and not entry.path.startswith(dot_git + os.sep):
-            os.unlink(entry.path)
-            removed += 1
-    return removed
-
-
-def _copy_tree(source: Path, dest: Path, bounds: _Bounds) -> int:
-    """Copy regular files and folders (``.git`` skipped, symlinks never followed); return the symlinks left out."""
-    dest.mkdir(exist_ok=True)
-    skipped = files = size = 0
-    stack = [(source, dest)]
-    while stack:
-        source_dir, dest_dir = stack.pop()
-        with os.scandir(source_dir) as entries:
-            for entry in entries:
-                bounds.check_time()
-                if entry.name == ".git":
-                    continue
-                if entry.is_symlink():
-                    skipped += 1
-                elif entry.is_dir(follow_symlinks=False):
-                    (dest_dir / entry.name).mkdir()
-                    stack.append((Path(entry.path), dest_dir / entry.name))
-                elif entry.is_file(follow_symlinks=False):  # fifos, sockets and devices are left out
-                    copied = _copy_file(Path(entry.path), dest_dir / entry.name, bounds, size)
-                    if copied is None:
-                        skipped += 1
-                        continue
-                    files, size = files + 1, size + copied
-                    bounds.check_size(files, size)
-    return skipped
-
-
-def _copy_file(source: Path, dest: Path, bounds: _Bounds, copied_before: int) -> int | None:
-    """Copy one regular file; ``None`` when it turned into a symlink or special file since it was listed."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(source, flags)
-    except OSError as error:
-        if os.path.islink(source):
-            return None
-        raise CloneError("clone_failed", f"Cannot read {source}: {error.strerror}.") from None
-    with open(fd, "rb") as reader:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        copied = 0
-        with open(dest, "xb") as writer:
-            while chunk := reader.read(_CHUNK):
-                writer.write(chunk)
-                copied += len(chunk)
-                bounds.check_size(0, copied_before + copied)
-                bounds.check_time()
-    return copied
-
-
-def _discard(dest: Path) -> None:
-    try:
-        remove_checkout(dest)
-    except OSError as error:
-        log.warning("could not remove the partial checkout %s: %s", dest, error)

@@ -13,15 +13,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
+from workbench.audit.markdown import md_quote, md_text
 from workbench.audit.models import CONFIDENCE_RANK, SEVERITIES, SEVERITY_RANK, AgentResult, Finding
-from workbench.audit.report import (
-    agent_problem,
-    describe_repo_map,
-    finding_location,
-    incomplete_agents,
-    md_quote,
-    md_text,
-)
+from workbench.audit.report import agent_problem, describe_repo_map, finding_location, incomplete_agents
 
 SEVERITY_WEIGHT = 100.0
 CONFIDENCE_WEIGHT = 10.0

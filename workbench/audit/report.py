@@ -1,21 +1,21 @@
 """The audit's outputs: JSON results, a Markdown report for people and SARIF 2.1.0 for code-scanning tools.
 
 Everything that comes from the audited repository or from the LLM (file names, messages, evidence, notes,
-summaries) is untrusted: in Markdown it goes through :func:`md_text`, :func:`md_block` or :func:`md_fence`, so no
-raw HTML, link, table break or fence break passes through. Repository URLs lose any credentials before they are
+summaries) is untrusted: in Markdown it goes through the escaping of :mod:`workbench.audit.markdown`, so no raw
+HTML, link, table break or fence break passes through. Repository URLs lose any credentials before they are
 shown or exported.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from workbench.audit.markdown import md_block, md_fence, md_quote, md_text
 from workbench.audit.models import SEVERITIES, AgentResult, AuditReport, Finding, Severity
 
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -31,49 +31,6 @@ SARIF_LEVELS: dict[str, Literal["error", "warning", "note"]] = {
 }
 SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0", "info": "1.0"}
 """GitHub code scanning's numeric ``security-severity`` per severity, for rules with a CWE."""
-
-_UNSAFE_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
-_MD_SPECIALS = re.compile(r"([\\`*_\[\]|~])")
-_BLOCK_START = re.compile(r"^([#=+-])")
-_ORDINAL_START = re.compile(r"^(\d{1,9})([.)])")
-
-
-# Markdown for untrusted text
-
-
-def md_text(text: object) -> str:
-    """Untrusted text as one line of Markdown, safe in prose and table cells: newlines become spaces, Markdown
-    punctuation is backslash-escaped, ``<``, ``>`` and ``&`` become entities, control and bidi characters go."""
-    line = " ".join(_UNSAFE_CHARS.sub("", str(text)).split())
-    line = _MD_SPECIALS.sub(r"\\\1", line)
-    return line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def md_block(text: object) -> str:
-    """Untrusted multi-line text as Markdown paragraphs: each line escaped like :func:`md_text`, and nothing at
-    a line's start can open a heading, list, quote, table or code block. Blank lines separate paragraphs."""
-    paragraphs: list[list[str]] = [[]]
-    for raw in str(text).splitlines():
-        line = _ORDINAL_START.sub(r"\1\\\2", _BLOCK_START.sub(r"\\\1", md_text(raw)))
-        if line:
-            paragraphs[-1].append(line)
-        elif paragraphs[-1]:
-            paragraphs.append([])
-    return "\n\n".join("\n".join(lines) for lines in paragraphs if lines)
-
-
-def md_fence(text: str, info: str = "text") -> str:
-    """Untrusted text verbatim in a fenced code block whose fence is longer than any backtick run inside."""
-    body = _UNSAFE_CHARS.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).rstrip("\n")
-    longest = max((len(run) for run in re.findall(r"`+", body)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{info}\n{body}\n{fence}"
-
-
-def md_quote(text: str) -> str:
-    """Untrusted multi-line text as an escaped Markdown blockquote."""
-    return "\n".join(f"> {line}" if line else ">" for line in md_block(text).split("\n"))
-
 
 # Shared facts about a report
 

@@ -1,0 +1,126 @@
+"""The bug hunter's analyzers: ruff's bug-focused rules on Python, lizard's complexity hotspots in any language."""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+from pathlib import Path
+
+from workbench.audit.analyzers.evidence import build_finding
+from workbench.audit.analyzers.process import Analyzer, Session, ToolRun, python_tool
+from workbench.audit.analyzers.sources import LIZARD_SUFFIXES, PYTHON_SUFFIXES, SourceFiles, source_files
+from workbench.audit.rules import RUFF_DEFAULT, RUFF_IGNORE, RUFF_PREFIXES, RUFF_RULES, RUFF_SELECT, Rule
+
+
+def run_ruff(root: Path, *, timeout_s: float, cancel: threading.Event | None = None) -> ToolRun:
+    """Likely bugs in Python code: ruff with the bug-focused rule set of `rules.RUFF_SELECT` (agent bug_hunter).
+
+    `--isolated` ignores the repository's own ruff configuration, `--ignore-noqa` its suppression comments."""
+    root = root.resolve()
+    session = Session(
+        "ruff", root, [f for f in source_files(root) if Path(f).suffix in PYTHON_SUFFIXES], timeout_s, cancel
+    )
+    if not session.files:
+        return session.done("skipped", "no Python files")
+    try:
+        from ruff.__main__ import find_ruff_bin
+
+        binary = find_ruff_bin()
+    except (ImportError, FileNotFoundError) as exc:
+        return session.done("error", f"ruff is not installed: {exc}")
+    sources = SourceFiles(root)
+    command = [
+        binary,
+        *"check --isolated --no-cache --ignore-noqa --exit-zero --output-format json --target-version py313".split(),
+        *("--select", ",".join(RUFF_SELECT), "--ignore", ",".join(RUFF_IGNORE)),
+    ]
+    syntax_reported: set[str] = set()
+
+    def parse(stdout: bytes, work: Path) -> None:
+        for item in json.loads(stdout):
+            file = session.relative(item["filename"], work)
+            code = item.get("code") or "invalid-syntax"
+            if file is None or (code == "invalid-syntax" and file in syntax_reported):
+                continue  # one syntax error per file: the rest are its echoes
+            if code == "invalid-syntax":
+                syntax_reported.add(file)
+            rule = RUFF_RULES.get(code) or next(
+                (r for p, r in sorted(RUFF_PREFIXES.items(), key=lambda kv: -len(kv[0])) if code.startswith(p)),
+                RUFF_DEFAULT,
+            )
+            end = (item.get("end_location") or {}).get("row")
+            session.findings.append(
+                build_finding(
+                    sources,
+                    rule,
+                    rule_id=f"ruff/{code}",
+                    file=file,
+                    line=item["location"]["row"],
+                    end_line=end,
+                    message=item["message"],
+                    agent="bug_hunter",
+                    tool="ruff",
+                    severity="low",
+                    confidence="high",
+                    cwe=None,
+                )
+            )
+
+    return session.run(lambda batch, work: [*command, *batch], parse)
+
+
+def run_lizard(
+    root: Path,
+    *,
+    timeout_s: float,
+    cancel: threading.Event | None = None,
+    ccn_threshold: int = 15,
+    length_threshold: int = 100,
+) -> ToolRun:
+    """Complexity hotspots in any language lizard parses (agent bug_hunter): functions whose cyclomatic complexity
+    is over `ccn_threshold` (medium from twice that), or with more than `length_threshold` lines of code."""
+    root = root.resolve()
+    session = Session(
+        "lizard", root, [f for f in source_files(root) if Path(f).suffix in LIZARD_SUFFIXES], timeout_s, cancel
+    )
+    if not session.files:
+        return session.done("skipped", "no source files lizard can parse")
+    sources = SourceFiles(root)
+
+    def command(batch: list[str], work: Path) -> list[str]:
+        listing = work / "files.txt"
+        listing.write_text("\n".join(batch) + "\n")
+        return [*python_tool("lizard"), "--csv", "-f", str(listing)]
+
+    def parse(stdout: bytes, work: Path) -> None:
+        for row in csv.reader(stdout.decode(errors="replace").splitlines()):
+            if len(row) < 11 or not row[0].isdigit():
+                continue
+            nloc, ccn, name, start = int(row[0]), int(row[1]), row[7], int(row[9])
+            file = session.relative(row[6], work)
+            if file is None or (ccn <= ccn_threshold and nloc <= length_threshold):
+                continue
+            too_complex = ccn > ccn_threshold
+            session.findings.append(
+                build_finding(
+                    sources,
+                    Rule("complexity", cwe=1121 if too_complex else None),
+                    rule_id="lizard/ccn" if too_complex else "lizard/length",
+                    file=file,
+                    line=start,
+                    message=f"`{name}` has cyclomatic complexity {ccn} over {nloc} lines of code "
+                    f"(thresholds: complexity {ccn_threshold}, length {length_threshold})",
+                    agent="bug_hunter",
+                    tool="lizard",
+                    confidence="high",
+                    cwe=None,
+                    severity="medium" if ccn >= 2 * ccn_threshold else "low",
+                    evidence=sources.evidence(file, start),
+                )
+            )
+
+    return session.run(command, parse)
+
+
+BUG_TOOLS: tuple[Analyzer, ...] = (run_ruff, run_lizard)

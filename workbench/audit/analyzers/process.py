@@ -1,0 +1,178 @@
+"""Running one analyzer as killable subprocesses: a bare environment, a scratch directory outside the repository,
+batches of files, a time budget and a cancel event; what a run reports as a :class:`ToolRun`."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from workbench.audit.models import Finding
+
+ToolStatus = Literal["ok", "error", "timeout", "skipped"]
+
+
+@dataclass
+class ToolRun:
+    """One analyzer's run over a repository."""
+
+    tool: str
+    version: str | None
+    status: ToolStatus
+    duration_s: float
+    files: int
+    """How many files the tool was given."""
+    findings: list[Finding] = field(default_factory=list)
+    error: str | None = None
+
+
+class Analyzer(Protocol):
+    def __call__(self, root: Path, *, timeout_s: float, cancel: threading.Event | None = None) -> ToolRun: ...
+
+
+_POLL_S = 0.02
+_ARGV_CHARS = 100_000  # paths per process call, well under the kernel's argument limit
+
+
+@dataclass
+class _Exec:
+    failure: Literal["timeout", "cancelled"] | None
+    stdout: bytes
+    stderr: str
+    returncode: int | None
+
+
+def _tool_env(work: Path) -> dict[str, str]:
+    """A bare environment: no credentials of this process, no user configuration (HOME is the scratch dir)."""
+    return {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(work), "TMPDIR": str(work), "LC_ALL": "C.UTF-8"}
+
+
+def _execute(cmd: list[str], *, cwd: Path, deadline: float, cancel: threading.Event | None) -> _Exec:
+    """Run one process in its own session, stdout to a file; kill its whole group at the deadline or on cancel."""
+    with tempfile.TemporaryFile(dir=cwd) as out, tempfile.TemporaryFile(dir=cwd) as err:
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=_tool_env(cwd), stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True
+        )
+        failure: Literal["timeout", "cancelled"] | None = None
+        try:
+            while proc.poll() is None:
+                if cancel is not None and cancel.is_set():
+                    failure = "cancelled"
+                    break
+                if time.monotonic() >= deadline:
+                    failure = "timeout"
+                    break
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=_POLL_S)
+        finally:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()  # reap it: no zombie
+        out.seek(0)
+        err.seek(0)
+        return _Exec(failure, out.read(), err.read()[-2000:].decode(errors="replace"), proc.returncode)
+
+
+def _batches(paths: list[str], max_bytes: int | None) -> Iterator[list[str]]:
+    """Consecutive runs of `paths` short enough for one command line and, if given, `max_bytes` of content."""
+    batch: list[str] = []
+    chars = content = 0
+    for path in paths:
+        weight = os.path.getsize(path) if max_bytes else 0
+        if batch and (chars + len(path) > _ARGV_CHARS or (max_bytes and content + weight > max_bytes)):
+            yield batch
+            batch, chars, content = [], 0, 0
+        batch.append(path)
+        chars += len(path) + 1
+        content += weight
+    if batch:
+        yield batch
+
+
+@dataclass
+class Session:
+    """One tool's run: its files, its time budget, a scratch directory outside the repository."""
+
+    tool: str
+    root: Path
+    files: list[str]
+    timeout_s: float
+    cancel: threading.Event | None
+    batch_bytes: int | None = None
+    """Split the files into calls of at most this much content, so that a timeout keeps the earlier results."""
+    started: float = field(default_factory=time.monotonic)
+    findings: list[Finding] = field(default_factory=list)
+
+    def run(self, make_cmd: Callable[[list[str], Path], list[str]], parse: Callable[[bytes, Path], None]) -> ToolRun:
+        """Run the tool over the files in batches, handing each output to `parse`; map failures to a status."""
+        deadline = self.started + self.timeout_s
+        status: ToolStatus = "ok"
+        error = None
+        with tempfile.TemporaryDirectory(prefix=f"wb-audit-{self.tool}-") as tmp:
+            work = Path(tmp).resolve()
+            done = 0
+            for batch in _batches([str(self.root / f) for f in self.files], self.batch_bytes):
+                try:
+                    result = _execute(make_cmd(batch, work), cwd=work, deadline=deadline, cancel=self.cancel)
+                except OSError as exc:
+                    status, error = "error", f"{self.tool} could not start: {exc}"
+                    break
+                if result.failure == "timeout":
+                    status = "timeout"
+                    error = f"{self.tool} ran past {self.timeout_s:g} s and was killed ({done} files done)"
+                    break
+                if result.failure == "cancelled":
+                    status, error = "error", "cancelled"
+                    break
+                try:
+                    parse(result.stdout, work)
+                except (ValueError, KeyError, TypeError) as exc:
+                    status = "error"
+                    error = f"{self.tool} exited {result.returncode} without usable output ({exc}): {result.stderr}"
+                    break
+                done += len(batch)
+        return self.done(status, error)
+
+    def done(self, status: ToolStatus, error: str | None = None) -> ToolRun:
+        return ToolRun(
+            self.tool,
+            _version(self.tool),
+            status,
+            round(time.monotonic() - self.started, 3),
+            len(self.files),
+            self.findings,
+            error,
+        )
+
+    def relative(self, name: str, work: Path) -> str | None:
+        """The repository-relative path of a file name as the tool printed it (absolute or relative to `work`)."""
+        path = Path(os.path.normpath(os.path.join(work, name)))
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return None
+
+
+def _version(tool: str) -> str | None:
+    """The installed version of the tool (the pattern rules are versioned with the workbench)."""
+    try:
+        return importlib.metadata.version("agent-workbench" if tool == "patterns" else tool)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def python_tool(module: str) -> list[str]:
+    """The command that runs a Python tool from this environment, isolated from the directory it runs in."""
+    # -I: isolated mode, neither the working directory nor PYTHON* variables reach sys.path
+    return [sys.executable, "-I", "-m", module]

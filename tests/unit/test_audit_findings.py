@@ -259,3 +259,11 @@ def test_repository_strings_in_the_summary_are_escaped():
 
     assert "<img" not in text
     assert "a \\| b c" in text
+
+
+def test_a_hardcoded_password_and_a_hardcoded_credential_are_one_problem():
+    a = finding(cwe=259, category="hardcoded-secret", rule="bandit/B105", severity="low")
+    b = finding(cwe=798, category="hardcoded-secret", tool="detect-secrets", rule="secrets/KeywordDetector")
+    (merged,) = merge_findings([a, b])
+    assert merged.agreement == 2 and merged.rule == "secrets/KeywordDetector"
+    assert merged.related_rules == ["bandit/B105"]

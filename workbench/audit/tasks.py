@@ -165,6 +165,8 @@ class TaskManager:
         model: str | None = None,
     ) -> Task:
         """Validate and queue a task; returns at once (raises TargetError / InvalidRequest for bad input)."""
+        if agents is not None and not agents:
+            raise InvalidRequest("choose at least one agent (or leave agents out for all of them)")
         validate_request(repo, ref, agents, agent_timeouts, self.settings)
         task_id = uuid.uuid4().hex
         record = TaskRecord(

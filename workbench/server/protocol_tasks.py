@@ -26,7 +26,9 @@ class CreateTask(BaseModel):
         description="An https:// URL on an allowed host, or a local path under WORKBENCH_AUDIT_ALLOWED_ROOTS."
     )
     ref: Annotated[str, Field(max_length=200)] | None = Field(default=None, description="Branch or tag.")
-    agents: list[AgentName] | None = Field(default=None, description="Default: every agent that applies.")
+    agents: Annotated[list[AgentName], Field(min_length=1)] | None = Field(
+        default=None, description="Default: every agent that applies."
+    )
     agent_timeouts: dict[AgentName, Annotated[float, Field(gt=0, le=3600)]] | None = Field(
         default=None, description="Per-agent time limits in seconds."
     )

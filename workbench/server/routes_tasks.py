@@ -32,7 +32,7 @@ async def create_task(body: CreateTask, tasks: Manager) -> dict[str, Any]:
         task = tasks.create(
             body.repo,
             body.ref,
-            list(body.agents or []) or None,
+            list(body.agents) if body.agents is not None else None,
             agent_timeouts={str(k): v for k, v in (body.agent_timeouts or {}).items()},
             model=body.model,
         )

@@ -30,3 +30,4 @@ bench:
 	.venv/bin/python bench/ws_latency.py
 	.venv/bin/python bench/runlog_writes.py
 	.venv/bin/python bench/voice.py
+	.venv/bin/python bench/audit.py

@@ -344,5 +344,118 @@ def audit(
         raise typer.Exit(3)
 
 
+def _print_runs(runs: list, as_json: bool) -> None:
+    if as_json:
+        for run in runs:
+            typer.echo(json.dumps({
+                "suite": run.suite, "variant": run.variant.name, "mlflow_run_id": run.mlflow_run_id,
+                "params": run.params, "metrics": run.metrics,
+                "cases": [r.row() for r in run.results],
+            }, default=str))  # fmt: skip
+        return
+    for run in runs:
+        typer.echo(f"\n{run.suite} [{run.variant.name}]  mlflow run {run.mlflow_run_id}  ({run.duration_s:.1f} s)")
+        for name, value in sorted(run.metrics.items()):
+            typer.echo(f"  {name:<28} {value:.4f}" if isinstance(value, float) else f"  {name:<28} {value}")
+
+
+def _print_comparison(comparison: object) -> None:
+    from workbench.evals.compare import Comparison
+
+    assert isinstance(comparison, Comparison)
+    typer.echo(f"\ncompare {comparison.run_a[:8]} (a) -> {comparison.run_b[:8]} (b)")
+    for row in comparison.param_rows():
+        typer.echo(f"  param  {row['param']:<22} {row['a']} -> {row['b']}")
+    for row in comparison.metric_rows():
+        if row["delta"]:
+            typer.echo(f"  metric {row['metric']:<22} {row['a']:.4f} -> {row['b']:.4f} ({row['delta']:+.4f})")
+    changed = comparison.changed
+    typer.echo(f"  {len(changed)} of {len(comparison.cases)} cases changed outcome")
+    for diff in changed:
+        typer.echo(f"    {diff.case_id:<20} {diff.outcome_a} -> {diff.outcome_b} ({diff.direction})")
+
+
+@app.command("eval")
+def eval_suite(
+    suite: Annotated[str, typer.Argument(help="chat-rag, voice or audit.")],
+    model: Annotated[list[str] | None, typer.Option(help="Model(s) to compare; repeat for several.")] = None,
+    prompt_version: Annotated[list[str] | None, typer.Option(help="Prompt version(s); repeat for several.")] = None,
+    settings_: Annotated[
+        list[str] | None, typer.Option("--set", help="key=value[,value...]: suite settings (several values: variants).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N cases.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON line per variant.")] = False,
+) -> None:
+    """Run an eval suite over one or more variants, each an MLflow run; with two or more, compare the first two
+    case by case (the cases whose outcome changed first)."""
+    from evals import load_suite
+    from workbench.evals.compare import compare_runs
+    from workbench.evals.runner import run_suite
+    from workbench.evals.variants import VariantError, build_variants, parse_sets
+    from workbench.settings import get_settings
+
+    try:
+        chosen = load_suite(suite)
+    except KeyError as exc:
+        raise _fail(str(exc.args[0]), 2) from None
+    try:
+        choices = parse_sets(settings_ or [])
+        if model:
+            choices["model"] = list(model)
+        if prompt_version:
+            choices["prompt_version"] = list(prompt_version)
+        variants = build_variants(chosen.defaults, choices)
+    except VariantError as exc:
+        raise _fail(str(exc), 2) from None
+    settings = get_settings()
+
+    def progress(message: str, done: int, total: int) -> None:
+        if not as_json:
+            typer.echo(f"[{done}/{total}] {message}", err=True)
+
+    async def go() -> list:
+        from workbench.resources import get_resources
+        from workbench.services import index_corpus_if_empty
+
+        await index_corpus_if_empty(get_resources())
+        if limit is not None:
+            cases = chosen.cases(settings)[:limit]
+            from workbench.evals.runner import run_variant
+
+            return [await run_variant(chosen, v, settings, cases=cases, progress=progress) for v in variants]
+        return await run_suite(chosen, variants, settings, progress=progress)
+
+    from workbench.errors import WorkbenchError
+
+    try:
+        runs = asyncio.run(go())
+    except WorkbenchError as exc:
+        raise _fail(str(exc), 1) from None
+    _print_runs(runs, as_json)
+    if len(runs) >= 2 and not as_json:
+        _print_comparison(compare_runs(settings, runs[0].mlflow_run_id, runs[1].mlflow_run_id))
+
+
+@app.command()
+def mlflow(
+    port: Annotated[int, typer.Option(help="Port to listen on (loopback only).")] = 5000,
+) -> None:
+    """Start the MLflow UI on 127.0.0.1 over the workbench's tracking store."""
+    import subprocess
+    import sys
+
+    from workbench.evals.tracking import artifact_root, tracking_uri
+    from workbench.settings import get_settings
+
+    settings = get_settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "mlflow", "ui", "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", tracking_uri(settings), "--default-artifact-root", artifact_root(settings).as_uri(),
+    ]  # fmt: skip
+    typer.echo(f"MLflow UI on http://127.0.0.1:{port}/ (store: {tracking_uri(settings)})", err=True)
+    raise typer.Exit(subprocess.call(command))
+
+
 if __name__ == "__main__":
     app()

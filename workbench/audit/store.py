@@ -50,3 +50,10 @@ def active_tasks(path: Path) -> list[dict[str, Any]]:
     placeholders = ", ".join("?" for _ in ACTIVE)
     with connect(path) as con:
         return _rows(con, f"SELECT {_select(columns)} FROM tasks WHERE status IN ({placeholders})", list(ACTIVE))
+
+
+def report_of_run(path: Path, run_id: str) -> dict[str, Any] | None:
+    """The report of the task a ``repo_audit`` run served (the run's own output is truncated text)."""
+    with connect(path) as con:
+        rows = _rows(con, "SELECT report FROM tasks WHERE run_id = ? AND report IS NOT NULL", [run_id])
+    return rows[0]["report"] if rows else None

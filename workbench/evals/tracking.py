@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from workbench.errors import ConfigurationError
 from workbench.settings import Settings
@@ -86,40 +86,25 @@ def experiment_id(settings: Settings, suite: str) -> str:
         return again.experiment_id
 
 
-def register_prompt(settings: Settings, name: str, template: str, version_label: str) -> str:
-    """Register ``template`` as a version of prompt ``name`` unless an identical version exists; returns its
-    URI (``prompts:/name/N``). The workbench's own label (``v1``, ``audit-v1``) is kept as a version tag."""
-    import mlflow
-
-    configure(settings)
+def register_prompt(settings: Settings, name: str, template: str, label: str) -> str:
+    """Register ``template`` as a version of prompt ``name`` unless an identical version exists; returns the
+    version's URI (``prompts:/name/N``). The workbench's own label (``v1``, ``audit-v1``) is a version tag."""
+    mlflow_client = client(settings)
     try:
-        versions = mlflow.genai.search_prompt_versions(name) if hasattr(mlflow.genai, "search_prompt_versions") else []
-    except Exception:
-        versions = []
-    for version in _versions(name, versions):
+        existing = list(mlflow_client.search_prompt_versions(name))
+    except Exception:  # no prompt of that name yet
+        existing = []
+    for version in existing:
         if version.template == template:
             return f"prompts:/{name}/{version.version}"
-    registered = mlflow.genai.register_prompt(
-        name=name,
-        template=template,
-        commit_message=f"workbench {version_label}",
-        tags={"workbench_label": version_label},
+    registered = mlflow_client.register_prompt(
+        name=name, template=template, commit_message=f"workbench {label}", tags={"workbench_label": label}
     )
     return f"prompts:/{name}/{registered.version}"
 
 
-def _versions(name: str, found: Any) -> list[Any]:
-    """Every registered version of ``name`` (loaded one by one: the search API differs across MLflow versions)."""
-    import mlflow
-
-    versions: list[Any] = list(getattr(found, "prompt_versions", found) or [])
-    if versions:
-        return versions
-    out = []
-    number = 1
-    while True:
-        try:
-            out.append(mlflow.genai.load_prompt(f"prompts:/{name}/{number}"))
-        except Exception:
-            return out
-        number += 1
+def link_prompts(settings: Settings, run_id: str, uris: list[str]) -> None:
+    """Record on the run which prompt versions it used (MLflow shows them on the run and the prompt)."""
+    mlflow_client = client(settings)
+    for uri in uris:
+        mlflow_client.link_prompt_version_to_run(run_id, mlflow_client.load_prompt(uri))

@@ -1,0 +1,99 @@
+"""Run a suite under one or more variants, each as an MLflow run of the suite's experiment.
+
+Every run logs the variant's parameters (model, prompt name and version, settings, graph version), the suite's
+metrics, and a per-case table (``cases.json``: outcome, metrics, output, the case's DuckDB run id); prompt
+versions used are linked to the run from MLflow's prompt registry.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.evals.suite import Case, CaseResult, Progress, Suite, Variant
+from workbench.evals.tracking import configure, experiment_id, link_prompts
+from workbench.settings import Settings
+
+MAX_PARAM_CHARS = 500
+
+
+@dataclass
+class SuiteRun:
+    suite: str
+    variant: Variant
+    mlflow_run_id: str
+    experiment_id: str
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    results: list[CaseResult] = field(default_factory=list)
+    duration_s: float = 0.0
+
+
+def _flat(params: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v)[:MAX_PARAM_CHARS] for k, v in params.items() if v is not None}
+
+
+def base_metrics(results: list[CaseResult]) -> dict[str, float]:
+    total = len(results)
+    return {
+        "cases": float(total),
+        "pass_rate": sum(r.outcome == "pass" for r in results) / total if total else 0.0,
+        "errors": float(sum(r.outcome == "error" for r in results)),
+    }
+
+
+async def run_variant(
+    suite: Suite,
+    variant: Variant,
+    settings: Settings,
+    *,
+    cases: list[Case] | None = None,
+    progress: Progress | None = None,
+) -> SuiteRun:
+    """One MLflow run: ``suite`` over its cases under ``variant``. A case that raises is an ``error`` row."""
+    import mlflow
+
+    configure(settings)
+    experiment = experiment_id(settings, suite.name)
+    cases = suite.cases(settings) if cases is None else cases
+    started = time.perf_counter()
+    extra = await suite.setup(settings, variant)
+    prompt_uris: list[str] = list(extra.pop("prompt_uris", []))
+    params = {**suite.defaults, **variant.params, **extra, "variant": variant.name, "suite": suite.name}
+    params["cases_promoted"] = sum(c.source == "promoted" for c in cases)
+    with mlflow.start_run(experiment_id=experiment, run_name=f"{suite.name}:{variant.name}") as run:
+        mlflow.log_params(_flat(params))
+        mlflow.set_tags({"workbench.suite": suite.name, "workbench.variant": variant.name})
+        results: list[CaseResult] = []
+        for index, case in enumerate(cases):
+            if progress:
+                progress(f"{variant.name}: case {case.id}", index, len(cases))
+            try:
+                result = await suite.run_case(case, variant, settings)
+            except Exception as exc:  # one broken case does not end the suite
+                result = CaseResult(case.id, "error", error=f"{type(exc).__name__}: {exc}")
+            result.detail.setdefault("source", case.source)
+            results.append(result)
+        metrics = {**base_metrics(results), **suite.aggregate(results)}
+        metrics["duration_s"] = round(time.perf_counter() - started, 3)
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
+        rows = [r.row() | {"source": r.detail.get("source", "bundled")} for r in results]
+        columns = sorted({key for row in rows for key in row})
+        mlflow.log_table({c: [row.get(c) for row in rows] for c in columns}, artifact_file="cases.json")
+        if prompt_uris:
+            link_prompts(settings, run.info.run_id, prompt_uris)
+            mlflow.set_tag("workbench.prompts", ", ".join(prompt_uris))
+    if progress:
+        progress(f"{variant.name}: done", len(cases), len(cases))
+    return SuiteRun(
+        suite.name, variant, run.info.run_id, experiment, params, metrics, results, time.perf_counter() - started
+    )
+
+
+async def run_suite(
+    suite: Suite, variants: list[Variant], settings: Settings, *, progress: Progress | None = None
+) -> list[SuiteRun]:
+    """Each variant over the same cases, one MLflow run each, in order."""
+    cases = suite.cases(settings)
+    return [await run_variant(suite, v, settings, cases=cases, progress=progress) for v in variants]

@@ -90,8 +90,10 @@ async def clone(state: AuditState, runtime: Runtime[AuditContext]) -> dict[str, 
         raise
     _progress(
         "clone",
-        f"cloned {checkout.files} files ({checkout.bytes / 1e6:.1f} MB) at {str(checkout.commit or '')[:12]} "
-        f"in {checkout.duration_s:.1f} s",
+        f"{'cloned' if checkout.source == 'git' else 'copied'} {checkout.files} files "
+        f"({checkout.bytes / 1e6:.1f} MB)"
+        + (f" at {checkout.commit[:12]}" if checkout.commit else "")
+        + f" in {checkout.duration_s:.1f} s",
         10,
     )
     return {

@@ -414,10 +414,6 @@ def eval_suite(
             typer.echo(f"[{done}/{total}] {message}", err=True)
 
     async def go() -> list:
-        from workbench.resources import get_resources
-        from workbench.services import index_corpus_if_empty
-
-        await index_corpus_if_empty(get_resources())
         if limit is not None:
             cases = chosen.cases(settings)[:limit]
             from workbench.evals.runner import run_variant
@@ -426,11 +422,14 @@ def eval_suite(
         return await run_suite(chosen, variants, settings, progress=progress)
 
     from workbench.errors import WorkbenchError
+    from workbench.resources import get_resources
 
     try:
         runs = asyncio.run(go())
     except WorkbenchError as exc:
         raise _fail(str(exc), 1) from None
+    finally:
+        get_resources().close()
     _print_runs(runs, as_json)
     if len(runs) >= 2 and not as_json:
         _print_comparison(compare_runs(settings, runs[0].mlflow_run_id, runs[1].mlflow_run_id))

@@ -7,6 +7,9 @@ Graph nodes reach them through :func:`get_resources`, so the same graph module w
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from workbench.providers.llm import ModelRegistry
@@ -32,11 +35,20 @@ class Resources:
         self.models = models or ModelRegistry(settings)
         self._store = store
         self._speech = speech
+        self._parent: Resources | None = None
         self._lock = threading.Lock()
+
+    def with_settings(self, settings: Settings) -> Resources:
+        """The same clients (models, store, speech engines, built now or later) under other settings."""
+        view = Resources(settings, store=self._store, models=self.models, speech=self._speech)
+        view._parent = self
+        return view
 
     @property
     def speech(self) -> SpeechEngines:
         """Speech-to-text and text-to-speech engines (models load on first use)."""
+        if self._parent is not None:
+            return self._parent.speech
         with self._lock:
             if self._speech is None:
                 from workbench.voice.engines import SpeechEngines
@@ -47,6 +59,8 @@ class Resources:
     @property
     def store(self) -> QdrantStore:
         """The vector store (Qdrant local files under WORKBENCH_HOME, or QDRANT_URL)."""
+        if self._parent is not None:
+            return self._parent.store
         with self._lock:
             if self._store is None:
                 from workbench.providers.embeddings import load_embeddings
@@ -67,8 +81,14 @@ _current: Resources | None = None
 _current_lock = threading.Lock()
 
 
+_scoped: ContextVar[Resources | None] = ContextVar("workbench_resources", default=None)
+
+
 def get_resources() -> Resources:
-    """The process-wide resources, built from the settings on first call."""
+    """The resources in scope (see :func:`use_resources`), else the process-wide ones, built on first call."""
+    scoped = _scoped.get()
+    if scoped is not None:
+        return scoped
     global _current
     with _current_lock:
         if _current is None:
@@ -82,3 +102,14 @@ def set_resources(resources: Resources | None) -> Resources | None:
     with _current_lock:
         previous, _current = _current, resources
         return previous
+
+
+@contextmanager
+def use_resources(resources: Resources) -> Iterator[Resources]:
+    """Make ``resources`` the ones :func:`get_resources` returns in this context only: the tasks and threads it
+    starts (a graph run's nodes) see them, other requests of the process keep the process-wide ones."""
+    token = _scoped.set(resources)
+    try:
+        yield resources
+    finally:
+        _scoped.reset(token)

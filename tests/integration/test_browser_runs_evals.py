@@ -1,0 +1,165 @@
+"""A real browser (Debian's Chromium driven by Playwright) reads the run log in the Runs tab, promotes a chat run
+to an eval case, then compares two prompt versions on ``chat-rag`` in the Evals tab.
+
+The chat run is made by a real WebSocket client over ``/ws/chat``; the server answers with the extractive
+baseline (no model), so the eval is quick and deterministic. The promoted case must be in the file the suite
+reads and in the next eval run; both variants must be logged to MLflow and compared case by case, the cases
+whose outcome changed first; two runs picked in the compare pickers must compare too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+from websockets.sync.client import connect
+
+from tests.integration.conftest import Server
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.timeout(300)]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+QUESTION = "How do I configure the data folder?"
+EVAL_TIMEOUT_MS = 150_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which("chromium"):
+        pytest.skip("Debian's chromium is not installed (scripts/setup.sh installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+def chat_turn(server: Server, content: str, session: str) -> dict:
+    """One turn over /ws/chat; the ``done`` message (with the run id)."""
+    with connect(f"{server.ws_url}/ws/chat") as ws:
+        ws.send(json.dumps({"type": "user_message", "content": content, "session_id": session}))
+        while True:
+            message = json.loads(ws.recv(timeout=60))
+            if message.get("type") in ("done", "error"):
+                assert message["type"] == "done", message
+                return message
+
+
+def pick(page, dropdown: str, option: str) -> None:
+    """Choose ``option`` in the Gradio dropdown with elem_id ``dropdown`` (a multiselect keeps earlier picks), or
+    the one option whose label contains ``option`` when none is called that."""
+    field = page.locator(f"#{dropdown} input")
+    field.scroll_into_view_if_needed()  # an open list that the page scrolls under is never stable to click
+    field.click()
+    labels = [" ".join(text.replace("✓", "").split()) for text in page.get_by_role("option").all_inner_texts()]
+    name = option if option in labels else next(label for label in labels if option in label)
+    page.get_by_role("option", name=name, exact=True).click()
+    page.keyboard.press("Escape")
+
+
+def column(page, elem_id: str, index: int) -> list[str]:
+    """The text of one column in the rendered body rows of a Gradio Dataframe."""
+    return [text.strip() for text in page.locator(f"#{elem_id} [role=gridcell][data-col='{index}']").all_inner_texts()]
+
+
+def test_runs_tab_promotes_a_chat_run_and_evals_tab_compares_two_prompt_versions(browser, tmp_path):
+    from playwright.sync_api import expect
+
+    home = tmp_path / "home"
+    home.mkdir()
+    server = Server(home, {"WORKBENCH_LLM": "extractive", "WORKBENCH_WARM_SPEECH": "false"})
+    server.env.pop("MLFLOW_TRACKING_URI", None)  # the sqlite store under the temporary home
+    server.start()
+    try:
+        done = chat_turn(server, QUESTION, "browser-runs")
+        run_id = done["run_id"]
+        page = browser.new_page()
+        page.goto(server.url + "/", wait_until="load")
+
+        # 1. The Runs tab lists the chat run; filtering by graph keeps it; its detail has the timeline and docs.
+        page.get_by_role("tab", name="Runs").click()
+        table = page.locator("#runs-table")
+        expect(table).to_contain_text(run_id[:8], timeout=30_000)
+        pick(page, "runs-graph", "chat")
+        expect(page.locator("#runs-list-status")).to_contain_text("1 run(s)")
+        assert set(column(page, "runs-table", 2)) == {"chat"}
+        table.locator("[role=gridcell]", has_text=run_id[:8]).first.click()
+        detail = page.locator("#runs-detail")
+        expect(detail).to_contain_text(run_id, timeout=15_000)
+        expect(detail).to_contain_text("extractive")
+        expect(page.locator("#runs-id input, #runs-id textarea").first).to_have_value(run_id)
+        expect(page.locator("#runs-input textarea")).to_have_value(QUESTION)
+        output = page.locator("#runs-output textarea").input_value()
+        assert output.strip()
+        nodes = column(page, "runs-timeline", 1)
+        assert len(nodes) >= 2 and "retrieve" in " ".join(nodes), nodes
+        assert all(re.fullmatch(r"\d+", offset) for offset in column(page, "runs-timeline", 5) if offset)
+        docs = page.locator("#runs-docs")
+        expect(docs).to_be_visible()
+        assert any(source.endswith(".md") for source in column(page, "runs-docs", 0))
+        expect(page.locator("#runs-findings")).to_be_hidden()
+        pick(page, "runs-graph", "voice")
+        expect(page.locator("#runs-list-status")).to_contain_text("No runs match")
+
+        # 2. Promote it, with its output as the reference: the suite's promoted-cases file holds it.
+        page.locator("#runs-promote-output input").check()
+        page.locator("#runs-promote").click()
+        case_id = f"run-{run_id[:8]}"
+        expect(page.locator("#runs-promote-status")).to_contain_text(
+            f"Added case {case_id} to suite chat-rag (1 promoted cases)", timeout=15_000
+        )
+        promoted = [json.loads(line) for line in (home / "evals" / "chat-rag.jsonl").read_text().splitlines()]
+        assert [(c["id"], c["input"], c["origin"]) for c in promoted] == [(case_id, {"question": QUESTION}, run_id)]
+        assert promoted[0]["expected"]["answer"] == output
+
+        # 3. The Evals tab: chat-rag, v1 vs v2 on the extractive baseline, 3 bundled cases plus the promoted one.
+        page.get_by_role("tab", name="Evals").click()
+        expect(page.locator("#evals-suite input")).to_have_value("chat-rag")
+        expect(page.locator("#evals-description")).to_contain_text("recall@k", timeout=30_000)
+        expect(page.locator("#evals-mlflow")).to_contain_text("http://127.0.0.1:5000")
+        expect(page.locator("#evals-mlflow")).to_contain_text(str(home.resolve() / "mlflow.db"))
+        pick(page, "evals-models", "extractive")
+        versions = page.locator("#evals-prompt-versions")
+        versions.get_by_label("v1", exact=True).check()
+        versions.get_by_label("v2", exact=True).check()
+        page.locator("#evals-limit input").fill("3")
+        page.locator("#evals-run").click()
+        expect(page.locator("#evals-progress")).to_contain_text("variant", timeout=60_000)
+        status = page.locator("#evals-status")
+        expect(status).to_contain_text("2 run(s) of chat-rag", timeout=EVAL_TIMEOUT_MS)
+        expect(status).to_contain_text("4 cases (1 promoted)")
+        expect(page.locator("#evals-description")).to_contain_text("(1 promoted from runs)")
+        headers = page.locator("#evals-metrics thead").inner_text()
+        ids = dict(re.findall(r"prompt_version=(v[12]) \((\w{8})\)", headers))
+        assert set(ids) == {"v1", "v2"}, headers
+        assert "pass_rate" in column(page, "evals-metrics", 0) and "recall_at_k" in column(page, "evals-metrics", 0)
+
+        # 4. The first two variants are compared case by case, changed outcomes first; the promoted case is in.
+        summary = page.locator("#evals-compare-summary")
+        expect(summary).to_contain_text(re.compile(r"\d+ of 4 cases changed outcome"), timeout=30_000)
+        changed = int(re.search(r"(\d+) of 4", summary.inner_text()).group(1))  # type: ignore[union-attr]
+        assert case_id in column(page, "evals-cases", 0)
+        moved = [a != b for a, b in zip(column(page, "evals-cases", 1), column(page, "evals-cases", 2), strict=True)]
+        assert moved == [True] * changed + [False] * (4 - changed)
+        assert "prompt_version" in column(page, "evals-params", 0)
+
+        # 5. Two runs picked in the compare pickers (b against a, swapped) compare too.
+        expect(page.locator("#evals-run-a input")).to_have_value(re.compile(ids["v1"]))
+        pick(page, "evals-run-a", ids["v2"])
+        pick(page, "evals-run-b", ids["v1"])
+        expect(page.locator("#evals-run-b input")).to_have_value(re.compile(ids["v1"]))
+        page.locator("#evals-compare").click()
+        expect(summary).to_contain_text(f"a: {ids['v2']} → b: {ids['v1']}", timeout=30_000)
+        params = dict(zip(column(page, "evals-params", 0), column(page, "evals-params", 1), strict=True))
+        assert params["prompt_version"] == "v2"
+        page.screenshot(path=str(tmp_path / "evals.png"), full_page=True)
+        page.close()
+    finally:
+        server.stop()

@@ -414,8 +414,9 @@ def eval_suite(
             typer.echo(f"[{done}/{total}] {message}", err=True)
 
     async def go() -> list:
-        if limit is not None:
-            cases = chosen.cases(settings)[:limit]
+        if limit is not None:  # the first N bundled cases, and every promoted one
+            every = chosen.cases(settings)
+            cases = [c for c in every if c.source != "promoted"][:limit] + [c for c in every if c.source == "promoted"]
             from workbench.evals.runner import run_variant
 
             return [await run_variant(chosen, v, settings, cases=cases, progress=progress) for v in variants]

@@ -110,7 +110,8 @@ def compare_runs(settings: Settings, run_a: str, run_b: str) -> Comparison:
         )
 
     def moved(diff: CaseDiff) -> float:
-        shared = set(diff.metrics_a) & set(diff.metrics_b)
+        """The largest move of a quality metric (timings, ``*_s``, are noise for ordering)."""
+        shared = {m for m in set(diff.metrics_a) & set(diff.metrics_b) if not m.endswith("_s")}
         return max((abs(diff.metrics_b[m] - diff.metrics_a[m]) for m in shared), default=0.0)
 
     diffs.sort(key=lambda d: (not d.changed, -moved(d), d.case_id))

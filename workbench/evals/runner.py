@@ -7,13 +7,17 @@ versions used are linked to the run from MLflow's prompt registry.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.evals.suite import Case, CaseResult, Progress, Suite, Variant
 from workbench.evals.tracking import configure, experiment_id, link_prompts
 from workbench.settings import Settings
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 MAX_PARAM_CHARS = 500
 
@@ -51,20 +55,30 @@ async def run_variant(
     cases: list[Case] | None = None,
     progress: Progress | None = None,
 ) -> SuiteRun:
-    """One MLflow run: ``suite`` over its cases under ``variant``. A case that raises is an ``error`` row."""
-    import mlflow
+    """One MLflow run: ``suite`` over its cases under ``variant``. A case that raises is an ``error`` row.
 
-    configure(settings)
-    experiment = experiment_id(settings, suite.name)
+    MLflow is called with explicit run ids (never the thread's "active run"), in worker threads, so evals that
+    share an event loop with a server neither block it nor log into each other's runs.
+    """
+    from mlflow import MlflowClient
+    from mlflow.entities import Param
+
+    await asyncio.to_thread(configure, settings)
+    experiment = await asyncio.to_thread(experiment_id, settings, suite.name)
     cases = suite.cases(settings) if cases is None else cases
     started = time.perf_counter()
     extra = await suite.setup(settings, variant)
     prompt_uris: list[str] = list(extra.pop("prompt_uris", []))
     params = {**suite.defaults, **variant.params, **extra, "variant": variant.name, "suite": suite.name}
     params["cases_promoted"] = sum(c.source == "promoted" for c in cases)
-    with mlflow.start_run(experiment_id=experiment, run_name=f"{suite.name}:{variant.name}") as run:
-        mlflow.log_params(_flat(params))
-        mlflow.set_tags({"workbench.suite": suite.name, "workbench.variant": variant.name})
+    client = MlflowClient()
+    tags = {"workbench.suite": suite.name, "workbench.variant": variant.name}
+    run = await asyncio.to_thread(client.create_run, experiment, tags=tags, run_name=f"{suite.name}:{variant.name}")
+    run_id = run.info.run_id
+    status = "FAILED"
+    try:
+        flat = _flat(params)
+        await asyncio.to_thread(client.log_batch, run_id, params=[Param(k, v) for k, v in flat.items()])
         results: list[CaseResult] = []
         for index, case in enumerate(cases):
             if progress:
@@ -77,18 +91,35 @@ async def run_variant(
             results.append(result)
         metrics = {**base_metrics(results), **suite.aggregate(results)}
         metrics["duration_s"] = round(time.perf_counter() - started, 3)
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
-        rows = [r.row() | {"source": r.detail.get("source", "bundled")} for r in results]
-        columns = sorted({key for row in rows for key in row})
-        mlflow.log_table({c: [row.get(c) for row in rows] for c in columns}, artifact_file="cases.json")
-        if prompt_uris:
-            link_prompts(settings, run.info.run_id, prompt_uris)
-            mlflow.set_tag("workbench.prompts", ", ".join(prompt_uris))
+        await asyncio.to_thread(_log_results, client, settings, run_id, metrics, results, prompt_uris)
+        status = "FINISHED"
+    finally:
+        await asyncio.to_thread(client.set_terminated, run_id, status)
     if progress:
         progress(f"{variant.name}: done", len(cases), len(cases))
-    return SuiteRun(
-        suite.name, variant, run.info.run_id, experiment, params, metrics, results, time.perf_counter() - started
-    )
+    return SuiteRun(suite.name, variant, run_id, experiment, params, metrics, results, time.perf_counter() - started)
+
+
+def _log_results(
+    client: MlflowClient,
+    settings: Settings,
+    run_id: str,
+    metrics: dict[str, float],
+    results: list[CaseResult],
+    prompt_uris: list[str],
+) -> None:
+    import mlflow
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    values = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None]
+    client.log_batch(run_id, metrics=values)
+    rows = [r.row() | {"source": r.detail.get("source", "bundled")} for r in results]
+    columns = sorted({key for row in rows for key in row})
+    mlflow.log_table({c: [row.get(c) for row in rows] for c in columns}, artifact_file="cases.json", run_id=run_id)
+    if prompt_uris:
+        link_prompts(settings, run_id, prompt_uris)
+        client.set_tag(run_id, "workbench.prompts", ", ".join(prompt_uris))
 
 
 async def run_suite(

@@ -68,10 +68,14 @@ def recent_runs(
     entry_point: str | None = None,
     since: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """The newest runs first, optionally filtered; JSON columns decoded, timestamps timezone-aware (UTC)."""
-    filters = {"graph": graph, "status": status, "session_id": session_id, "model": model, "entry_point": entry_point}
+    """The newest runs first, optionally filtered (``model`` by substring, case-insensitive: ``openai`` finds
+    ``openai/gpt-4o-mini``); JSON columns decoded, timestamps timezone-aware (UTC)."""
+    filters = {"graph": graph, "status": status, "session_id": session_id, "entry_point": entry_point}
     clauses = [f"{name} = ?" for name, value in filters.items() if value is not None]
     params: list[Any] = [value for value in filters.values() if value is not None]
+    if model:
+        clauses.append("model ILIKE ?")
+        params.append(f"%{model.replace('%', '').replace('_', '')}%")
     if since is not None:
         clauses.append("started_at >= ?")
         params.append(since)

@@ -1,0 +1,310 @@
+"""``chat-rag``: the chat graph over the QA set in ``datasets/`` (plus promoted cases), one chat turn per case.
+
+Per case (each a real turn through :class:`~workbench.chat.service.ChatService`, logged in the DuckDB run log
+with ``entry_point="eval"`` under the case's ``run_id``):
+
+- retrieval: ``recall_at_k`` (a relevant chunk among the ``top_k`` retrieved: from the question's source file and
+  holding one of its facts) and ``reciprocal_rank`` (1/rank of the first relevant chunk, 0 when none);
+- answer quality: ``token_f1`` against the gold answer and ``fact_containment`` of the gold facts (see
+  :mod:`workbench.evals.metrics`); ``answer_quality`` is the larger of the two;
+- ``groundedness``: the share of answer sentences supported by the chunks they cite (by the retrieved chunks
+  when the citations were attributed, not written by the model);
+- ``judge_score`` (1-5) when ``judge_model`` names a capable model; ``ttft_s`` and ``latency_s``.
+
+A case passes when its answer quality reaches ``pass_threshold`` and retrieval found a relevant chunk. Promoted
+cases have no gold facts: they are scored on what they carry (token F1 against the reference answer, whether
+one of the earlier run's sources came back), plus groundedness and timings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import string
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import HumanMessage
+from langgraph.checkpoint.memory import InMemorySaver
+
+from graphs.chat import builder
+from graphs.chat_prompts import REWRITE_PROMPT, Prompt, answer_prompt
+from workbench.chat.service import ChatService, TurnRequest
+from workbench.errors import ConfigurationError
+from workbench.evals import metrics
+from workbench.evals.cases import load_promoted
+from workbench.evals.suite import Case, CaseResult, Variant, mean, percentile
+from workbench.evals.tracking import register_prompt
+from workbench.providers.llm import resolve_spec
+from workbench.providers.llm_extractive import LABEL, NOT_FOUND
+from workbench.resources import Resources, get_resources
+from workbench.services import SAMPLE_CORPUS, index_corpus_if_empty
+from workbench.settings import Settings
+
+DATASET = Path(__file__).resolve().parents[1] / "datasets" / "qa.jsonl"
+CAPABLE_PROVIDERS = ("openai/", "groq/")
+#: Per-case metric -> the run's metric (their mean over the cases that have it).
+MEANS = {
+    "recall_at_k": "recall_at_k",
+    "reciprocal_rank": "mrr",
+    "token_f1": "token_f1",
+    "fact_containment": "fact_containment",
+    "answer_quality": "answer_quality",
+    "groundedness": "groundedness",
+    "judge_score": "judge_score",
+    "source_hit": "source_hit_rate",
+}
+
+
+def mlflow_template(prompt: Prompt) -> str:
+    """A ``str.format`` template in MLflow's syntax: ``{context}`` becomes ``{{context}}``, ``{{`` becomes ``{``."""
+    parts = []
+    for literal, field, _, _ in string.Formatter().parse(prompt.template):
+        parts.append(literal)
+        if field is not None:
+            parts.append("{{" + field + "}}")
+    return "".join(parts)
+
+
+def graph_version() -> str:
+    """Short hash of the chat graph's mermaid drawing: it changes when the graph's shape does."""
+    drawing = builder.compile().get_graph().draw_mermaid()
+    return hashlib.sha256(drawing.encode()).hexdigest()[:12]
+
+
+def answer_body(answer: str) -> str:
+    """The answer without the extractive baseline's fixed header line."""
+    return answer.removeprefix(LABEL).strip()
+
+
+def score_answer(
+    case: Case, answer: str, docs: list[dict[str, Any]], citations: list[int], citation_mode: str, threshold: float
+) -> tuple[bool, dict[str, float], dict[str, Any]]:
+    """``(passed, metrics, detail)`` of one answer to ``case`` given the documents retrieved for it."""
+    expected = case.expected
+    body = answer_body(answer)
+    scores: dict[str, float] = {}
+    detail: dict[str, Any] = {"sources": [Path(d["source"]).name for d in docs], "citations": citations}
+    checks: list[bool] = []
+    if expected.get("source") and expected.get("facts"):
+        rank = metrics.first_relevant_rank(docs, expected["source"], expected["facts"])
+        scores["recall_at_k"] = float(rank is not None)
+        scores["reciprocal_rank"] = 1 / rank if rank else 0.0
+        detail["rank"] = rank
+        checks.append(rank is not None)
+    elif expected.get("sources"):
+        scores["source_hit"] = float(any(Path(d["source"]).name in expected["sources"] for d in docs))
+        checks.append(bool(scores["source_hit"]))
+    if expected.get("answer"):
+        scores["token_f1"] = metrics.token_f1(body, answer_body(str(expected["answer"])))
+        quality = scores["token_f1"]
+        containment = metrics.fact_containment(body, expected.get("facts") or [])
+        if containment is not None:
+            scores["fact_containment"] = containment
+            quality = max(quality, containment)
+        scores["answer_quality"] = quality
+        checks.append(quality >= threshold)
+    else:
+        checks.append(bool(body) and body != NOT_FOUND)
+    if body != NOT_FOUND:  # a refusal makes no claim to ground
+        cited = citations if citation_mode == "explicit" else []
+        grounded = metrics.groundedness(body, [d["text"] for d in docs], cited)
+        detail["sentences_checked"] = grounded.checked
+        if grounded.score is not None:
+            scores["groundedness"] = grounded.score
+    return all(checks), scores, detail
+
+
+class ChatRagSuite:
+    name = "chat-rag"
+    description = "RAG chat over datasets/qa.jsonl: recall@k, MRR, answer F1 and fact containment, groundedness"
+    defaults: dict[str, Any] = {
+        "model": None,
+        "prompt_version": "v1",
+        "top_k": 5,
+        "search_mode": "hybrid",
+        "collection": None,
+        "judge_model": None,
+        "pass_threshold": 0.5,
+    }
+
+    def __init__(self) -> None:
+        self._service: tuple[ChatService, InMemorySaver] | None = None
+        self._judges: dict[str, str | None] = {}
+
+    def knobs(self, variant: Variant) -> dict[str, Any]:
+        return {**self.defaults, **variant.params}
+
+    def cases(self, settings: Settings) -> list[Case]:
+        """Every question of ``datasets/qa.jsonl``, then the cases promoted from logged chat runs."""
+        bundled = []
+        for line in DATASET.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                expected = {k: row[k] for k in ("answer", "source", "facts", "style") if k in row}
+                bundled.append(Case(row["id"], {"question": row["question"]}, expected))
+        return bundled + load_promoted(settings, self.name)
+
+    async def setup(self, settings: Settings, variant: Variant) -> dict[str, Any]:
+        """Index the corpus if the collection is empty, resolve the model (and judge), register the prompts."""
+        knobs = self.knobs(variant)
+        resources = get_resources()
+        collection = knobs["collection"] or settings.collection
+        points = await _ensure_corpus(resources, collection)
+        try:
+            prompt = answer_prompt(knobs["prompt_version"])
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
+        choice = await asyncio.to_thread(resources.models.choose, knobs["model"])
+        uris = [
+            register_prompt(settings, prompt.name, mlflow_template(prompt), prompt.version),
+            register_prompt(settings, REWRITE_PROMPT.name, mlflow_template(REWRITE_PROMPT), REWRITE_PROMPT.version),
+        ]
+        judge = _judge_spec(knobs["judge_model"], settings)
+        if judge is not None:
+            await asyncio.to_thread(resources.models.choose, judge)  # fails now, not on every case
+            uris.append(register_prompt(settings, metrics.JUDGE_NAME, metrics.JUDGE_TEMPLATE, metrics.JUDGE_VERSION))
+        self._judges[variant.name] = judge
+        return {
+            "prompt_uris": uris,
+            "model": knobs["model"] or settings.llm,
+            "model_resolved": choice.spec,
+            "prompt_name": prompt.name,
+            "prompt_id": prompt.id,
+            "graph_version": graph_version(),
+            "collection": collection,
+            "collection_points": points,
+            "dataset_version": hashlib.sha256(DATASET.read_bytes()).hexdigest()[:12],
+            "judge": judge or "off",
+        }
+
+    async def run_case(self, case: Case, variant: Variant, settings: Settings) -> CaseResult:
+        """One chat turn in a fresh session, timed, then scored."""
+        knobs = self.knobs(variant)
+        question = str(case.input.get("question") or "")
+        run_id = str(uuid.uuid4())
+        request = TurnRequest(
+            content=question,
+            session_id=f"eval-{case.id}-{run_id[:8]}",
+            model=knobs["model"],
+            collection=knobs["collection"] or settings.collection,
+            top_k=int(knobs["top_k"]),
+            search_mode=knobs["search_mode"],
+            prompt_version=knobs["prompt_version"],
+            entry_point="eval",
+        )
+        docs: list[dict[str, Any]] = []
+        done: dict[str, Any] = {}
+        started = time.perf_counter()
+        first_token: float | None = None
+        service, saver = self._chat(settings)
+        try:
+            async for event in service.stream(request, run_id):
+                if event["type"] == "retrieval":
+                    docs = event["documents"]
+                elif event["type"] == "token" and first_token is None:
+                    first_token = time.perf_counter()
+                elif event["type"] == "done":
+                    done = event
+        except Exception as exc:  # the run is logged (error or timed out) under run_id
+            return CaseResult(case.id, "error", run_id=run_id, error=f"{type(exc).__name__}: {exc}"[:500])
+        finally:
+            ended = time.perf_counter()
+            await saver.adelete_thread(request.session_id)
+        answer = str(done.get("answer") or "")
+        passed, scores, detail = score_answer(
+            case, answer, docs, list(done.get("citations") or []), str(done.get("citation_mode") or ""),
+            float(knobs["pass_threshold"]),
+        )  # fmt: skip
+        scores["latency_s"] = ended - started
+        scores["ttft_s"] = (first_token or ended) - started
+        judge = self._judges.get(variant.name)
+        reference = case.expected.get("answer")
+        if judge and reference:
+            verdict = await _judge(judge, question, answer_body(str(reference)), answer_body(answer))
+            if isinstance(verdict, tuple):
+                scores["judge_score"], detail["judge_reason"] = verdict
+            else:
+                detail["judge_error"] = verdict
+        detail.update(question=question, style=case.expected.get("style"), model=done.get("model"))
+        return CaseResult(case.id, "pass" if passed else "fail", scores, answer, run_id, detail)
+
+    def aggregate(self, results: list[CaseResult]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for metric, name in MEANS.items():
+            value = mean(results, metric)
+            if value is not None:
+                out[name] = round(value, 4)
+        for style in sorted({str(r.detail["style"]) for r in results if r.detail.get("style")}):
+            value = mean([r for r in results if r.detail.get("style") == style], "recall_at_k")
+            if value is not None:
+                out[f"recall_at_k_{style}"] = round(value, 4)
+        for metric in ("ttft_s", "latency_s"):
+            values = [r.metrics[metric] for r in results if metric in r.metrics]
+            for q in (50, 95):
+                value = percentile(values, q)
+                if value is not None:
+                    out[f"{metric.removesuffix('_s')}_p{q}_s"] = round(value, 4)
+        return out
+
+    def _chat(self, settings: Settings) -> tuple[ChatService, InMemorySaver]:
+        """The chat service the cases run on: the real graph, each case's session in memory only until the case
+        is scored (the run log keeps what it did), so a long-lived process (the Evals tab) does not grow."""
+        if self._service is None or self._service[0].settings is not settings:
+            saver = InMemorySaver()
+            self._service = (ChatService(settings, saver), saver)
+        return self._service
+
+
+async def _ensure_corpus(resources: Resources, collection: str) -> int:
+    """Index the corpus into ``collection`` when it is missing or empty; returns its number of points.
+
+    The default collection gets what the server indexes on first start (the configured corpus folder, else
+    ``datasets/corpus``); another collection gets ``datasets/corpus``, which the QA set is about.
+    """
+    store = resources.store
+
+    async def points() -> int | None:
+        exists = collection in await asyncio.to_thread(store.collections)
+        return await asyncio.to_thread(store.count, collection) if exists else None
+
+    if collection == resources.settings.collection:
+        await index_corpus_if_empty(resources)
+    elif not await points():
+        from workbench.ingest.pipeline import ingest_paths
+
+        await asyncio.to_thread(ingest_paths, store, [SAMPLE_CORPUS], collection)
+    count = await points()
+    if count is None:
+        raise ConfigurationError(f"collection {collection!r} does not exist and there is no corpus to index into it")
+    return count
+
+
+def _judge_spec(spec: str | None, settings: Settings) -> str | None:
+    """The judge's concrete model spec, or None for no judge. ``auto`` judges only with a cloud model; the
+    extractive baseline cannot judge at all."""
+    if not spec:
+        return None
+    concrete = resolve_spec(spec, settings)
+    if spec.strip() == "auto" and not concrete.startswith(CAPABLE_PROVIDERS):
+        return None
+    if concrete == "extractive":
+        raise ConfigurationError("the extractive baseline cannot judge answers; set judge_model to a chat model")
+    return concrete
+
+
+async def _judge(spec: str, question: str, reference: str, answer: str) -> tuple[float, str] | str:
+    """The judge's ``(score, reason)``, or why there is none."""
+    model = (await asyncio.to_thread(get_resources().models.choose, spec)).model
+    try:
+        reply = await model.ainvoke([HumanMessage(metrics.render_judge(question, reference, answer))])
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"[:300]
+    verdict = metrics.parse_judge(str(reply.content))
+    return verdict if verdict is not None else f"unreadable reply: {str(reply.content)[:200]}"
+
+
+suite = ChatRagSuite()

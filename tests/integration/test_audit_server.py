@@ -61,6 +61,8 @@ class AuditServer:
     """Every git call the server made, one line of arguments each."""
     pwned: Path
     """What the hostile payloads would create if git ever ran them."""
+    hold: Path
+    """While this file exists, clones wait: a task is held running for as long as a test needs."""
 
     @property
     def db(self) -> Path:
@@ -126,7 +128,14 @@ def audit(tmp_path_factory) -> Iterator[AuditServer]:
     real = shutil.which("git")
     assert real, "the tests need git"
     fake = bin_dir / "git"
-    fake.write_text(f'#!/bin/sh\necho "$@" >> {shlex.quote(str(canary))}\nexec {shlex.quote(real)} "$@"\n')
+    hold = base / "hold-clones"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" >> {shlex.quote(str(canary))}\n'
+        # while the hold file exists a clone waits (killable, as a real slow clone): a task stays running on cue
+        f'case " $* " in *" clone "*) while [ -e {shlex.quote(str(hold))} ]; do sleep 0.05; done;; esac\n'
+        f'exec {shlex.quote(real)} "$@"\n'
+    )
     fake.chmod(0o755)
     env = {
         "WORKBENCH_AUDIT_ALLOWED_ROOTS": str(root),
@@ -136,7 +145,7 @@ def audit(tmp_path_factory) -> Iterator[AuditServer]:
         "GIT_PYTHON_GIT_EXECUTABLE": str(fake),
     }
     with running_server(tmp_path_factory.mktemp("audit-home"), **env) as server:
-        yield AuditServer(server, root, outside, canary, base / "pwned")
+        yield AuditServer(server, root, outside, canary, base / "pwned", hold)
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
@@ -552,11 +561,16 @@ def test_cancel_over_the_socket_stops_a_running_task(audit: AuditServer) -> None
 
 def test_a_restart_marks_cut_off_tasks_interrupted(audit: AuditServer, inventory: FinishedAudit) -> None:
     """Last in the module: it restarts the server (same home, new port)."""
-    created = create(audit, repo=str(audit.root / "big"))
-    with open_socket(audit, created["task_id"]) as ws:
-        wait_for_agents(ws)
-    assert status(audit, created["task_id"])["status"] == "running"
-    audit.server.stop()  # a graceful stop: the running task is recorded as interrupted
+    audit.hold.touch()  # the task waits in its clone until the server stops it, however fast this machine is
+    try:
+        created = create(audit, repo=str(audit.root / "big"))
+        with open_socket(audit, created["task_id"]) as ws:
+            while receive(ws).get("step") != "clone":
+                pass
+        assert status(audit, created["task_id"])["status"] == "running"
+        audit.server.stop()  # a graceful stop: the running task is recorded as interrupted
+    finally:
+        audit.hold.unlink()
     stale = TaskRecord(  # as if an earlier process had been killed mid-task
         task_id=uuid.uuid4().hex,
         repo=str(audit.root / "inventory-api"),

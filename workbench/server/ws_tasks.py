@@ -61,16 +61,29 @@ async def task_events(websocket: WebSocket, task_id: str, tasks: Annotated[TaskM
         await websocket.close(CLOSE_POLICY, "unknown task")
         return
     reader = asyncio.create_task(_read(websocket, tasks, task_id))
+    events = aiter(tasks.subscribe(task_id))
     try:
-        async for event in tasks.subscribe(task_id):
-            if reader.done():  # the client went away
+        while True:
+            # the next event, or the client leaving: a watcher that goes away while the task is quiet (a long
+            # clone, a slow analyzer) must not leave this handler waiting, nor hold up a server shutdown
+            following = asyncio.ensure_future(anext(events))
+            await asyncio.wait({following, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if not following.done():
+                following.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await following
+                break
+            try:
+                event = following.result()
+            except StopAsyncIteration:
+                await websocket.close(1000, "task ended")
                 break
             await _send(websocket, event)
-        if not reader.done():
-            await websocket.close(1000, "task ended")
     except WebSocketDisconnect:
         pass
     finally:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
             await reader
+        with contextlib.suppress(asyncio.CancelledError, RuntimeError):
+            await events.aclose()  # type: ignore[attr-defined]

@@ -55,13 +55,18 @@ def chat_turn(server: Server, content: str, session: str) -> dict:
 def pick(page, dropdown: str, option: str) -> None:
     """Choose ``option`` in the Gradio dropdown with elem_id ``dropdown`` (a multiselect keeps earlier picks), or
     the one option whose label contains ``option`` when none is called that."""
+    from playwright.sync_api import expect
+
     field = page.locator(f"#{dropdown} input")
     field.scroll_into_view_if_needed()  # an open list that the page scrolls under is never stable to click
     field.click()
-    labels = [" ".join(text.replace("✓", "").split()) for text in page.get_by_role("option").all_inner_texts()]
+    options = page.locator(f"#{dropdown} [role=option]")  # this dropdown's list, not one left open elsewhere
+    options.first.wait_for()
+    labels = [" ".join(text.replace("✓", "").split()) for text in options.all_inner_texts()]
     name = option if option in labels else next(label for label in labels if option in label)
-    page.get_by_role("option", name=name, exact=True).click()
+    page.locator(f"#{dropdown}").get_by_role("option", name=name, exact=True).click()
     page.keyboard.press("Escape")
+    expect(options).to_have_count(0)  # closed before the next pick opens another list
 
 
 def column(page, elem_id: str, index: int) -> list[str]:

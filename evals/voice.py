@@ -43,7 +43,7 @@ from workbench.voice.engines import SpeechEngines
 from workbench.voice.metrics import word_error_rate
 from workbench.voice.personas import Persona, get_persona
 from workbench.voice.service import VoiceService, VoiceTurn
-from workbench.voice.tts import synthesize
+from workbench.voice.tts import PiperTTS, synthesize
 
 SPEECH = Path(__file__).resolve().parents[1] / "datasets" / "speech"
 AUDIO_SUFFIXES = (".flac", ".mp3", ".wav", ".ogg", ".webm")
@@ -217,6 +217,8 @@ class VoiceSuite:
             path = SPEECH / str(case.input["file"])
             return await asyncio.to_thread(path.read_bytes), path.suffix.lstrip(".").lower()
         tts = await asyncio.to_thread(speech.tts, str(case.input.get("voice") or SOURCE_VOICE))
+        if isinstance(tts, PiperTTS):
+            tts = await asyncio.to_thread(tts.steadied)  # the same clip on every run: WER compares across runs
         key = (tts.name, str(case.input["say"]))
         if key not in self._spoken:
             spoken = await asyncio.to_thread(synthesize, tts, key[1])

@@ -84,3 +84,17 @@ def test_say_with_gtts_offline_falls_back_to_piper(tmp_path):
     assert said.returncode == 0, said.stderr
     assert "gtts/en unavailable" in said.stderr and "spoke with piper/joe-us" in said.stderr
     assert out.read_bytes()[:4] == b"RIFF" and wav_seconds(out) > 1.0
+
+
+def test_a_steadied_piper_voice_renders_a_sentence_the_same_every_time():
+    """The voice eval's round-trip clips come from it, so their WER compares across runs."""
+    from workbench.voice.tts import PiperTTS, bundled_voice_paths, synthesize
+
+    paths = bundled_voice_paths()
+    assert paths is not None, "the bundled voice is a dependency"
+    voice = PiperTTS(*paths, name="piper/joe-us")
+    steady = voice.steadied()
+    assert steady._voice is voice.load(), "one loaded model, shared"
+    first, second = (synthesize(steady, SENTENCE).audio for _ in range(2))
+    assert first == second
+    assert not voice.steady and synthesize(voice, SENTENCE).audio != first, "the voice itself still samples"

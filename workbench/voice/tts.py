@@ -79,12 +79,21 @@ def bundled_voice_paths() -> tuple[Path, Path] | None:
 class PiperTTS:
     """A Piper ONNX voice, loaded on first use and shared."""
 
-    def __init__(self, model: Path, config: Path | None, *, name: str) -> None:
+    def __init__(self, model: Path, config: Path | None, *, name: str, steady: bool = False) -> None:
         self.model_path = model
         self.config_path = config
         self.name = name
+        self.steady = steady
+        """No sampling noise: the same text always gives the same samples (for reference clips)."""
         self._voice: Any = None
         self._lock = threading.Lock()
+
+    def steadied(self) -> PiperTTS:
+        """This voice without sampling noise, sharing the loaded model (Piper samples phoneme lengths and
+        acoustics at random by default, so two renderings of a sentence differ, and so can their transcripts)."""
+        twin = PiperTTS(self.model_path, self.config_path, name=self.name, steady=True)
+        twin._voice, twin._lock = self.load(), self._lock
+        return twin
 
     def load(self) -> Any:
         with self._lock:
@@ -102,7 +111,7 @@ class PiperTTS:
         for sentence in split_sentences(text):
             started = time.perf_counter()
             with self._lock:  # one ONNX session; sentences of concurrent turns take turns
-                chunks = list(voice.synthesize(sentence))
+                chunks = list(voice.synthesize(sentence, syn_config=self._config()))
             if not chunks:
                 continue
             rate = chunks[0].sample_rate
@@ -115,6 +124,13 @@ class PiperTTS:
                 voice=self.name,
                 text=sentence,
             )
+
+    def _config(self) -> Any:
+        if not self.steady:
+            return None
+        from piper import SynthesisConfig
+
+        return SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
 
 
 class GoogleTTS:

@@ -156,7 +156,7 @@ class AuditSuite:
             with use_resources(get_resources().with_settings(case_settings)):
                 report = await run_audit(
                     request, _ignore, context=context, callback=RunLogCallback(get_runlog()), run_id=run_id,
-                    entry_point="eval",
+                    entry_point="eval", record_in=get_runlog(),
                 )  # fmt: skip
         except Exception as exc:  # the run is logged (error) under run_id
             return CaseResult(case.id, "error", run_id=run_id, error=f"{type(exc).__name__}: {exc}"[:500])

@@ -273,7 +273,10 @@ async def _audit(request: AuditInput, model: str | None, progress: bool) -> Audi
 
     callback = RunLogCallback(get_runlog())
     try:
-        return await run_audit(request, show, context=AuditContext(model=model), callback=callback, entry_point="cli")
+        return await run_audit(
+            request, show, context=AuditContext(model=model), callback=callback, entry_point="cli",
+            record_in=get_runlog(),
+        )  # fmt: skip
     finally:
         get_runlog().flush()
 

@@ -40,3 +40,32 @@ def test_ingest_twice_changes_nothing_the_second_time(tmp_path):
     assert "1 unchanged" in second.stdout and "0 chunks" in second.stdout
     missing = workbench(tmp_path, "ingest", str(tmp_path / "nope.md"))
     assert missing.returncode != 0
+
+
+def test_audit_writes_the_report_fails_on_high_and_leaves_its_findings_in_the_run_log(tmp_path):
+    from workbench.audit.store import report_of_run
+    from workbench.runlog import recent_runs
+    from workbench.runlog.schema import connect
+
+    out = tmp_path / "report.json"
+    repo = ROOT / "datasets" / "repos" / "inventory-api"
+    done = workbench(tmp_path, "audit", str(repo), "--model", "none", "--format", "json", "-o", str(out),
+                     "--fail-on", "high")  # fmt: skip
+    assert done.returncode == 3, done.stderr  # inventory-api has planted high-severity problems
+    assert "completed" in done.stderr, "progress goes to stderr"
+    report = json.loads(out.read_text())
+    assert report["status"] == "completed" and report["counts"]["high"] > 0
+
+    (run,) = recent_runs(tmp_path / "runs.duckdb", limit=5)
+    assert (run["graph"], run["entry_point"], run["status"]) == ("repo_audit", "cli", "ok")
+    with connect(tmp_path / "runs.duckdb") as con:
+        task = con.execute("SELECT task_id, status, progress FROM tasks WHERE run_id = ?", [run["run_id"]]).fetchone()
+        assert task is not None and task[1:] == ("completed", 100.0), "a CLI audit is recorded as a finished task"
+        stored = con.execute("SELECT count(*) FROM findings WHERE task_id = ?", [task[0]]).fetchone()
+        assert stored == (len(report["findings"]),)
+        assert con.execute("SELECT location FROM repositories").fetchall() == [(str(repo),)]
+    logged = report_of_run(tmp_path / "runs.duckdb", run["run_id"])  # what the Runs tab shows
+    assert logged is not None and [f["rule"] for f in logged["findings"]] == [f["rule"] for f in report["findings"]]
+
+    refused = workbench(tmp_path, "audit", "ext::sh -c touch% /tmp/pwned")
+    assert refused.returncode == 2 and "ext::" in refused.stderr

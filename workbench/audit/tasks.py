@@ -26,9 +26,10 @@ from graphs.repo_audit import builder, cleanup
 from graphs.repo_audit_state import AuditContext, AuditInput
 from workbench.audit import store
 from workbench.audit.models import AGENTS, AuditReport
-from workbench.audit.records import public_status, task_record, task_rows
+from workbench.audit.records import finished_task, public_status, task_record, task_rows
 from workbench.audit.safety import check_ref, check_target
 from workbench.errors import WorkbenchError
+from workbench.resources import get_resources
 from workbench.runlog import RunLog, RunLogCallback
 from workbench.runlog.schema import AgentLogRecord, TaskRecord
 from workbench.settings import Settings
@@ -76,14 +77,19 @@ async def run_audit(
     run_id: str | None = None,
     entry_point: str = "api",
     graph: CompiledStateGraph[Any, Any, Any, Any] | None = None,
+    record_in: RunLog | None = None,
 ) -> AuditReport:
     """Run one audit to its report, passing each ``task.*`` event to ``on_event`` as it happens.
 
-    Raises what stops the whole audit (bad target, clone failure); agent failures are in the report.
+    ``record_in``: also write the audit as a finished task (its ``tasks`` row, findings and repository) to this
+    run log; the :class:`TaskManager` keeps its own record instead. Raises what stops the whole audit (bad
+    target, clone failure); agent failures are in the report.
     """
     compiled = graph or builder.compile(name="repo_audit")
+    started = _utcnow()
+    run_uuid = uuid.UUID(run_id) if run_id else uuid.uuid4()
     config: RunnableConfig = {
-        "run_id": uuid.UUID(run_id) if run_id else uuid.uuid4(),
+        "run_id": run_uuid,
         "metadata": {"entry_point": entry_point, "task_id": request.get("task_id")},
     }
     if callback is not None:
@@ -97,7 +103,14 @@ async def run_audit(
             report = chunk["report"]
     if report is None:
         raise WorkbenchError("the audit ended without a report")
-    return AuditReport.model_validate(report)
+    result = AuditReport.model_validate(report)
+    if record_in is not None:
+        record = finished_task(dict(request), result, str(run_uuid), started, _utcnow())
+        try:
+            record_in.log_records(task_rows(record, result, get_resources().settings))
+        except WorkbenchError as exc:  # the report is what was asked for; a row that cannot be written is not
+            log.warning("audit %s: not recorded as a task: %s", record.task_id, exc)
+    return result
 
 
 @dataclass

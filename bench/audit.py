@@ -49,8 +49,8 @@ from graphs.repo_audit_state import AuditContext  # noqa: E402
 from workbench.audit.agents import TOOLS  # noqa: E402
 from workbench.audit.explorer import build_repo_map  # noqa: E402
 from workbench.audit.models import SEVERITIES, AuditReport, Finding  # noqa: E402
+from workbench.audit.runner import run_audit  # noqa: E402
 from workbench.audit.scoring import Score, combine, load_expected, score_by_agent  # noqa: E402
-from workbench.audit.tasks import run_audit  # noqa: E402
 from workbench.resources import Resources, get_resources, set_resources  # noqa: E402
 from workbench.settings import Settings  # noqa: E402
 

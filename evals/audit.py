@@ -32,8 +32,8 @@ from graphs.repo_audit import NO_MODEL, builder
 from graphs.repo_audit_state import AuditContext, AuditInput
 from workbench.audit.models import AGENTS, AuditReport
 from workbench.audit.prompts import PROMPT_VERSION, SUMMARY_SYSTEM, TRIAGE_SYSTEM
+from workbench.audit.runner import run_audit
 from workbench.audit.scoring import SCORED_AGENTS, Expected, ExpectedFinding, Score, load_expected, score_by_agent
-from workbench.audit.tasks import run_audit
 from workbench.errors import ConfigurationError
 from workbench.evals.cases import load_promoted
 from workbench.evals.suite import Case, CaseResult, Variant, percentile

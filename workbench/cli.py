@@ -256,7 +256,7 @@ def say(
 
 async def _audit(request: AuditInput, model: str | None, progress: bool) -> AuditReport:
     from graphs.repo_audit_state import AuditContext
-    from workbench.audit.tasks import run_audit
+    from workbench.audit.runner import run_audit
     from workbench.runlog import RunLogCallback, get_runlog
 
     def show(event: dict) -> None:

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from workbench.audit.report import to_json, to_markdown, to_sarif
+from workbench.audit.runner import InvalidRequest
 from workbench.audit.safety import TargetError
-from workbench.audit.tasks import InvalidRequest, TaskManager
+from workbench.audit.tasks import TaskManager
 from workbench.server.dependencies import get_task_manager
 from workbench.server.protocol_tasks import CreateTask, TaskCreated, TaskInfo
 

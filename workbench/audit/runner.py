@@ -1,0 +1,99 @@
+"""One repo audit driven through the graph to its report, and the checks a request passes before anything runs.
+
+:func:`run_audit` hands every ``task.*`` event to a callback as it happens; the CLI, the eval suite and the
+notebooks call it directly, and the server's :class:`~workbench.audit.tasks.TaskManager` runs it per task.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph.state import CompiledStateGraph
+
+from graphs.repo_audit import builder
+from graphs.repo_audit_state import AuditContext, AuditInput
+from workbench.audit.models import AGENTS, AuditReport
+from workbench.audit.records import finished_task, task_rows
+from workbench.audit.safety import check_ref, check_target
+from workbench.errors import WorkbenchError
+from workbench.resources import get_resources
+from workbench.runlog import RunLog, RunLogCallback
+from workbench.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPES = ("task.started", "task.progress", "task.agent_result", "task.completed", "task.error")
+
+
+class InvalidRequest(WorkbenchError):
+    """A task request that names unknown agents or bad limits."""
+
+    code = "invalid_request"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def validate_request(
+    repo: str, ref: str | None, agents: list[str] | None, agent_timeouts: dict[str, float] | None, settings: Settings
+) -> None:
+    """Refuse a bad request before any task, clone or git process exists (raises TargetError/InvalidRequest)."""
+    check_target(repo, settings)
+    check_ref(ref)
+    unknown = sorted(set(agents or []) - set(AGENTS))
+    if unknown:
+        raise InvalidRequest(f"unknown agents {unknown}; choose from {list(AGENTS)}")
+    for agent, seconds in (agent_timeouts or {}).items():
+        if agent not in AGENTS or not 0 < seconds <= 3600:
+            raise InvalidRequest(f"agent_timeouts: {agent!r}: {seconds!r} (agents {list(AGENTS)}, 0 < s <= 3600)")
+
+
+async def run_audit(
+    request: AuditInput,
+    on_event: Callable[[dict[str, Any]], None],
+    *,
+    context: AuditContext | None = None,
+    callback: RunLogCallback | None = None,
+    run_id: str | None = None,
+    entry_point: str = "api",
+    graph: CompiledStateGraph[Any, Any, Any, Any] | None = None,
+    record_in: RunLog | None = None,
+) -> AuditReport:
+    """Run one audit to its report, passing each ``task.*`` event to ``on_event`` as it happens.
+
+    ``record_in``: also write the audit as a finished task (its ``tasks`` row, findings and repository) to this
+    run log; the :class:`TaskManager` keeps its own record instead. Raises what stops the whole audit (bad
+    target, clone failure); agent failures are in the report.
+    """
+    compiled = graph or builder.compile(name="repo_audit")
+    started = _utcnow()
+    run_uuid = uuid.UUID(run_id) if run_id else uuid.uuid4()
+    config: RunnableConfig = {
+        "run_id": run_uuid,
+        "metadata": {"entry_point": entry_point, "task_id": request.get("task_id")},
+    }
+    if callback is not None:
+        config["callbacks"] = [callback]
+    report: dict[str, Any] | None = None
+    stream = compiled.astream(request, config, context=context or AuditContext(), stream_mode=["custom", "values"])
+    async for mode, chunk in cast(AsyncIterator[tuple[str, Any]], stream):
+        if mode == "custom" and isinstance(chunk, dict) and chunk.get("type") in EVENT_TYPES:
+            on_event(chunk)
+        elif mode == "values" and isinstance(chunk, dict) and chunk.get("report"):
+            report = chunk["report"]
+    if report is None:
+        raise WorkbenchError("the audit ended without a report")
+    result = AuditReport.model_validate(report)
+    if record_in is not None:
+        record = finished_task(dict(request), result, str(run_uuid), started, _utcnow())
+        try:
+            record_in.log_records(task_rows(record, result, get_resources().settings))
+        except WorkbenchError as exc:  # the report is what was asked for; a row that cannot be written is not
+            log.warning("audit %s: not recorded as a task: %s", record.task_id, exc)
+    return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,6 +21,11 @@ ROOT = Path(__file__).resolve().parents[2]
 CHAT_SCHEMA = json.loads((ROOT / "protocols" / "chat.schema.json").read_text())
 ASSISTANT_SCHEMA = json.loads((ROOT / "protocols" / "assistant.schema.json").read_text())
 TASKS_SCHEMA = json.loads((ROOT / "protocols" / "tasks.schema.json").read_text())
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+BROWSER_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
 
 
 def free_port() -> int:
@@ -105,3 +111,48 @@ def chat_server(tmp_path_factory) -> Iterator[Server]:
     """One server for the module: real MiniLM embeddings and local Qdrant, the slow fake model by default."""
     with running_server(tmp_path_factory.mktemp("home"), WORKBENCH_LLM="fake/slow") as server:
         yield server
+
+
+# --- the browser tests: Debian's Chromium driven by Playwright -------------------------------------------------
+
+
+@contextmanager
+def chromium(*extra_args: str) -> Iterator:
+    """A headless Chromium (skips the test when Chromium or Playwright is missing)."""
+    if not shutil.which("chromium"):
+        pytest.skip("Debian's chromium is not installed (scripts/setup.sh installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[*BROWSER_FLAGS, *extra_args])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    with chromium() as launched:
+        yield launched
+
+
+def pick(page, dropdown: str, option: str) -> None:
+    """Choose ``option`` in the Gradio dropdown with elem_id ``dropdown`` (a multiselect keeps earlier picks), or
+    the one option whose label contains ``option`` when none is called that."""
+    from playwright.sync_api import expect
+
+    field = page.locator(f"#{dropdown} input")
+    field.scroll_into_view_if_needed()  # an open list that the page scrolls under is never stable to click
+    field.click()
+    options = page.locator(f"#{dropdown} [role=option]")  # this dropdown's list, not one left open elsewhere
+    options.first.wait_for()
+    labels = [" ".join(text.replace("✓", "").split()) for text in options.all_inner_texts()]
+    name = option if option in labels else next(label for label in labels if option in label)
+    page.locator(f"#{dropdown}").get_by_role("option", name=name, exact=True).click()
+    page.keyboard.press("Escape")
+    expect(options).to_have_count(0)  # closed before the next pick opens another list
+
+
+def column(page, elem_id: str, index: int) -> list[str]:
+    """The text of one column in the rendered body rows of a Gradio Dataframe (it may virtualize long tables)."""
+    return [text.strip() for text in page.locator(f"#{elem_id} [role=gridcell][data-col='{index}']").all_inner_texts()]

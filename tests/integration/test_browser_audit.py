@@ -17,29 +17,12 @@ from pathlib import Path
 import git
 import pytest
 
-from tests.integration.conftest import ROOT, running_server
+from tests.integration.conftest import ROOT, column, pick, running_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.timeout(300)]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 AUDIT_TIMEOUT_MS = 90_000
 AUTHOR = git.Actor("Fixture Author", "fixture@example.com")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not shutil.which("chromium"):
-        pytest.skip("Debian's chromium is not installed (scripts/setup.sh installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        browser.close()
 
 
 def fixture_repo(root: Path) -> Path:
@@ -54,18 +37,6 @@ def fixture_repo(root: Path) -> Path:
     finally:
         repo.close()
     return dest
-
-
-def pick(page, dropdown: str, option: str) -> None:
-    """Choose ``option`` in the Gradio dropdown with elem_id ``dropdown`` (a multiselect keeps earlier picks)."""
-    page.locator(f"#{dropdown} input").click()
-    page.get_by_role("option", name=option, exact=True).click()
-    page.keyboard.press("Escape")
-
-
-def column(page, elem_id: str, index: int) -> list[str]:
-    """The text of one column in the rendered body rows of a Gradio Dataframe (it may virtualize long tables)."""
-    return [text.strip() for text in page.locator(f"#{elem_id} [role=gridcell][data-col='{index}']").all_inner_texts()]
 
 
 def test_audit_tab_runs_filters_downloads_refuses_reopens_and_cancels(browser, tmp_path):

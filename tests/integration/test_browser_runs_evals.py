@@ -11,34 +11,16 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 
 import pytest
 from websockets.sync.client import connect
 
-from tests.integration.conftest import Server
+from tests.integration.conftest import Server, column, pick
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.timeout(300)]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 QUESTION = "How do I configure the data folder?"
 EVAL_TIMEOUT_MS = 150_000
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not shutil.which("chromium"):
-        pytest.skip("Debian's chromium is not installed (scripts/setup.sh installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        browser.close()
 
 
 def chat_turn(server: Server, content: str, session: str) -> dict:
@@ -50,28 +32,6 @@ def chat_turn(server: Server, content: str, session: str) -> dict:
             if message.get("type") in ("done", "error"):
                 assert message["type"] == "done", message
                 return message
-
-
-def pick(page, dropdown: str, option: str) -> None:
-    """Choose ``option`` in the Gradio dropdown with elem_id ``dropdown`` (a multiselect keeps earlier picks), or
-    the one option whose label contains ``option`` when none is called that."""
-    from playwright.sync_api import expect
-
-    field = page.locator(f"#{dropdown} input")
-    field.scroll_into_view_if_needed()  # an open list that the page scrolls under is never stable to click
-    field.click()
-    options = page.locator(f"#{dropdown} [role=option]")  # this dropdown's list, not one left open elsewhere
-    options.first.wait_for()
-    labels = [" ".join(text.replace("✓", "").split()) for text in options.all_inner_texts()]
-    name = option if option in labels else next(label for label in labels if option in label)
-    page.locator(f"#{dropdown}").get_by_role("option", name=name, exact=True).click()
-    page.keyboard.press("Escape")
-    expect(options).to_have_count(0)  # closed before the next pick opens another list
-
-
-def column(page, elem_id: str, index: int) -> list[str]:
-    """The text of one column in the rendered body rows of a Gradio Dataframe."""
-    return [text.strip() for text in page.locator(f"#{elem_id} [role=gridcell][data-col='{index}']").all_inner_texts()]
 
 
 def test_runs_tab_promotes_a_chat_run_and_evals_tab_compares_two_prompt_versions(browser, tmp_path):

@@ -10,24 +10,22 @@ engines (faster-whisper tiny.en, Piper joe-us); the reply comes from the scripte
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import ROOT, Server, running_server
+from tests.integration.conftest import ROOT, Server, chromium, running_server
 from workbench.voice.audio import decode_audio, wav_bytes
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.timeout(600)]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required",
-    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-]  # fmt: skip
+MEDIA_FLAGS = [
+    "--autoplay-policy=no-user-gesture-required",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
 TURN_TIMEOUT_MS = 180_000  # a busy two-core machine loads Whisper and Piper on the first turn
 
 
@@ -43,16 +41,8 @@ def speech_wav(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser(speech_wav):
-    if not shutil.which("chromium"):
-        pytest.skip("Debian's chromium is not installed (scripts/setup.sh installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, args=[*FLAGS, f"--use-file-for-fake-audio-capture={speech_wav}"]
-        )
-        yield browser
-        browser.close()
+    with chromium(*MEDIA_FLAGS, f"--use-file-for-fake-audio-capture={speech_wav}") as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")

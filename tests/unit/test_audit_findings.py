@@ -7,25 +7,9 @@ from typing import Any
 
 import pytest
 
+from tests.unit.audit_factories import finding
 from workbench.audit.findings import count_by, count_by_severity, merge_findings, rank, score, summarize
 from workbench.audit.models import SEVERITIES, AgentResult, Finding
-
-
-def finding(**overrides: Any) -> Finding:
-    fields: dict[str, Any] = {
-        "rule": "bandit/B602",
-        "category": "command-injection",
-        "cwe": 78,
-        "severity": "high",
-        "confidence": "high",
-        "file": "src/app.py",
-        "line": 12,
-        "message": "subprocess call with shell=True",
-        "evidence": "subprocess.call(cmd, shell=True)",
-        "agent": "security",
-        "tool": "bandit",
-    }
-    return Finding(**(fields | overrides))
 
 
 def shell_true_pair() -> list[Finding]:

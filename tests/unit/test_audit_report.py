@@ -10,6 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from tests.unit.audit_factories import finding
 from workbench.audit.findings import count_by_severity, merge_findings, rank, summarize
 from workbench.audit.models import AgentResult, AuditReport, Finding
 from workbench.audit.report import (
@@ -34,23 +35,6 @@ def sarif_validator() -> jsonschema.Draft4Validator:
     assert schema["properties"]["version"]["enum"] == ["2.1.0"]
     jsonschema.Draft4Validator.check_schema(schema)
     return jsonschema.Draft4Validator(schema, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
-
-
-def finding(**overrides: Any) -> Finding:
-    fields: dict[str, Any] = {
-        "rule": "bandit/B602",
-        "category": "command-injection",
-        "cwe": 78,
-        "severity": "high",
-        "confidence": "high",
-        "file": "src/app.py",
-        "line": 12,
-        "message": "subprocess call with shell=True",
-        "evidence": "subprocess.call(cmd, shell=True)",
-        "agent": "security",
-        "tool": "bandit",
-    }
-    return Finding(**(fields | overrides))
 
 
 def build_report(status: str = "completed", findings: list[Finding] | None = None, **extra: Any) -> AuditReport:

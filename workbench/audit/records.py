@@ -68,27 +68,32 @@ def task_rows(record: TaskRecord, report: AuditReport | None, settings: Settings
     return rows
 
 
+def record_report(record: TaskRecord, report: AuditReport) -> None:
+    """What a finished audit's report sets on its task row."""
+    record.status, record.commit = report.status, report.commit
+    record.counts = report.counts
+    record.report = report.model_dump(mode="json")
+
+
 def finished_task(
     request: dict[str, Any], report: AuditReport, run_id: str, started_at: datetime, ended_at: datetime
 ) -> TaskRecord:
     """The ``tasks`` row of an audit run outside the server's task manager (the CLI, an eval, a notebook), so
     its findings are in the run log like a served task's and the Runs tab can show them."""
-    return TaskRecord(
+    record = TaskRecord(
         task_id=str(request.get("task_id") or uuid.UUID(run_id).hex),
         repo=str(request["repo"]),
         ref=request.get("ref"),
         agents=list(request.get("agents") or report.agents),
-        status=report.status,
         progress=100.0,
         created_at=started_at,
         started_at=started_at,
         ended_at=ended_at,
         run_id=run_id,
-        commit=report.commit,
         agent_states={name: {"status": result.status} for name, result in report.agents.items()},
-        counts=report.counts,
-        report=report.model_dump(mode="json"),
     )
+    record_report(record, report)
+    return record
 
 
 def public_status(record: TaskRecord) -> dict[str, Any]:

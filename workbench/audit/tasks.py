@@ -22,7 +22,7 @@ from graphs.repo_audit import builder, cleanup
 from graphs.repo_audit_state import AuditContext, AuditInput
 from workbench.audit import store
 from workbench.audit.models import AGENTS, AuditReport
-from workbench.audit.records import public_status, task_record, task_rows
+from workbench.audit.records import public_status, record_report, task_record, task_rows
 from workbench.audit.runner import InvalidRequest, run_audit, validate_request
 from workbench.errors import WorkbenchError
 from workbench.runlog import RunLog, RunLogCallback
@@ -297,9 +297,7 @@ class TaskManager:
                     graph=self.graph,
                 )
             task.report = report
-            record.status, record.commit = report.status, report.commit
-            record.counts = report.counts
-            record.report = report.model_dump(mode="json")
+            record_report(record, report)
         except asyncio.CancelledError:
             if self._closing:
                 record.status, record.error = "interrupted", "the server stopped while this task was running"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
@@ -23,6 +22,7 @@ from workbench.audit.safety import check_ref, check_target
 from workbench.errors import WorkbenchError
 from workbench.resources import get_resources
 from workbench.runlog import RunLog, RunLogCallback
+from workbench.runlog.writer import utcnow
 from workbench.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,6 @@ class InvalidRequest(WorkbenchError):
     """A task request that names unknown agents or bad limits."""
 
     code = "invalid_request"
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def validate_request(
@@ -72,7 +68,7 @@ async def run_audit(
     target, clone failure); agent failures are in the report.
     """
     compiled = graph or builder.compile(name="repo_audit")
-    started = _utcnow()
+    started = utcnow()
     run_uuid = uuid.UUID(run_id) if run_id else uuid.uuid4()
     config: RunnableConfig = {
         "run_id": run_uuid,
@@ -91,7 +87,7 @@ async def run_audit(
         raise WorkbenchError("the audit ended without a report")
     result = AuditReport.model_validate(report)
     if record_in is not None:
-        record = finished_task(dict(request), result, str(run_uuid), started, _utcnow())
+        record = finished_task(dict(request), result, str(run_uuid), started, utcnow())
         try:
             record_in.log_records(task_rows(record, result, get_resources().settings))
         except WorkbenchError as exc:  # the report is what was asked for; a row that cannot be written is not

@@ -15,7 +15,6 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from graphs.repo_audit import builder, cleanup
@@ -27,6 +26,7 @@ from workbench.audit.runner import InvalidRequest, run_audit, validate_request
 from workbench.errors import WorkbenchError
 from workbench.runlog import RunLog, RunLogCallback
 from workbench.runlog.schema import AgentLogRecord, TaskRecord
+from workbench.runlog.writer import utcnow
 from workbench.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,10 +36,6 @@ TERMINAL = frozenset({"completed", "partial", "failed", "cancelled", "interrupte
 
 class TaskNotFound(WorkbenchError):
     pass
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -81,7 +77,7 @@ class TaskManager:
             record = task_record(row)
             record.status = "interrupted"
             record.error = "the server stopped while this task was running; start it again"
-            record.ended_at = _utcnow()
+            record.ended_at = utcnow()
             records.append(record)
             cleanup(record.task_id)
         self.runlog.log_records(records)
@@ -117,7 +113,7 @@ class TaskManager:
             ref=ref,
             agents=list(agents or AGENTS),
             status="queued",
-            created_at=_utcnow(),
+            created_at=utcnow(),
             run_id=str(uuid.uuid4()),
             agent_states={a: {"status": "pending"} for a in (agents or AGENTS)},
         )
@@ -206,7 +202,7 @@ class TaskManager:
             "type": event["type"],
             "task_id": task.record.task_id,
             "seq": len(task.events),
-            "timestamp": _utcnow().isoformat(),
+            "timestamp": utcnow().isoformat(),
             **{k: v for k, v in event.items() if k != "type"},
         }
         self._track(task, event)
@@ -221,7 +217,7 @@ class TaskManager:
                     task_id=task.record.task_id,
                     seq=event["seq"],
                     type=event["type"],
-                    ts=_utcnow(),
+                    ts=utcnow(),
                     agent=event.get("agent"),
                     step=event.get("step"),
                     message=event.get("message") or event.get("summary"),
@@ -239,7 +235,7 @@ class TaskManager:
         record.agent_states = states
         kind, agent = event["type"], event.get("agent")
         if kind == "task.started":
-            record.status, record.started_at = "running", _utcnow()
+            record.status, record.started_at = "running", utcnow()
         elif kind == "task.progress":
             if event.get("step") == "select" and event.get("plan") is not None:
                 task.plan = list(event["plan"])
@@ -311,7 +307,7 @@ class TaskManager:
             log.info("audit %s failed: %s", record.task_id, record.error)
             self._publish(task, {"type": "task.error", "level": "task", "code": code, "message": record.error})
         finally:
-            record.ended_at = _utcnow()
+            record.ended_at = utcnow()
             await asyncio.to_thread(cleanup, record.task_id)
             self._persist(task)
             for queue in task.watchers:

@@ -34,6 +34,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def run_cli(
+    home: Path, *args: str, cwd: Path = ROOT, timeout: float = 300, unset: tuple[str, ...] = (), **env: str
+) -> subprocess.CompletedProcess:
+    """``workbench ARGS`` in a child process on its own WORKBENCH_HOME (``env`` added, ``unset`` removed from the
+    environment), output captured as text."""
+    environ = {k: v for k, v in os.environ.items() if k not in unset} | {"WORKBENCH_HOME": str(home), **env}
+    command = [sys.executable, "-m", "workbench.cli", *args]
+    return subprocess.run(command, cwd=cwd, env=environ, capture_output=True, text=True, timeout=timeout)
+
+
+def eval_case_rows(client, run_id: str, dest: Path | None = None) -> list[dict]:
+    """An eval run's per-case table (the ``cases.json`` artifact), read back through an MlflowClient."""
+    path = client.download_artifacts(run_id, "cases.json", str(dest) if dest else None)
+    table = json.loads(Path(path).read_text())
+    return [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
+
+
 class Server:
     """A ``workbench`` uvicorn process on a free loopback port with its own WORKBENCH_HOME."""
 

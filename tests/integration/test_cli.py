@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 
-from tests.integration.conftest import ROOT
+from tests.integration.conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.integration
 
 
 def workbench(home, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WORKBENCH_HOME": str(home), "WORKBENCH_LLM": "extractive"}
-    return subprocess.run(
-        [sys.executable, "-m", "workbench.cli", *args], env=env, capture_output=True, text=True, timeout=300
-    )
+    return run_cli(home, *args, WORKBENCH_LLM="extractive")
 
 
 def test_ask_then_runs_shows_the_logged_cli_run(tmp_path):

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import wave
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import ROOT
+from tests.integration.conftest import ROOT, run_cli
 from workbench.voice.metrics import word_error_rate
 
 pytestmark = pytest.mark.integration
@@ -21,11 +20,7 @@ SENTENCE = "The quick brown fox jumps over the lazy dog. Please call me back tom
 
 
 def workbench(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WORKBENCH_HOME": str(home), "WORKBENCH_STT_MODEL": "local/tiny.en"}
-    env.pop("WORKBENCH_TTS_VOICE", None)
-    return subprocess.run(
-        [sys.executable, "-m", "workbench.cli", *args], cwd=home, env=env, capture_output=True, text=True, timeout=300
-    )
+    return run_cli(home, *args, cwd=home, unset=("WORKBENCH_TTS_VOICE",), WORKBENCH_STT_MODEL="local/tiny.en")
 
 
 def wav_seconds(path: Path) -> float:

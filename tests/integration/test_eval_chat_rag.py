@@ -6,14 +6,12 @@ case of the next eval."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import ROOT
+from tests.integration.conftest import eval_case_rows, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -21,23 +19,13 @@ EXPERIMENT = "workbench/chat-rag"
 
 
 def workbench(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WORKBENCH_HOME": str(home), "WORKBENCH_LLM": "extractive"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return subprocess.run(
-        [sys.executable, "-m", "workbench.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=280
-    )
+    return run_cli(home, *args, timeout=280, unset=("MLFLOW_TRACKING_URI",), WORKBENCH_LLM="extractive")
 
 
 def mlflow_client(home: Path):
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=f"sqlite:///{(home / 'mlflow.db').resolve()}")
-
-
-def case_rows(client, run_id: str) -> list[dict]:
-    path = Path(client.download_artifacts(run_id, "cases.json"))
-    table = json.loads(path.read_text())
-    return [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +72,7 @@ def test_each_case_row_links_to_its_chat_run_in_the_duckdb_log(home, compared):
     client = mlflow_client(home)
     experiment = client.get_experiment_by_name(EXPERIMENT)
     for run in client.search_runs([experiment.experiment_id]):
-        rows = case_rows(client, run.info.run_id)
+        rows = eval_case_rows(client, run.info.run_id)
         assert [r["case_id"] for r in rows] == [f"q{i:02d}" for i in range(1, 9)]
         for row in rows:
             logged = get_run(home / "runs.duckdb", row["run_id"])
@@ -134,7 +122,7 @@ def test_a_promoted_run_is_a_case_of_the_next_eval(home, compared):
     result = json.loads(line)
     assert result["params"]["cases_promoted"] == 1 and result["metrics"]["cases"] == 49
     client = mlflow_client(home)
-    rows = {r["case_id"]: r for r in case_rows(client, result["mlflow_run_id"])}
+    rows = {r["case_id"]: r for r in eval_case_rows(client, result["mlflow_run_id"])}
     promoted = rows[case.id]
     assert promoted["source"] == "promoted" and promoted["outcome"] == "pass"
     assert promoted["metric.token_f1"] == 1.0, "the same model answers the same way as the promoted run"

@@ -4,9 +4,7 @@ Piper joe-us), read back from the MLflow store and the DuckDB run log they leave
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
-from tests.integration.conftest import ROOT
+from tests.integration.conftest import ROOT, eval_case_rows, run_cli
 from workbench.runlog import get_run
 
 pytestmark = pytest.mark.integration
@@ -22,9 +20,7 @@ FIXTURES = sorted(p.name.removesuffix(".expected.yaml") for p in (ROOT / "datase
 
 
 def workbench_eval(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | {"WORKBENCH_HOME": str(home)}
-    command = [sys.executable, "-m", "workbench.cli", "eval", *args]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    done = run_cli(home, "eval", *args, timeout=900, unset=("MLFLOW_TRACKING_URI",))
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 
@@ -36,12 +32,6 @@ def logged(home: Path, suite: str) -> tuple[MlflowClient, list[Run]]:
     assert experiment is not None
     runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
     return client, list(runs)
-
-
-def case_rows(client: MlflowClient, run: Run, dest: Path) -> list[dict[str, Any]]:
-    dest.mkdir(parents=True, exist_ok=True)
-    table = json.loads(Path(client.download_artifacts(run.info.run_id, "cases.json", str(dest))).read_text())
-    return [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
 
 
 def assert_logged_runs(home: Path, rows: list[dict[str, Any]], graph: str) -> None:
@@ -69,7 +59,7 @@ def test_eval_audit_logs_scores_per_agent_and_compares_agent_sets(tmp_path):
     assert metrics["findings_total"] >= metrics["overall_tp"] > 0 and metrics["duration_p50_s"] > 0
     assert "workbench.prompts" not in run.data.tags, "no model triaged: no prompt was used"
 
-    rows = case_rows(client, run, tmp_path / "artifacts")
+    rows = eval_case_rows(client, run.info.run_id)
     assert [r["case_id"] for r in rows] == FIXTURES and {r["source"] for r in rows} == {"bundled"}
     assert all(r["outcome"] == "pass" and r["metric.overall_f1"] is not None for r in rows)
     assert_logged_runs(home, rows, "repo_audit")
@@ -104,7 +94,7 @@ def test_eval_voice_logs_wer_real_time_factors_and_turn_latencies(tmp_path):
     linked = json.loads(run.data.tags["mlflow.linkedPrompts"])
     assert [(p["name"], str(p["version"])) for p in linked] == [("voice-persona-assistant", "1")]
 
-    rows = case_rows(client, run, tmp_path / "artifacts")
+    rows = eval_case_rows(client, run.info.run_id)
     assert [r["case_id"] for r in rows] == ["clip-jfk", "clip-hotwords", "say-1"]
     assert rows[0]["metric.wer"] <= 0.2 and "fellow americans" in rows[0]["output"].lower()
     assert rows[1]["metric.wer"] is None and rows[1]["metric.stt_rtf"] > 0, "no reference: real-time factors only"

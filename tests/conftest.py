@@ -12,5 +12,7 @@ for key, value in {
     "HF_HUB_OFFLINE": "1",
     "OPENAI_API_KEY": "",
     "GROQ_API_KEY": "",
+    # the scripted fake/ models are offered only where this is on
+    "WORKBENCH_TESTING": "true",
 }.items():
     os.environ[key] = value

@@ -98,9 +98,39 @@ class Settings(BaseSettings):
     audit_max_concurrent: int = Field(default=2, ge=1, le=32, description="Audit tasks running at once.")
     audit_llm_reviews: int = Field(default=5, ge=0, le=100, description="Findings per agent the LLM triages.")
 
-    # Protocols
+    # Protocols and their limits
     max_message_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest WebSocket text message accepted.")
-    max_upload_bytes: int = Field(default=20 * 1024 * 1024, description="Largest document accepted by the UI upload.")
+    max_upload_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1024, description="Largest file accepted by the UI upload (documents, audio)."
+    )
+    max_upload_files: int = Field(default=20, ge=1, le=1000, description="Most files one UI upload may index.")
+    max_messages_per_s: float = Field(default=10.0, gt=0, description="Sustained messages per second per socket.")
+    max_message_burst: int = Field(default=30, ge=1, description="Messages a socket may send at once above the rate.")
+    max_turns_per_client: int = Field(
+        default=4, ge=1, description="Turns one client address may run at once, over all its sockets."
+    )
+    audit_max_queued: int = Field(default=16, ge=1, description="Audits waiting for a slot before new ones get 429.")
+    audit_tasks_kept: int = Field(default=100, ge=1, description="Finished audits kept in memory (older: run log).")
+    model_cache_size: int = Field(default=8, ge=1, description="Chat models kept built at once (least recent go).")
+    speech_cache_size: int = Field(default=4, ge=1, description="Speech engines of each kind kept loaded at once.")
+
+    # Security
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="Token for /api, /ws and the UI (Authorization: Bearer, ?token= or the login cookie); "
+        "optional on loopback, required to serve on any other address.",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names the server answers to besides the loopback ones (DNS-rebinding guard); "
+        "'*' turns the check off.",
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port]) whose pages may open sockets and send requests, besides the "
+        "server's own.",
+    )
+    testing: bool = Field(default=False, description="Offer the scripted fake/ models (tests and benchmarks only).")
 
     @field_validator("audit_allowed_hosts", "audit_allowed_roots", mode="before")
     @classmethod
@@ -113,7 +143,28 @@ class Settings(BaseSettings):
             return [part.strip() for part in re.split(separators, value) if part.strip()]
         return value
 
-    @field_validator("openai_api_key", "groq_api_key", "qdrant_api_key", "openai_base_url", "qdrant_url", mode="before")
+    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        """Host names and origins: ``a,b`` (origins hold colons, so only commas and spaces separate) or JSON."""
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [part for part in re.split(r"[,\s]+", value) if part]
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        """An origin is ``scheme://host[:port]`` with nothing after it; kept without a trailing slash."""
+        for origin in value:
+            if not re.fullmatch(r"https?://[^/\s]+/?", origin):
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
+        return [origin.rstrip("/").lower() for origin in value]
+
+    @field_validator(
+        "openai_api_key", "groq_api_key", "qdrant_api_key", "openai_base_url", "qdrant_url", "api_token", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """``OPENAI_API_KEY=""`` means no key, not an empty one."""

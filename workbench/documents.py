@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Literal, TypedDict
 
 SearchMode = Literal["hybrid", "dense", "sparse"]
+COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$"
+"""What a collection name may be (clients name collections; Qdrant local mode makes each a folder)."""
 
 
 class Chunk(TypedDict):
@@ -13,7 +15,8 @@ class Chunk(TypedDict):
     chunk_id: str
     """Stable id: a UUID derived from the source, the content hash and the chunk's position."""
     source: str
-    """Path of the file (as given to ingest, made absolute) or an upload's name."""
+    """The file's path relative to the folder holding what was ingested (``corpus/install.md``), or an upload's
+    name; never a server path."""
     title: str
     """The document's title (first heading, PDF title, or the file name)."""
     section: str | None

@@ -79,7 +79,7 @@ def test_folders_are_expanded_recursively_skipping_hidden_and_unsupported_files(
     store: CountingStore, docs: Path
 ) -> None:
     report = ingest_paths(store, [docs], COLLECTION)
-    expected = {str(docs / "guide.md"), str(docs / "notes.txt"), str(docs / "sub" / "deep.markdown")}
+    expected = {"docs/guide.md", "docs/notes.txt", "docs/sub/deep.markdown"}
     assert sources(store) == expected
     assert (report.files_seen, report.added, report.failed) == (3, 3, 0)
     assert report.chunks_written == store.count(COLLECTION) == 4  # guide has two sections
@@ -100,10 +100,29 @@ def test_a_changed_file_replaces_its_old_chunks(store: CountingStore, docs: Path
     report = ingest_paths(store, [docs], COLLECTION)
     assert (report.updated, report.unchanged, report.chunks_written) == (1, 2, 1)
     texts = [
-        doc["text"] for doc in store.search(COLLECTION, "install serve fusion", k=10, filters={"source": str(guide)})
+        doc["text"]
+        for doc in store.search(COLLECTION, "install serve fusion", k=10, filters={"source": f"{docs.name}/guide.md"})
     ]
     assert len(texts) == 1 and "reciprocal rank fusion" in texts[0]
     assert store.count(COLLECTION) == 3
+
+
+def test_sources_are_relative_to_the_folder_given_and_hold_no_server_path(store: CountingStore, docs: Path) -> None:
+    ingest_paths(store, [docs, docs / "guide.md"], COLLECTION)
+    sources = set(store.source_hashes(COLLECTION))
+    assert f"{docs.name}/guide.md" in sources and not any(str(docs.parent) in s for s in sources)
+
+
+def test_an_index_made_with_absolute_sources_is_renamed_without_duplicates(store: CountingStore, docs: Path) -> None:
+    from workbench.ingest.pipeline import build_chunks
+
+    guide = docs / "guide.md"
+    store.ensure_collection(COLLECTION)
+    store.upsert(COLLECTION, build_chunks(str(guide), guide.read_bytes()))
+    assert str(guide) in store.source_hashes(COLLECTION)
+    ingest_paths(store, [docs], COLLECTION)
+    assert str(guide) not in store.source_hashes(COLLECTION)
+    assert store.count(COLLECTION) == 4  # guide's two sections once, the other two files
 
 
 def test_one_bad_file_is_reported_and_the_others_are_ingested(store: CountingStore, docs: Path) -> None:
@@ -112,10 +131,10 @@ def test_one_bad_file_is_reported_and_the_others_are_ingested(store: CountingSto
     unsupported = docs / "table.csv"
     unsupported.write_text("a,b")
     report = ingest_paths(store, [docs, unsupported, docs / "missing.md"], COLLECTION)
-    assert set(report.failures) == {str(bad), str(unsupported), str(docs / "missing.md")}
-    assert "UTF-8" in report.failures[str(bad)]
-    assert ".pdf" in report.failures[str(unsupported)]  # names the supported types
-    assert report.added == 3 and str(docs / "notes.txt") in sources(store)
+    assert set(report.failures) == {"docs/broken.txt", "table.csv", "missing.md"}
+    assert "UTF-8" in report.failures["docs/broken.txt"]
+    assert ".pdf" in report.failures["table.csv"]  # names the supported types
+    assert report.added == 3 and "docs/notes.txt" in sources(store)
     assert "3 failed" in report.summary()
 
 

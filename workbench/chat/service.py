@@ -12,6 +12,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any, cast
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
@@ -46,9 +47,10 @@ class SessionBusy(Exception):
 
 
 def public_document(doc: RetrievedDoc) -> dict[str, Any]:
-    """A retrieved document as the protocols send it."""
+    """A retrieved document as the protocols send it (an index made before sources were relative holds absolute
+    paths: those go out as the file name alone)."""
     return {
-        "source": doc["source"],
+        "source": PurePosixPath(doc["source"]).name if doc["source"].startswith("/") else doc["source"],
         "chunk_id": doc["chunk_id"],
         "score": doc["score"],
         "dense_score": doc["dense_score"],

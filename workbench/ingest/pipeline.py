@@ -1,8 +1,8 @@
 """Ingestion: files or uploads into chunks into the vector store, skipping what has not changed.
 
-A source (a file's absolute path, or an upload's name) is identified by the sha256 of its bytes. On re-ingest an
-unchanged source costs one hash and no writes; a changed one has its new chunks written first and its old chunks
-deleted after, so a failure half-way never leaves the source missing from the index.
+A source (a file's path relative to the folder holding what was ingested, or an upload's name) is identified by the
+sha256 of its bytes. On re-ingest an unchanged source costs one hash and no writes; a changed one has its new chunks
+written first and its old chunks deleted after, so a failure half-way never leaves the source missing from the index.
 """
 
 from __future__ import annotations
@@ -70,20 +70,22 @@ class IngestReport:
         )
 
 
-def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files to ingest: each file as given, each folder searched recursively for supported files (sorted, hidden
-    files and folders skipped). Paths are made absolute; duplicates are dropped."""
-    found: dict[Path, None] = {}
+def expand_sources(paths: Iterable[str | Path]) -> list[tuple[Path, str]]:
+    """Files to ingest (each file as given, each folder searched recursively for supported files, sorted, hidden
+    files and folders skipped, duplicates dropped), each with its source name: the path relative to the folder
+    holding what was given (``corpus/install.md`` for the folder ``datasets/corpus``, ``install.md`` for the file
+    itself). Sources are what clients see and filter on, so they never hold the server's own folders."""
+    found: dict[Path, str] = {}
     for raw in paths:
         path = Path(raw).expanduser().absolute()
         if path.is_dir():
             for child in sorted(path.rglob("*")):
                 hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
                 if child.is_file() and not hidden and is_supported(child.name):
-                    found[child] = None
+                    found.setdefault(child, child.relative_to(path.parent).as_posix())
         else:
-            found[path] = None
-    return list(found)
+            found.setdefault(path, path.name)
+    return list(found.items())
 
 
 def build_chunks(
@@ -129,16 +131,18 @@ def ingest_paths(
     """Ingest files and folders into ``collection``; one bad file is reported and the rest go on."""
     started = time.perf_counter()
     report = IngestReport()
-    files = expand_paths(paths)
+    files = expand_sources(paths)
     store.ensure_collection(collection)
     known = store.source_hashes(collection)
-    for index, path in enumerate(files, start=1):
-        source = str(path)
+    for index, (path, source) in enumerate(files, start=1):
         try:
             if not path.is_file():
                 raise IngestError(f"{source}: no such file")
             check_supported(path.name)
             _ingest_one(store, collection, source, path.read_bytes(), path.name, known, report, chunk_size, overlap)
+            if str(path) in known:  # indexed under its absolute path by an earlier version: that copy goes
+                store.delete_source(collection, str(path))
+                del known[str(path)]
         except (WorkbenchError, OSError) as exc:
             report.failures[source] = str(exc)
         if progress is not None:

@@ -25,7 +25,7 @@ from langchain_core.messages import (
     SystemMessage,
 )
 from langgraph.config import get_stream_writer
-from langgraph.graph import START, StateGraph
+from langgraph.graph import START
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 from langgraph.runtime import Runtime
 
@@ -35,6 +35,7 @@ from workbench.resources import get_resources
 from workbench.runlog.callback import RUNLOG_EVENT, RunLogCallback
 from workbench.voice.audio import AudioError, decode_audio, decode_base64
 from workbench.voice.personas import Persona, get_persona
+from workbench.voice.private_input import PrivateInputGraph
 from workbench.voice.speaker import Speaker, Speakers
 
 RESPOND = "respond"
@@ -219,7 +220,7 @@ async def synthesize(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
     return {"speech": speech, "speech_format": speech_format, "timings": timings, "models": models, "notes": notes}
 
 
-builder = StateGraph(VoiceState, context_schema=VoiceContext, input_schema=VoiceInput)
+builder = PrivateInputGraph(VoiceState, context_schema=VoiceContext, input_schema=VoiceInput)
 builder.add_node("transcribe", transcribe)
 builder.add_node(RESPOND, respond)
 builder.add_node("synthesize", synthesize)

@@ -6,15 +6,17 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.messages import AnyMessage
+from langgraph.channels import UntrackedValue
 from langgraph.graph.message import add_messages
 
 
 class VoiceInput(TypedDict, total=False):
     """One turn: recorded speech (base64) or typed text. Send the other key as null: a turn that failed
-    before its input was consumed leaves that input in the thread's state."""
+    before its input was consumed leaves its text in the thread's state (never its audio)."""
 
-    audio: str | None
-    """The recording, base64-encoded (wav, mp3, webm, ogg or flac)."""
+    audio: Annotated[str | None, UntrackedValue]
+    """The recording, base64-encoded (wav, mp3, webm, ogg or flac). Never checkpointed: it lives in the memory of
+    the run that reads it (see :mod:`workbench.voice.private_input`)."""
     audio_format: str | None
     """The declared container format; checked against the data. None: detect it."""
     text: str | None

@@ -13,7 +13,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
-from workbench.chat.service import SessionBusy
+from workbench.chat.service import SessionBusy, public_document
 from workbench.providers.llm import ModelRegistry
 from workbench.resources import Resources, set_resources
 from workbench.runlog import RunLog, RunLogCallback, get_run
@@ -129,7 +129,8 @@ async def test_a_grounded_turn_sends_public_documents_with_the_run_id(setup):
     events = await setup.events(VoiceTurn("s1", text="Which port?", persona="docs-guide", speak=False), run_id)
     (retrieval,) = [e for e in events if e["type"] == "retrieval"]
     assert retrieval["run_id"] == run_id and retrieval["query"] == "Which port?"
-    assert retrieval["documents"] == [{k: v for k, v in docs[0].items() if k != "internal"}]
+    assert retrieval["documents"] == [public_document(docs[0])]
+    assert "internal" not in retrieval["documents"][0]
 
 
 async def test_a_second_turn_on_a_busy_session_is_refused(tmp_path):

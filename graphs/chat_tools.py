@@ -6,60 +6,177 @@ import ast
 import asyncio
 import math
 import operator
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from langchain_core.tools import tool
+from simpleeval import MAX_POWER, FunctionNotDefined, InvalidExpression, NameNotDefined, SimpleEval
 
 from workbench.citations import label
 from workbench.resources import get_resources
 
-_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
+MAX_EXPRESSION_LENGTH = 200
+MAX_NESTING = 12
+"""Deepest parentheses (grouping or a function's argument list) an expression may have."""
+MAX_MAGNITUDE = sys.float_info.max
+"""Largest absolute value of any number, literal, intermediate or result: every value stays a finite float."""
+MAX_ROUND_DIGITS = 20
+_TOO_LARGE = f"number too large (every number must stay below {MAX_MAGNITUDE:.1e})"
+
+
+class CalculatorError(ValueError):
+    """An expression the calculator refuses; the message says why."""
+
+
+def _number(value: Any) -> int | float:
+    """``value`` if it is a finite number within ``MAX_MAGNITUDE``, else a ``CalculatorError``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise CalculatorError("only real numbers are allowed")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise CalculatorError(_TOO_LARGE)
+    if abs(value) > MAX_MAGNITUDE:
+        raise CalculatorError(_TOO_LARGE)
+    return value
+
+
+def _power(base: Any, exponent: Any) -> int | float:
+    """``base ** exponent``, refused before computing when the exponent or the result would be too large."""
+    base, exponent = _number(base), _number(exponent)
+    if abs(exponent) > MAX_POWER:
+        raise CalculatorError("exponent too large")
+    if abs(base) not in (0, 1) and exponent * math.log(abs(base)) > math.log(MAX_MAGNITUDE):
+        raise CalculatorError(_TOO_LARGE)
+    try:
+        return _number(base**exponent)
+    except OverflowError:
+        raise CalculatorError(_TOO_LARGE) from None
+
+
+def _arithmetic(function: Callable[..., Any]) -> Callable[..., int | float]:
+    """``function`` applied to numbers only, its result bounded like every other number."""
+
+    def checked(*args: Any) -> int | float:
+        try:
+            return _number(function(*(_number(a) for a in args)))
+        except OverflowError:
+            raise CalculatorError(_TOO_LARGE) from None
+
+    return checked
+
+
+def _math(name: str, function: Callable[..., Any]) -> Callable[..., int | float]:
+    """``function`` from ``math`` on numbers only, with its domain and range errors named for the user."""
+
+    def checked(*args: Any) -> int | float:
+        numbers = [_number(a) for a in args]
+        try:
+            return _number(function(*numbers))
+        except OverflowError:
+            raise CalculatorError(_TOO_LARGE) from None
+        except (TypeError, ZeroDivisionError):
+            raise CalculatorError(f"{name}() got arguments it cannot take") from None
+        except ValueError as exc:
+            if isinstance(exc, CalculatorError):
+                raise
+            raise CalculatorError(f"{name}() got an argument outside its domain") from None
+
+    return checked
+
+
+def _round(number: Any, ndigits: Any = None) -> int | float:
+    if ndigits is None:
+        return _number(round(_number(number)))
+    if not isinstance(ndigits, int) or isinstance(ndigits, bool) or abs(ndigits) > MAX_ROUND_DIGITS:
+        raise CalculatorError(
+            f"round() takes a whole number of digits between -{MAX_ROUND_DIGITS} and {MAX_ROUND_DIGITS}"
+        )
+    return _number(round(_number(number), ndigits))
+
+
+def _extreme(function: Callable[..., Any]) -> Callable[..., int | float]:
+    def checked(*args: Any) -> int | float:
+        if not args:
+            raise CalculatorError(f"{function.__name__}() needs at least one number")
+        return function(_number(a) for a in args)
+
+    return checked
+
+
+_OPERATORS: dict[type[ast.AST], Callable[..., Any]] = {
+    ast.Add: _arithmetic(operator.add),
+    ast.Sub: _arithmetic(operator.sub),
+    ast.Mult: _arithmetic(operator.mul),
+    ast.Div: _arithmetic(operator.truediv),
+    ast.FloorDiv: _arithmetic(operator.floordiv),
+    ast.Mod: _arithmetic(operator.mod),
+    ast.Pow: _power,
+    ast.UAdd: _arithmetic(operator.pos),
+    ast.USub: _arithmetic(operator.neg),
 }
-_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "sqrt": math.sqrt,
-    "log": math.log,
-    "exp": math.exp,
-    "abs": abs,
-    "round": round,
-    "min": min,
-    "max": max,
+    "sqrt": _math("sqrt", math.sqrt),
+    "log": _math("log", math.log),
+    "exp": _math("exp", math.exp),
+    "abs": _arithmetic(abs),
+    "round": _round,
+    "min": _extreme(min),
+    "max": _extreme(max),
 }
 _CONSTANTS = {"pi": math.pi, "e": math.e}
+_ALLOWED = f"use numbers, + - * / // % **, parentheses, {', '.join(_FUNCTIONS)} and {', '.join(_CONSTANTS)}"
 
 
-def evaluate(expression: str) -> float:
-    """Evaluate an arithmetic expression without ``eval``: numbers, + - * / // % **, a few math functions."""
+class _Arithmetic(SimpleEval):
+    """simpleeval reduced to numbers, names, unary and binary operators and calls of the allowed functions."""
 
-    def walk(node: ast.AST) -> Any:
-        match node:
-            case ast.Expression(body=body):
-                return walk(body)
-            case ast.Constant(value=int() | float() as value):
-                return value
-            case ast.BinOp(left=left, op=op, right=right) if type(op) in _BINARY:
-                if isinstance(op, ast.Pow) and abs(walk(right)) > 1000:
-                    raise ValueError("exponent too large")
-                return _BINARY[type(op)](walk(left), walk(right))
-            case ast.UnaryOp(op=op, operand=operand) if type(op) in _UNARY:
-                return _UNARY[type(op)](walk(operand))
-            case ast.Call(func=ast.Name(id=name), args=args) if name in _FUNCTIONS:
-                return _FUNCTIONS[name](*(walk(a) for a in args))
-            case ast.Name(id=name) if name in _CONSTANTS:
-                return _CONSTANTS[name]
-        raise ValueError(f"unsupported expression: {ast.unparse(node) if isinstance(node, ast.expr) else node}")
+    def __init__(self) -> None:
+        super().__init__(operators=_OPERATORS, functions=_FUNCTIONS, names=_CONSTANTS)
+        allowed = (ast.Expr, ast.Constant, ast.Name, ast.UnaryOp, ast.BinOp, ast.Call)
+        self.nodes: dict[type[ast.AST], Callable[[Any], Any]] = {
+            kind: handler for kind, handler in self.nodes.items() if kind in allowed
+        }
 
-    if len(expression) > 200:
-        raise ValueError("expression too long")
-    return walk(ast.parse(expression, mode="eval"))
+    @staticmethod
+    def _eval_constant(node: ast.Constant) -> int | float:
+        return _number(node.value)
+
+
+def _nesting(expression: str) -> int:
+    depth = deepest = 0
+    for char in expression:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def evaluate(expression: str) -> int | float:
+    """Evaluate an arithmetic expression: numbers, + - * / // % **, sqrt log exp abs round min max, pi and e.
+
+    Every number stays a finite float-sized value and the expression is short and shallow, so each step is a
+    cheap operation on small numbers and the whole evaluation takes microseconds; anything else raises
+    ``CalculatorError`` saying why.
+    """
+    if len(expression) > MAX_EXPRESSION_LENGTH:
+        raise CalculatorError(f"expression too long (at most {MAX_EXPRESSION_LENGTH} characters)")
+    if _nesting(expression) > MAX_NESTING:
+        raise CalculatorError(f"expression nested too deeply (at most {MAX_NESTING} levels of parentheses)")
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except (SyntaxError, ValueError):
+        raise CalculatorError(f"not a valid expression; {_ALLOWED}") from None
+    try:
+        return _number(_Arithmetic().eval(expression, previously_parsed=tree.body))
+    except FunctionNotDefined as exc:
+        raise CalculatorError(f"unknown function {exc.func_name!r}; {_ALLOWED}") from None
+    except NameNotDefined as exc:
+        raise CalculatorError(f"unknown name {exc.name!r}; {_ALLOWED}") from None
+    except InvalidExpression:
+        raise CalculatorError(f"only arithmetic is allowed; {_ALLOWED}") from None
+    except ZeroDivisionError:
+        raise CalculatorError("division by zero") from None
+    except TypeError:
+        raise CalculatorError("a function was called with the wrong number of arguments") from None
 
 
 @tool
@@ -67,7 +184,7 @@ def calculator(expression: str) -> str:
     """Evaluate an arithmetic expression such as "2 * (3 + 4) / sqrt(16)"."""
     try:
         return str(evaluate(expression))
-    except (ValueError, SyntaxError, ZeroDivisionError, OverflowError, TypeError) as exc:
+    except CalculatorError as exc:
         return f"error: {exc}"
 
 

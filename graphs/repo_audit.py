@@ -21,6 +21,7 @@ Every step streams ``task.*`` events (custom stream mode), the same ones ``/ws/t
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import threading
 import time
@@ -43,10 +44,13 @@ from workbench.audit.clone import remove_checkout
 from workbench.audit.findings import count_by_severity, merge_findings, rank, summarize
 from workbench.audit.models import AGENTS, AgentName, AgentResult, AuditReport
 from workbench.audit.prompts import PROMPT_VERSION
-from workbench.audit.safety import check_ref, check_target
+from workbench.audit.safety import TargetError, check_ref, check_target, check_task_id
+from workbench.errors import WorkbenchError
 from workbench.providers.llm import offline_spec, resolve_spec
 from workbench.resources import get_resources
 from workbench.runlog.callback import RUNLOG_EVENT, RunLogCallback
+
+log = logging.getLogger(__name__)
 
 NO_MODEL = frozenset({"none", "off", "extractive"})
 TRIAGE_MAX_TOKENS = 160
@@ -65,13 +69,14 @@ def _now() -> str:
 
 
 def _checkout_dir(task_id: str) -> Path:
-    return get_resources().settings.audit_path / task_id
+    """The task's checkout folder, directly under ``audit_path``: a task id that is not a UUID names none."""
+    return get_resources().settings.audit_path / check_task_id(task_id)
 
 
 async def clone(state: AuditState, runtime: Runtime[AuditContext]) -> dict[str, Any]:
-    """Check the target, then clone it (in a worker thread; cancelling the run stops the clone)."""
+    """Check the request, then clone the target (in a worker thread; cancelling the run stops the clone)."""
     settings = get_resources().settings
-    task_id = state.get("task_id") or uuid.uuid4().hex
+    task_id = check_task_id(state["task_id"]) if state.get("task_id") else uuid.uuid4().hex
     target = check_target(state.get("repo") or "", settings)
     ref = check_ref(state.get("ref"))
     requested = [a for a in state.get("agents") or [] if a]
@@ -193,9 +198,14 @@ async def agent(job: AgentJob, runtime: Runtime[AuditContext]) -> dict[str, Any]
     except asyncio.CancelledError:
         context.cancel.set()
         raise
-    except Exception as exc:
+    except WorkbenchError as exc:
         context.cancel.set()
-        result = AgentResult(agent=name, status="error", error=f"{type(exc).__name__}: {exc}", summary="failed")
+        result = AgentResult(agent=name, status="error", error=str(exc), summary="failed")
+    except Exception:
+        context.cancel.set()
+        log.exception("audit agent %s failed", name)
+        error = f"the {name} agent failed; the server log has the details"
+        result = AgentResult(agent=name, status="error", error=error, summary="failed")
     result.duration_s = round(time.monotonic() - started, 3)
     if result.status in ("ok",):
         counts = count_by_severity(result.findings)
@@ -270,7 +280,10 @@ async def aggregate(state: AuditState, runtime: Runtime[AuditContext]) -> dict[s
 
 def cleanup(task_id: str) -> None:
     """Remove a task's checkout if a run ended before ``aggregate`` did (the task runner calls this)."""
-    folder = _checkout_dir(task_id)
+    try:
+        folder = _checkout_dir(task_id)
+    except TargetError:
+        return  # not a UUID: no checkout of ours
     if folder.exists():
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -100,14 +100,17 @@ async def test_clean_code_yields_nothing_above_info(resources, root):
     assert [f for f in report.findings if f.severity != "info"] == []
 
 
-async def test_a_failing_agent_gives_a_partial_report_and_the_others_finish(resources, root, monkeypatch):
+async def test_a_failing_agent_gives_a_partial_report_and_the_others_finish(resources, root, monkeypatch, caplog):
     def broken(path: Path, **kwargs: Any) -> ToolRun:
-        raise RuntimeError("analyzer crashed")
+        raise RuntimeError(f"analyzer crashed in {path}")
 
     monkeypatch.setitem(agents_module.TOOLS, "bandit", broken)
     report, events = await audit(root / "inventory-api")
     assert report.status == "partial"
-    assert report.agents["security"].status == "error" and "analyzer crashed" in (report.agents["security"].error or "")
+    error = report.agents["security"].error or ""
+    assert report.agents["security"].status == "error" and "security agent failed" in error and "server log" in error
+    assert "RuntimeError" not in error and "crashed" not in error  # no class name, no server path
+    assert "analyzer crashed" in caplog.text  # the details are in the server log
     assert report.agents["bug_hunter"].status == "ok" and report.agents["explorer"].status == "ok"
     errors = [e for e in events if e["type"] == "task.error"]
     assert [(e["level"], e["agent"]) for e in errors] == [("agent", "security")]

@@ -58,7 +58,7 @@ class Bounds:
 def prepare_dest(dest: Path, source_dir: Path | None) -> None:
     """Refuse a destination that is not an absent or empty folder, or that overlaps the folder being audited."""
     if os.path.lexists(dest) and (dest.is_symlink() or not dest.is_dir() or any(dest.iterdir())):
-        raise CloneError("clone_failed", f"The destination {dest} exists and is not an empty folder.")
+        raise CloneError("clone_failed", "The task's checkout folder already exists; start a new task.")
     if source_dir is not None:
         real = dest.resolve()
         if real.is_relative_to(source_dir) or source_dir.is_relative_to(real):

@@ -112,7 +112,8 @@ def clone(
     except BaseException as error:
         _discard(dest)
         if isinstance(error, OSError):
-            raise CloneError("clone_failed", f"The checkout failed: {error}") from error
+            reason = error.strerror or "the file system refused it"  # str(error) would name server paths
+            raise CloneError("clone_failed", f"The checkout failed: {reason}.") from error
         raise
     return Checkout(
         path=dest,
@@ -181,10 +182,17 @@ def _git_clone(url: str, dest: Path, *, ref: str | None, depth: int, protocol: s
             finally:
                 _stop(process)
         if process.returncode != 0:
-            message = stderr_path.read_text(errors="replace").strip()[-800:]
+            message = _without_paths(stderr_path.read_text(errors="replace"), dest, Path(home)).strip()[-800:]
             if ref and "not found in upstream" in message:
                 raise CloneError("ref_not_found", f"The repository has no branch or tag {ref!r}.")
             raise CloneError("clone_failed", f"git clone failed: {message or f'exit status {process.returncode}'}")
+
+
+def _without_paths(text: str, dest: Path, home: Path) -> str:
+    """git's message with the server's folders (checkout, scratch home) replaced by what they are."""
+    for folder, name in ((dest, "<checkout>"), (dest.resolve(), "<checkout>"), (home, "<scratch>")):
+        text = text.replace(str(folder), name)
+    return text
 
 
 def _git_argv(args: list[str], protocol: str) -> list[str]:

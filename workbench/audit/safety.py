@@ -5,7 +5,8 @@
 else is refused with a :class:`TargetError` whose ``code`` a client can act on and whose message says what is
 allowed: other schemes (``http``, ``ssh``, ``git``, scp-like ``user@host:path``), git's ``<transport>::<address>``
 syntax (``ext::``, ``fd::``), values that git could read as options (``-u``, ``--upload-pack=``), credentials,
-ports, queries, control characters and percent-encoded versions of all these.
+ports, queries, control characters and percent-encoded versions of all these. :func:`check_task_id` keeps the
+task id that names a checkout folder a UUID, so it cannot name a path.
 
 The module is pure: no git process, no network; the only file-system access is resolving local paths.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -32,6 +34,7 @@ TargetCode = Literal[
     "path_not_allowed",
     "not_found",
     "invalid_ref",
+    "invalid_task_id",
 ]
 
 ROOTS_ENV = "WORKBENCH_AUDIT_ALLOWED_ROOTS"
@@ -41,6 +44,7 @@ MAX_REF_CHARS = 200
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _TRANSPORT = re.compile(r"^[A-Za-z0-9+.-]*::")  # git's "<transport>::<address>" remote-helper syntax
 _SEGMENT = re.compile(r"^[A-Za-z0-9._~+-]+$")  # one path segment of a repository URL, once decoded
+_TASK_ID = re.compile(r"[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _REF_FORBIDDEN = re.compile(r"[\s~^:?*\[\\]|\.\.|@\{|//")
 
 
@@ -111,6 +115,16 @@ def check_ref(ref: str | None) -> str | None:
     if problem:
         raise TargetError("invalid_ref", f"Invalid ref: {problem}. Give a branch or tag name such as 'main' or 'v1.2'.")
     return ref
+
+
+def check_task_id(task_id: object) -> str:
+    """A task id as a UUID, 32 hex digits or dashed, in its 32-hex form: it names the task's checkout folder."""
+    if not isinstance(task_id, str) or not _TASK_ID.fullmatch(task_id):
+        raise TargetError(
+            "invalid_task_id",
+            "The task id must be a UUID (32 hex digits, dashes allowed); leave it out to get a new one.",
+        )
+    return uuid.UUID(task_id).hex
 
 
 # --- checks shared by every form --------------------------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 - :func:`~workbench.audit.runner.run_audit` drives one audit through the graph (the CLI uses it directly).
 - :class:`TaskManager` (the server's) validates a request before anything starts, queues the task (a bounded
-  number run at once), numbers and timestamps its events, replays them to late subscribers before the live ones,
-  and writes the task, its findings, its events and the repository to the run log. Tasks found queued or
-  running at startup were cut off by a stop and are marked ``interrupted``.
+  number run at once, a bounded number wait: ``audit_max_concurrent``, ``audit_max_queued``), numbers and
+  timestamps its events, replays them to late subscribers before the live ones, and writes the task, its
+  findings, its events and the repository to the run log. It keeps the ``audit_tasks_kept`` most recently
+  finished tasks in memory; older ones are served from the run log. Tasks found queued or running at startup
+  were cut off by a stop and are marked ``interrupted``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ class TaskNotFound(WorkbenchError):
     pass
 
 
+class TooManyTasks(WorkbenchError):
+    """As many audits wait for a slot as ``audit_max_queued`` allows."""
+
+    code = "too_many_tasks"
+
+
 @dataclass
 class Task:
     record: TaskRecord
@@ -63,6 +71,8 @@ class TaskManager:
         self.callback = callback or RunLogCallback(runlog)
         self.graph = builder.compile(name="repo_audit")
         self._tasks: dict[str, Task] = {}
+        self._finished: dict[str, None] = {}
+        """Ids of the finished tasks still in ``_tasks``, oldest first."""
         self._slots = asyncio.Semaphore(settings.audit_max_concurrent)
         self._closing = False
 
@@ -102,10 +112,19 @@ class TaskManager:
         agent_timeouts: dict[str, float] | None = None,
         model: str | None = None,
     ) -> Task:
-        """Validate and queue a task; returns at once (raises TargetError / InvalidRequest for bad input)."""
+        """Validate and queue a task; returns at once.
+
+        Raises TargetError / InvalidRequest for bad input, TooManyTasks when ``audit_max_queued`` audits wait.
+        """
         if agents is not None and not agents:
             raise InvalidRequest("choose at least one agent (or leave agents out for all of them)")
         validate_request(repo, ref, agents, agent_timeouts, self.settings)
+        active = len(self._tasks) - len(self._finished)
+        if active >= self.settings.audit_max_concurrent + self.settings.audit_max_queued:
+            raise TooManyTasks(
+                f"{self.settings.audit_max_queued} audits are already waiting to start (audit_max_queued); "
+                "wait for a running audit to finish, then try again."
+            )
         task_id = uuid.uuid4().hex
         record = TaskRecord(
             task_id=task_id,
@@ -302,9 +321,8 @@ class TaskManager:
             self._publish(task, {"type": "task.error", "level": "task", "message": record.error})
             raise
         except Exception as exc:
-            code = getattr(exc, "code", None) or type(exc).__name__
-            record.status, record.error = "failed", str(exc) or type(exc).__name__
-            log.info("audit %s failed: %s", record.task_id, record.error)
+            code, message = self._failure(record.task_id, exc)
+            record.status, record.error = "failed", message
             self._publish(task, {"type": "task.error", "level": "task", "code": code, "message": record.error})
         finally:
             record.ended_at = utcnow()
@@ -312,6 +330,26 @@ class TaskManager:
             self._persist(task)
             for queue in task.watchers:
                 queue.put_nowait(None)
+            self._forget_oldest(task)
+
+    @staticmethod
+    def _failure(task_id: str, exc: Exception) -> tuple[str, str]:
+        """The code and message a failed task reports: the project's own errors say what to do; anything else
+        is logged here and reported without its details (they may name server paths)."""
+        if isinstance(exc, WorkbenchError) and str(exc):
+            log.info("audit %s failed: %s", task_id, exc)
+            return getattr(exc, "code", None) or "audit_failed", str(exc)
+        log.error("audit %s failed", task_id, exc_info=exc)
+        return "audit_failed", f"the audit failed; the server log has the details for task {task_id}"
 
     def _persist(self, task: Task) -> None:
         self.runlog.log_records(task_rows(task.record, task.report, self.settings))
+
+    def _forget_oldest(self, task: Task) -> None:
+        """Count ``task`` as finished; drop the oldest finished tasks beyond ``audit_tasks_kept`` from memory
+        (the run log has everything they held: status, report, events)."""
+        self._finished[task.record.task_id] = None
+        while len(self._finished) > self.settings.audit_tasks_kept:
+            oldest = next(iter(self._finished))
+            del self._finished[oldest]
+            self._tasks.pop(oldest, None)

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from workbench.audit.report import to_json, to_markdown, to_sarif
 from workbench.audit.runner import InvalidRequest
 from workbench.audit.safety import TargetError
-from workbench.audit.tasks import TaskManager
+from workbench.audit.tasks import TaskManager, TooManyTasks
 from workbench.server.dependencies import get_task_manager
 from workbench.server.protocol_tasks import CreateTask, TaskCreated, TaskInfo
 
@@ -28,7 +28,8 @@ def _links(task_id: str) -> dict[str, str]:
 
 @router.post("/", status_code=202, response_model=TaskCreated)
 async def create_task(body: CreateTask, tasks: Manager) -> dict[str, Any]:
-    """Queue an audit and return its id at once. A refused target is a 400 and starts nothing."""
+    """Queue an audit and return its id at once. A refused target is a 400 and starts nothing; a 429 when
+    ``audit_max_queued`` audits already wait."""
     try:
         task = tasks.create(
             body.repo,
@@ -39,6 +40,8 @@ async def create_task(body: CreateTask, tasks: Manager) -> dict[str, Any]:
         )
     except (TargetError, InvalidRequest) as exc:
         raise HTTPException(400, {"code": getattr(exc, "code", "invalid_request"), "message": str(exc)}) from exc
+    except TooManyTasks as exc:
+        raise HTTPException(429, {"code": exc.code, "message": str(exc)}) from exc
     return {"task_id": task.record.task_id, "status": task.record.status, "links": _links(task.record.task_id)}
 
 

@@ -27,8 +27,8 @@ def run_ruff(root: Path, *, timeout_s: float, cancel: threading.Event | None = N
         from ruff.__main__ import find_ruff_bin
 
         binary = find_ruff_bin()
-    except (ImportError, FileNotFoundError) as exc:
-        return session.done("error", f"ruff is not installed: {exc}")
+    except (ImportError, FileNotFoundError):
+        return session.done("error", "ruff is not installed here; install the workbench with its dependencies")
     sources = SourceFiles(root)
     command = [
         binary,

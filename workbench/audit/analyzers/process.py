@@ -126,7 +126,7 @@ class Session:
                 try:
                     result = _execute(make_cmd(batch, work), cwd=work, deadline=deadline, cancel=self.cancel)
                 except OSError as exc:
-                    status, error = "error", f"{self.tool} could not start: {exc}"
+                    status, error = "error", f"{self.tool} could not start: {exc.strerror or 'the system refused'}"
                     break
                 if result.failure == "timeout":
                     status = "timeout"
@@ -139,7 +139,8 @@ class Session:
                     parse(result.stdout, work)
                 except (ValueError, KeyError, TypeError) as exc:
                     status = "error"
-                    error = f"{self.tool} exited {result.returncode} without usable output ({exc}): {result.stderr}"
+                    stderr = result.stderr.replace(str(self.root), "<checkout>").replace(str(work), "<scratch>")
+                    error = f"{self.tool} exited {result.returncode} without usable output ({exc}): {stderr}"
                     break
                 done += len(batch)
         return self.done(status, error)

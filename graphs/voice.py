@@ -37,6 +37,7 @@ from workbench.voice.audio import AudioError, decode_audio, decode_base64
 from workbench.voice.personas import Persona, get_persona
 from workbench.voice.private_input import PrivateInputGraph
 from workbench.voice.speaker import Speaker, Speakers
+from workbench.voice.tts import check_voice
 
 RESPOND = "respond"
 SPEAKERS = Speakers()
@@ -46,6 +47,15 @@ SPEAKERS = Speakers()
 def _persona(ctx: VoiceContext) -> Persona:
     settings = get_resources().settings
     return get_persona(ctx.persona or settings.voice_persona, settings.personas_dir)
+
+
+def check_context(ctx: VoiceContext) -> Persona:
+    """The run's persona, once the persona and voice it names are known to be on offer: anything else raises
+    :class:`~workbench.errors.ConfigurationError` before a model runs (a voice is a name, never a path)."""
+    persona = _persona(ctx)
+    if ctx.voice is not None:
+        check_voice(ctx.voice, get_resources().settings)
+    return persona
 
 
 def _first_kept(messages: list[AnyMessage], keep: int) -> int:
@@ -70,6 +80,7 @@ async def transcribe(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
     timings: dict[str, float] = {}
     models: dict[str, str] = {}
     notes: list[str] = []
+    await asyncio.to_thread(check_context, ctx)
     recording = state.get("audio")
     if recording is not None:
         data = decode_base64(recording)

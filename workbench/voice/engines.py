@@ -1,12 +1,38 @@
-"""The process's speech engines, built on first use per spec and then shared (models load once)."""
+"""The process's speech engines, built on first use per spec and then shared (models load once).
+
+Each kind keeps at most ``speech_cache_size`` engines, dropping the least recently used, so the specs clients
+send cannot grow the process; a voice must be one on offer (:func:`~workbench.voice.tts.check_voice`).
+"""
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TypeVar
 
 from workbench.settings import Settings
 from workbench.voice.stt import SpeechToText, build_stt
-from workbench.voice.tts import TextToSpeech, build_tts
+from workbench.voice.tts import TextToSpeech, build_tts, check_voice
+
+Engine = TypeVar("Engine")
+
+
+class EngineCache(OrderedDict[str, Engine]):
+    """Engines by spec, the least recently used dropped past ``size``."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def get_or_build(self, spec: str, build: Callable[[], Engine]) -> Engine:
+        if spec in self:
+            self.move_to_end(spec)
+            return self[spec]
+        engine = self[spec] = build()
+        while len(self) > self.size:
+            self.popitem(last=False)
+        return engine
 
 
 class SpeechEngines:
@@ -14,20 +40,17 @@ class SpeechEngines:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._stt: dict[str, SpeechToText] = {}
-        self._tts: dict[str, TextToSpeech] = {}
+        self._stt: EngineCache[SpeechToText] = EngineCache(settings.speech_cache_size)
+        self._tts: EngineCache[TextToSpeech] = EngineCache(settings.speech_cache_size)
         self._lock = threading.Lock()
 
     def stt(self, spec: str | None = None) -> SpeechToText:
         spec = spec or self.settings.stt_model
         with self._lock:
-            if spec not in self._stt:
-                self._stt[spec] = build_stt(spec, self.settings)
-            return self._stt[spec]
+            return self._stt.get_or_build(spec, lambda: build_stt(spec, self.settings))
 
     def tts(self, spec: str | None = None) -> TextToSpeech:
-        spec = spec or self.settings.tts_voice
+        """The voice ``spec`` names; :class:`~workbench.errors.ConfigurationError` for one not on offer."""
+        spec = check_voice(spec or self.settings.tts_voice, self.settings)
         with self._lock:
-            if spec not in self._tts:
-                self._tts[spec] = build_tts(spec, self.settings)
-            return self._tts[spec]
+            return self._tts.get_or_build(spec, lambda: build_tts(spec, self.settings))

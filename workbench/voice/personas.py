@@ -33,11 +33,19 @@ class Persona(BaseModel):
 
 
 def _load_file(path: Path) -> Persona:
+    """The persona in ``path``; errors name the file, never its folder (they reach clients)."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"persona file {path.name} cannot be read; check its permissions") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"persona file {path.name} is not valid YAML; fix it or remove it") from exc
+    try:
         return Persona.model_validate(raw)
-    except (yaml.YAMLError, ValidationError, OSError) as exc:
-        raise ConfigurationError(f"persona file {path} is invalid: {exc}") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the file"
+        raise ConfigurationError(f"persona file {path.name} is invalid at {where}: {first['msg']}") from exc
 
 
 @lru_cache(maxsize=8)
@@ -48,7 +56,7 @@ def load_personas(extra_dir: Path | None = None) -> dict[str, Persona]:
         if folder is None:
             continue
         if not folder.is_dir():
-            raise ConfigurationError(f"personas folder {folder} does not exist")
+            raise ConfigurationError("the personas folder (WORKBENCH_PERSONAS_DIR) does not exist; set it to a folder")
         for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
             persona = _load_file(path)
             personas[persona.name] = persona
@@ -58,5 +66,5 @@ def load_personas(extra_dir: Path | None = None) -> dict[str, Persona]:
 def get_persona(name: str, extra_dir: Path | None = None) -> Persona:
     personas = load_personas(extra_dir)
     if name not in personas:
-        raise ConfigurationError(f"unknown persona {name!r}; known: {', '.join(sorted(personas))}")
+        raise ConfigurationError(f"unknown persona {name[:40]!r}; choose one of {', '.join(sorted(personas))}")
     return personas[name]

@@ -20,7 +20,7 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from graphs.voice import RESPOND, SPEAKERS, builder
+from graphs.voice import RESPOND, SPEAKERS, builder, check_context
 from graphs.voice_state import VoiceContext, VoiceInput
 from workbench.chat.service import SessionBusy, public_document
 from workbench.runlog.callback import RunLogCallback
@@ -52,24 +52,35 @@ class VoiceService:
         self.settings = settings
         self.callback = callback or RunLogCallback()
         self.graph = builder.compile(checkpointer=checkpointer, name="voice")
-        self._sessions: dict[str, asyncio.Lock] = {}
+        self._busy: set[str] = set()
+        """Sessions with a turn running (a session holds no entry between turns, so nothing grows with them)."""
+
+    def check(self, turn: VoiceTurn) -> None:
+        """Refuse a turn naming a persona or voice that is not on offer (:class:`ConfigurationError`), before
+        anything runs."""
+        check_context(self._context(turn))
 
     async def history(self, session_id: str) -> list[BaseMessage]:
         snapshot = await self.graph.aget_state({"configurable": {"thread_id": session_id}})
         return list(snapshot.values.get("messages", [])) if snapshot.values else []
 
     async def stream(self, turn: VoiceTurn, run_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
-        """Yield the turn's events. Raises :class:`~workbench.voice.audio.AudioError` for unusable audio,
-        :class:`SessionBusy` when the session has a turn running, ``TimeoutError`` past ``max_generation_s``."""
-        lock = self._sessions.setdefault(turn.session_id, asyncio.Lock())
-        if lock.locked():
+        """Yield the turn's events. Raises what :meth:`check` raises, :class:`~workbench.voice.audio.AudioError`
+        for unusable audio, :class:`SessionBusy` when the session has a turn running, ``TimeoutError`` past
+        ``max_generation_s``."""
+        await asyncio.to_thread(self.check, turn)
+        if turn.session_id in self._busy:
             raise SessionBusy(turn.session_id)
-        async with lock:
+        self._busy.add(turn.session_id)
+        try:
             async for event in self._run(turn, run_id or str(uuid.uuid4())):
                 yield event
+        finally:
+            self._busy.discard(turn.session_id)
 
-    async def _run(self, turn: VoiceTurn, run_id: str) -> AsyncIterator[dict[str, Any]]:
-        context = VoiceContext(
+    @staticmethod
+    def _context(turn: VoiceTurn) -> VoiceContext:
+        return VoiceContext(
             persona=turn.persona,
             model=turn.model,
             voice=turn.voice,
@@ -78,6 +89,9 @@ class VoiceService:
             speak=turn.speak,
             pipeline=turn.pipeline,
         )
+
+    async def _run(self, turn: VoiceTurn, run_id: str) -> AsyncIterator[dict[str, Any]]:
+        context = self._context(turn)
         config: RunnableConfig = {
             "configurable": {"thread_id": turn.session_id},
             "run_id": uuid.UUID(run_id),

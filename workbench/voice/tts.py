@@ -7,6 +7,7 @@ Synthesis is blocking (call it in a thread).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import io
 import re
@@ -22,6 +23,7 @@ import numpy as np
 from workbench.errors import ConfigurationError, ProviderUnavailable
 from workbench.settings import Settings
 from workbench.voice.audio import SAMPLE_RATE, decode_audio, join_clips, wav_bytes
+from workbench.voice.personas import load_personas
 
 BUNDLED_VOICE = "joe-us"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -219,10 +221,41 @@ def piper_tts(ref: str = BUNDLED_VOICE) -> PiperTTS:
 
 
 def build_tts(spec: str, settings: Settings) -> TextToSpeech:
-    """A voice from a spec: ``piper/joe-us``, ``piper/<path.onnx>``, ``gtts/<language>``."""
+    """A voice from a spec: ``piper/joe-us``, ``piper/<path.onnx>``, ``gtts/<language>``. Check a spec that a
+    client chose with :func:`check_voice` first: this one loads any path it is given."""
     provider, _, rest = spec.partition("/")
     if provider == "piper":
         return piper_tts(rest or BUNDLED_VOICE)
     if provider == "gtts":
         return FallbackTTS(GoogleTTS(rest or "en", timeout_s=settings.tts_timeout_s), piper_tts())
     raise ConfigurationError(f"unknown voice {spec!r}; expected piper/joe-us, piper/<path.onnx> or gtts/<language>")
+
+
+@functools.cache
+def gtts_languages() -> tuple[str, ...]:
+    """The languages gTTS speaks (its own list, known offline)."""
+    from gtts.lang import tts_langs
+
+    return tuple(sorted(tts_langs()))
+
+
+def configured_voices(settings: Settings) -> set[str]:
+    """The voices the server configuration names: ``WORKBENCH_TTS_VOICE`` and the personas' voices."""
+    personas = load_personas(settings.personas_dir)
+    return {settings.tts_voice, *(p.voice for p in personas.values() if p.voice)}
+
+
+def check_voice(spec: str, settings: Settings) -> str:
+    """``spec`` if it names a voice on offer (the bundled one, gTTS in one of its languages, or one the server
+    configuration names); else one and the same :class:`ConfigurationError` whatever the spec, without looking at
+    the disk: a path that exists gets the answer a missing one gets."""
+    if spec == f"piper/{BUNDLED_VOICE}" or spec in configured_voices(settings):
+        return spec
+    provider, _, language = spec.partition("/")
+    if provider == "gtts" and language in gtts_languages():
+        return spec
+    languages = ", ".join(gtts_languages())
+    raise ConfigurationError(
+        f"unknown voice; choose one of piper/{BUNDLED_VOICE}, the server's configured voice (send no voice) or "
+        f"gtts/<language> with a language gTTS speaks ({languages})"
+    )

@@ -69,17 +69,21 @@ def playable(data: bytes, fmt: str) -> tuple[int, np.ndarray]:
 def read_recording(path: str, limit: int) -> bytes:
     """The recorded or uploaded file's bytes, refusing one too large before reading it.
 
-    The file is Gradio's cached copy of the recording; it is deleted once read (the input is cleared when a turn
-    starts), so recordings do not pile up on disk.
+    The path comes from the browser, so only a file inside Gradio's upload folder is read (symlinks resolved);
+    any other path is refused before it is looked at. The file is Gradio's cached copy of the recording; it is
+    deleted once read (the input is cleared when a turn starts), so recordings do not pile up on disk.
     """
-    file = Path(path)
+    file = Path(path).resolve()
+    if not file.is_relative_to(Path(get_upload_folder()).resolve()):
+        raise AudioError("invalid_audio", "record or upload the audio in this page; that file cannot be used")
     try:
         if (size := file.stat().st_size) > limit:
             raise AudioError("audio_too_large", f"audio is limited to {limit} bytes; got {size}")
         return file.read_bytes()
+    except OSError as exc:
+        raise AudioError("invalid_audio", "the recording could not be read; record or upload it again") from exc
     finally:
-        if file.resolve().is_relative_to(Path(get_upload_folder()).resolve()):
-            file.unlink(missing_ok=True)
+        file.unlink(missing_ok=True)
 
 
 def chat_messages(messages: list[BaseMessage]) -> list[dict[str, str]]:

@@ -5,21 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from langgraph_sdk import get_client
 
 from tests.integration.conftest import ROOT, free_port
 from workbench.runlog import recent_runs
-from workbench.voice.audio import decode_audio
+from workbench.voice.audio import decode_audio, wav_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -32,24 +36,25 @@ def audit_root(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def langgraph_dev(tmp_path_factory, audit_root):
-    home = tmp_path_factory.mktemp("lg-home")
-    env = {
-        **os.environ,
-        "WORKBENCH_HOME": str(home),
-        "WORKBENCH_LLM": "extractive",
-        "WORKBENCH_AUDIT_ALLOWED_ROOTS": str(audit_root),
-    }
-    subprocess.run(
-        [sys.executable, "-m", "workbench.cli", "ingest", str(ROOT / "datasets" / "corpus")], env=env, check=True
-    )
+def server_config(folder: Path) -> Path:
+    """The project's langgraph.json with its paths made absolute, in ``folder``: the server runs there, so what
+    it persists (``.langgraph_api/``) is this test's alone."""
+    config = json.loads((ROOT / "langgraph.json").read_text())
+    config["dependencies"] = [str((ROOT / dep).resolve()) for dep in config["dependencies"]]
+    config["graphs"] = {name: str(ROOT / target.removeprefix("./")) for name, target in config["graphs"].items()}
+    (folder / "langgraph.json").write_text(json.dumps(config))
+    return folder / "langgraph.json"
+
+
+@contextlib.contextmanager
+def dev_server(home: Path, workdir: Path, env: dict[str, str]) -> Iterator[str]:
+    """``langgraph dev`` serving the project's graphs from ``workdir``, until the block ends (its URL)."""
     port = free_port()
     log = open(home / "langgraph.log", "w")  # noqa: SIM115
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "langgraph"), "dev", "--no-browser", "--no-reload",
-         "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+         "--host", "127.0.0.1", "--port", str(port), "--config", str(server_config(workdir))],
+        cwd=workdir, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -63,12 +68,31 @@ def langgraph_dev(tmp_path_factory, audit_root):
     else:
         process.kill()
         raise TimeoutError((home / "langgraph.log").read_text()[-3000:])
-    yield url, home
-    process.terminate()
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        yield url
+    finally:
+        process.terminate()  # it writes what it keeps to .langgraph_api/ as it stops
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def langgraph_dev(tmp_path_factory, audit_root):
+    home = tmp_path_factory.mktemp("lg-home")
+    env = {
+        "WORKBENCH_HOME": str(home),
+        "WORKBENCH_LLM": "extractive",
+        "WORKBENCH_AUDIT_ALLOWED_ROOTS": str(audit_root),
+    }
+    subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "ingest", str(ROOT / "datasets" / "corpus")],
+        env={**os.environ, **env}, check=True,
+    )  # fmt: skip
+    with dev_server(home, tmp_path_factory.mktemp("lg-workdir"), env) as url:
+        yield url, home
 
 
 def human(text: str) -> Any:
@@ -205,3 +229,76 @@ async def test_sdk_drives_a_repo_audit_with_task_events(langgraph_dev, audit_roo
         await asyncio.sleep(0.3)
     (run,) = runs
     assert (run["graph"], run["entry_point"]) == ("repo_audit", "langgraph")
+
+
+def faint_noise(seconds: float, seed: int) -> bytes:
+    """A wav of seeded noise too faint to hold speech: every slice of it is unique to it."""
+    samples = np.random.default_rng(seed).uniform(-1e-3, 1e-3, int(16_000 * seconds))
+    return wav_bytes(samples, 16_000)
+
+
+def traces(recording: bytes) -> list[bytes]:
+    """What would betray a recording: its bytes, its base64, and slices of both."""
+    encoded = base64.b64encode(recording)
+    return [recording, encoded, recording[2000:2048], encoded[3000:3064], encoded[-64:]]
+
+
+def leaks(blobs: dict[str, bytes], recordings: list[bytes]) -> list[str]:
+    return [
+        f"{name}: {len(trace)} bytes of a recording"
+        for name, blob in blobs.items()
+        for recording in recordings
+        for trace in traces(recording)
+        if trace in blob
+    ]
+
+
+async def test_voice_turns_leave_no_recording_in_any_checkpoint_or_file(tmp_path):
+    """Answered and failed audio turns: the thread's whole history holds no trace of the recordings, nor (once
+    the runs are deleted: the server keeps each run's request until then) any file the dev server writes."""
+    home, workdir = tmp_path / "home", tmp_path / "workdir"
+    home.mkdir()
+    workdir.mkdir()
+    jfk = (ROOT / "datasets" / "speech" / "jfk.flac").read_bytes()
+    faint, invalid = faint_noise(1.0, 1), b"RIFF\x00\x00\x00\x00WAVEjunk" + faint_noise(0.5, 2)[44:]
+    recordings = [faint, invalid, jfk]
+    with dev_server(home, workdir, {"WORKBENCH_HOME": str(home), "WORKBENCH_LLM": "extractive"}) as url:
+        client = get_client(url=url)
+        thread = await client.threads.create()
+        outcomes = []
+        for recording, fmt in [(faint, "wav"), (invalid, None), (jfk, "flac")]:
+            errors: list[Any] = []
+            async for part in client.runs.stream(
+                thread["thread_id"], "voice",
+                input={"audio": base64.b64encode(recording).decode(), "audio_format": fmt, "text": None},
+                context={"speak": False},
+                stream_mode=["values"],
+            ):  # fmt: skip
+                if part.event == "error":
+                    errors.append(part.data)
+            outcomes.append("error" if errors else "ok")
+        assert outcomes == ["error", "error", "ok"]
+
+        history = await client.threads.get_history(thread["thread_id"], limit=100)
+        assert len(history) >= 4, "every turn left its checkpoints"
+        assert "country" in history[0]["values"]["transcript"].lower()
+        state = await client.threads.get(thread["thread_id"])
+        seen = {"history": json.dumps(history).encode(), "thread": json.dumps(state, default=str).encode()}
+        assert leaks(seen, recordings) == []
+    saved = persisted(workdir)
+    checkpoints = {name: data for name, data in saved.items() if name.startswith(".langgraph_checkpoint")}
+    assert checkpoints, "the dev server saved the thread's checkpoints as it stopped"
+    assert leaks(checkpoints, recordings) == []
+
+    # The server keeps each run's request (its input) in its run store (.langgraph_ops.pckl) until the run is
+    # deleted, which deletes the run's checkpoints too.
+    with dev_server(home, workdir, {"WORKBENCH_HOME": str(home), "WORKBENCH_LLM": "extractive"}) as url:
+        client = get_client(url=url)
+        for run in await client.runs.list(thread["thread_id"]):
+            await client.runs.delete(thread["thread_id"], run["run_id"])
+    assert leaks(persisted(workdir), recordings) == []
+
+
+def persisted(workdir: Path) -> dict[str, bytes]:
+    """Every file the dev server wrote in its working folder."""
+    return {p.name: p.read_bytes() for p in (workdir / ".langgraph_api").iterdir() if p.is_file()}

@@ -64,7 +64,8 @@ class VoiceContext:
     model: str | None = None
     """A "provider/model" chat model string, as for chat."""
     voice: str | None = None
-    """A text-to-speech voice: piper/joe-us, piper/<path.onnx>, gtts/<language>."""
+    """A text-to-speech voice by name: piper/joe-us, gtts/<language>, or one the server configures (a path is
+    only ever server configuration: WORKBENCH_TTS_VOICE or a persona's voice)."""
     stt_model: str | None = None
     """A speech-to-text model: local/tiny.en, a faster-whisper folder, groq/<model>, openai/<model>."""
     grounded: bool | None = None

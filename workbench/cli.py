@@ -37,17 +37,31 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
-    """Serve the UI at / and the protocols (/ws/chat, /ws/assistant, /health)."""
+    """Serve the UI at / and the protocols (/ws/chat, /ws/assistant, /ws/tasks, /api/tasks, /health).
+
+    On loopback the API token is optional; any other address needs WORKBENCH_API_TOKEN.
+    """
     import uvicorn
 
+    from workbench.server import create_app
+    from workbench.server.security import is_loopback
     from workbench.server.ws_assistant import text_frame_limit
     from workbench.settings import get_settings
 
     settings = get_settings()
+    if not is_loopback(host) and settings.api_token is None:
+        typer.echo(
+            f"Refusing to serve on {host}: beyond loopback every client must log in. Set a token first, e.g.\n"
+            "  export WORKBENCH_API_TOKEN=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')\n"
+            "and list the names clients use for this machine in WORKBENCH_ALLOWED_HOSTS.",
+            err=True,
+        )
+        raise typer.Exit(2)
     typer.echo(f"Agent Workbench on http://{host}:{port}/ (data in {settings.home.resolve()})")
+    if settings.api_token is not None:
+        typer.echo("The API token is required: log in at /login, or send it as 'Authorization: Bearer <token>'.")
     uvicorn.run(
-        "workbench.server:create_app",
-        factory=True,
+        create_app(settings, bind_host=host),
         host=host,
         port=port,
         ws_max_size=max(4 * settings.max_message_bytes, text_frame_limit(settings.max_audio_bytes) + (1 << 16)),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -20,9 +21,12 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from graphs.chat import GENERATE, builder
+from graphs.chat_prompts import ANSWER_PROMPTS
 from graphs.chat_state import ChatContext, ChatInput
 from workbench.citations import cited_numbers, supporting_documents
-from workbench.documents import RetrievedDoc, SearchMode
+from workbench.documents import COLLECTION_PATTERN, RetrievedDoc, SearchMode
+from workbench.errors import ConfigurationError
+from workbench.resources import get_resources
 from workbench.runlog.callback import RunLogCallback
 from workbench.settings import Settings
 
@@ -69,7 +73,19 @@ class ChatService:
         self.settings = settings
         self.callback = callback or RunLogCallback()
         self.graph = builder.compile(checkpointer=checkpointer, name="chat")
-        self._sessions: dict[str, asyncio.Lock] = {}
+        self._busy: set[str] = set()
+        """Sessions with a turn running (a session holds no entry between turns, so nothing grows with them)."""
+
+    def check(self, request: TurnRequest) -> None:
+        """Refuse a turn this server cannot run before anything starts: an unknown model, prompt version or
+        collection name raises :class:`ConfigurationError`, a cloud model that is not configured
+        :class:`~workbench.errors.ProviderUnavailable`."""
+        get_resources().models.check(request.model)
+        if request.prompt_version not in ANSWER_PROMPTS:
+            known = ", ".join(ANSWER_PROMPTS)
+            raise ConfigurationError(f"unknown prompt version {request.prompt_version[:40]!r}; choose one of {known}")
+        if request.collection is not None and not re.fullmatch(COLLECTION_PATTERN, request.collection):
+            raise ConfigurationError("a collection name is 1-63 letters, digits, '_', '-' or '.'")
 
     async def history(self, session_id: str) -> list[BaseMessage]:
         """The conversation so far in ``session_id``."""
@@ -79,15 +95,19 @@ class ChatService:
     async def stream(self, request: TurnRequest, run_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
         """Yield ``retrieval``, ``token`` and finally ``done`` events for one turn.
 
-        Raises :class:`SessionBusy` when the session already has a turn running, ``TimeoutError`` past
-        ``max_generation_s``; cancelling the consumer aborts the run (it is still logged, as aborted).
+        Raises what :meth:`check` raises, :class:`SessionBusy` when the session already has a turn running,
+        ``TimeoutError`` past ``max_generation_s``; cancelling the consumer aborts the run (it is still logged, as
+        aborted).
         """
-        lock = self._sessions.setdefault(request.session_id, asyncio.Lock())
-        if lock.locked():
+        self.check(request)
+        if request.session_id in self._busy:
             raise SessionBusy(request.session_id)
-        async with lock:
+        self._busy.add(request.session_id)
+        try:
             async for event in self._run(request, run_id or str(uuid.uuid4())):
                 yield event
+        finally:
+            self._busy.discard(request.session_id)
 
     async def _run(self, request: TurnRequest, run_id: str) -> AsyncIterator[dict[str, Any]]:
         context = ChatContext(

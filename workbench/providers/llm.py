@@ -8,7 +8,9 @@ answer instead of hanging it.
 from __future__ import annotations
 
 import importlib.util
+import re
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +29,8 @@ FAKE_MODELS: dict[str, dict] = {
     "slow": {"token_delay_s": 0.05, "default": " ".join(f"word{i}" for i in range(400)) + " [1]."},
 }
 CHOICES = '"auto", "openai/<model>", "groq/<model>", "local/smollm2-135m", "extractive"'
+#: What a cloud model's name may look like (it is sent to the provider, never used as a path).
+_CLOUD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,99}")
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,29 @@ def resolve_spec(spec: str, settings: Settings) -> str:
 
 def offline_spec() -> str:
     return "local/smollm2-135m" if local_runtime_available() else "extractive"
+
+
+def check_spec(spec: str, settings: Settings) -> str:
+    """The spec, stripped, if this server can serve it; else :class:`ConfigurationError` (no such model here) or
+    :class:`ProviderUnavailable` (a cloud provider that is not configured). Nothing is built or loaded."""
+    spec = (spec or "auto").strip()
+    provider, slash, name = spec.partition("/")
+    match provider:
+        case "auto" | "extractive" if not slash:
+            return spec
+        case "local" if name in LOCAL_MODELS:
+            return spec
+        case "fake" if settings.testing and name in FAKE_MODELS:
+            return spec
+        case "openai" | "groq" if _CLOUD_NAME.fullmatch(name):
+            configured = (
+                settings.openai_api_key or settings.openai_base_url if provider == "openai" else settings.groq_api_key
+            )
+            if not configured:
+                key = "OPENAI_API_KEY (or OPENAI_BASE_URL)" if provider == "openai" else "GROQ_API_KEY"
+                raise ProviderUnavailable(f"{provider} models need {key} on the server; choose another model")
+            return spec
+    raise ConfigurationError(f"unknown model {spec[:100]!r}; choose one of {CHOICES}")
 
 
 def build_chat_model(spec: str, settings: Settings) -> BaseChatModel:
@@ -124,28 +151,41 @@ def build_chat_model(spec: str, settings: Settings) -> BaseChatModel:
 
 
 class ModelRegistry:
-    """Builds each model once per process and shares it; tests register fakes by spec."""
+    """Builds each model once and shares it, keeping at most ``model_cache_size`` built (the least recently used
+    goes first); tests register fakes by spec, and those stay."""
 
     def __init__(self, settings: Settings, overrides: dict[str, BaseChatModel] | None = None) -> None:
         self._settings = settings
-        self._models: dict[str, BaseChatModel] = dict(overrides or {})
+        self._registered: dict[str, BaseChatModel] = dict(overrides or {})
+        self._built: OrderedDict[str, BaseChatModel] = OrderedDict()
         self._lock = threading.Lock()
 
     def register(self, spec: str, model: BaseChatModel) -> None:
         with self._lock:
-            self._models[spec] = model
+            self._registered[spec] = model
 
     def _get(self, spec: str) -> BaseChatModel:
         with self._lock:
-            if spec not in self._models:
-                self._models[spec] = build_chat_model(spec, self._settings)
-            return self._models[spec]
+            if spec in self._built:
+                self._built.move_to_end(spec)
+                return self._built[spec]
+        model = build_chat_model(spec, self._settings)
+        with self._lock:
+            model = self._built.setdefault(spec, model)
+            while len(self._built) > self._settings.model_cache_size:
+                self._built.popitem(last=False)
+            return model
+
+    def check(self, spec: str | None = None) -> str:
+        """``spec`` (default: the configured model) if it can be served here; raises like :func:`check_spec`."""
+        requested = (spec or self._settings.llm).strip()
+        return requested if requested in self._registered else check_spec(requested, self._settings)
 
     def choose(self, spec: str | None = None) -> ModelChoice:
         """Resolve ``spec`` (default: the configured model) and return the model that serves it."""
-        requested = (spec or self._settings.llm).strip()
-        if requested in self._models:
-            return ModelChoice(requested, self._models[requested])
+        requested = self.check(spec)
+        if requested in self._registered:
+            return ModelChoice(requested, self._registered[requested])
         concrete = resolve_spec(requested, self._settings)
         model = self._get(concrete)
         fallback = None
@@ -163,5 +203,5 @@ class ModelRegistry:
         if local_runtime_available():
             specs.append("local/smollm2-135m")
         specs.append("extractive")
-        specs.extend(self._models)
+        specs.extend(self._registered)
         return list(dict.fromkeys(specs))

@@ -1,4 +1,5 @@
-"""The FastAPI application: protocols, health, and the Gradio UI mounted at ``/``.
+"""The FastAPI application: protocols, health, and the Gradio UI mounted at ``/``, behind the guards of
+:mod:`workbench.server.security` (Host allowlist, Origin check, API token).
 
 Everything shared (vector store, models, checkpointer, run log) is built in the lifespan, never at import.
 """
@@ -11,12 +12,20 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from workbench.resources import Resources, get_resources, set_resources
+from workbench.server import security
 from workbench.services import open_services
-from workbench.settings import Settings
+from workbench.settings import Settings, get_settings
 
 
-def create_app(settings: Settings | None = None, resources: Resources | None = None, *, ui: bool = True) -> FastAPI:
-    """Build the application; ``settings`` and ``resources`` default to the process-wide ones."""
+def create_app(
+    settings: Settings | None = None,
+    resources: Resources | None = None,
+    *,
+    ui: bool = True,
+    bind_host: str | None = None,
+) -> FastAPI:
+    """Build the application; ``settings`` and ``resources`` default to the process-wide ones. ``bind_host``, the
+    address the server listens on, is a Host name it answers to besides the loopback and configured ones."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -40,10 +49,12 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
                 active.close()
 
     app = FastAPI(title="Agent Workbench", version="0.1.0", lifespan=lifespan)
+    guarded = settings or (resources.settings if resources else get_settings())
 
-    from workbench.server import routes_health, routes_tasks, ws_assistant, ws_chat, ws_tasks
+    from workbench.server import routes_health, routes_login, routes_tasks, ws_assistant, ws_chat, ws_tasks
 
     app.include_router(routes_health.router)
+    app.include_router(routes_login.router)
     app.include_router(routes_tasks.router)
     app.include_router(ws_tasks.router)
     app.include_router(ws_chat.router)
@@ -51,5 +62,6 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     if ui:
         from workbench.ui.app import mount_ui
 
-        mount_ui(app)
+        mount_ui(app, guarded)
+    security.install(app, guarded, bind_host)
     return app

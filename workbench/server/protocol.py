@@ -6,8 +6,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-Scalar = str | int | bool
+from workbench.documents import COLLECTION_PATTERN
+
 SessionId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+CollectionName = Annotated[str, Field(pattern=COLLECTION_PATTERN)]
+FilterValue = Annotated[str, Field(max_length=512)] | Annotated[int, Field(ge=-(2**53), le=2**53)] | bool
+FilterKey = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")]
+Filters = Annotated[
+    dict[FilterKey, FilterValue | Annotated[list[FilterValue], Field(min_length=1, max_length=50)]],
+    Field(max_length=16),
+]
 
 
 class UserMessage(BaseModel):
@@ -17,12 +25,18 @@ class UserMessage(BaseModel):
     type: Literal["user_message"]
     content: Annotated[str, Field(min_length=1)]
     session_id: SessionId
-    metadata: dict[str, Scalar | list[Scalar]] = Field(default_factory=dict, description="Retrieval filters.")
-    model: str | None = Field(default=None, description='A "provider/model" string; default: the server setting.')
-    collection: str | None = None
+    metadata: Filters = Field(
+        default_factory=dict, description="Retrieval filters: a payload field to a value or a non-empty list of them."
+    )
+    model: Annotated[str, Field(max_length=128)] | None = Field(
+        default=None, description='A "provider/model" string this server offers; default: the server setting.'
+    )
+    collection: CollectionName | None = None
     top_k: Annotated[int, Field(ge=1, le=50)] | None = None
     search_mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
-    prompt_version: str = "v1"
+    prompt_version: Annotated[str, Field(max_length=40)] = Field(
+        default="v1", description="A version of the answer prompt (v1, v2); others are refused (invalid_config)."
+    )
 
 
 class Abort(BaseModel):
@@ -97,10 +111,12 @@ ErrorCode = Literal[
     "unknown_type",
     "binary_not_supported",
     "message_too_large",
+    "rate_limited",
     "busy",
     "nothing_to_abort",
     "timeout",
     "model_unavailable",
+    "invalid_config",
     "internal_error",
 ]
 

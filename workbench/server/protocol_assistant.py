@@ -116,6 +116,7 @@ ErrorCode = Literal[
     "invalid_config",
     "internal_error",
     "message_too_large",
+    "rate_limited",
     AudioErrorCode,
 ]
 

@@ -122,7 +122,9 @@ class Error(ServerMessage):
     """A protocol error (not a task's): unknown task, bad message."""
 
     type: Literal["error"] = "error"
-    code: Literal["task_not_found", "invalid_json", "invalid_message", "unknown_type", "message_too_large"]
+    code: Literal[
+        "task_not_found", "invalid_json", "invalid_message", "unknown_type", "message_too_large", "rate_limited"
+    ]
     message: str
 
 

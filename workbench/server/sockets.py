@@ -1,5 +1,6 @@
-"""What the turn-based WebSocket protocols share: JSON parsing with clear errors, one turn at a time per
-socket, abort, and the mapping of failures to ``error`` events.
+"""What the turn-based WebSocket protocols share: bounded JSON parsing with clear errors, a message rate per
+socket, one turn at a time per socket and a few per client address, abort, and the mapping of failures to
+``error`` events whose messages say what to do (the details of an unexpected failure stay in the server log).
 
 A protocol subclasses :class:`TurnSocket` with its client message adapter, what a valid message does
 (:meth:`on_message`), what a binary frame does (:meth:`on_bytes`) and how an event goes out (:meth:`forward`).
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,10 +20,20 @@ from starlette.websockets import WebSocketState
 
 from workbench.chat.service import SessionBusy
 from workbench.errors import ConfigurationError, WorkbenchError
+from workbench.server.frames import ClientTurns, FrameError, TokenBucket, parse_frame
+from workbench.settings import Settings
 from workbench.voice.audio import AudioError
 
 log = logging.getLogger(__name__)
 CLOSE_MESSAGE_TOO_BIG = 1009
+
+
+def client_turns(websocket: WebSocket, settings: Settings) -> ClientTurns:
+    """The application's count of running turns per client address (made on first use)."""
+    state = websocket.app.state
+    if getattr(state, "client_turns", None) is None:
+        state.client_turns = ClientTurns(settings.max_turns_per_client)
+    return state.client_turns
 
 
 class TurnSocket:
@@ -33,11 +43,14 @@ class TurnSocket:
     client_types: tuple[str, ...]
     close_when_oversized = True
 
-    def __init__(self, websocket: WebSocket, max_text_bytes: int) -> None:
+    def __init__(self, websocket: WebSocket, max_text_bytes: int, settings: Settings) -> None:
         self.ws = websocket
         self.max_text_bytes = max_text_bytes
         self.turn: asyncio.Task[None] | None = None
         self.run_id: str | None = None
+        self.rate = TokenBucket(settings.max_messages_per_s, settings.max_message_burst)
+        self.client = websocket.client.host if websocket.client else "unknown"
+        self.client_turns = client_turns(websocket, settings)
 
     # -- sending ------------------------------------------------------------------------------------------
 
@@ -61,6 +74,9 @@ class TurnSocket:
                 frame = await self.ws.receive()
                 if frame["type"] == "websocket.disconnect":
                     return
+                if not self.rate.take():
+                    await self.error("rate_limited", "too many messages; slow down and send this one again")
+                    continue
                 if frame.get("bytes") is not None:
                     await self.on_bytes(frame["bytes"])
                     continue
@@ -85,16 +101,16 @@ class TurnSocket:
 
     async def handle(self, text: str) -> None:
         try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            await self.error("invalid_json", f"not valid JSON: {exc.msg} at position {exc.pos}")
+            raw = parse_frame(text)
+        except FrameError as exc:
+            await self.error(exc.code, str(exc))
             return
         if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
             await self.error("invalid_message", 'a message is a JSON object with a string "type"')
             return
         if raw["type"] not in self.client_types:
             expected = ", ".join(self.client_types)
-            await self.error("unknown_type", f"unknown type {raw['type']!r}; expected one of {expected}")
+            await self.error("unknown_type", f"unknown type {raw['type'][:40]!r}; expected one of {expected}")
             return
         try:
             message = self.client_adapter.validate_python(raw)
@@ -113,8 +129,13 @@ class TurnSocket:
         if self.busy():
             await self.error("busy", "a turn is already running on this socket; send abort or wait for done")
             return
+        if not self.client_turns.acquire(self.client):
+            limit = self.client_turns.limit
+            await self.error("rate_limited", f"this client already runs {limit} turns at once; wait for one to end")
+            return
         self.run_id = run_id
         self.turn = asyncio.create_task(self.run_turn(events, run_id, session_id))
+        self.turn.add_done_callback(lambda _: self.client_turns.release(self.client))
 
     async def run_turn(self, events: AsyncIterator[dict[str, Any]], run_id: str, session_id: str) -> None:
         failed = True
@@ -123,7 +144,7 @@ class TurnSocket:
                 await self.forward(event)
             failed = False
         except SessionBusy:
-            await self.error("busy", f"session {session_id!r} has a turn running elsewhere", run_id)
+            await self.error("busy", "this session has a turn running elsewhere; wait for it to end", run_id)
             return
         except TimeoutError:
             await self.error("timeout", "the turn took longer than the configured maximum generation time", run_id)
@@ -136,9 +157,10 @@ class TurnSocket:
         except (WebSocketDisconnect, RuntimeError) as exc:
             log.info("socket closed during run %s: %s", run_id, exc)
             return
-        except Exception as exc:
+        except Exception:
             log.exception("run %s failed", run_id)
-            await self.error("internal_error", f"the run failed: {type(exc).__name__}: {exc}", run_id)
+            message = f"the turn failed on the server; its log has the details of run {run_id}"
+            await self.error("internal_error", message, run_id)
         if failed:
             await self.send({"type": "done", "run_id": run_id, "status": "error"})
 

@@ -46,7 +46,7 @@ class AssistantSocket(TurnSocket):
     close_when_oversized = False
 
     def __init__(self, websocket: WebSocket, service: VoiceService, defaults: TurnOptions, binary_format: str | None):
-        super().__init__(websocket, text_frame_limit(service.settings.max_audio_bytes))
+        super().__init__(websocket, text_frame_limit(service.settings.max_audio_bytes), service.settings)
         self.service = service
         self.defaults = defaults
         self.binary_format = binary_format

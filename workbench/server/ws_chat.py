@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, WebSocket
 from pydantic import BaseModel
 
 from workbench.chat.service import ChatService, TurnRequest
+from workbench.errors import ConfigurationError, WorkbenchError
 from workbench.server.dependencies import get_chat_service
 from workbench.server.protocol import CLIENT_TYPES, Abort, ClientMessage, UserMessage
 from workbench.server.sockets import CLOSE_MESSAGE_TOO_BIG, TurnSocket
@@ -28,7 +29,7 @@ class ChatSocket(TurnSocket):
     client_types = CLIENT_TYPES
 
     def __init__(self, websocket: WebSocket, service: ChatService, max_bytes: int) -> None:
-        super().__init__(websocket, max_bytes)
+        super().__init__(websocket, max_bytes, service.settings)
         self.service = service
 
     async def on_message(self, message: BaseModel) -> None:
@@ -46,6 +47,14 @@ class ChatSocket(TurnSocket):
                 prompt_version=message.prompt_version,
                 entry_point="ws",
             )
+            try:
+                self.service.check(request)
+            except ConfigurationError as exc:
+                await self.error("invalid_config", str(exc))
+                return
+            except WorkbenchError as exc:
+                await self.error("model_unavailable", str(exc))
+                return
             run_id = str(uuid.uuid4())
             await self.start_turn(self.service.stream(request, run_id), run_id, request.session_id)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
@@ -18,6 +17,7 @@ from starlette.websockets import WebSocketState
 
 from workbench.audit.tasks import TaskManager
 from workbench.server.dependencies import get_task_manager
+from workbench.server.frames import FrameError, TokenBucket, parse_frame
 from workbench.server.protocol_tasks import ClientMessage
 
 router = APIRouter()
@@ -30,37 +30,46 @@ async def _send(ws: WebSocket, message: dict) -> None:
         await ws.send_json(message)
 
 
-async def _read(ws: WebSocket, tasks: TaskManager, task_id: str) -> None:
+async def _read(ws: WebSocket, tasks: TaskManager, task_id: str, rate: TokenBucket) -> None:
     """Client messages: ``cancel``; anything else gets an error and the socket stays open."""
     while True:
         text = await ws.receive_text()
+        if not rate.take():
+            await _send(ws, _error("rate_limited", "too many messages; slow down"))
+            continue
         if len(text.encode()) > MAX_CLIENT_BYTES:
-            await _send(ws, {"type": "error", "code": "message_too_large", "message": "messages are limited to 4 KiB"})
+            await _send(ws, _error("message_too_large", "messages are limited to 4 KiB"))
             continue
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            await _send(ws, {"type": "error", "code": "invalid_json", "message": f"not JSON: {exc}"})
+            data = parse_frame(text)
+        except FrameError as exc:
+            await _send(ws, _error(exc.code, str(exc)))
             continue
         if isinstance(data, dict) and data.get("type") not in (None, "cancel"):
-            await _send(ws, {"type": "error", "code": "unknown_type", "message": "the only message is cancel"})
+            await _send(ws, _error("unknown_type", "the only message is cancel"))
             continue
         try:
             ClientMessage.validate_python(data)
         except ValidationError as exc:
-            await _send(ws, {"type": "error", "code": "invalid_message", "message": str(exc.errors()[0]["msg"])})
+            await _send(ws, _error("invalid_message", str(exc.errors()[0]["msg"])))
             continue
         await tasks.cancel(task_id)
+
+
+def _error(code: str, message: str) -> dict[str, str]:
+    return {"type": "error", "code": code, "message": message}
 
 
 @router.websocket("/ws/tasks/{task_id}")
 async def task_events(websocket: WebSocket, task_id: str, tasks: Annotated[TaskManager, Depends(get_task_manager)]):
     await websocket.accept()
     if not await tasks.known(task_id):
-        await _send(websocket, {"type": "error", "code": "task_not_found", "message": f"no task {task_id!r}"})
+        await _send(websocket, _error("task_not_found", "no such task; list tasks with GET /api/tasks/"))
         await websocket.close(CLOSE_POLICY, "unknown task")
         return
-    reader = asyncio.create_task(_read(websocket, tasks, task_id))
+    settings = tasks.settings
+    rate = TokenBucket(settings.max_messages_per_s, settings.max_message_burst)
+    reader = asyncio.create_task(_read(websocket, tasks, task_id, rate))
     events = aiter(tasks.subscribe(task_id))
     try:
         while True:

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from workbench.audit.tasks import TaskManager
 from workbench.chat.service import ChatService
 from workbench.resources import Resources
+from workbench.settings import Settings
 from workbench.ui import audit_tab, chat_tab, evals_tab, runs_tab, voice_tab
 from workbench.voice.service import VoiceService
 
@@ -43,11 +44,26 @@ def build_ui(services: Services) -> gr.Blocks:
     return demo
 
 
-def mount_ui(app: FastAPI) -> None:
+def mount_ui(app: FastAPI, settings: Settings) -> None:
+    """Mount the UI at ``/``. Its file access is set explicitly: nothing beyond what Gradio itself created is served
+    (no ``allowed_paths``), the workbench's home is blocked, uploads are capped, and a file a client names as an
+    input must be one that was uploaded (Gradio checks that only for launched apps, so the mounted app is marked
+    as one; the tabs check it again where they read a file)."""
     services = Services(
         chat=lambda: app.state.chat,
         resources=lambda: app.state.resources,
         voice=lambda: app.state.voice,
         tasks=lambda: app.state.tasks,
     )
-    gr.mount_gradio_app(app, build_ui(services), path="/", footer_links=[])
+    demo = build_ui(services)
+    gr.mount_gradio_app(
+        app,
+        demo,
+        path="/",
+        footer_links=[],
+        allowed_paths=[],
+        blocked_paths=[str(settings.home.resolve())],
+        max_file_size=settings.max_upload_bytes,
+        show_error=False,
+    )
+    demo.has_launched = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -11,8 +12,9 @@ import gradio as gr
 
 from workbench.chat.service import SessionBusy, TurnRequest
 from workbench.citations import label
-from workbench.documents import RetrievedDoc, SearchMode
+from workbench.documents import COLLECTION_PATTERN, RetrievedDoc, SearchMode
 from workbench.errors import WorkbenchError
+from workbench.ui.uploads import NotAnUpload, uploaded_file
 
 if TYPE_CHECKING:
     from workbench.ui.app import Services
@@ -123,17 +125,27 @@ def render(services: Services, demo: gr.Blocks) -> None:
         from workbench.ingest.pipeline import ingest_bytes
 
         resources = services.resources()
-        limit = resources.settings.max_upload_bytes
+        settings = resources.settings
+        name = coll or settings.collection
+        if not re.fullmatch(COLLECTION_PATTERN, name):
+            return "⚠️ A collection name is 1-63 letters, digits, '_', '-' or '.'."
+        if len(files) > settings.max_upload_files:
+            return f"⚠️ Index at most {settings.max_upload_files} files at once."
         lines = []
         for i, path in enumerate(files):
-            progress((i, len(files)), desc=f"Indexing {Path(path).name}")
-            data = await asyncio.to_thread(Path(path).read_bytes)
-            if len(data) > limit:
-                lines.append(f"- {Path(path).name}: skipped, larger than {limit} bytes")
+            label = Path(path).name
+            progress((i, len(files)), desc=f"Indexing {label}")
+            try:
+                upload = uploaded_file(path)
+            except NotAnUpload as exc:
+                lines.append(f"- {label}: skipped, {exc}")
                 continue
-            report = await asyncio.to_thread(ingest_bytes, resources.store, Path(path).name, data,
-                                             coll or resources.settings.collection)  # fmt: skip
-            lines.append(f"- {Path(path).name}: {report.summary()}")
+            if upload.stat().st_size > settings.max_upload_bytes:
+                lines.append(f"- {label}: skipped, larger than {settings.max_upload_bytes} bytes")
+                continue
+            data = await asyncio.to_thread(upload.read_bytes)
+            report = await asyncio.to_thread(ingest_bytes, resources.store, label, data, name)
+            lines.append(f"- {label}: {report.summary()}")
         return "\n".join(lines)
 
     index.click(index_files, [upload, collection], [ingest_status])

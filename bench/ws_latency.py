@@ -45,7 +45,7 @@ async def in_process(turns: int, sessions: int) -> list[float]:
     from workbench.settings import Settings
 
     with tempfile.TemporaryDirectory() as home:
-        settings = Settings(home=Path(home), llm=MODEL)
+        settings = Settings(home=Path(home), llm=MODEL, testing=True)
         resources = Resources(settings)
         set_resources(resources)
         from workbench.services import index_corpus_if_empty
@@ -95,7 +95,10 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=3)
     args = parser.parse_args()
     base = asyncio.run(in_process(args.turns, args.sessions))
-    with tempfile.TemporaryDirectory() as home, running_server(Path(home), WORKBENCH_LLM=MODEL) as server:
+    with (
+        tempfile.TemporaryDirectory() as home,
+        running_server(Path(home), WORKBENCH_LLM=MODEL, WORKBENCH_TESTING="true") as server,
+    ):
         asyncio.run(over_websocket(server.ws_url, 1, 1))  # warm up
         ws = asyncio.run(over_websocket(server.ws_url, args.turns, args.sessions))
     print(f"{args.sessions} concurrent sessions x {args.turns} turns, fake model at 1 token / {DELAY * 1000:.0f} ms")

@@ -50,11 +50,14 @@ def _persona(ctx: VoiceContext) -> Persona:
 
 
 def check_context(ctx: VoiceContext) -> Persona:
-    """The run's persona, once the persona and voice it names are known to be on offer: anything else raises
-    :class:`~workbench.errors.ConfigurationError` before a model runs (a voice is a name, never a path)."""
+    """The run's persona, once the persona, voice and model it names are known to be on offer: anything else raises
+    :class:`~workbench.errors.ConfigurationError` (or ``ProviderUnavailable`` for a cloud model that is not
+    configured) before a model runs (a voice is a name, never a path)."""
     persona = _persona(ctx)
     if ctx.voice is not None:
         check_voice(ctx.voice, get_resources().settings)
+    if ctx.model is not None:
+        get_resources().models.check(ctx.model)
     return persona
 
 

@@ -25,8 +25,12 @@ class TurnOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     session_id: SessionId | None = Field(default=None, description="The conversation; default: the socket's.")
     persona: str | None = Field(default=None, description="A persona name, e.g. assistant or docs-guide.")
-    model: str | None = Field(default=None, description='A "provider/model" chat model string.')
-    voice: str | None = Field(default=None, description="piper/joe-us, piper/<path.onnx> or gtts/<language>.")
+    model: Annotated[str, Field(max_length=128)] | None = Field(
+        default=None, description='A "provider/model" chat model string this server offers.'
+    )
+    voice: str | None = Field(
+        default=None, description="A voice name: piper/joe-us, gtts/<language> or the server's configured voice."
+    )
     grounded: bool | None = Field(default=None, description="Ground the answer on the chat collection.")
     speak: bool = Field(default=True, description="Synthesize the reply (False: text only).")
     stream_audio: bool = Field(default=False, description="Also send each sentence's audio as audio_chunk.")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
@@ -121,6 +121,18 @@ class TurnSocket:
         await self.on_message(message)
 
     # -- turns --------------------------------------------------------------------------------------------
+
+    async def refused(self, check: Callable[[], None]) -> bool:
+        """Run a turn's up-front ``check`` (in a thread); a refusal is sent as an error and no turn starts."""
+        try:
+            await asyncio.to_thread(check)
+        except ConfigurationError as exc:
+            await self.error("invalid_config", str(exc))
+        except WorkbenchError as exc:
+            await self.error("model_unavailable", str(exc))
+        else:
+            return False
+        return True
 
     def busy(self) -> bool:
         return self.turn is not None and not self.turn.done()

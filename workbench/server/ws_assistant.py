@@ -80,6 +80,8 @@ class AssistantSocket(TurnSocket):
         turn.grounded, turn.speak = knobs.get("grounded"), knobs.get("speak", True)
         turn.entry_point = "ws"
         self.stream_audio = bool(knobs.get("stream_audio", False))
+        if await self.refused(lambda: self.service.check(turn)):
+            return
         run_id = str(uuid.uuid4())
         await self.start_turn(self.service.stream(turn, run_id), run_id, turn.session_id)
 

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, WebSocket
 from pydantic import BaseModel
 
 from workbench.chat.service import ChatService, TurnRequest
-from workbench.errors import ConfigurationError, WorkbenchError
 from workbench.server.dependencies import get_chat_service
 from workbench.server.protocol import CLIENT_TYPES, Abort, ClientMessage, UserMessage
 from workbench.server.sockets import CLOSE_MESSAGE_TOO_BIG, TurnSocket
@@ -47,13 +46,7 @@ class ChatSocket(TurnSocket):
                 prompt_version=message.prompt_version,
                 entry_point="ws",
             )
-            try:
-                self.service.check(request)
-            except ConfigurationError as exc:
-                await self.error("invalid_config", str(exc))
-                return
-            except WorkbenchError as exc:
-                await self.error("model_unavailable", str(exc))
+            if await self.refused(lambda: self.service.check(request)):
                 return
             run_id = str(uuid.uuid4())
             await self.start_turn(self.service.stream(request, run_id), run_id, request.session_id)

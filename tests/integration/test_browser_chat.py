@@ -30,3 +30,18 @@ def test_chat_tab_streams_a_cited_answer_with_sources_from_the_offline_default(b
         page.get_by_text("New session.").wait_for(timeout=10_000)
         assert page.locator("#chatbot .message-row").count() == 0
         page.close()
+
+
+def test_with_a_token_the_browser_logs_in_and_the_chat_tab_answers(browser, tmp_path):
+    token = "browser-login-token-0123456789"
+    with running_server(tmp_path, WORKBENCH_API_TOKEN=token, WORKBENCH_LLM="extractive") as server:
+        page = browser.new_page()
+        page.goto(server.url + "/", wait_until="load")
+        assert "/login" in page.url and token not in page.content()
+        page.locator("#token").fill(token)
+        page.get_by_role("button", name="Log in").click()
+        page.locator("#chat-input textarea").fill("Which port does the workbench server listen on by default?")
+        page.locator("#chat-send").click()
+        page.locator("#chat-status").get_by_text("Answered by").wait_for(timeout=120_000)
+        assert len(page.locator("#chatbot .message-row").last.inner_text().split()) > 3
+        page.close()

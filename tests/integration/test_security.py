@@ -360,13 +360,14 @@ def test_a_thousand_hostile_frames_each_get_a_schema_valid_error_on_a_usable_soc
     assert "Error:" not in reply["message"] and "Traceback" not in reply["message"]
 
 
-_sockets: dict[int, object] = {}
+_sockets: dict[tuple[int, str], object] = {}
 
 
-def _fuzz_socket(server: Server):
-    if server.port not in _sockets:
-        _sockets[server.port] = connect(f"{server.ws_url}/ws/chat", max_size=None)
-    return _sockets[server.port]
+def _fuzz_socket(server: Server, path: str = "/ws/chat"):
+    """One socket per server and path for all of a property test's examples (it must stay usable throughout)."""
+    if (server.port, path) not in _sockets:
+        _sockets[server.port, path] = connect(f"{server.ws_url}{path}", max_size=None)
+    return _sockets[server.port, path]
 
 
 def test_after_the_hostile_frames_the_socket_and_the_server_are_healthy(server):
@@ -387,21 +388,12 @@ def test_hostile_frames_on_the_voice_socket_get_schema_valid_errors(server, fram
         frame = frame.replace('"user_message"', '"text"')
     if frame.startswith('{"type": "text"') and json.loads(frame).keys() <= {"type", "content", "session_id"}:
         return  # a valid typed turn
-    ws = _voice_socket(server)
+    ws = _fuzz_socket(server, "/ws/assistant")
     ws.send(frame)
     reply = receive(ws, validate_assistant_message)
     assert reply["type"] == "error", frame[:200]
     if reply.get("run_id"):  # refused once the turn had started (a model the server cannot reach): its done follows
         assert receive(ws, validate_assistant_message)["type"] == "done"
-
-
-_voice: dict[int, object] = {}
-
-
-def _voice_socket(server: Server):
-    if server.port not in _voice:
-        _voice[server.port] = connect(f"{server.ws_url}/ws/assistant", max_size=None)
-    return _voice[server.port]
 
 
 # --- limits ----------------------------------------------------------------------------------------------------------

@@ -16,6 +16,15 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
+def _split(value: object, separators: str) -> object:
+    """A list given in the environment: JSON, or parts between ``separators`` (a regex), blanks dropped."""
+    if isinstance(value, str):
+        if value.lstrip().startswith("["):
+            return json.loads(value)
+        return [part.strip() for part in re.split(separators, value) if part.strip()]
+    return value
+
+
 class Settings(BaseSettings):
     """Every process-level setting of the workbench (environment prefix ``WORKBENCH_``)."""
 
@@ -136,22 +145,13 @@ class Settings(BaseSettings):
     @classmethod
     def _split_list(cls, value: object) -> object:
         """Environment values may be plain lists: ``a,b`` or ``/x:/y`` as well as JSON."""
-        if isinstance(value, str):
-            if value.lstrip().startswith("["):
-                return json.loads(value)
-            separators = f"[,{re.escape(os.pathsep)}]"
-            return [part.strip() for part in re.split(separators, value) if part.strip()]
-        return value
+        return _split(value, f"[,{re.escape(os.pathsep)}]")
 
     @field_validator("allowed_hosts", "allowed_origins", mode="before")
     @classmethod
     def _split_names(cls, value: object) -> object:
         """Host names and origins: ``a,b`` (origins hold colons, so only commas and spaces separate) or JSON."""
-        if isinstance(value, str):
-            if value.lstrip().startswith("["):
-                return json.loads(value)
-            return [part for part in re.split(r"[,\s]+", value) if part]
-        return value
+        return _split(value, r"[,\s]+")
 
     @field_validator("allowed_origins")
     @classmethod

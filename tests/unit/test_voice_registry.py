@@ -3,6 +3,7 @@ same answer before any model runs. Speech engine caches and session bookkeeping 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -70,6 +71,18 @@ def test_each_kind_of_engine_keeps_at_most_speech_cache_size_engines(tmp_path, m
     assert list(speech._tts) == ["gtts/de", "gtts/es"]
 
 
+@pytest.fixture
+def installed(tmp_path) -> Iterator[Setup]:
+    """The fake speech engines and model installed as the process's resources for one test."""
+    setup = Setup(tmp_path)
+    previous = set_resources(setup.resources)
+    try:
+        yield setup
+    finally:
+        set_resources(previous)
+        setup.runlog.close()
+
+
 @pytest.mark.parametrize(
     ("knobs", "match"),
     [
@@ -78,48 +91,30 @@ def test_each_kind_of_engine_keeps_at_most_speech_cache_size_engines(tmp_path, m
         ({"persona": "../../etc/passwd"}, "unknown persona '../../etc/passwd'; choose one of .*assistant"),
     ],
 )
-async def test_a_turn_naming_an_unknown_voice_or_persona_fails_before_any_model_runs(tmp_path, knobs, match):
-    setup = Setup(tmp_path)
-    previous = set_resources(setup.resources)
-    try:
-        with pytest.raises(ConfigurationError, match=match):
-            await setup.events(VoiceTurn("s1", audio=recording(), **knobs))
-        assert setup.speech.fake_stt.calls == [] and setup.model.calls == []
-        assert setup.service._busy == set()
-        events = await setup.events(VoiceTurn("s1", text="Still there?", voice="gtts/en"))
-        assert events[-1]["type"] == "done"
-    finally:
-        set_resources(previous)
-        setup.runlog.close()
+async def test_a_turn_naming_an_unknown_voice_or_persona_fails_before_any_model_runs(installed, knobs, match):
+    with pytest.raises(ConfigurationError, match=match):
+        await installed.events(VoiceTurn("s1", audio=recording(), **knobs))
+    assert installed.speech.fake_stt.calls == [] and installed.model.calls == []
+    assert installed.service._busy == set()
+    events = await installed.events(VoiceTurn("s1", text="Still there?", voice="gtts/en"))
+    assert events[-1]["type"] == "done"
 
 
-async def test_the_voice_graph_itself_refuses_an_unknown_voice_before_speech_to_text(tmp_path):
+async def test_the_voice_graph_itself_refuses_an_unknown_voice_before_speech_to_text(installed):
     """As under ``langgraph dev``, where the run context comes from the client."""
     from graphs.voice import builder
     from graphs.voice_state import VoiceContext
 
-    setup = Setup(tmp_path)
-    previous = set_resources(setup.resources)
-    try:
-        graph = builder.compile()
-        with pytest.raises(ConfigurationError, match="unknown voice"):
-            await graph.ainvoke({"text": "hi"}, context=VoiceContext(voice="piper//etc/passwd"))
-        assert setup.model.calls == []
-    finally:
-        set_resources(previous)
-        setup.runlog.close()
+    graph = builder.compile()
+    with pytest.raises(ConfigurationError, match="unknown voice"):
+        await graph.ainvoke({"text": "hi"}, context=VoiceContext(voice="piper//etc/passwd"))
+    assert installed.model.calls == []
 
 
-async def test_sessions_hold_no_bookkeeping_between_turns(tmp_path):
-    setup = Setup(tmp_path)
-    previous = set_resources(setup.resources)
-    try:
-        for i in range(20):
-            await setup.events(VoiceTurn(f"s{i}", text="hi", speak=False))
-        assert setup.service._busy == set()
-    finally:
-        set_resources(previous)
-        setup.runlog.close()
+async def test_sessions_hold_no_bookkeeping_between_turns(installed):
+    for i in range(20):
+        await installed.events(VoiceTurn(f"s{i}", text="hi", speak=False))
+    assert installed.service._busy == set()
 
 
 def test_the_voice_tab_offers_only_voices_on_offer(settings):

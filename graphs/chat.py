@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Literal
 
+from langchain_core.callbacks import adispatch_custom_event
 from langchain_core.messages import (
     AIMessage,
     AnyMessage,
@@ -31,7 +32,7 @@ from graphs.chat_tools import TOOLS
 from workbench.citations import format_context
 from workbench.providers.llm_extractive import ExtractiveChatModel
 from workbench.resources import get_resources
-from workbench.runlog.callback import RunLogCallback
+from workbench.runlog.callback import RUNLOG_EVENT, RunLogCallback
 
 GENERATE = "generate"
 
@@ -118,6 +119,7 @@ async def generate(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
     turn = _current_turn(state["messages"])
     if not any(isinstance(m, ToolMessage) for m in turn):
         get_stream_writer()({"type": "retrieval", "documents": docs, "query": state.get("query")})
+    await adispatch_custom_event(RUNLOG_EVENT, {"model": choice.spec})  # an aborted run names it too
     prompt = answer_prompt(ctx.prompt_version)
     history = trim_messages(
         state["messages"],

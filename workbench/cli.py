@@ -136,10 +136,15 @@ def runs(
     limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
     graph: Annotated[str | None, typer.Option(help="Only this graph.")] = None,
-    status: Annotated[str | None, typer.Option(help="ok, error or aborted.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="running, ok, error, aborted, or interrupted (cut off by a crash or kill).")
+    ] = None,
 ) -> None:
-    """Recent runs from the DuckDB run log."""
-    from workbench.runlog import get_runlog
+    """Recent runs from the DuckDB run log (what a stopped process left running is marked interrupted first)."""
+    from workbench.runlog import RUN_STATUSES, get_runlog
+
+    if status is not None and status not in RUN_STATUSES:
+        raise _fail(f"unknown status {status[:40]!r}; choose one of {', '.join(RUN_STATUSES)}", 2)
 
     rows = get_runlog().recent_runs(limit=limit, graph=graph, status=status)
     if as_json:
@@ -151,7 +156,7 @@ def runs(
         text = (row["input"] or "").replace("\n", " ")[:60]
         typer.echo(
             f"{row['started_at']:%Y-%m-%d %H:%M:%S}  {row['run_id'][:8]}  {row['graph']:<10} {row['entry_point']:<9}"
-            f" {row['status']:<8} {took:6.2f}s  {row['model'] or '-':<22} {text}"
+            f" {row['status']:<11} {took:6.2f}s  {row['model'] or '-':<22} {text}"
         )
 
 

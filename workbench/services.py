@@ -88,4 +88,4 @@ async def open_services(resources: Resources, *, warm: bool = False) -> AsyncIte
             await tasks.close()
             if warming is not None:
                 await asyncio.gather(warming, return_exceptions=True)
-            get_runlog().flush()
+            await get_runlog().aflush()

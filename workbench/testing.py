@@ -11,7 +11,8 @@ import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -23,6 +24,9 @@ from pydantic import Field, PrivateAttr
 
 from workbench.testing_embeddings import FakeEmbeddings
 from workbench.testing_speech import FakeSpeech, FakeSTT, FakeTTS
+
+if TYPE_CHECKING:
+    from workbench.runlog.writer import RunLog
 
 __all__ = ["FakeEmbeddings", "FakeSTT", "FakeSpeech", "FakeTTS", "ScriptedChatModel", "tool_call"]
 
@@ -146,3 +150,18 @@ def _json(value: Any) -> str:
     import json
 
     return json.dumps(value)
+
+
+def flushed(runlog: RunLog, timeout: float = 10.0) -> bool:
+    """``runlog.flush()`` from any test, a coroutine included: it waits on a worker thread (``flush`` refuses to
+    block an event loop; a test may block its own loop for a moment)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(runlog.flush, timeout).result()
+
+
+def logged_run(runlog: RunLog, run_id: str) -> dict[str, Any] | None:
+    """The run ``run_id`` with its events, once everything logged so far is on disk (from any test)."""
+    from workbench.runlog.queries import get_run
+
+    assert flushed(runlog), "the run log did not flush"
+    return get_run(runlog.path, run_id)

@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,7 @@ from workbench.resources import Resources, set_resources
 from workbench.runlog import RunLog
 from workbench.runlog.schema import TaskRecord
 from workbench.settings import Settings
-from workbench.testing import ScriptedChatModel
+from workbench.testing import ScriptedChatModel, flushed, logged_run
 
 REPOS = Path(__file__).resolve().parents[2] / "datasets" / "repos"
 CANARY = "CANARY-2B9D-INJECT"
@@ -216,11 +219,11 @@ async def test_tasks_replay_events_to_late_watchers_and_persist_everything(resou
         assert status is not None and status["status"] == "completed" and status["progress"] == 100
         assert {s["status"] for s in status["agent_states"].values()} == {"ok"}
 
-        assert runlog.flush()
+        assert flushed(runlog)
         row = get_task(runlog.path, task.record.task_id)
         assert row is not None and row["status"] == "completed" and row["report"]["findings"]
         assert task_events(runlog.path, task.record.task_id) == late
-        assert runlog.get_run(task.record.run_id or "")["graph"] == "repo_audit"  # type: ignore[index]
+        assert logged_run(runlog, task.record.run_id or "")["graph"] == "repo_audit"  # type: ignore[index]
     finally:
         runlog.close()
 
@@ -229,16 +232,31 @@ async def _collect(manager: TaskManager, task_id: str) -> list[dict[str, Any]]:
     return [event async for event in manager.subscribe(task_id)]
 
 
+KILLED_WRITER = """
+import os, signal, sys
+from workbench.runlog import RunLog
+from workbench.runlog.schema import TaskRecord
+log = RunLog(sys.argv[1])
+log.log_records([TaskRecord(task_id="t-old", repo="/x", status="running")])
+assert log.flush()
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
 async def test_tasks_left_running_by_a_stopped_process_are_marked_interrupted(resources, tmp_path):
     path = tmp_path / "runs.duckdb"
-    with RunLog(path) as earlier:
-        earlier.log_records([TaskRecord(task_id="t-old", repo="/x", status="running")])
+    with RunLog(path) as live:  # this process is alive: its running task is not touched
+        live.log_records([TaskRecord(task_id="t-live", repo="/y", status="running")])
+    killed = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", KILLED_WRITER, str(path)], timeout=60)
+    assert killed.returncode == -signal.SIGKILL
     runlog = RunLog(path)
     try:
         assert await TaskManager(resources.settings, runlog).start() == 1
-        assert runlog.flush()
+        assert flushed(runlog)
         row = get_task(path, "t-old")
         assert row is not None and row["status"] == "interrupted" and "stopped" in row["error"]
+        live_row = get_task(path, "t-live")
+        assert live_row is not None and live_row["status"] == "running"
     finally:
         runlog.close()
 

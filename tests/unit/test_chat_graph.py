@@ -16,7 +16,7 @@ from workbench.resources import Resources, set_resources
 from workbench.runlog import recent_runs
 from workbench.runlog.callback import RunLogCallback
 from workbench.settings import Settings
-from workbench.testing import ScriptedChatModel, tool_call
+from workbench.testing import ScriptedChatModel, flushed, tool_call
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "chat_graph.mmd"
 
@@ -144,7 +144,7 @@ async def test_run_is_logged_with_model_prompt_and_retrieved_docs(app, model):
     graph, runlog = app
     cfg = {**config("s1"), "metadata": {"entry_point": "test", "prompt_version": "v1"}}
     await graph.ainvoke({"messages": [HumanMessage("Where is data kept?")]}, cfg)
-    runlog.flush()
+    flushed(runlog)
     (run,) = recent_runs(runlog, limit=5)
     assert run["graph"] == "chat"
     assert run["status"] == "ok"

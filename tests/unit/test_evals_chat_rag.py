@@ -19,7 +19,7 @@ from workbench.providers.llm_extractive import LABEL, NOT_FOUND
 from workbench.resources import Resources, set_resources
 from workbench.runlog import RunLog, RunRecord, set_runlog
 from workbench.settings import Settings
-from workbench.testing import ScriptedChatModel
+from workbench.testing import ScriptedChatModel, logged_run
 
 HOME_CHUNK = "| `WORKBENCH_HOME` | `./.workbench` | folder for every file the workbench writes |"
 PORT_CHUNK = "By default the server listens on `127.0.0.1` port `8000`. Pass --port to change it."
@@ -244,7 +244,7 @@ async def test_a_case_runs_one_logged_chat_turn_and_is_scored(fake_chat):
     assert store.queries == [("docs", "serve default host port", 2, "hybrid")]
     assert "You answer questions about the user's documents." in str(model.calls[0][0].content)  # prompt v2
 
-    run = runlog.get_run(result.run_id)
+    run = logged_run(runlog, result.run_id)
     assert run is not None, "the case's run id is a run in the DuckDB log"
     assert (run["graph"], run["entry_point"], run["status"], run["prompt_version"]) == ("chat", "eval", "ok", "v2")
     assert run["session_id"].startswith("eval-q12-")
@@ -257,7 +257,7 @@ async def test_each_case_gets_a_fresh_session(fake_chat):
     first = await suite.run_case(Case("a", {"question": "first?"}), variant, settings)
     again = await suite.run_case(Case("a", {"question": "first?"}), variant, settings)
     assert [type(m).__name__ for m in model.calls[1][1:]] == ["HumanMessage"], "no history from the first case"
-    sessions = {runlog.get_run(r.run_id)["session_id"] for r in (first, again)}
+    sessions = {logged_run(runlog, r.run_id)["session_id"] for r in (first, again)}
     assert len(sessions) == 2 and first.run_id != again.run_id
     _, saver = suite._chat(settings)
     assert not any(saver.storage.values()), "a scored case's session is dropped from memory"
@@ -272,7 +272,7 @@ async def test_a_failing_turn_is_an_error_row_that_keeps_its_run_id(fake_chat):
     model.enqueue(explode)
     result = await ChatRagSuite().run_case(_qa_case(), Variant("v", {"model": "fake"}), settings)
     assert result.outcome == "error" and "model down" in (result.error or "")
-    assert runlog.get_run(result.run_id)["status"] == "error"
+    assert logged_run(runlog, result.run_id)["status"] == "error"
 
 
 async def test_setup_registers_the_variants_prompts_and_describes_the_run(fake_chat):

@@ -23,7 +23,7 @@ from workbench.providers.llm import ModelRegistry
 from workbench.resources import Resources, get_resources, set_resources
 from workbench.runlog import RunLog, get_run, set_runlog
 from workbench.settings import Settings
-from workbench.testing import ScriptedChatModel
+from workbench.testing import ScriptedChatModel, flushed
 from workbench.testing_speech import FakeSpeech, FakeSTT, FakeTTS
 
 JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
@@ -174,7 +174,7 @@ async def test_an_audit_case_scores_the_fixture_and_links_its_logged_run(setting
     assert m["findings"] >= m["overall_tp"] and m["duration_s"] > 0
     assert outcome.detail["status"] == "completed" and "overall P=" in outcome.output
     assert get_resources() is resources, "the case's resources are put back"
-    assert runlog.flush()
+    assert flushed(runlog)
     row = get_run(runlog, outcome.run_id or "")
     assert row is not None
     assert (row["graph"], row["entry_point"], row["status"]) == ("repo_audit", "eval", "ok")
@@ -242,7 +242,7 @@ async def test_a_voice_case_scores_the_transcript_and_times_a_whole_logged_turn(
     assert {"stt_s", "llm_ttft_s", "llm_s", "tts_s", "first_audio_s", "total_s"} <= set(jfk.metrics)
     assert jfk.metrics["first_audio_s"] <= jfk.metrics["total_s"]
     assert jfk.detail["reply"] and jfk.detail["models"]["stt"] == "fake/stt"
-    assert runlog.flush()
+    assert flushed(runlog)
     row = get_run(runlog, jfk.run_id or "")
     assert row is not None
     assert (row["graph"], row["entry_point"], row["status"]) == ("voice", "eval", "ok")
@@ -262,6 +262,6 @@ async def test_a_voice_turn_that_fails_is_an_error_case_with_its_run_id(settings
     (case,) = [c for c in suite.cases(settings) if c.id == "clip-jfk"]
     failed = await suite.run_case(case, DEFAULT, settings)
     assert failed.outcome == "error" and "no speech" in (failed.error or "") and failed.metrics["wer"] == 1.0
-    assert runlog.flush()
+    assert flushed(runlog)
     row = get_run(runlog, failed.run_id or "")
     assert row is not None and row["status"] == "error"

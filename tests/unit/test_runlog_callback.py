@@ -19,6 +19,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 
 from workbench.runlog import RUNLOG_EVENT, RunLog, RunLogCallback, get_run, recent_runs, set_runlog
 from workbench.runlog import callback as callback_module
+from workbench.testing import flushed
 
 ANSWER = "Paris is the capital of France and its largest city by far ."
 
@@ -114,7 +115,7 @@ def runlog(tmp_path: Path) -> Iterator[RunLog]:
 
 
 def logged(runlog: RunLog, run_id: Any) -> dict[str, Any]:
-    assert runlog.flush()
+    assert flushed(runlog)
     row = get_run(runlog, str(run_id))
     assert row is not None
     return row
@@ -334,7 +335,7 @@ def test_concurrent_sync_invocations_from_threads_are_separate_rows(runlog: RunL
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda i: graph.invoke(QUESTION, {"configurable": {"thread_id": f"s{i}"}}), range(8)))
 
-    assert runlog.flush()
+    assert flushed(runlog)
     rows = recent_runs(runlog, limit=100)
     assert sorted(r["session_id"] for r in rows) == sorted(f"s{i}" for i in range(8))
     assert {(r["graph"], r["status"], r["output"]) for r in rows} == {("sync_chat", "ok", ANSWER)}
@@ -359,3 +360,49 @@ async def test_the_handler_is_cheap_to_build_and_uses_the_process_run_log_lazily
         set_runlog(None)
 
     assert logged(runlog, run_id)["status"] == "ok"
+
+
+async def test_an_aborted_run_names_its_model_as_a_finished_one_does(runlog: RunLog) -> None:
+    """The caller's metadata (the concrete spec it runs) beats the LLM's own provider/name, for ok and aborted
+    runs alike; a node's RUNLOG_EVENT beats both."""
+    handler = RunLogCallback(runlog)
+    graph = build(StreamingFake(delay_s=0.02)).with_config(callbacks=[handler])
+    ok_id, aborted_id = uuid4(), uuid4()
+    metadata = {"model": "local/streamer-1b"}
+
+    await graph.ainvoke(QUESTION, {"run_id": ok_id, "metadata": metadata})
+    stream = graph.astream(QUESTION, {"run_id": aborted_id, "metadata": metadata}, stream_mode="messages")
+    async for _ in stream:
+        break
+    await stream.aclose()
+
+    ok, aborted = logged(runlog, ok_id), logged(runlog, aborted_id)
+    assert (ok["status"], aborted["status"]) == ("ok", "aborted")
+    assert ok["model"] == aborted["model"] == "local/streamer-1b"
+    assert ok["metadata"] is None or "models" not in ok["metadata"]
+
+
+async def test_a_streaming_run_is_checkpointed_with_its_text_so_far(runlog: RunLog, monkeypatch: Any) -> None:
+    rows: list[Any] = []
+    log_run = runlog.log_run
+    monkeypatch.setattr(runlog, "log_run", lambda r: (rows.append((r.status, r.output)), log_run(r)))
+    handler = RunLogCallback(runlog, checkpoint_interval=0.05)
+    graph = build(StreamingFake(delay_s=0.02)).with_config(callbacks=[handler])
+
+    async for _ in graph.astream(QUESTION, {"run_id": uuid4()}, stream_mode="messages"):
+        pass
+
+    partial = [output for status, output in rows if status == "running" and output]
+    assert len(partial) >= 2, rows
+    assert all(ANSWER.startswith(text.strip()) for text in partial)
+    assert [len(text) for text in partial] == sorted(len(text) for text in partial)
+    assert rows[-1][0] == "ok", "the final row is logged after every checkpoint"
+
+
+async def test_the_handler_knows_the_runs_it_saw(runlog: RunLog) -> None:
+    handler = RunLogCallback(runlog)
+    graph = build(StreamingFake()).with_config(callbacks=[handler])
+    run_id = uuid4()
+    assert not handler.knows(run_id)
+    await graph.ainvoke(QUESTION, {"run_id": run_id})
+    assert handler.knows(run_id) and handler.knows(str(run_id))

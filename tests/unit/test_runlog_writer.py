@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import psutil
 import pyarrow.parquet as pq
 import pytest
 
@@ -110,16 +113,22 @@ def test_close_drains_the_queue_is_idempotent_and_later_logs_are_dropped(tmp_pat
     assert log.flush(timeout=1)
 
 
-def test_write_failures_are_logged_not_raised(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("journal", [True, False])
+def test_write_failures_are_logged_not_raised(tmp_path: Path, caplog: pytest.LogCaptureFixture, journal: bool) -> None:
     (tmp_path / "not-a-db").mkdir()
     with caplog.at_level(logging.WARNING, logger="workbench.runlog.writer"):
-        log = RunLog(tmp_path / "not-a-db", max_attempts=2)
+        log = RunLog(tmp_path / "not-a-db", max_attempts=2, journal=journal)
         log.log_run(run("r1"))
         assert log.flush(timeout=10)
         log.close()
 
-    assert log.rows_dropped == 1
-    assert "attempt 1/2" in caplog.text and "dropped 1 runs" in caplog.text
+    assert "attempt 1/2" in caplog.text
+    if journal:  # the row stays in the journal, for the next process to replay
+        assert (log.rows_deferred, log.rows_dropped) == (1, 0)
+        assert "1 runs not written" in caplog.text and "kept in its journal" in caplog.text
+    else:
+        assert (log.rows_deferred, log.rows_dropped) == (0, 1)
+        assert "dropped 1 runs" in caplog.text
 
 
 def test_migrations_are_applied_once_and_recorded(tmp_path: Path) -> None:
@@ -129,7 +138,8 @@ def test_migrations_are_applied_once_and_recorded(tmp_path: Path) -> None:
     schema._migrated.discard(str(path.resolve()))  # as if another process opened the file
     with connect(path) as con:
         assert migrate(con) == []
-        assert con.execute("SELECT name FROM _migrations").fetchall() == first == [("m001_initial",), ("m002_audit",)]
+        applied = [(migration.__name__,) for migration in schema.MIGRATIONS]
+        assert con.execute("SELECT name FROM _migrations").fetchall() == first == applied
 
     def m999_tags(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ALTER TABLE runs ADD COLUMN tags VARCHAR[]")
@@ -138,7 +148,7 @@ def test_migrations_are_applied_once_and_recorded(tmp_path: Path) -> None:
         assert migrate(con, (*schema.MIGRATIONS, m999_tags)) == ["m999_tags"]
         assert migrate(con, (*schema.MIGRATIONS, m999_tags)) == []
         names = [row[0] for row in con.execute("SELECT name FROM _migrations ORDER BY applied_at").fetchall()]
-    assert names == ["m001_initial", "m002_audit", "m999_tags"]
+    assert names == [migration.__name__ for migration in schema.MIGRATIONS] + ["m999_tags"]
 
 
 def test_a_migration_applied_concurrently_is_tolerated(tmp_path: Path) -> None:
@@ -201,12 +211,24 @@ def test_get_runlog_is_a_lazy_singleton_under_workbench_home(tmp_path: Path, mon
     monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
     get_settings.cache_clear()
     set_runlog(None)
+    touched_by: set[str] = set()
+    for module, name in ((sqlite3, "connect"), (duckdb, "connect"), (psutil.Process, "create_time")):
+        real = getattr(module, name)
+
+        def spy(*args: object, real: Any = real, **kwargs: object) -> object:
+            touched_by.add(threading.current_thread().name)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, spy)
     try:
         log = get_runlog()
         assert get_runlog() is log
         assert log.path == tmp_path / "home" / "runs.duckdb"
-        assert not log.path.parent.exists(), "no file system work on the caller's (event loop's) thread"
         log.log_run(run("r1"))
+        assert log.flush(timeout=10)
+        assert touched_by and threading.current_thread().name not in touched_by, (
+            "no file system work on the caller's (event loop's) thread"
+        )
         log.close()
         assert count_runs(log.path) == 1
     finally:

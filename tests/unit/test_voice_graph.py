@@ -25,7 +25,7 @@ from workbench.providers.llm import ModelRegistry
 from workbench.resources import Resources, set_resources
 from workbench.runlog import RunLog, RunLogCallback, get_run, set_runlog
 from workbench.settings import Settings
-from workbench.testing import ScriptedChatModel
+from workbench.testing import ScriptedChatModel, flushed
 from workbench.testing_speech import FakeSpeech, FakeSTT, FakeTTS
 from workbench.voice.audio import AudioError, decode_audio, wav_bytes
 from workbench.voice.tts import FallbackTTS, TextToSpeech
@@ -91,7 +91,7 @@ class App:
         return self.speech.fake_tts
 
     def row(self, run_id: uuid.UUID) -> dict[str, Any]:
-        assert self.runlog.flush()
+        assert flushed(self.runlog)
         row = get_run(self.runlog, str(run_id))
         assert row is not None
         return row
@@ -462,7 +462,7 @@ async def test_the_module_graph_logs_to_the_process_run_log(make_app, tmp_path):
     try:
         run_id = uuid.uuid4()
         await graph.ainvoke({"text": "hi"}, {"run_id": run_id})
-        assert runlog.flush()
+        assert flushed(runlog)
         row = get_run(runlog, str(run_id))
         assert row is not None and (row["graph"], row["status"], row["output"]) == ("voice", "ok", REPLY)
     finally:

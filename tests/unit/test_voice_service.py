@@ -18,7 +18,7 @@ from workbench.providers.llm import ModelRegistry
 from workbench.resources import Resources, set_resources
 from workbench.runlog import RunLog, RunLogCallback, get_run
 from workbench.settings import Settings
-from workbench.testing import ScriptedChatModel
+from workbench.testing import ScriptedChatModel, flushed
 from workbench.testing_speech import FakeSpeech, FakeSTT, FakeTTS
 from workbench.voice.audio import AudioError, decode_audio, wav_bytes
 from workbench.voice.service import VoiceService, VoiceTurn
@@ -41,7 +41,7 @@ class Setup:
         return [event async for event in self.service.stream(turn, run_id)]
 
     def row(self, run_id: str) -> dict[str, Any]:
-        assert self.runlog.flush()
+        assert flushed(self.runlog)
         row = get_run(self.runlog, run_id)
         assert row is not None
         return row
@@ -239,3 +239,57 @@ async def test_a_turn_cancelled_after_the_reply_leaves_no_speaker_behind(tmp_pat
     finally:
         set_resources(previous)
         setup.runlog.close()
+
+
+async def test_an_aborted_turn_names_the_model_a_finished_turn_names(tmp_path):
+    setup = Setup(tmp_path, token_delay_s=0.05)
+    previous = set_resources(setup.resources)
+    ok_id, aborted_id = str(uuid.uuid4()), str(uuid.uuid4())
+    try:
+        await setup.events(VoiceTurn("s1", text="hi", speak=False), ok_id)
+        first_token = asyncio.Event()
+
+        async def consume() -> None:
+            async for event in setup.service.stream(VoiceTurn("s2", text="hi", speak=False), aborted_id):
+                if event["type"] == "token":
+                    first_token.set()
+
+        task = asyncio.create_task(consume())
+        await asyncio.wait_for(first_token.wait(), 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await setup.service.settle(VoiceTurn("s2", text="hi"), aborted_id)
+        ok, aborted = setup.row(ok_id), setup.row(aborted_id)
+        assert (ok["status"], aborted["status"]) == ("ok", "aborted")
+        assert ok["model"] == aborted["model"] == "fake"
+        assert aborted["output"] and REPLY.startswith(aborted["output"].strip())
+    finally:
+        set_resources(previous)
+        setup.runlog.close()
+
+
+async def test_a_turn_stopped_before_its_graph_started_still_gets_its_row(setup):
+    run_id = str(uuid.uuid4())
+    stream = setup.service.stream(VoiceTurn("s1", text="never heard", speak=False), run_id)
+    await stream.aclose()  # cancelled before its first step: the graph never saw it
+    await setup.service.settle(VoiceTurn("s1", text="never heard", entry_point="ws"), run_id)
+    row = setup.row(run_id)
+    assert (row["graph"], row["status"], row["entry_point"], row["model"]) == ("voice", "aborted", "ws", "fake")
+    assert row["input"] == "never heard" and row["session_id"] == "s1"
+
+
+async def test_done_comes_once_the_turns_row_is_in_the_journal(setup, monkeypatch):
+    journaled: list[str] = []
+    durable = setup.runlog.durable
+
+    async def spy() -> bool:
+        result = await durable()
+        journaled.append("durable")
+        return result
+
+    monkeypatch.setattr(setup.runlog, "durable", spy)
+    seen: list[str] = []
+    async for event in setup.service.stream(VoiceTurn("s1", text="hi", speak=False)):
+        seen.append(f"{event['type']}{len(journaled)}")
+    assert seen[-1] == "done1" and all(not s.endswith("1") for s in seen[:-1])

@@ -44,14 +44,6 @@ def task_events(path: Path, task_id: str) -> list[dict[str, Any]]:
     return [row["data"] for row in rows if isinstance(row.get("data"), dict)]
 
 
-def active_tasks(path: Path) -> list[dict[str, Any]]:
-    """Tasks recorded as queued or running: after a restart, none of them is running any more."""
-    columns = tuple(c for c in TASK_COLUMNS if c != "report")
-    placeholders = ", ".join("?" for _ in ACTIVE)
-    with connect(path) as con:
-        return _rows(con, f"SELECT {_select(columns)} FROM tasks WHERE status IN ({placeholders})", list(ACTIVE))
-
-
 def report_of_run(path: Path, run_id: str) -> dict[str, Any] | None:
     """The report of the task a ``repo_audit`` run served (the run's own output is truncated text)."""
     with connect(path) as con:

@@ -27,6 +27,7 @@ from workbench.audit.records import public_status, record_report, task_record, t
 from workbench.audit.runner import InvalidRequest, run_audit, validate_request
 from workbench.errors import WorkbenchError
 from workbench.runlog import RunLog, RunLogCallback
+from workbench.runlog.recovery import Recovery
 from workbench.runlog.schema import AgentLogRecord, TaskRecord
 from workbench.runlog.writer import utcnow
 from workbench.settings import Settings
@@ -62,6 +63,11 @@ class Task:
         return self.record.status in TERMINAL
 
 
+def _remove_checkouts(recovery: Recovery) -> None:
+    for task_id in recovery.tasks:
+        cleanup(task_id)
+
+
 class TaskManager:
     """Background audit tasks of one server process."""
 
@@ -79,19 +85,12 @@ class TaskManager:
     # -- lifecycle ------------------------------------------------------------------------------------------
 
     async def start(self) -> int:
-        """Mark tasks left queued or running by an earlier process as interrupted; returns how many."""
-        stale = await asyncio.to_thread(store.active_tasks, self.runlog.path)
-        records = []
-        for row in stale:
-            row.pop("report", None)
-            record = task_record(row)
-            record.status = "interrupted"
-            record.error = "the server stopped while this task was running; start it again"
-            record.ended_at = utcnow()
-            records.append(record)
-            cleanup(record.task_id)
-        self.runlog.log_records(records)
-        return len(records)
+        """Wait for the run log's recovery of stopped processes (it marks their queued and running tasks
+        interrupted, never a live process's) and remove those tasks' checkouts, now and whenever a later recovery
+        finds more; returns how many tasks the first one interrupted."""
+        recovery = await asyncio.to_thread(self.runlog.wait_recovered)
+        self.runlog.on_recovery(_remove_checkouts)
+        return len(recovery.tasks) if recovery is not None else 0
 
     async def close(self) -> None:
         """Stop running tasks (they are recorded as interrupted) and wait for them."""
@@ -150,7 +149,7 @@ class TaskManager:
         task = self._tasks.get(task_id)
         if task is not None:
             return public_status(task.record)
-        self.runlog.flush()
+        await self.runlog.aflush()
         row = await asyncio.to_thread(store.get_task, self.runlog.path, task_id)
         if row is None:
             return None
@@ -161,7 +160,7 @@ class TaskManager:
         task = self._tasks.get(task_id)
         if task is not None:
             return task.report
-        self.runlog.flush()
+        await self.runlog.aflush()
         row = await asyncio.to_thread(store.get_task, self.runlog.path, task_id)
         if row is None or not row.get("report"):
             return None
@@ -169,7 +168,7 @@ class TaskManager:
 
     async def recent(self, limit: int = 20) -> list[dict[str, Any]]:
         """Newest tasks first: this process's, then older ones from the run log."""
-        self.runlog.flush()
+        await self.runlog.aflush()
         rows = await asyncio.to_thread(store.list_tasks, self.runlog.path, limit)
         by_id = {row["task_id"]: row for row in rows}
         out = [public_status(task.record) for task in self._tasks.values()]
@@ -196,7 +195,7 @@ class TaskManager:
         """The task's events so far, then live ones until it ends (a finished task: its logged events)."""
         task = self._tasks.get(task_id)
         if task is None:
-            self.runlog.flush()
+            await self.runlog.aflush()
             for event in await asyncio.to_thread(store.task_events, self.runlog.path, task_id):
                 yield event
             return

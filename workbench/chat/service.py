@@ -25,9 +25,11 @@ from graphs.chat_prompts import ANSWER_PROMPTS
 from graphs.chat_state import ChatContext, ChatInput
 from workbench.citations import cited_numbers, supporting_documents
 from workbench.documents import COLLECTION_PATTERN, RetrievedDoc, SearchMode
-from workbench.errors import ConfigurationError
+from workbench.errors import ConfigurationError, WorkbenchError
 from workbench.resources import get_resources
-from workbench.runlog.callback import RunLogCallback
+from workbench.runlog.callback import TEXT_LIMIT, RunLogCallback
+from workbench.runlog.schema import RunRecord
+from workbench.runlog.writer import utcnow
 from workbench.settings import Settings
 
 
@@ -97,19 +99,57 @@ class ChatService:
 
         Raises what :meth:`check` raises, :class:`SessionBusy` when the session already has a turn running,
         ``TimeoutError`` past ``max_generation_s``; cancelling the consumer aborts the run (it is still logged, as
-        aborted).
+        aborted; call :meth:`settle` after stopping a turn to be sure its row exists even if it never started).
+        ``done`` is yielded once the run's row is in the run log's crash journal.
         """
-        self.check(request)
+        model = await asyncio.to_thread(self._concrete_model, request)
         if request.session_id in self._busy:
             raise SessionBusy(request.session_id)
         self._busy.add(request.session_id)
         try:
-            async for event in self._run(request, run_id or str(uuid.uuid4())):
+            async for event in self._run(request, run_id or str(uuid.uuid4()), model):
                 yield event
         finally:
             self._busy.discard(request.session_id)
 
-    async def _run(self, request: TurnRequest, run_id: str) -> AsyncIterator[dict[str, Any]]:
+    def _concrete_model(self, request: TurnRequest) -> str:
+        self.check(request)
+        return get_resources().models.concrete(request.model)
+
+    async def settle(
+        self, request: TurnRequest, run_id: str, status: str = "aborted", error: str | None = None
+    ) -> None:
+        """Make sure a turn that did not finish has its row, then wait until the row is crash-safe.
+
+        A turn stopped before its graph started (aborted or disconnected at once) was never seen
+        by the run-log callback: it is logged here, with the model it would have run."""
+        if self.callback.knows(run_id):
+            self.callback.abort(run_id, status=status, error=error or status)
+        else:
+            try:
+                model: str | None = await asyncio.to_thread(get_resources().models.concrete, request.model)
+            except WorkbenchError:
+                model = request.model
+            now = utcnow()
+            self.callback.runlog.log_run(
+                RunRecord(
+                    run_id=run_id,
+                    graph="chat",
+                    entry_point=request.entry_point,
+                    session_id=request.session_id,
+                    model=model,
+                    prompt_version=request.prompt_version,
+                    input=request.content[:TEXT_LIMIT],
+                    output="",
+                    status=status,
+                    error=error or status,
+                    started_at=now,
+                    ended_at=now,
+                )
+            )
+        await self.callback.runlog.durable()
+
+    async def _run(self, request: TurnRequest, run_id: str, model: str) -> AsyncIterator[dict[str, Any]]:
         context = ChatContext(
             model=request.model,
             collection=request.collection,
@@ -125,6 +165,7 @@ class ChatService:
                 "entry_point": request.entry_point,
                 "session_id": request.session_id,
                 "prompt_version": request.prompt_version,
+                "model": model,
             },
         }
         inputs: ChatInput = {"messages": [HumanMessage(request.content)], "metadata": request.metadata}
@@ -165,6 +206,7 @@ class ChatService:
             if not finished:
                 with contextlib.suppress(Exception):
                     self.callback.abort(run_id)
+        await self.callback.runlog.durable()  # the finished row survives a crash before the client hears done
         answer = final.get("messages", [])[-1] if final.get("messages") else None
         text = str(answer.content) if isinstance(answer, AIMessage) else ""
         citations, mode = cited_numbers(text, len(docs)), "explicit"

@@ -181,6 +181,11 @@ class ModelRegistry:
         requested = (spec or self._settings.llm).strip()
         return requested if requested in self._registered else check_spec(requested, self._settings)
 
+    def concrete(self, spec: str | None = None) -> str:
+        """The ``provider/model`` that :meth:`choose` would serve ``spec`` with (``auto`` resolved), unbuilt."""
+        requested = self.check(spec)
+        return requested if requested in self._registered else resolve_spec(requested, self._settings)
+
     def choose(self, spec: str | None = None) -> ModelChoice:
         """Resolve ``spec`` (default: the configured model) and return the model that serves it."""
         requested = self.check(spec)

@@ -7,11 +7,12 @@
 
 from workbench.runlog.callback import RUNLOG_EVENT, RunLogCallback
 from workbench.runlog.queries import count_runs, export_parquet, get_run, recent_runs
-from workbench.runlog.schema import EventRecord, RunLogBusyError, RunRecord
+from workbench.runlog.schema import RUN_STATUSES, EventRecord, RunLogBusyError, RunRecord
 from workbench.runlog.writer import RunLog, get_runlog, set_runlog
 
 __all__ = [
     "RUNLOG_EVENT",
+    "RUN_STATUSES",
     "EventRecord",
     "RunLog",
     "RunLogBusyError",

@@ -6,11 +6,16 @@ Attach it where every invocation passes, the compiled graph's config::
 
 The row's ``run_id`` is the LangChain root run id: pass ``config={"run_id": uuid4()}`` to choose it. Fields come
 from the config's ``metadata``: ``entry_point`` (default "langgraph"), ``session_id`` (else LangGraph's
-``thread_id``), ``model``, ``prompt_version``; a ``model`` key in the final state wins over the LLM calls'
-``ls_provider/ls_model_name``, which win over ``metadata["model"]``; other scalar metadata (an eval's
+``thread_id``), ``model``, ``prompt_version``. The row's ``model`` is, from the strongest source down: a node's
+:data:`RUNLOG_EVENT`, a ``model`` key in the final state, ``metadata["model"]``, the LLM calls'
+``ls_provider/ls_model_name`` (so a run aborted midway names its model as a finished one does when the graph or
+its caller says which model it runs); other scalar metadata (an eval's
 ``example_id``, LangGraph Server's ``assistant_id``...) goes into the row's ``metadata``. A node adds fields by
 dispatching a custom event named :data:`RUNLOG_EVENT`, e.g. ``await adispatch_custom_event(RUNLOG_EVENT,
 {"prompt_version": "v2", "stt_ms": 120})``: run fields are set, other keys go into ``metadata``.
+
+While a run streams, its row is logged again with the text so far every ``checkpoint_interval`` seconds, so a
+crash loses at most that much of its output.
 
 Cancellation: when the task consuming ``astream`` is cancelled, or stops iterating, LangGraph reports the root
 run's error (``CancelledError`` / ``GeneratorExit``) before the cancelled task resumes, so the run is logged as
@@ -49,6 +54,8 @@ _RUN_FIELDS = frozenset({"model", "prompt_version", "session_id", "entry_point",
 _NOT_EXTRAS = _RUN_FIELDS | {"thread_id", "checkpoint_ns", "checkpoint_id"}
 _RETRIEVED_KEYS = ("chunk_id", "source", "score", "dense_score", "sparse_score")
 _FINISHED_MEMORY = 10_000
+# Where a run's model name came from, weakest first: a stronger source replaces a weaker one, never the reverse.
+_FROM_PROVIDER, _FROM_LLM, _FROM_METADATA, _FROM_OUTPUT, _FROM_EVENT = range(1, 6)
 _ABORTED_MEMORY = 256
 
 
@@ -175,8 +182,10 @@ class _OpenRun:
         self.streamed: dict[UUID, list[str]] = {}
         self.last_streamed: UUID | None = None
         self.tokens_in = self.tokens_out = 0
-        self.usage_seen = self.estimated = self.model_pinned = False
+        self.usage_seen = self.estimated = False
+        self.model_rank = _FROM_METADATA if record.model else 0
         self.models: list[str] = []
+        self.checkpoint_at = self.t0
 
     def open_event(self, run_id: UUID, kind: str, node: str, detail: dict[str, Any]) -> None:
         seq = len(self.done) + len(self.open_events)
@@ -191,19 +200,26 @@ class _OpenRun:
                 event.detail = {**(event.detail or {}), "error": error}
             self.done.append(event)
 
-    def note_model(self, model: str | None, *, strong: bool) -> None:
-        if model and model not in self.models:
+    def note_model(self, model: str | None, rank: int) -> None:
+        """Take ``model`` as the run's model unless a stronger source named one already."""
+        if model and rank <= _FROM_LLM and model not in self.models:
             self.models.append(model)
-        if model and not self.model_pinned and (strong or self.record.model is None):
-            self.record.model = model
+        if model and rank >= self.model_rank:
+            self.record.model, self.model_rank = model, rank
 
-    def on_token(self, run_id: UUID, text: str) -> None:
+    def on_token(self, run_id: UUID, text: str, checkpoint_interval: float) -> RunRecord | None:
+        """Note a streamed token; a copy of the row with the text so far when a checkpoint is due."""
         if not text:
-            return
+            return None
+        now = time.perf_counter()
         if self.record.ttft_ms is None:
-            self.record.ttft_ms = (time.perf_counter() - self.t0) * 1000
+            self.record.ttft_ms = (now - self.t0) * 1000
         self.streamed.setdefault(run_id, []).append(text)
         self.last_streamed = run_id
+        if now - self.checkpoint_at < checkpoint_interval:
+            return None
+        self.checkpoint_at = now
+        return dataclasses.replace(self.record, output="".join(self.streamed[run_id])[:TEXT_LIMIT])
 
     def on_llm_end(self, run_id: UUID, response: Any) -> None:
         usage = _token_usage(response)
@@ -247,8 +263,9 @@ class RunLogCallback(BaseCallbackHandler):
     run_inline = True
     raise_error = False
 
-    def __init__(self, runlog: RunLog | None = None) -> None:
+    def __init__(self, runlog: RunLog | None = None, *, checkpoint_interval: float = 0.5) -> None:
         self._runlog = runlog
+        self.checkpoint_interval = checkpoint_interval
         # Held for microseconds, CPU only. An RLock also keeps langgraph dev's blockbuster (which flags a contended
         # threading.Lock acquired on the event loop) from failing a callback when a sync node's thread holds it.
         self._lock = threading.RLock()
@@ -263,6 +280,12 @@ class RunLogCallback(BaseCallbackHandler):
         if self._runlog is None:
             self._runlog = get_runlog()
         return self._runlog
+
+    def knows(self, run_id: str | UUID) -> bool:
+        """Whether run ``run_id`` started here (it is open, or was logged as finished)."""
+        key = run_id if isinstance(run_id, UUID) else UUID(str(run_id))
+        with self._lock:
+            return key in self._open or key in self._finished
 
     def open_run_ids(self) -> list[str]:
         """Ids of the runs started and not yet finished."""
@@ -365,7 +388,7 @@ class RunLogCallback(BaseCallbackHandler):
         with self._lock:
             run = self._child(run_id, parent_run_id)
             if run is not None:
-                run.note_model(model, strong=bool(name))
+                run.note_model(model, _FROM_LLM if name else _FROM_PROVIDER)
                 run.open_event(run_id, "llm", str(node), {"model": model} if model else {})
 
     def on_llm_start(
@@ -384,8 +407,9 @@ class RunLogCallback(BaseCallbackHandler):
         text = text_of(token) or text_of(getattr(getattr(chunk, "message", None), "content", None))
         with self._lock:
             run = self._run_of(run_id)
-            if run is not None:
-                run.on_token(run_id, text)
+            checkpoint = run.on_token(run_id, text, self.checkpoint_interval) if run is not None else None
+            if checkpoint is not None:  # under the lock: the final row cannot be queued before it
+                self.runlog.log_run(checkpoint)
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         with self._lock:
@@ -441,9 +465,10 @@ class RunLogCallback(BaseCallbackHandler):
             for key, value in data.items():
                 if key == "retrieved":
                     run.record.retrieved = retrieved_docs(value)
+                elif key == "model":
+                    run.note_model(_str_or_none(value), _FROM_EVENT)
                 elif key in _RUN_FIELDS:
                     setattr(run.record, key, _str_or_none(value))
-                    run.model_pinned = run.model_pinned or key == "model"
                 else:
                     run.extras[key] = value
 
@@ -458,8 +483,8 @@ class RunLogCallback(BaseCallbackHandler):
                 self._root_of.pop(run_id, None)
                 self._remember_finished(run_id)
             if isinstance(outputs, dict):
-                if isinstance(outputs.get("model"), str) and not run.model_pinned:
-                    run.record.model = outputs["model"]
+                if isinstance(outputs.get("model"), str):
+                    run.note_model(outputs["model"], _FROM_OUTPUT)
                 if outputs.get("retrieved_docs") is not None:
                     run.record.retrieved = retrieved_docs(outputs["retrieved_docs"])
             if outputs is not None:

@@ -32,6 +32,10 @@ class RunLogBusyError(WorkbenchError):
     """The run-log file stayed locked by another process for longer than the lock timeout."""
 
 
+RUN_STATUSES = ("running", "ok", "error", "aborted", "interrupted")
+"""What a ``runs`` row's status can be."""
+
+
 @dataclass
 class RunRecord:
     """One graph run: a row of ``runs``. Logging it again with the same ``run_id`` replaces the row."""
@@ -45,7 +49,7 @@ class RunRecord:
     input: str | None = None
     output: str | None = None
     status: str = "ok"
-    """'running' while in flight, then 'ok', 'error' or 'aborted'."""
+    """'running' while in flight, then 'ok', 'error' or 'aborted'; 'interrupted' when its process stopped first."""
     error: str | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
@@ -56,6 +60,8 @@ class RunRecord:
     """Retrieved chunks: dicts with chunk_id, source, score, dense_score, sparse_score."""
     metadata: dict[str, Any] | None = None
     """Free-form extras (voice timings, audit counts, ``tokens_estimated``...)."""
+    owner: str | None = None
+    """The process that ran it, ``host/pid/start_ms`` (see :mod:`workbench.runlog.owner`); set by the writer."""
 
 
 @dataclass
@@ -95,6 +101,8 @@ class TaskRecord:
     counts: dict[str, Any] | None = None
     report: dict[str, Any] | None = None
     """The whole :class:`~workbench.audit.models.AuditReport` as JSON, once the task ended."""
+    owner: str | None = None
+    """The process that runs it, ``host/pid/start_ms``; set by the writer."""
 
 
 @dataclass
@@ -307,7 +315,13 @@ def m002_audit(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_audit)
+def m003_owners(con: duckdb.DuckDBPyConnection) -> None:
+    """The process that runs each run and task (``owner``), so a restart reaps only what a stopped process left."""
+    con.execute("ALTER TABLE runs ADD COLUMN owner VARCHAR")
+    con.execute("ALTER TABLE tasks ADD COLUMN owner VARCHAR")
+
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_audit, m003_owners)
 """Applied in order, each once per database file; append new ones (``m002_...``), never edit old ones."""
 
 

@@ -1,116 +1,103 @@
-"""The run-log writer: callers enqueue records; one background thread writes them to DuckDB in Arrow batches.
+"""The run-log writer: callers enqueue records; a journal thread makes them crash-safe, a writer thread puts them in
+DuckDB in Arrow batches.
 
-``log_run`` and ``log_events`` only put on a queue (a few microseconds, never blocking, never raising).
-The writer thread waits until 500 rows are pending or 200 ms have passed since the first one, takes
-everything already queued (up to ``max_batch`` rows), and writes it in one transaction through a
-connection it opens for that batch only, so another process can use the same file between batches.
+``log_run`` and ``log_records`` only put on a queue (a few microseconds, never blocking, never raising). The
+journal thread takes whatever is queued and appends it to the SQLite journal beside the database in one
+transaction (:mod:`workbench.runlog.journal`), at once: ``await runlog.durable()`` returns when everything logged
+before it is there, which is what a turn waits for before it tells its client ``done``. The writer thread waits
+until 500 rows are pending or 200 ms have passed since the first one, writes everything pending in one DuckDB
+transaction through a connection it opens for that batch only (so another process can use the file between
+batches), then deletes those entries from the journal. When a process dies, its journal entries are replayed by
+the next one (:mod:`workbench.runlog.recovery`).
+
+Nothing here blocks an event loop: :meth:`RunLog.flush` refuses to run on one (use :meth:`RunLog.aflush`), and the
+read helpers are meant for threads (``await asyncio.to_thread(runlog.recent_runs)``).
 """
 
 from __future__ import annotations
 
-import array
+import asyncio
 import atexit
-import itertools
-import json
+import contextlib
 import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 from workbench.runlog import queries
-from workbench.runlog.schema import JSON_COLUMNS, TABLES, EventRecord, Record, RunRecord, connect
+from workbench.runlog.batches import Batch, Pending, describe, write_batch
+from workbench.runlog.journal import Journal, Synchronous, gone_owners, journal_path
+from workbench.runlog.owner import Owner, current_owner
+from workbench.runlog.recovery import Recovery, recover
+from workbench.runlog.schema import EventRecord, Record, RunRecord, TaskRecord, connect
 
 logger = logging.getLogger(__name__)
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-_FIXED: dict[str, tuple[str, pa.DataType]] = {  # column -> (array typecode, Arrow type)
-    "started_at": ("q", pa.timestamp("us", tz="UTC")),
-    "ended_at": ("q", pa.timestamp("us", tz="UTC")),
-    "ttft_ms": ("d", pa.float64()),
-    "duration_ms": ("d", pa.float64()),
-    "tokens_in": ("i", pa.int32()),
-    "tokens_out": ("i", pa.int32()),
-    "seq": ("i", pa.int32()),
-    "created_at": ("q", pa.timestamp("us", tz="UTC")),
-    "last_audited_at": ("q", pa.timestamp("us", tz="UTC")),
-    "ts": ("q", pa.timestamp("us", tz="UTC")),
-    "progress": ("d", pa.float64()),
-    "percent": ("d", pa.float64()),
-    "score": ("d", pa.float64()),
-    "cwe": ("i", pa.int32()),
-    "line": ("i", pa.int32()),
-    "end_line": ("i", pa.int32()),
-    "agreement": ("i", pa.int32()),
-    "files": ("q", pa.int64()),
-    "lines": ("q", pa.int64()),
-}
-
-
-_to_json = json.JSONEncoder(default=str, ensure_ascii=False).encode
-
-
-def _validity(values: list[Any]) -> pa.Buffer | None:
-    if None not in values:
-        return None
-    bits = bytearray((len(values) + 7) // 8)
-    for i, value in enumerate(values):
-        if value is not None:
-            bits[i >> 3] |= 1 << (i & 7)
-    return pa.py_buffer(bits)
-
-
-def _micros(value: datetime) -> int:
-    return ((value if value.tzinfo else value.replace(tzinfo=UTC)) - _EPOCH) // _MICROSECOND
-
-
-def _column(name: str, values: list[Any]) -> pa.Array:
-    """One Arrow column, built from buffers: ``pa.array`` would import pandas (about 1 s) on first use."""
-    if name in _FIXED:
-        typecode, arrow_type = _FIXED[name]
-        if pa.types.is_timestamp(arrow_type):
-            values = [None if v is None else _micros(v) for v in values]
-        data = array.array(typecode, [0 if v is None else v for v in values])
-        return pa.Array.from_buffers(arrow_type, len(values), [_validity(values), pa.py_buffer(data)])
-    if name in JSON_COLUMNS:
-        values = [None if v is None else _to_json(v) for v in values]
-    encoded = [b"" if v is None else str(v).encode(errors="replace") for v in values]
-    offsets = array.array("q", [0])
-    offsets.extend(itertools.accumulate(map(len, encoded)))
-    data = pa.py_buffer(b"".join(encoded))
-    return pa.Array.from_buffers(pa.large_string(), len(values), [_validity(values), pa.py_buffer(offsets), data])
-
-
-def to_arrow(records: Sequence[Record], columns: tuple[str, ...]) -> pa.Table:
-    """A column-wise Arrow table of ``records`` (JSON columns serialized, naive timestamps taken as UTC)."""
-    return pa.table({name: _column(name, [getattr(r, name) for r in records]) for name in columns})
-
-
-def _insert(con: Any, table: str, columns: tuple[str, ...], data: pa.Table) -> None:
-    cols = ", ".join(f'"{c}"' for c in columns)
-    con.register("_runlog_batch", data)
-    try:
-        con.execute(f"INSERT OR REPLACE INTO {table} ({cols}) SELECT {cols} FROM _runlog_batch")
-    finally:
-        con.unregister("_runlog_batch")
 
 
 class _Stop:
     """Queue sentinel: write what is pending, then end the thread."""
 
 
+class _Marker:
+    """Set once everything queued before it has reached a stage; wakes a thread or an event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self._loop = loop
+        self.event = threading.Event()
+        self.future: asyncio.Future[None] | None = loop.create_future() if loop is not None else None
+
+    def set(self) -> None:
+        self.event.set()
+        if self._loop is not None and self.future is not None:
+            with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile: nobody waits any more
+                self._loop.call_soon_threadsafe(_resolve, self.future)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class _Journaled(_Marker):
+    """Set by the journal thread."""
+
+
+class _Written(_Marker):
+    """Set by the writer thread, once DuckDB has it."""
+
+
+@dataclass
+class _Staged:
+    """Records on their way to DuckDB, with the ids of their journal entries (0, 0 without a journal)."""
+
+    records: list[Record]
+    first: int
+    last: int
+
+
 _STOP = _Stop()
-_Item = Record | list[Record] | threading.Event | _Stop
+_Item = Record | list[Record] | _Marker | _Stop
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 class RunLog:
-    """A DuckDB run log at ``path`` fed through a queue by any thread; one writer thread per instance."""
+    """A DuckDB run log at ``path`` fed through a queue by any thread; a journal and a writer thread per instance.
+
+    ``journal=False`` skips the crash journal (a run log nobody needs after a crash: benchmarks, throwaway
+    evaluations); ``synchronous="FULL"`` makes each journal commit survive a power loss too.
+    """
 
     def __init__(
         self,
@@ -121,20 +108,45 @@ class RunLog:
         max_batch: int = 50_000,
         lock_timeout: float = 5.0,
         max_attempts: int = 3,
+        journal: bool = True,
+        synchronous: Synchronous = "NORMAL",
+        heartbeat_interval: float = 5.0,
+        recover_interval: float = 5.0,
+        stale_after: float = 30.0,
     ) -> None:
         self.path = Path(path)
+        self.journal_path = journal_path(self.path) if journal else None
         self.flush_interval = flush_interval
         self.batch_size = batch_size
         self.max_batch = max_batch
         self.lock_timeout = lock_timeout
         self.max_attempts = max_attempts
+        self.synchronous = synchronous
+        self.heartbeat_interval = heartbeat_interval
+        self.recover_interval = recover_interval
+        self.stale_after = stale_after
         self.batches_written = 0
         self.rows_dropped = 0
+        """Rows that could not be written to DuckDB and had no journal entry to fall back on."""
+        self.rows_deferred = 0
+        """Rows that could not be written to DuckDB now; their journal entries are replayed after this process."""
+        self.last_recovery: Recovery | None = None
+        self._listeners: list[Callable[[Recovery], None]] = []
+        self._recovered = threading.Event()
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._stage: queue.SimpleQueue[_Staged | _Marker | _Stop] = queue.SimpleQueue()
         self._closed = False
         self._close_lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name=f"runlog-writer:{self.path.name}", daemon=True)
-        self._thread.start()
+        self._journal_thread = threading.Thread(target=self._journal_loop, name=f"runlog-journal:{self.path.name}")
+        self._thread = threading.Thread(target=self._writer_loop, name=f"runlog-writer:{self.path.name}")
+        for thread in (self._journal_thread, self._thread):
+            thread.daemon = True
+            thread.start()
+
+    @property
+    def owner(self) -> Owner:
+        """This process, as its rows name it (read on the log's threads: finding it reads ``/proc``)."""
+        return current_owner()
 
     # -- callers' side -------------------------------------------------------------------------------------
 
@@ -158,26 +170,66 @@ class RunLog:
             return
         self._queue.put(item)
 
+    async def durable(self) -> bool:
+        """Wait until everything logged before this call is in the journal (it survives a crash from then on);
+        False if the lock timeout passed first. Without a journal: at once."""
+        if self._closed or self.journal_path is None:
+            return True
+        return await self._reached(_Journaled(asyncio.get_running_loop()))
+
     def flush(self, timeout: float = 5.0) -> bool:
-        """Block until everything enqueued before this call is written; False if ``timeout`` passed first."""
+        """Block until everything enqueued before this call is in DuckDB; False if ``timeout`` passed first.
+
+        Not on an event loop (it raises there): ``await aflush()`` instead."""
+        if _on_event_loop():
+            raise RuntimeError("RunLog.flush() blocks; on an event loop, await RunLog.aflush()")
         if self._closed or not self._thread.is_alive():
-            return self._queue.empty()
-        done = threading.Event()
-        self._queue.put(done)
-        return done.wait(timeout)
+            return self._queue.empty() and self._stage.empty()
+        marker = _Written()
+        self._queue.put(marker)
+        return marker.event.wait(timeout)
+
+    async def aflush(self) -> bool:
+        """:meth:`flush` for coroutines: waits (up to the lock timeout) without blocking the loop."""
+        if self._closed or not self._thread.is_alive():
+            return self._queue.empty() and self._stage.empty()
+        return await self._reached(_Written(asyncio.get_running_loop()))
+
+    async def _reached(self, marker: _Marker) -> bool:
+        assert marker.future is not None
+        self._queue.put(marker)
+        try:
+            async with asyncio.timeout(self.lock_timeout):
+                await marker.future
+        except TimeoutError:
+            return False
+        return True
+
+    def wait_recovered(self, timeout: float | None = None) -> Recovery | None:
+        """Block until this process's first recovery ran (see :mod:`workbench.runlog.recovery`); its result."""
+        self._recovered.wait(self.lock_timeout * 2 if timeout is None else timeout)
+        return self.last_recovery
+
+    def on_recovery(self, listener: Callable[[Recovery], None]) -> None:
+        """Call ``listener`` (on the writer thread) after each recovery that settled something."""
+        self._listeners.append(listener)
+        if self.last_recovery:
+            listener(self.last_recovery)
 
     def close(self, timeout: float = 30.0) -> None:
-        """Write what is queued and stop the writer thread. Safe to call twice; later log calls are dropped."""
+        """Write what is queued and stop both threads. Safe to call twice; later log calls are dropped."""
         with self._close_lock:
             if self._closed:
                 return
             self._closed = True
         self._queue.put(_STOP)
-        self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        for thread in (self._journal_thread, self._thread):
+            thread.join(max(0.0, deadline - time.monotonic()))
         if self._thread.is_alive():
             logger.error("run log writer for %s did not finish within %.0f s", self.path, timeout)
 
-    # -- reads (see workbench.runlog.queries); each flushes this process's queue first -----------------------
+    # -- reads (see workbench.runlog.queries); each flushes this process's queue first: call them in a thread --
 
     def recent_runs(self, limit: int = 20, **filters: Any) -> list[dict[str, Any]]:
         """Newest runs first; ``filters``: graph, status, session_id, model, entry_point, since."""
@@ -200,72 +252,182 @@ class RunLog:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- writer thread -------------------------------------------------------------------------------------
+    # -- journal thread ------------------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        pending: dict[type, dict[tuple[Any, ...], Record]] = {kind: {} for kind in TABLES}
-        count = 0
-        first_at = 0.0
+    def _open_journal(self) -> Journal | None:
+        if self.journal_path is None:
+            return None
+        try:
+            return Journal(self.journal_path, synchronous=self.synchronous, busy_timeout=self.lock_timeout)
+        except Exception:
+            logger.exception("run log journal %s cannot be opened; runs are not crash-safe", self.journal_path)
+            return None
+
+    def _journal_loop(self) -> None:
+        journal = self._open_journal()
+        if journal is not None:
+            self._guarded(journal.register, self.owner)
+        next_beat = time.monotonic() + self.heartbeat_interval
         stop = False
         while not stop:
-            wait = None if not count else max(0.0, first_at + self.flush_interval - time.monotonic())
+            wait = max(0.0, next_beat - time.monotonic()) if journal is not None else None
             try:
                 item: _Item | None = self._queue.get(timeout=wait)
             except queue.Empty:
                 item = None
-            markers: list[threading.Event] = []
+            records: list[Record] = []
+            journaled: list[_Marker] = []
+            written: list[_Marker] = []
             while item is not None:
                 if isinstance(item, _Stop):
                     stop = True
-                elif isinstance(item, threading.Event):
-                    markers.append(item)
+                elif isinstance(item, _Journaled):
+                    journaled.append(item)
+                elif isinstance(item, _Marker):
+                    written.append(item)
+                elif isinstance(item, list):
+                    records.extend(item)
                 else:
-                    if not count:
-                        first_at = time.monotonic()
-                    for record in item if isinstance(item, list) else [item]:
-                        try:
-                            table = TABLES[type(record)]
-                            rows = pending[type(record)]
-                            key = tuple(getattr(record, name) for name in table.key)
-                            count += key not in rows
-                            rows[key] = record
-                        except Exception:
-                            logger.exception("run log: skipping a malformed record %r", record)
-                if count >= self.max_batch:
+                    records.append(item)
+                if len(records) >= self.max_batch:
                     break
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     item = None
-            due = markers or stop or count >= self.batch_size or time.monotonic() - first_at >= self.flush_interval
-            if count and due:
-                self._write({kind: list(rows.values()) for kind, rows in pending.items() if rows})
-                for rows in pending.values():
-                    rows.clear()
-                count = 0
+            if records:
+                self._stage.put(self._journal(journal, records))
+            for marker in journaled:
+                marker.set()
+            for marker in written:
+                self._stage.put(marker)
+            if journal is not None and time.monotonic() >= next_beat:
+                self._guarded(journal.heartbeat, self.owner)
+                next_beat = time.monotonic() + self.heartbeat_interval
+        self._stage.put(_STOP)
+        if journal is not None:
+            journal.close()
+
+    def _journal(self, journal: Journal | None, records: list[Record]) -> _Staged:
+        for record in records:
+            if isinstance(record, RunRecord | TaskRecord) and record.owner is None:
+                record.owner = self.owner.id
+        if journal is None:
+            return _Staged(records, 0, 0)
+        try:
+            last = journal.append(self.owner, records)
+        except Exception:
+            logger.exception("run log journal %s: %d records not journaled", self.journal_path, len(records))
+            return _Staged(records, 0, 0)
+        return _Staged(records, last - len(records) + 1, last)
+
+    @staticmethod
+    def _guarded(call: Callable[..., object], *args: object) -> None:
+        try:
+            call(*args)
+        except Exception:
+            logger.warning("run log journal: %s failed", getattr(call, "__name__", call), exc_info=True)
+
+    # -- writer thread -------------------------------------------------------------------------------------
+
+    def _writer_loop(self) -> None:
+        journal = self._open_journal()
+        self._recover(journal)
+        self._recovered.set()
+        pending = Pending()
+        first_id = last_id = 0
+        first_at = 0.0
+        next_check = time.monotonic() + self.recover_interval
+        stop = False
+        while not stop:
+            now = time.monotonic()
+            wait = first_at + self.flush_interval - now if pending.count else next_check - now
+            try:
+                item: _Staged | _Marker | _Stop | None = self._stage.get(timeout=max(0.0, wait))
+            except queue.Empty:
+                item = None
+            markers: list[_Marker] = []
+            while item is not None:
+                if isinstance(item, _Stop):
+                    stop = True
+                elif isinstance(item, _Marker):
+                    markers.append(item)
+                else:
+                    if not pending.count:
+                        first_at = time.monotonic()
+                    pending.add(item.records)
+                    if item.last:
+                        first_id, last_id = first_id or item.first, item.last
+                if pending.count >= self.max_batch:
+                    break
+                try:
+                    item = self._stage.get_nowait()
+                except queue.Empty:
+                    item = None
+            now = time.monotonic()
+            due = markers or stop or pending.count >= self.batch_size or now - first_at >= self.flush_interval
+            if pending.count and due:
+                self._write(pending.take(), journal, first_id, last_id)
+                first_id = last_id = 0
             for marker in markers:
                 marker.set()
+            if journal is not None and time.monotonic() >= next_check:
+                if self._someone_stopped(journal):
+                    self._recover(journal)
+                next_check = time.monotonic() + self.recover_interval
+        if journal is not None:
+            if not journal.pending(self.owner.id):
+                self._guarded(journal.unregister, self.owner.id)
+            journal.close()
 
-    def _write(self, batch: dict[type, list[Record]]) -> None:
-        """Write one batch in one transaction; retry a few times, then log and drop it. Never raises."""
+    def _write(self, batch: Batch, journal: Journal | None, first_id: int, last_id: int) -> None:
+        """Write one batch in one transaction, retrying a few times; then drop its journal entries. Never raises."""
         for attempt in range(1, self.max_attempts + 1):
             try:
-                tables = [(TABLES[kind], to_arrow(records, TABLES[kind].columns)) for kind, records in batch.items()]
                 with connect(self.path, lock_timeout=self.lock_timeout) as con:
                     con.begin()
-                    for table, data in tables:
-                        _insert(con, table.name, table.columns, data)
+                    write_batch(con, batch)
                     con.commit()
                 self.batches_written += 1
+                if journal is not None and last_id:
+                    self._guarded(journal.delete, self.owner.id, first_id, last_id)
                 return
             except Exception:
                 logger.warning(
                     "run log write to %s failed (attempt %d/%d)", self.path, attempt, self.max_attempts, exc_info=True
                 )
                 time.sleep(0.05 * attempt)
-        self.rows_dropped += sum(map(len, batch.values()))
-        sizes = ", ".join(f"{len(records)} {TABLES[kind].name}" for kind, records in batch.items())
-        logger.error("run log: dropped %s for %s", sizes, self.path)
+        rows = sum(map(len, batch.values()))
+        if journal is not None and last_id:
+            self.rows_deferred += rows
+            logger.error("run log: %s not written to %s; kept in its journal", describe(batch), self.path)
+        else:
+            self.rows_dropped += rows
+            logger.error("run log: dropped %s for %s", describe(batch), self.path)
+
+    def _someone_stopped(self, journal: Journal) -> bool:
+        """Whether a process registered in the journal has stopped (cheap: no DuckDB access)."""
+        try:
+            beats = journal.heartbeats()
+        except Exception:
+            return False
+        return bool(gone_owners(set(beats) - {self.owner.id}, beats, self.stale_after))
+
+    def _recover(self, journal: Journal | None) -> None:
+        try:
+            result = recover(
+                self.path, journal, self.owner, stale_after=self.stale_after, lock_timeout=self.lock_timeout
+            )
+        except Exception:
+            logger.warning("run log %s: recovery failed; it is tried again later", self.path, exc_info=True)
+            return
+        self.last_recovery = result
+        if result:
+            for listener in list(self._listeners):
+                try:
+                    listener(result)
+                except Exception:
+                    logger.exception("run log: a recovery listener failed")
 
 
 _runlog: RunLog | None = None

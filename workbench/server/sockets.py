@@ -91,7 +91,9 @@ class TurnSocket:
         except WebSocketDisconnect:
             return
         finally:
-            await self.stop_turn()
+            run_id = self.run_id
+            if await self.stop_turn() and run_id is not None:
+                await self.settle(run_id, "aborted")
 
     async def on_bytes(self, data: bytes) -> None:
         await self.error("binary_not_supported", "send JSON text messages; binary frames are not accepted")
@@ -174,7 +176,12 @@ class TurnSocket:
             message = f"the turn failed on the server; its log has the details of run {run_id}"
             await self.error("internal_error", message, run_id)
         if failed:
+            await self.settle(run_id, "error")
             await self.send({"type": "done", "run_id": run_id, "status": "error"})
+
+    async def settle(self, run_id: str, status: str) -> None:
+        """Make sure the stopped or failed turn ``run_id`` has its run-log row, crash-safe, before the client hears
+        of its end (a protocol whose turns are logged overrides this)."""
 
     async def stop_turn(self) -> bool:
         """Cancel the running turn and wait until it has stopped; True if one was running."""
@@ -191,5 +198,7 @@ class TurnSocket:
         if not await self.stop_turn():
             await self.error("nothing_to_abort", "no turn is running")
             return
+        if run_id is not None:
+            await self.settle(run_id, "aborted")
         await self.send({"type": "aborted", "run_id": run_id})
         await self.send({"type": "done", "run_id": run_id, "status": "aborted"})

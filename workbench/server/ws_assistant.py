@@ -52,6 +52,7 @@ class AssistantSocket(TurnSocket):
         self.binary_format = binary_format
         self.session_id = defaults.session_id or uuid.uuid4().hex
         self.stream_audio = defaults.stream_audio
+        self.voice_turn: VoiceTurn | None = None
 
     async def on_bytes(self, data: bytes) -> None:
         await self.start(VoiceTurn(session_id=self.session_id, audio=data, audio_format=self.binary_format), None)
@@ -83,7 +84,13 @@ class AssistantSocket(TurnSocket):
         if await self.refused(lambda: self.service.check(turn)):
             return
         run_id = str(uuid.uuid4())
+        if not self.busy():
+            self.voice_turn = turn
         await self.start_turn(self.service.stream(turn, run_id), run_id, turn.session_id)
+
+    async def settle(self, run_id: str, status: str) -> None:
+        if self.voice_turn is not None:
+            await self.service.settle(self.voice_turn, run_id, status)
 
     async def forward(self, event: dict[str, Any]) -> None:
         kind = event["type"]

@@ -30,6 +30,7 @@ class ChatSocket(TurnSocket):
     def __init__(self, websocket: WebSocket, service: ChatService, max_bytes: int) -> None:
         super().__init__(websocket, max_bytes, service.settings)
         self.service = service
+        self.request: TurnRequest | None = None
 
     async def on_message(self, message: BaseModel) -> None:
         if isinstance(message, Abort):
@@ -49,7 +50,13 @@ class ChatSocket(TurnSocket):
             if await self.refused(lambda: self.service.check(request)):
                 return
             run_id = str(uuid.uuid4())
+            if not self.busy():
+                self.request = request
             await self.start_turn(self.service.stream(request, run_id), run_id, request.session_id)
+
+    async def settle(self, run_id: str, status: str) -> None:
+        if self.request is not None:
+            await self.service.settle(self.request, run_id, status)
 
     async def forward(self, event: dict[str, Any]) -> None:
         match event["type"]:

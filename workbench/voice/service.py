@@ -23,7 +23,11 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from graphs.voice import RESPOND, SPEAKERS, builder, check_context
 from graphs.voice_state import VoiceContext, VoiceInput
 from workbench.chat.service import SessionBusy, public_document
-from workbench.runlog.callback import RunLogCallback
+from workbench.errors import WorkbenchError
+from workbench.resources import get_resources
+from workbench.runlog.callback import TEXT_LIMIT, RunLogCallback
+from workbench.runlog.schema import RunRecord
+from workbench.runlog.writer import utcnow
 from workbench.settings import Settings
 
 
@@ -68,15 +72,49 @@ class VoiceService:
         """Yield the turn's events. Raises what :meth:`check` raises, :class:`~workbench.voice.audio.AudioError`
         for unusable audio, :class:`SessionBusy` when the session has a turn running, ``TimeoutError`` past
         ``max_generation_s``."""
-        await asyncio.to_thread(self.check, turn)
+        model = await asyncio.to_thread(self._concrete_model, turn)
         if turn.session_id in self._busy:
             raise SessionBusy(turn.session_id)
         self._busy.add(turn.session_id)
         try:
-            async for event in self._run(turn, run_id or str(uuid.uuid4())):
+            async for event in self._run(turn, run_id or str(uuid.uuid4()), model):
                 yield event
         finally:
             self._busy.discard(turn.session_id)
+
+    def _concrete_model(self, turn: VoiceTurn) -> str:
+        """The ``provider/model`` the turn's persona (or its own ``model``) runs on, after :meth:`check`."""
+        context = self._context(turn)
+        persona = check_context(context)
+        return get_resources().models.concrete(context.model or persona.model)
+
+    async def settle(self, turn: VoiceTurn, run_id: str, status: str = "aborted", error: str | None = None) -> None:
+        """Make sure a turn that did not finish has its row (one stopped before its graph started is logged here),
+        then wait until the row is crash-safe."""
+        if self.callback.knows(run_id):
+            self.callback.abort(run_id, status=status, error=error or status)
+        else:
+            try:
+                model: str | None = await asyncio.to_thread(self._concrete_model, turn)
+            except WorkbenchError:
+                model = turn.model
+            now = utcnow()
+            self.callback.runlog.log_run(
+                RunRecord(
+                    run_id=run_id,
+                    graph="voice",
+                    entry_point=turn.entry_point,
+                    session_id=turn.session_id,
+                    model=model,
+                    input=(turn.text or "")[:TEXT_LIMIT],
+                    output="",
+                    status=status,
+                    error=error or status,
+                    started_at=now,
+                    ended_at=now,
+                )
+            )
+        await self.callback.runlog.durable()
 
     @staticmethod
     def _context(turn: VoiceTurn) -> VoiceContext:
@@ -90,13 +128,13 @@ class VoiceService:
             pipeline=turn.pipeline,
         )
 
-    async def _run(self, turn: VoiceTurn, run_id: str) -> AsyncIterator[dict[str, Any]]:
+    async def _run(self, turn: VoiceTurn, run_id: str, model: str) -> AsyncIterator[dict[str, Any]]:
         context = self._context(turn)
         config: RunnableConfig = {
             "configurable": {"thread_id": turn.session_id},
             "run_id": uuid.UUID(run_id),
             "callbacks": [self.callback],
-            "metadata": {"entry_point": turn.entry_point, "session_id": turn.session_id},
+            "metadata": {"entry_point": turn.entry_point, "session_id": turn.session_id, "model": model},
         }
         # Both inputs are always set: a turn that failed before consuming its input must not leak into this one.
         inputs: VoiceInput = {
@@ -137,6 +175,7 @@ class VoiceService:
                 SPEAKERS.cancel(final.get("turn_id"))
                 with contextlib.suppress(Exception):
                     self.callback.abort(run_id)
+        await self.callback.runlog.durable()  # the finished row survives a crash before the client hears done
         if final.get("speech"):
             yield {"type": "audio", "format": final.get("speech_format") or "wav", "data": final["speech"]}
         yield {

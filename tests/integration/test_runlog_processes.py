@@ -95,3 +95,26 @@ def test_a_read_gives_up_with_a_clear_error_when_the_file_stays_locked(tmp_path:
     finally:
         holder.kill()
         holder.wait(timeout=10)
+
+
+def test_rows_wait_in_order_while_the_file_stays_locked_longer_than_a_write_attempt(tmp_path: Path) -> None:
+    """A notebook holding the file for seconds delays the rows; they arrive afterwards, the newest version last."""
+    path = tmp_path / "runs.duckdb"
+    duckdb.connect(str(path)).close()
+    holder = spawn(HOLDER, str(path), "3")
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    try:
+        with RunLog(path, lock_timeout=0.3, flush_interval=0.01) as log:
+            log.log_run(RunRecord("r1", "chat", status="running"))
+            time.sleep(0.5)  # the first batch fails at least once while the file is held
+            log.log_run(RunRecord("r1", "chat", status="ok", output="done"))
+            holder.wait(timeout=30)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and log.batches_written == 0:
+                time.sleep(0.05)
+            assert log.flush(timeout=30)
+            assert (log.rows_dropped, log.rows_deferred) == (0, 0)
+    finally:
+        holder.kill()
+    row = get_run(path, "r1")
+    assert row is not None and (row["status"], row["output"]) == ("ok", "done")

@@ -68,6 +68,18 @@ class Journal:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+        deadline = time.monotonic() + busy_timeout
+        while True:  # switching to WAL takes the file for a moment and does not wait for a concurrent opener
+            try:
+                self._setup(synchronous)
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    self._db.close()
+                    raise
+                time.sleep(0.01)
+
+    def _setup(self, synchronous: Synchronous) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.executescript(

@@ -18,70 +18,24 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from workbench.runlog import queries
-from workbench.runlog.batches import Batch, Pending, describe, write_batch
+from workbench.runlog.batches import describe, write_batch
 from workbench.runlog.journal import Journal, Synchronous, gone_owners, journal_path
 from workbench.runlog.owner import Owner, current_owner
 from workbench.runlog.recovery import Recovery, recover
 from workbench.runlog.schema import EventRecord, Record, RunRecord, TaskRecord, connect
+from workbench.runlog.stages import STOP, Item, Journaled, Marker, Staged, Stop, WriterBatch, Written
 
 logger = logging.getLogger(__name__)
-
-
-class _Stop:
-    """Queue sentinel: write what is pending, then end the thread."""
-
-
-class _Marker:
-    """Set once everything queued before it has reached a stage; wakes a thread or an event loop."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self._loop = loop
-        self.event = threading.Event()
-        self.future: asyncio.Future[None] | None = loop.create_future() if loop is not None else None
-
-    def set(self) -> None:
-        self.event.set()
-        if self._loop is not None and self.future is not None:
-            with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile: nobody waits any more
-                self._loop.call_soon_threadsafe(_resolve, self.future)
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
-class _Journaled(_Marker):
-    """Set by the journal thread."""
-
-
-class _Written(_Marker):
-    """Set by the writer thread, once DuckDB has it."""
-
-
-@dataclass
-class _Staged:
-    """Records on their way to DuckDB, with the ids of their journal entries (0, 0 without a journal)."""
-
-    records: list[Record]
-    first: int
-    last: int
-
-
-_STOP = _Stop()
-_Item = Record | list[Record] | _Marker | _Stop
 
 
 def _on_event_loop() -> bool:
@@ -107,7 +61,7 @@ class RunLog:
         batch_size: int = 500,
         max_batch: int = 50_000,
         lock_timeout: float = 5.0,
-        max_attempts: int = 3,
+        max_attempts: int = 10,
         journal: bool = True,
         synchronous: Synchronous = "NORMAL",
         heartbeat_interval: float = 5.0,
@@ -133,8 +87,8 @@ class RunLog:
         self.last_recovery: Recovery | None = None
         self._listeners: list[Callable[[Recovery], None]] = []
         self._recovered = threading.Event()
-        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
-        self._stage: queue.SimpleQueue[_Staged | _Marker | _Stop] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
+        self._stage: queue.SimpleQueue[Staged | Marker | Stop] = queue.SimpleQueue()
         self._closed = False
         self._close_lock = threading.Lock()
         self._journal_thread = threading.Thread(target=self._journal_loop, name=f"runlog-journal:{self.path.name}")
@@ -164,7 +118,7 @@ class RunLog:
         if batch:
             self._put(batch)
 
-    def _put(self, item: _Item) -> None:
+    def _put(self, item: Item) -> None:
         if self._closed:
             logger.warning("run log %s is closed; dropping %r", self.path, type(item).__name__)
             return
@@ -175,7 +129,7 @@ class RunLog:
         False if the lock timeout passed first. Without a journal: at once."""
         if self._closed or self.journal_path is None:
             return True
-        return await self._reached(_Journaled(asyncio.get_running_loop()))
+        return await self._reached(Journaled(asyncio.get_running_loop()))
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Block until everything enqueued before this call is in DuckDB; False if ``timeout`` passed first.
@@ -185,7 +139,7 @@ class RunLog:
             raise RuntimeError("RunLog.flush() blocks; on an event loop, await RunLog.aflush()")
         if self._closed or not self._thread.is_alive():
             return self._queue.empty() and self._stage.empty()
-        marker = _Written()
+        marker = Written()
         self._queue.put(marker)
         return marker.event.wait(timeout)
 
@@ -193,9 +147,9 @@ class RunLog:
         """:meth:`flush` for coroutines: waits (up to the lock timeout) without blocking the loop."""
         if self._closed or not self._thread.is_alive():
             return self._queue.empty() and self._stage.empty()
-        return await self._reached(_Written(asyncio.get_running_loop()))
+        return await self._reached(Written(asyncio.get_running_loop()))
 
-    async def _reached(self, marker: _Marker) -> bool:
+    async def _reached(self, marker: Marker) -> bool:
         assert marker.future is not None
         self._queue.put(marker)
         try:
@@ -222,7 +176,7 @@ class RunLog:
             if self._closed:
                 return
             self._closed = True
-        self._queue.put(_STOP)
+        self._queue.put(STOP)
         deadline = time.monotonic() + timeout
         for thread in (self._journal_thread, self._thread):
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -272,18 +226,18 @@ class RunLog:
         while not stop:
             wait = max(0.0, next_beat - time.monotonic()) if journal is not None else None
             try:
-                item: _Item | None = self._queue.get(timeout=wait)
+                item: Item | None = self._queue.get(timeout=wait)
             except queue.Empty:
                 item = None
             records: list[Record] = []
-            journaled: list[_Marker] = []
-            written: list[_Marker] = []
+            journaled: list[Marker] = []
+            written: list[Marker] = []
             while item is not None:
-                if isinstance(item, _Stop):
+                if isinstance(item, Stop):
                     stop = True
-                elif isinstance(item, _Journaled):
+                elif isinstance(item, Journaled):
                     journaled.append(item)
-                elif isinstance(item, _Marker):
+                elif isinstance(item, Marker):
                     written.append(item)
                 elif isinstance(item, list):
                     records.extend(item)
@@ -304,22 +258,22 @@ class RunLog:
             if journal is not None and time.monotonic() >= next_beat:
                 self._guarded(journal.heartbeat, self.owner)
                 next_beat = time.monotonic() + self.heartbeat_interval
-        self._stage.put(_STOP)
+        self._stage.put(STOP)
         if journal is not None:
             journal.close()
 
-    def _journal(self, journal: Journal | None, records: list[Record]) -> _Staged:
+    def _journal(self, journal: Journal | None, records: list[Record]) -> Staged:
         for record in records:
             if isinstance(record, RunRecord | TaskRecord) and record.owner is None:
                 record.owner = self.owner.id
         if journal is None:
-            return _Staged(records, 0, 0)
+            return Staged(records, 0, 0)
         try:
             last = journal.append(self.owner, records)
         except Exception:
             logger.exception("run log journal %s: %d records not journaled", self.journal_path, len(records))
-            return _Staged(records, 0, 0)
-        return _Staged(records, last - len(records) + 1, last)
+            return Staged(records, 0, 0)
+        return Staged(records, last - len(records) + 1, last)
 
     @staticmethod
     def _guarded(call: Callable[..., object], *args: object) -> None:
@@ -334,41 +288,34 @@ class RunLog:
         journal = self._open_journal()
         self._recover(journal)
         self._recovered.set()
-        pending = Pending()
-        first_id = last_id = 0
-        first_at = 0.0
+        batch = WriterBatch(journal)
         next_check = time.monotonic() + self.recover_interval
         stop = False
         while not stop:
             now = time.monotonic()
-            wait = first_at + self.flush_interval - now if pending.count else next_check - now
+            wait = max(batch.first_at + self.flush_interval, batch.retry_at) - now if batch.count else next_check - now
             try:
-                item: _Staged | _Marker | _Stop | None = self._stage.get(timeout=max(0.0, wait))
+                item: Staged | Marker | Stop | None = self._stage.get(timeout=max(0.0, wait))
             except queue.Empty:
                 item = None
-            markers: list[_Marker] = []
+            markers: list[Marker] = []
             while item is not None:
-                if isinstance(item, _Stop):
+                if isinstance(item, Stop):
                     stop = True
-                elif isinstance(item, _Marker):
+                elif isinstance(item, Marker):
                     markers.append(item)
                 else:
-                    if not pending.count:
-                        first_at = time.monotonic()
-                    pending.add(item.records)
-                    if item.last:
-                        first_id, last_id = first_id or item.first, item.last
-                if pending.count >= self.max_batch:
+                    batch.add(item)
+                if batch.count >= self.max_batch:
                     break
                 try:
                     item = self._stage.get_nowait()
                 except queue.Empty:
                     item = None
             now = time.monotonic()
-            due = markers or stop or pending.count >= self.batch_size or now - first_at >= self.flush_interval
-            if pending.count and due:
-                self._write(pending.take(), journal, first_id, last_id)
-                first_id = last_id = 0
+            full = batch.count >= self.batch_size or now - batch.first_at >= self.flush_interval
+            if batch.count and (markers or stop or full) and (stop or now >= batch.retry_at):
+                self._write(batch, final=stop)
             for marker in markers:
                 marker.set()
             if journal is not None and time.monotonic() >= next_check:
@@ -380,30 +327,37 @@ class RunLog:
                 self._guarded(journal.unregister, self.owner.id)
             journal.close()
 
-    def _write(self, batch: Batch, journal: Journal | None, first_id: int, last_id: int) -> None:
-        """Write one batch in one transaction, retrying a few times; then drop its journal entries. Never raises."""
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                with connect(self.path, lock_timeout=self.lock_timeout) as con:
-                    con.begin()
-                    write_batch(con, batch)
-                    con.commit()
-                self.batches_written += 1
-                if journal is not None and last_id:
-                    self._guarded(journal.delete, self.owner.id, first_id, last_id)
+    def _write(self, batch: WriterBatch, *, final: bool = False) -> None:
+        """Write the pending rows in one transaction, then drop their journal entries. Never raises.
+
+        A failed write keeps the rows pending, in order, and is tried again after a growing pause (so a notebook
+        that holds the file for a while delays rows, it does not lose them); after ``max_attempts`` failures in a
+        row (or at close) they are given up here: with a journal they stay in it and are replayed after this
+        process stops; without one they are dropped."""
+        rows = batch.take()
+        try:
+            with connect(self.path, lock_timeout=self.lock_timeout) as con:
+                con.begin()
+                write_batch(con, rows)
+                con.commit()
+        except Exception:
+            batch.failed(rows)
+            attempt = f"{batch.failures}/{self.max_attempts}"
+            logger.warning("run log write to %s failed (attempt %s)", self.path, attempt, exc_info=True)
+            if batch.failures < self.max_attempts and not final:
                 return
-            except Exception:
-                logger.warning(
-                    "run log write to %s failed (attempt %d/%d)", self.path, attempt, self.max_attempts, exc_info=True
-                )
-                time.sleep(0.05 * attempt)
-        rows = sum(map(len, batch.values()))
-        if journal is not None and last_id:
-            self.rows_deferred += rows
-            logger.error("run log: %s not written to %s; kept in its journal", describe(batch), self.path)
-        else:
-            self.rows_dropped += rows
-            logger.error("run log: dropped %s for %s", describe(batch), self.path)
+            given_up, journaled = batch.give_up()
+            if journaled:
+                self.rows_deferred += given_up
+                logger.error("run log: %s not written to %s; kept in its journal", describe(rows), self.path)
+            else:
+                self.rows_dropped += given_up
+                logger.error("run log: dropped %s for %s", describe(rows), self.path)
+            return
+        self.batches_written += 1
+        first, last = batch.written()
+        if batch.journal is not None and last:
+            self._guarded(batch.journal.delete, self.owner.id, first, last)
 
     def _someone_stopped(self, journal: Journal) -> bool:
         """Whether a process registered in the journal has stopped (cheap: no DuckDB access)."""

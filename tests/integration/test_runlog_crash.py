@@ -1,0 +1,541 @@
+"""The run log's crash journal on real servers: SIGKILL mid-stream, many aborts, two servers on one home.
+
+A server is killed (SIGKILL, no shutdown at all) while several chat sockets stream; the next process on the same
+WORKBENCH_HOME replays the killed one's journal and marks what it left running ``interrupted``: no turn whose
+``done`` reached a client is lost. Aborted turns (even those aborted before their graph started) leave an
+``aborted`` row naming the concrete model. Two live servers on one home never mark each other's running task
+interrupted, but one marks the task of a killed neighbour interrupted without being restarted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import git
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from tests.integration.conftest import (
+    ROOT,
+    Server,
+    run_cli,
+    running_server,
+    validate_chat_message,
+    validate_tasks_message,
+)
+from workbench.runlog.journal import Journal, journal_path
+from workbench.runlog.queries import recent_runs
+from workbench.runlog.schema import connect as connect_db
+
+pytestmark = pytest.mark.integration
+
+QUIET = {"WORKBENCH_WARM_SPEECH": "false"}
+ACTIVE_TASK = {"queued", "running"}
+
+
+def receive(ws: ClientConnection, timeout: float = 30) -> dict[str, Any]:
+    message = json.loads(ws.recv(timeout=timeout))
+    validate_chat_message(message)
+    return message
+
+
+def user_message(content: str, session: str, **extra: Any) -> str:
+    return json.dumps({"type": "user_message", "content": content, "session_id": session, **extra})
+
+
+def query(db: Path, sql: str, *params: Any) -> list[tuple]:
+    """Rows from the run log through a short connection (it waits while a server writes a batch)."""
+    with connect_db(db, lock_timeout=20) as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
+    """``condition()``'s first truthy value, polled until ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
+        time.sleep(every)
+
+
+def kill(server: Server) -> None:
+    """SIGKILL the server: no shutdown hook, no flush, no atexit."""
+    assert server.process is not None and server.process.poll() is None, "the server is still running"
+    server.process.send_signal(signal.SIGKILL)
+    assert server.process.wait(timeout=20) == -signal.SIGKILL
+    server.process = None
+
+
+# --- 1. SIGKILL mid-stream, ten times --------------------------------------------------------------------------
+
+
+@dataclass
+class Chatter:
+    """One chat socket sending turns back to back on its own session until the server goes away."""
+
+    session: str
+    started: set[str] = field(default_factory=set)
+    """Every run id this client heard of (from ``retrieval`` or ``done``)."""
+    ok: dict[str, str | None] = field(default_factory=dict)
+    """Run id -> model of every ``done`` with status ok that arrived."""
+    tokens_now: int = 0
+    """Tokens received so far in the turn that is streaming (0 between turns)."""
+    refused: int = 0
+    problems: list[str] = field(default_factory=list)
+    """Anything that should not happen: an error event, a done that is not ok, an unexpected exception."""
+
+
+def chat_until_killed(server: Server, chatter: Chatter, changed: threading.Condition) -> None:
+    turn = 0
+    try:
+        with connect(f"{server.ws_url}/ws/chat", open_timeout=20, close_timeout=1) as ws:
+            while True:
+                ws.send(user_message(f"How do I configure the data folder? ({turn})", chatter.session))
+                turn += 1
+                while True:
+                    message = receive(ws)
+                    with changed:
+                        kind = message.get("type")
+                        if kind == "retrieval":
+                            chatter.started.add(message["run_id"])
+                            chatter.tokens_now = 0
+                        elif message.get("role") == "assistant":
+                            chatter.tokens_now += 1
+                        elif kind == "done":
+                            chatter.tokens_now = 0
+                            if message.get("run_id"):
+                                chatter.started.add(message["run_id"])
+                            if message["status"] == "ok" and message.get("run_id"):
+                                chatter.ok[message["run_id"]] = message.get("model")
+                            else:
+                                chatter.problems.append(f"done: {message}")
+                        elif kind == "error" and message["code"] in ("busy", "rate_limited"):
+                            chatter.refused += 1  # a refusal starts no turn and has no done: send it again
+                        else:
+                            chatter.problems.append(f"unexpected: {message}")
+                        changed.notify_all()
+                    if kind == "done" or (kind == "error" and message["code"] in ("busy", "rate_limited")):
+                        break
+    except (ConnectionClosed, ConnectionError, EOFError):
+        return  # the server was killed
+    except Exception as exc:  # reported by the test, never lost in a thread
+        chatter.problems.append(f"client failed: {exc!r}")
+    finally:
+        with changed:
+            changed.notify_all()
+
+
+def test_a_server_killed_mid_stream_ten_times_loses_no_finished_turn(tmp_path: Path) -> None:
+    rounds, clients = 10, 4
+    env = {"WORKBENCH_LLM": "fake/stream", "WORKBENCH_MAX_TURNS_PER_CLIENT": "16", **QUIET}
+    db = tmp_path / "runs.duckdb"
+    done_ok: dict[str, str | None] = {}
+    started: set[str] = set()
+    figures: list[tuple[int, int, int]] = []  # (finished, cut off, deepest cut-off stream in tokens)
+    for round_no in range(rounds):
+        server = Server(tmp_path, env).start()
+        changed = threading.Condition()
+        chatters = [Chatter(f"kill{round_no}-c{i}") for i in range(clients)]
+        threads = [threading.Thread(target=chat_until_killed, args=(server, c, changed), daemon=True) for c in chatters]
+        try:
+            for thread in threads:
+                thread.start()
+            # vary the moment: more or fewer turns finished, streams cut early or deep
+            want_ok, want_tokens = clients + round_no % 3, (1, 20, 50)[round_no % 3]
+
+            def ready(chatters: list[Chatter] = chatters, want_ok: int = want_ok, want_tokens: int = want_tokens):
+                finished = sum(len(c.ok) for c in chatters)
+                return finished >= want_ok and any(c.tokens_now >= want_tokens for c in chatters)
+
+            with changed:
+                assert changed.wait_for(ready, timeout=90), f"round {round_no}: turns did not stream"
+            kill(server)
+        finally:
+            server.stop()  # only if the kill did not happen
+            for thread in threads:
+                thread.join(timeout=30)
+        assert not any(t.is_alive() for t in threads), "every client noticed the kill"
+        for chatter in chatters:
+            assert not chatter.problems, chatter.problems
+            done_ok |= chatter.ok
+            started |= chatter.started
+        cut = [c.tokens_now for c in chatters if c.tokens_now]
+        figures.append((sum(len(c.ok) for c in chatters), len(cut), max(cut, default=0)))
+
+    # a new process on the home: its start-up recovery replays the last killed one's journal and settles its rows
+    with running_server(tmp_path, **env) as server:
+        wait_until(
+            lambda: not query(db, "SELECT 1 FROM runs WHERE status = 'running' LIMIT 1"),
+            timeout=30,
+            what="recovery of the killed servers' runs",
+        )
+        assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200
+
+    rows = {r["run_id"]: r for r in recent_runs(db, 100_000)}
+    print(f"\nrounds (finished, cut off, deepest cut): {figures}")
+    statuses: dict[str, int] = {}
+    for row in rows.values():
+        statuses[row["status"]] = statuses.get(row["status"], 0) + 1
+    print(f"rows: {len(rows)} {statuses}; done ok seen by clients: {len(done_ok)}; started: {len(started)}")
+
+    assert "running" not in statuses, "nothing is left running"
+    assert set(statuses) <= {"ok", "interrupted"}, statuses
+    lost = [run_id for run_id in done_ok if run_id not in rows or rows[run_id]["status"] != "ok"]
+    assert not lost, f"{len(lost)} turns whose done reached a client are not ok in the run log: {lost[:5]}"
+    for run_id, model in done_ok.items():
+        assert rows[run_id]["model"] == model == "fake/stream", rows[run_id]
+        assert rows[run_id]["ended_at"] is not None and rows[run_id]["output"]
+    cut_off = started - set(done_ok)
+    missing = sorted(cut_off - set(rows))
+    assert not missing, f"{len(missing)} started turns have no row at all: {missing[:5]}"
+    assert {rows[r]["status"] for r in cut_off} <= {"interrupted", "ok"}
+    interrupted = [row for row in rows.values() if row["status"] == "interrupted"]
+    assert interrupted, "some turn was cut off by a kill"
+    assert len(interrupted) >= rounds, "every kill cut off at least one stream"
+    for row in interrupted:
+        assert row["ended_at"] is not None and row["ended_at"] >= row["started_at"], row
+        assert row["error"] and "stopped" in row["error"], row
+        assert row["model"] == "fake/stream", row
+    ok_cut = sorted(r for r in cut_off if rows[r]["status"] == "ok")
+    print(
+        f"cut off: {len(cut_off)} started-not-done, of which interrupted {len(cut_off) - len(ok_cut)}, ok {len(ok_cut)}"
+    )
+
+    journal = Journal(journal_path(db))
+    try:
+        assert journal.pending() == 0, "every journal entry is in DuckDB"
+    finally:
+        journal.close()
+
+    listed = run_cli(tmp_path, "runs", "--status", "interrupted", "--limit", "100000", "--json", timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    lines = [json.loads(line) for line in listed.stdout.splitlines() if line.strip()]
+    assert {line["status"] for line in lines} == {"interrupted"}
+    assert {line["run_id"] for line in lines} == {row["run_id"] for row in interrupted}
+    table = run_cli(tmp_path, "runs", "--status", "interrupted", "--limit", "5", timeout=120)
+    assert table.returncode == 0, table.stderr
+    assert len(table.stdout.splitlines()) == min(5, len(interrupted))
+    assert all(" interrupted " in line for line in table.stdout.splitlines())
+    bogus = run_cli(tmp_path, "runs", "--status", "bogus", timeout=120)
+    assert bogus.returncode == 2 and "unknown status" in bogus.stderr, (bogus.returncode, bogus.stderr)
+
+
+# --- 2. two hundred aborts ---------------------------------------------------------------------------------------
+
+
+def test_two_hundred_aborts_leave_two_hundred_aborted_rows_with_the_model(tmp_path: Path) -> None:
+    cycles = 200
+    env = {
+        "WORKBENCH_LLM": "fake/slow",
+        "WORKBENCH_MAX_MESSAGES_PER_S": "1000",
+        "WORKBENCH_MAX_MESSAGE_BURST": "1000",
+        **QUIET,
+    }
+    db = tmp_path / "runs.duckdb"
+    aborted: dict[str, str] = {}  # run id -> when the abort was sent
+    t0 = time.monotonic()
+    with running_server(tmp_path, **env) as server, connect(f"{server.ws_url}/ws/chat", open_timeout=20) as ws:
+        for i in range(cycles):
+            # 0: abort at once (the graph has not started); 1: after retrieval; 2: first token; 3: a few tokens
+            when = ("at once", "retrieval", "first token", "tokens")[i % 4]
+            ws.send(user_message(f"How do I configure the data folder? ({i})", f"abort-{i}"))
+            seen: list[dict[str, Any]] = []
+            if when != "at once":
+                tokens_wanted = {"retrieval": 0, "first token": 1, "tokens": 3}[when]
+                while not (
+                    any(m.get("type") == "retrieval" for m in seen)
+                    and sum(1 for m in seen if m.get("role")) >= tokens_wanted
+                ):
+                    seen.append(receive(ws))
+            ws.send(json.dumps({"type": "abort"}))
+            after: list[dict[str, Any]] = []
+            while not after or after[-1].get("type") != "done":
+                after.append(receive(ws))
+            kinds = [m.get("type") for m in after if m.get("type")]
+            assert kinds[-2:] == ["aborted", "done"] and kinds.count("aborted") == 1, (i, after)
+            acked = next(j for j, m in enumerate(after) if m.get("type") == "aborted")
+            assert all(m.get("role") is None for m in after[acked:]), "no token after the abort is acknowledged"
+            run_id, done = after[acked]["run_id"], after[-1]
+            assert run_id and done["run_id"] == run_id and done["status"] == "aborted", (i, after)
+            streamed = [m["run_id"] for m in seen + after if m.get("type") == "retrieval"]
+            assert all(r == run_id for r in streamed), (i, streamed, run_id)
+            assert run_id not in aborted
+            aborted[run_id] = when
+        took_aborts = time.monotonic() - t0
+
+        ws.send(user_message("Hi", "finished-turn", model="fake/stream"))
+        finished = []
+        while not finished or finished[-1].get("type") != "done":
+            finished.append(receive(ws))
+        ok = finished[-1]
+        assert ok["status"] == "ok" and ok["model"] == "fake/stream", ok
+
+        # every aborted row was journaled before its "aborted" went out; DuckDB has them a batch later
+        def all_logged() -> dict[str, dict[str, Any]] | None:
+            rows = {r["run_id"]: r for r in recent_runs(db, 10_000)}
+            return rows if set(aborted) | {ok["run_id"]} <= set(rows) else None
+
+        rows = wait_until(all_logged, timeout=30, what="the aborted rows in DuckDB")
+
+    assert rows[ok["run_id"]]["status"] == "ok" and rows[ok["run_id"]]["model"] == ok["model"] == "fake/stream"
+    wrong = {r: rows[r]["status"] for r in aborted if rows[r]["status"] != "aborted"}
+    assert not wrong, f"{len(wrong)} aborted turns logged otherwise: {list(wrong.items())[:5]}"
+    assert len([r for r in aborted if rows[r]["status"] == "aborted"]) == cycles
+    models = {rows[r]["model"] for r in aborted}
+    assert models == {"fake/slow"}, models
+    provider_of_ok = rows[ok["run_id"]]["model"].split("/")[0]
+    assert {m.split("/")[0] for m in models} == {provider_of_ok}, "aborted and ok rows name models alike"
+    for run_id in aborted:
+        row = rows[run_id]
+        assert row["ended_at"] is not None and row["error"] and row["session_id"].startswith("abort-"), row
+        assert row["entry_point"] == "ws", row
+    events = dict(
+        query(db, "SELECT run_id, count(*) FROM events WHERE run_id IN (SELECT unnest(?)) GROUP BY 1", [*aborted])
+    )
+    never_started = [r for r in aborted if not events.get(r)]
+    by_when = {w: sum(1 for r, k in aborted.items() if k == w and not events.get(r)) for w in set(aborted.values())}
+    print(
+        f"\n{cycles} aborts in {took_aborts:.1f} s; {len(never_started)} rows without events (graph never ran), "
+        f"by moment: {by_when}"
+    )
+    assert all(events.get(r) for r, k in aborted.items() if k != "at once"), "a started graph logged its steps"
+
+
+# --- 3. two servers on one home ---------------------------------------------------------------------------------
+
+
+@dataclass
+class AuditHome:
+    home: Path
+    root: Path
+    repo: Path
+
+    @property
+    def db(self) -> Path:
+        return self.home / "runs.duckdb"
+
+
+@dataclass
+class AuditServer:
+    server: Server
+    hold: Path
+    """While this file exists, this server's clones wait: its task stays running for as long as the test needs."""
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def pid(self) -> int:
+        assert self.server.process is not None
+        return self.server.process.pid
+
+
+def fake_git(folder: Path, hold: Path) -> Path:
+    """A git that waits in ``clone`` while ``hold`` exists (killable, like a real slow clone), then runs git."""
+    real = shutil.which("git")
+    assert real, "the test needs git"
+    folder.mkdir(parents=True)
+    fake = folder / "git"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'case " $* " in *" clone "*) while [ -e {shlex.quote(str(hold))} ]; do sleep 0.05; done;; esac\n'
+        f'exec {shlex.quote(real)} "$@"\n'
+    )
+    fake.chmod(0o755)
+    return fake
+
+
+def audit_server(base: Path, home: AuditHome, name: str) -> AuditServer:
+    hold = base / f"hold-{name}"
+    fake = fake_git(base / f"bin-{name}", hold)
+    env = {
+        "WORKBENCH_AUDIT_ALLOWED_ROOTS": str(home.root),
+        "WORKBENCH_LLM": "extractive",
+        "PATH": f"{fake.parent}{os.pathsep}{os.environ['PATH']}",
+        "GIT_PYTHON_GIT_EXECUTABLE": str(fake),
+        **QUIET,
+    }
+    return AuditServer(Server(home.home, env), hold)
+
+
+def small_repo(dest: Path) -> Path:
+    dest.mkdir(parents=True)
+    (dest / "app.py").write_text(
+        "import hashlib\nimport subprocess\n\n\n"
+        "def digest(data):\n    return hashlib.md5(data).hexdigest()\n\n\n"
+        "def run(command):\n    return subprocess.call(command, shell=True)\n"
+    )
+    (dest / "README.md").write_text("# small\n\nA fixture.\n")
+    repo = git.Repo.init(dest, initial_branch="main")
+    try:
+        repo.git.add("-A")
+        actor = git.Actor("Fixture Author", "fixture@example.com")
+        repo.index.commit("fixture", author=actor, committer=actor)
+    finally:
+        repo.close()
+    return dest
+
+
+def task_info(url: str, task_id: str) -> dict[str, Any]:
+    response = httpx.get(f"{url}/api/tasks/{task_id}", timeout=30)
+    assert response.status_code == 200, response.text
+    info = response.json()
+    validate_tasks_message(info, "task_info")
+    return info
+
+
+def task_row(db: Path, task_id: str) -> tuple[str, str | None, str | None] | None:
+    rows = query(db, "SELECT status, owner, error FROM tasks WHERE task_id = ?", task_id)
+    return rows[0] if rows else None
+
+
+def start_held_task(node: AuditServer, home: AuditHome) -> str:
+    """An audit on ``node`` that stays running (in its clone) until its hold file goes."""
+    node.hold.touch()
+    response = httpx.post(f"{node.url}/api/tasks/", json={"repo": str(home.repo), "model": "none"}, timeout=30)
+    assert response.status_code == 202, response.text
+    task_id = response.json()["task_id"]
+    wait_until(lambda: task_info(node.url, task_id)["status"] == "running", 60, f"task {task_id} running")
+    row = wait_until(lambda: task_row(home.db, task_id), 30, f"task {task_id} in DuckDB")
+    assert row[0] in ACTIVE_TASK, row
+    assert row[1] is not None and row[1].split("/")[1] == str(node.pid), f"the row names its process: {row}"
+    return task_id
+
+
+def cancel(node: AuditServer, task_id: str) -> list[dict[str, Any]]:
+    """Cancel a task over ``/ws/tasks`` and read its events until the server closes the socket."""
+    messages: list[dict[str, Any]] = []
+    with connect(f"{node.server.ws_url}/ws/tasks/{task_id}", open_timeout=30) as ws:
+        ws.send(json.dumps({"type": "cancel"}))
+        try:
+            while True:
+                messages.append(json.loads(ws.recv(timeout=60)))
+        except ConnectionClosed:
+            pass
+    return messages
+
+
+def assert_alive_task(node: AuditServer, other: AuditServer, home: AuditHome, task_id: str) -> None:
+    """``node``'s task is running, as ``node`` says, as ``other`` reads it from DuckDB, and in DuckDB."""
+    assert task_info(node.url, task_id)["status"] == "running"
+    assert task_info(other.url, task_id)["status"] in ACTIVE_TASK
+    row = task_row(home.db, task_id)
+    assert row is not None and row[0] in ACTIVE_TASK, row
+
+
+DEAD_OWNER = """
+import os, sys
+from datetime import UTC, datetime
+from workbench.runlog import RunLog, RunRecord
+from workbench.runlog.schema import TaskRecord
+
+path, task_id, run_id = sys.argv[1:4]
+now = datetime.now(UTC)
+log = RunLog(path, flush_interval=0.01, lock_timeout=30)
+task = TaskRecord(task_id, repo="gone", agents=["explorer"], status="running", created_at=now, started_at=now)
+log.log_records([task])
+log.log_run(RunRecord(run_id, "repo_audit", status="running", started_at=now))
+assert log.flush(timeout=60)
+os._exit(0)  # gone without closing: its registration stays, its rows stay running
+"""
+
+
+@contextmanager
+def stopped_at_exit(*nodes: AuditServer) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for node in nodes:
+            node.hold.unlink(missing_ok=True)  # a clone left waiting by a killed server ends by itself
+            node.server.stop()
+
+
+def test_two_processes_on_one_home_never_reap_each_others_running_task(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    home = AuditHome(tmp_path / "home", base / "repos", base / "repos" / "small")
+    home.home.mkdir()
+    small_repo(home.repo)
+    a, b = audit_server(base, home, "a"), audit_server(base, home, "b")
+    with stopped_at_exit(a, b):
+        a.server.start()
+        task_a = start_held_task(a, home)
+
+        # a process that died beside A, with a task left running: someone's recovery must settle it, not A's
+        dead_task, dead_run = uuid.uuid4().hex, str(uuid.uuid4())
+        dead = subprocess.run(
+            [sys.executable, "-c", DEAD_OWNER, str(home.db), dead_task, dead_run],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert dead.returncode == 0, dead.stderr
+
+        b.server.start()  # B's start-up recovery runs now, with A's task running and a dead process's row
+        wait_until(lambda: (task_row(home.db, dead_task) or ("",))[0] == "interrupted", 15, "the dead process's task")
+        assert query(home.db, "SELECT status FROM runs WHERE run_id = ?", dead_run) == [("interrupted",)]
+        t_b_started = time.monotonic()
+        assert_alive_task(a, b, home, task_a)
+        time.sleep(6.5)  # deliberately past B's (and A's) periodic recovery interval of 5 s
+        assert_alive_task(a, b, home, task_a)
+        print(f"\nA's task running {time.monotonic() - t_b_started:.1f} s beside B")
+
+        a.hold.unlink()  # A's task goes on and finishes
+        finished = wait_until(
+            lambda: (info := task_info(a.url, task_a))["status"] not in ACTIVE_TASK and info, 120, "A's task to end"
+        )
+        assert finished["status"] in ("completed", "partial"), finished
+        row = wait_until(lambda: (r := task_row(home.db, task_a)) and r[0] not in ACTIVE_TASK and r, 30, "A's row")
+        assert row[0] == finished["status"], row
+
+        # the reverse: B's task runs while A stops and starts again (A's start-up and periodic recovery)
+        task_b = start_held_task(b, home)
+        a.server.stop()
+        a.server.start()
+        t_a_restarted = time.monotonic()
+        assert_alive_task(b, a, home, task_b)
+        time.sleep(6.5)
+        assert_alive_task(b, a, home, task_b)
+        print(f"B's task running {time.monotonic() - t_a_restarted:.1f} s beside the restarted A")
+
+        # a killed A: B, alive and never restarted, marks A's running task interrupted (periodic recovery)
+        task_a2 = start_held_task(a, home)
+        kill(a.server)
+        killed_at = time.monotonic()
+        a.hold.unlink()
+        info = wait_until(
+            lambda: (i := task_info(b.url, task_a2))["status"] == "interrupted" and i, 15, "B to settle A's task"
+        )
+        print(f"B marked the killed A's task interrupted after {time.monotonic() - killed_at:.1f} s")
+        assert info["ended_at"] and "stopped" in info["error"], info
+        assert (task_row(home.db, task_a2) or ("",))[0] == "interrupted"
+        assert_alive_task(b, b, home, task_b)  # B's own task was left alone by B's recovery
+
+        events = cancel(b, task_b)
+        assert events and events[-1]["type"] == "task.error" and "cancelled" in events[-1]["message"], events[-3:]
+        assert task_info(b.url, task_b)["status"] == "cancelled"
+        row = wait_until(lambda: (r := task_row(home.db, task_b)) and r[0] == "cancelled" and r, 30, "B's row")
+        assert row[0] == "cancelled"
+        statuses = dict(query(home.db, "SELECT task_id, status FROM tasks"))
+    assert statuses == {
+        task_a: finished["status"],
+        dead_task: "interrupted",
+        task_b: "cancelled",
+        task_a2: "interrupted",
+    }, statuses

@@ -330,10 +330,10 @@ class RunLog:
     def _write(self, batch: WriterBatch, *, final: bool = False) -> None:
         """Write the pending rows in one transaction, then drop their journal entries. Never raises.
 
-        A failed write keeps the rows pending, in order, and is tried again after a growing pause (so a notebook
-        that holds the file for a while delays rows, it does not lose them); after ``max_attempts`` failures in a
-        row (or at close) they are given up here: with a journal they stay in it and are replayed after this
-        process stops; without one they are dropped."""
+        A failed write keeps the rows pending, in order, and is tried again after a growing pause (up to 5 s), so
+        a notebook that holds the file for a while delays rows, it does not lose them. Rows are given up here at
+        close, and before that after ``max_attempts`` failures in a row without a journal (they are dropped) or,
+        with one, once ``max_batch`` rows wait (they stay in the journal and are replayed after this process)."""
         rows = batch.take()
         try:
             with connect(self.path, lock_timeout=self.lock_timeout) as con:
@@ -343,8 +343,9 @@ class RunLog:
         except Exception:
             batch.failed(rows)
             attempt = f"{batch.failures}/{self.max_attempts}"
-            logger.warning("run log write to %s failed (attempt %s)", self.path, attempt, exc_info=True)
-            if batch.failures < self.max_attempts and not final:
+            logger.warning("run log write to %s failed (attempt %s)", self.path, attempt, exc_info=batch.failures == 1)
+            in_journal = batch.journal is not None and bool(batch.last_id)
+            if not final and (batch.failures < self.max_attempts or (in_journal and batch.count < self.max_batch)):
                 return
             given_up, journaled = batch.give_up()
             if journaled:

@@ -297,7 +297,7 @@ async def _audit(request: AuditInput, model: str | None, progress: bool) -> Audi
             record_in=get_runlog(),
         )  # fmt: skip
     finally:
-        get_runlog().flush()
+        await get_runlog().aflush()
 
 
 @app.command()

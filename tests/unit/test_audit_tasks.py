@@ -4,8 +4,11 @@ the finished tasks kept in memory are bounded, and failures reach users without 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
+import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,7 @@ from workbench.audit.runner import run_audit
 from workbench.audit.safety import TargetError, check_task_id
 from workbench.audit.tasks import TaskManager, TooManyTasks
 from workbench.resources import Resources, set_resources
-from workbench.runlog import RunLog
+from workbench.runlog import RunLog, RunRecord
 from workbench.server.dependencies import get_task_manager
 from workbench.server.routes_tasks import router
 from workbench.settings import Settings
@@ -241,3 +244,47 @@ def test_an_occupied_checkout_folder_is_refused_without_naming_it(tmp_path):
     with pytest.raises(CloneError) as refused:
         prepare_dest(dest, None)
     assert str(tmp_path) not in str(refused.value) and "start a new task" in str(refused.value)
+
+
+HOLD_FILE = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+time.sleep(float(sys.argv[2]))
+con.close()
+"""
+
+
+async def test_reading_tasks_while_the_run_log_is_held_elsewhere_never_stalls_the_event_loop(resources, tmp_path):
+    """The reads wait for the run log's writer (flush) and DuckDB's file lock off the loop: the loop keeps ticking."""
+    path = tmp_path / "held.duckdb"
+    runlog = RunLog(path, lock_timeout=0.5)
+    manager = TaskManager(resources.settings, runlog)
+    await manager.start()
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", HOLD_FILE, str(path), "3", stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert holder.stdout is not None and (await holder.stdout.readline()).strip() == b"holding"
+        runlog.log_run(RunRecord("r1", "chat"))  # the writer now waits for the lock: a flush waits with it
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        started = time.monotonic()
+        rows = await manager.recent()  # waits for the writer, then for the file: about 3 s
+        assert await manager.status(uuid.uuid4().hex) is None
+        elapsed = time.monotonic() - started
+        ticker.cancel()
+        assert elapsed > 2 and rows == []
+        assert ticks >= 0.25 * elapsed / 0.01, "the loop kept running while the reads waited"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            holder.kill()
+        await holder.wait()
+        runlog.close()

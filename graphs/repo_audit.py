@@ -83,7 +83,9 @@ async def clone(state: AuditState, runtime: Runtime[AuditContext]) -> dict[str, 
     unknown = sorted(set(requested) - set(AGENTS))
     if unknown:
         raise ValueError(f"unknown agents {unknown}; choose from {list(AGENTS)}")
-    await adispatch_custom_event(RUNLOG_EVENT, {"input": target.display, "prompt_version": PROMPT_VERSION})
+    model = await asyncio.to_thread(_triage_spec, runtime.context or AuditContext())
+    fields = {"input": target.display, "prompt_version": PROMPT_VERSION} | ({"model": model} if model else {})
+    await adispatch_custom_event(RUNLOG_EVENT, fields)  # the model named up front: an aborted audit names it too
     _emit({"type": "task.started", "repo": target.display, "ref": ref, "agents": requested or list(AGENTS)})
     _progress("clone", f"cloning {target.display}", 2)
     dest = _checkout_dir(task_id)
@@ -152,7 +154,8 @@ def fan_out(state: AuditState) -> list[Send] | str:
     return jobs or "aggregate"
 
 
-def _triage_model(ctx: AuditContext) -> BaseChatModel | None:
+def _triage_request(ctx: AuditContext) -> str | None:
+    """The model spec triage asks for, or None when triage is off for this run."""
     resources = get_resources()
     chosen = ctx.model or resources.settings.audit_model
     spec = (chosen or resources.settings.llm or "auto").strip()
@@ -161,6 +164,21 @@ def _triage_model(ctx: AuditContext) -> BaseChatModel | None:
     if not chosen and spec == "auto" and resolve_spec(spec, resources.settings) == offline_spec():
         # No cloud model here: the bundled 135M model's verdicts are mostly "uncertain" and cost 4-10 s each on
         # two cores, so triage by it is opt-in (WORKBENCH_AUDIT_MODEL=local/smollm2-135m or a run's model).
+        return None
+    return spec
+
+
+def _triage_spec(ctx: AuditContext) -> str | None:
+    """The concrete ``provider/model`` triage runs on (what the run's row names), or None."""
+    spec = _triage_request(ctx)
+    concrete = get_resources().models.concrete(spec) if spec is not None else None
+    return None if concrete is None or concrete.split("/")[0] in NO_MODEL else concrete
+
+
+def _triage_model(ctx: AuditContext) -> BaseChatModel | None:
+    resources = get_resources()
+    spec = _triage_request(ctx)
+    if spec is None:
         return None
     choice = resources.models.choose(spec)
     if choice.spec.split("/")[0] in NO_MODEL:  # "auto" resolved to the extractive baseline: no model here

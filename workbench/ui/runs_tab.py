@@ -19,7 +19,7 @@ import pandas as pd
 from workbench.audit.markdown import md_text
 from workbench.audit.store import report_of_run
 from workbench.evals.cases import PromotionError, load_promoted, promote
-from workbench.runlog import get_run, get_runlog, recent_runs
+from workbench.runlog import RUN_STATUSES, get_run, get_runlog, recent_runs
 from workbench.ui.voice_tab import latency_markdown
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 TITLE = "Runs"
 ALL = "all"
 GRAPHS = (ALL, "chat", "voice", "repo_audit")
-STATUSES = (ALL, "ok", "error", "aborted", "running")
+STATUSES = (ALL, *RUN_STATUSES[1:], RUN_STATUSES[0])
 SINCE = {"last hour": timedelta(hours=1), "last day": timedelta(days=1), "last week": timedelta(weeks=1), ALL: None}
 RUN_COLUMNS = ["started (UTC)", "run id", "graph", "entry point", "status", "duration (s)", "model", "input"]
 TIMELINE_COLUMNS = ["seq", "node", "kind", "status", "duration (ms)", "offset (ms)", "detail"]

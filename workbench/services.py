@@ -1,7 +1,7 @@
 """The long-lived services of a process (chat, voice over one durable checkpointer; audit tasks).
 
 The server's lifespan and the CLI open them the same way: home folder, sample corpus indexed on first start,
-``AsyncSqliteSaver`` under ``WORKBENCH_HOME``; closing flushes the run log.
+``AsyncSqliteSaver`` under ``WORKBENCH_HOME``; closing writes and closes the process's run log.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from workbench.audit.tasks import TaskManager
 from workbench.chat.service import ChatService
 from workbench.resources import Resources
 from workbench.runlog import get_runlog
+from workbench.runlog.writer import close_runlog
 from workbench.settings import Settings
 from workbench.voice.service import VoiceService
 
@@ -88,4 +89,4 @@ async def open_services(resources: Resources, *, warm: bool = False) -> AsyncIte
             await tasks.close()
             if warming is not None:
                 await asyncio.gather(warming, return_exceptions=True)
-            await get_runlog().aflush()
+            await asyncio.to_thread(close_runlog)

@@ -165,3 +165,16 @@ def logged_run(runlog: RunLog, run_id: str) -> dict[str, Any] | None:
 
     assert flushed(runlog), "the run log did not flush"
     return get_run(runlog.path, run_id)
+
+
+def exited_owner() -> str:
+    """The ``owner`` of a process of this host that has exited: rows it left ``running`` are a crash's leftovers."""
+    import subprocess
+    import sys
+
+    from workbench.runlog.owner import Owner, process_started_ms, this_host
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    started = process_started_ms(child.pid)
+    child.wait()
+    return Owner(this_host(), child.pid, started or 1).id

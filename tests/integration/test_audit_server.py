@@ -37,6 +37,7 @@ from workbench.audit.models import AuditReport
 from workbench.runlog import RunLog, get_run
 from workbench.runlog.schema import TaskRecord
 from workbench.runlog.schema import connect as connect_db
+from workbench.testing import exited_owner
 
 pytestmark = pytest.mark.integration
 
@@ -579,6 +580,7 @@ def test_a_restart_marks_cut_off_tasks_interrupted(audit: AuditServer, inventory
         created_at=datetime.now(UTC),
         started_at=datetime.now(UTC),
         agent_states={"explorer": {"status": "running"}},
+        owner=exited_owner(),
     )
     runlog = RunLog(audit.db)
     runlog.log_records([stale])

@@ -34,11 +34,13 @@ from websockets.sync.client import ClientConnection, connect
 from tests.integration.conftest import (
     ROOT,
     Server,
+    free_port,
     run_cli,
     running_server,
     validate_chat_message,
     validate_tasks_message,
 )
+from workbench.runlog import RunLog
 from workbench.runlog.journal import Journal, journal_path
 from workbench.runlog.queries import recent_runs
 from workbench.runlog.schema import connect as connect_db
@@ -47,9 +49,12 @@ pytestmark = pytest.mark.integration
 
 QUIET = {"WORKBENCH_WARM_SPEECH": "false"}
 ACTIVE_TASK = {"queued", "running"}
+# a question the bundled docs answer: an off-topic one would first be rewritten by the (slow) fake model
+QUESTION = "How do I configure the data folder?"
 
 
 def receive(ws: ClientConnection, timeout: float = 30) -> dict[str, Any]:
+    """The next chat message, validated against the server half of protocols/chat.schema.json."""
     message = json.loads(ws.recv(timeout=timeout))
     validate_chat_message(message)
     return message
@@ -104,12 +109,10 @@ class Chatter:
 
 
 def chat_until_killed(server: Server, chatter: Chatter, changed: threading.Condition) -> None:
-    turn = 0
     try:
         with connect(f"{server.ws_url}/ws/chat", open_timeout=20, close_timeout=1) as ws:
             while True:
-                ws.send(user_message(f"How do I configure the data folder? ({turn})", chatter.session))
-                turn += 1
+                ws.send(user_message(QUESTION, chatter.session))
                 while True:
                     message = receive(ws)
                     with changed:
@@ -180,17 +183,18 @@ def test_a_server_killed_mid_stream_ten_times_loses_no_finished_turn(tmp_path: P
         cut = [c.tokens_now for c in chatters if c.tokens_now]
         figures.append((sum(len(c.ok) for c in chatters), len(cut), max(cut, default=0)))
 
-    # a new process on the home: its start-up recovery replays the last killed one's journal and settles its rows
-    with running_server(tmp_path, **env) as server:
-        wait_until(
-            lambda: not query(db, "SELECT 1 FROM runs WHERE status = 'running' LIMIT 1"),
-            timeout=30,
-            what="recovery of the killed servers' runs",
-        )
-        assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200
+    # a new process on the home (this one): its start-up recovery replays the last killed server's journal and
+    # marks what that server left running interrupted (each restart above did the same for the server before)
+    with RunLog(db) as runlog:
+        recovery = runlog.wait_recovered(timeout=60)
+    assert recovery is not None and len(recovery.owners) >= 1, recovery
+    print(
+        f"\nlast recovery: {len(recovery.owners)} process(es), {recovery.replayed} journal entries replayed, "
+        f"{len(recovery.runs)} runs interrupted"
+    )
 
     rows = {r["run_id"]: r for r in recent_runs(db, 100_000)}
-    print(f"\nrounds (finished, cut off, deepest cut): {figures}")
+    print(f"rounds (finished, cut off, deepest cut): {figures}")
     statuses: dict[str, int] = {}
     for row in rows.values():
         statuses[row["status"]] = statuses.get(row["status"], 0) + 1
@@ -225,15 +229,11 @@ def test_a_server_killed_mid_stream_ten_times_loses_no_finished_turn(tmp_path: P
     finally:
         journal.close()
 
-    listed = run_cli(tmp_path, "runs", "--status", "interrupted", "--limit", "100000", "--json", timeout=120)
+    listed = run_cli(tmp_path, "runs", "--status", "interrupted", "--limit", "100000", timeout=120)
     assert listed.returncode == 0, listed.stderr
-    lines = [json.loads(line) for line in listed.stdout.splitlines() if line.strip()]
-    assert {line["status"] for line in lines} == {"interrupted"}
-    assert {line["run_id"] for line in lines} == {row["run_id"] for row in interrupted}
-    table = run_cli(tmp_path, "runs", "--status", "interrupted", "--limit", "5", timeout=120)
-    assert table.returncode == 0, table.stderr
-    assert len(table.stdout.splitlines()) == min(5, len(interrupted))
-    assert all(" interrupted " in line for line in table.stdout.splitlines())
+    lines = listed.stdout.splitlines()
+    assert lines and all(" interrupted " in line for line in lines), lines[:3]
+    assert {line.split()[2] for line in lines} == {row["run_id"][:8] for row in interrupted}
     bogus = run_cli(tmp_path, "runs", "--status", "bogus", timeout=120)
     assert bogus.returncode == 2 and "unknown status" in bogus.stderr, (bogus.returncode, bogus.stderr)
 
@@ -251,12 +251,13 @@ def test_two_hundred_aborts_leave_two_hundred_aborted_rows_with_the_model(tmp_pa
     }
     db = tmp_path / "runs.duckdb"
     aborted: dict[str, str] = {}  # run id -> when the abort was sent
-    t0 = time.monotonic()
     with running_server(tmp_path, **env) as server, connect(f"{server.ws_url}/ws/chat", open_timeout=20) as ws:
+        t0 = time.monotonic()
         for i in range(cycles):
             # 0: abort at once (the graph has not started); 1: after retrieval; 2: first token; 3: a few tokens
             when = ("at once", "retrieval", "first token", "tokens")[i % 4]
-            ws.send(user_message(f"How do I configure the data folder? ({i})", f"abort-{i}"))
+            # half name the model, half leave it to the server's setting: the rows name it the same way
+            ws.send(user_message(QUESTION, f"abort-{i}", **({"model": "fake/slow"} if i % 8 >= 4 else {})))
             seen: list[dict[str, Any]] = []
             if when != "at once":
                 tokens_wanted = {"retrieval": 0, "first token": 1, "tokens": 3}[when]
@@ -281,7 +282,7 @@ def test_two_hundred_aborts_leave_two_hundred_aborted_rows_with_the_model(tmp_pa
             aborted[run_id] = when
         took_aborts = time.monotonic() - t0
 
-        ws.send(user_message("Hi", "finished-turn", model="fake/stream"))
+        ws.send(user_message(QUESTION, "finished-turn", model="fake/stream"))
         finished = []
         while not finished or finished[-1].get("type") != "done":
             finished.append(receive(ws))
@@ -291,7 +292,8 @@ def test_two_hundred_aborts_leave_two_hundred_aborted_rows_with_the_model(tmp_pa
         # every aborted row was journaled before its "aborted" went out; DuckDB has them a batch later
         def all_logged() -> dict[str, dict[str, Any]] | None:
             rows = {r["run_id"]: r for r in recent_runs(db, 10_000)}
-            return rows if set(aborted) | {ok["run_id"]} <= set(rows) else None
+            wanted = [*aborted, ok["run_id"]]
+            return rows if all(r in rows and rows[r]["status"] != "running" for r in wanted) else None
 
         rows = wait_until(all_logged, timeout=30, what="the aborted rows in DuckDB")
 
@@ -364,6 +366,44 @@ def fake_git(folder: Path, hold: Path) -> Path:
     return fake
 
 
+# Local Qdrant lets one process at a time use its folder, so each of the two servers on one home gets its own
+# (everything else, the run log and its journal, the checkpoints and the audit checkouts, is the shared home's).
+LAUNCHER = """
+import os, runpy, sys
+from pathlib import Path
+from workbench.settings import Settings
+
+Settings.qdrant_path = property(lambda self: Path(os.environ["TEST_QDRANT_PATH"]))
+sys.argv = ["workbench.cli", *sys.argv[1:]]
+runpy.run_module("workbench.cli", run_name="__main__")
+"""
+
+
+class SharedHomeServer(Server):
+    """:class:`Server`, started through :data:`LAUNCHER` (its own Qdrant folder, given in TEST_QDRANT_PATH)."""
+
+    def start(self, timeout: float = 120) -> SharedHomeServer:
+        self.port = free_port()
+        log_path = self.home / f"server-{self.port}.log"
+        with open(log_path, "w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", LAUNCHER, "serve", "--port", str(self.port)],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise TimeoutError("server did not become healthy")
+
+
 def audit_server(base: Path, home: AuditHome, name: str) -> AuditServer:
     hold = base / f"hold-{name}"
     fake = fake_git(base / f"bin-{name}", hold)
@@ -372,9 +412,10 @@ def audit_server(base: Path, home: AuditHome, name: str) -> AuditServer:
         "WORKBENCH_LLM": "extractive",
         "PATH": f"{fake.parent}{os.pathsep}{os.environ['PATH']}",
         "GIT_PYTHON_GIT_EXECUTABLE": str(fake),
+        "TEST_QDRANT_PATH": str(base / f"qdrant-{name}"),
         **QUIET,
     }
-    return AuditServer(Server(home.home, env), hold)
+    return AuditServer(SharedHomeServer(home.home, env), hold)
 
 
 def small_repo(dest: Path) -> Path:
@@ -459,6 +500,26 @@ os._exit(0)  # gone without closing: its registration stays, its rows stay runni
 """
 
 
+def dead_owner(db: Path) -> tuple[str, str]:
+    """Run :data:`DEAD_OWNER`: the ids of the task and the run it left running."""
+    task_id, run_id = uuid.uuid4().hex, str(uuid.uuid4())
+    dead = subprocess.run(
+        [sys.executable, "-c", DEAD_OWNER, str(db), task_id, run_id],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert dead.returncode == 0, dead.stderr
+    return task_id, run_id
+
+
+def task_status(db: Path, task_id: str) -> str | None:
+    row = task_row(db, task_id)
+    return row[0] if row else None
+
+
+def log_of(node: AuditServer) -> Path:
+    return node.server.home / f"server-{node.server.port}.log"
+
+
 @contextmanager
 def stopped_at_exit(*nodes: AuditServer) -> Iterator[None]:
     try:
@@ -479,20 +540,21 @@ def test_two_processes_on_one_home_never_reap_each_others_running_task(tmp_path:
         a.server.start()
         task_a = start_held_task(a, home)
 
-        # a process that died beside A, with a task left running: someone's recovery must settle it, not A's
-        dead_task, dead_run = uuid.uuid4().hex, str(uuid.uuid4())
-        dead = subprocess.run(
-            [sys.executable, "-c", DEAD_OWNER, str(home.db), dead_task, dead_run],
-            cwd=ROOT, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert dead.returncode == 0, dead.stderr
-
-        b.server.start()  # B's start-up recovery runs now, with A's task running and a dead process's row
-        wait_until(lambda: (task_row(home.db, dead_task) or ("",))[0] == "interrupted", 15, "the dead process's task")
-        assert query(home.db, "SELECT status FROM runs WHERE run_id = ?", dead_run) == [("interrupted",)]
+        # a process that died beside A with a task left running: B's start-up recovery (or A's periodic one) settles
+        # that task, never A's
+        dead0 = dead_owner(home.db)
+        b.server.start()
+        logs = {"A": [log_of(a)], "B": [log_of(b)]}
         t_b_started = time.monotonic()
+        wait_until(lambda: task_status(home.db, dead0[0]) == "interrupted", 15, "the first dead process's task")
         assert_alive_task(a, b, home, task_a)
-        time.sleep(6.5)  # deliberately past B's (and A's) periodic recovery interval of 5 s
+        # another one dies while both servers run: a periodic recovery (within 5 s) settles it beside A's task
+        dead1 = dead_owner(home.db)
+        wait_until(lambda: task_status(home.db, dead1[0]) == "interrupted", 15, "the second dead process's task")
+        for _, run_id in (dead0, dead1):
+            assert query(home.db, "SELECT status FROM runs WHERE run_id = ?", run_id) == [("interrupted",)]
+        assert_alive_task(a, b, home, task_a)
+        time.sleep(max(0.0, t_b_started + 6.5 - time.monotonic()))  # deliberately past the 5 s recovery interval
         assert_alive_task(a, b, home, task_a)
         print(f"\nA's task running {time.monotonic() - t_b_started:.1f} s beside B")
 
@@ -508,6 +570,7 @@ def test_two_processes_on_one_home_never_reap_each_others_running_task(tmp_path:
         task_b = start_held_task(b, home)
         a.server.stop()
         a.server.start()
+        logs["A"].append(log_of(a))
         t_a_restarted = time.monotonic()
         assert_alive_task(b, a, home, task_b)
         time.sleep(6.5)
@@ -524,7 +587,7 @@ def test_two_processes_on_one_home_never_reap_each_others_running_task(tmp_path:
         )
         print(f"B marked the killed A's task interrupted after {time.monotonic() - killed_at:.1f} s")
         assert info["ended_at"] and "stopped" in info["error"], info
-        assert (task_row(home.db, task_a2) or ("",))[0] == "interrupted"
+        assert task_status(home.db, task_a2) == "interrupted"
         assert_alive_task(b, b, home, task_b)  # B's own task was left alone by B's recovery
 
         events = cancel(b, task_b)
@@ -533,9 +596,14 @@ def test_two_processes_on_one_home_never_reap_each_others_running_task(tmp_path:
         row = wait_until(lambda: (r := task_row(home.db, task_b)) and r[0] == "cancelled" and r, 30, "B's row")
         assert row[0] == "cancelled"
         statuses = dict(query(home.db, "SELECT task_id, status FROM tasks"))
+    for name, paths in logs.items():
+        for path in paths:
+            settled = [line for line in path.read_text().splitlines() if "stopped process" in line]
+            print(f"{name} ({path.name}): {settled}")
     assert statuses == {
         task_a: finished["status"],
-        dead_task: "interrupted",
+        dead0[0]: "interrupted",
+        dead1[0]: "interrupted",
         task_b: "cancelled",
         task_a2: "interrupted",
     }, statuses

@@ -16,7 +16,7 @@ import pytest
 
 from workbench.runlog import RunLog, get_run, recent_runs
 from workbench.runlog.journal import Journal, decode, encode, gone, journal_path
-from workbench.runlog.owner import Owner, current_owner, process_started_ms, this_host
+from workbench.runlog.owner import Owner, current_owner, this_host
 from workbench.runlog.recovery import INTERRUPTED_RUN
 from workbench.runlog.schema import (
     AgentLogRecord,
@@ -27,21 +27,13 @@ from workbench.runlog.schema import (
     TaskRecord,
     connect,
 )
-from workbench.testing import flushed
+from workbench.testing import exited_owner, flushed
 
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 
 
 def running(run_id: str, **fields: object) -> RunRecord:
     return RunRecord(run_id=run_id, graph="chat", status="running", started_at=NOW, **fields)  # type: ignore[arg-type]
-
-
-def dead_owner() -> Owner:
-    """A process of this host that has exited."""
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    started = process_started_ms(child.pid)
-    child.wait()
-    return Owner(this_host(), child.pid, started or 1)
 
 
 KILLED = """
@@ -96,7 +88,7 @@ def test_a_reused_pid_or_an_exited_process_is_gone_and_a_live_one_is_not() -> No
     assert not gone(me.id, {}, stale_after=30)
     reused = Owner(me.host, me.pid, me.started_ms - 60_000)  # same pid, another start: another process
     assert gone(reused.id, {}, stale_after=30)
-    assert gone(dead_owner().id, {}, stale_after=30)
+    assert gone(exited_owner(), {}, stale_after=30)
     assert gone(None, {}, stale_after=30), "a row written before owners were recorded counts as gone"
 
 

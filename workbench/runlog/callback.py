@@ -265,6 +265,7 @@ class RunLogCallback(BaseCallbackHandler):
 
     def __init__(self, runlog: RunLog | None = None, *, checkpoint_interval: float = 0.5) -> None:
         self._runlog = runlog
+        self._given = runlog is not None
         self.checkpoint_interval = checkpoint_interval
         # Held for microseconds, CPU only. An RLock also keeps langgraph dev's blockbuster (which flags a contended
         # threading.Lock acquired on the event loop) from failing a callback when a sync node's thread holds it.
@@ -277,8 +278,8 @@ class RunLogCallback(BaseCallbackHandler):
     @property
     def runlog(self) -> RunLog:
         """The run log written to: the one given, else the process-wide one (built on first use)."""
-        if self._runlog is None:
-            self._runlog = get_runlog()
+        if self._runlog is None or (self._runlog.closed and not self._given):
+            self._runlog = get_runlog()  # the process-wide one, again after a server's stop closed it
         return self._runlog
 
     def knows(self, run_id: str | UUID) -> bool:

@@ -86,7 +86,7 @@ def recover(
                 journal.delete(owner, 0, last)
             journal.unregister(owner)
     result.owners = sorted(stopped)
-    if result:
+    if result.replayed or result.runs or result.tasks:  # a clean stop that left nothing behind is not news
         logger.warning(
             "run log: %d stopped process(es); replayed %d journal entries, marked %d run(s) and %d task(s) interrupted",
             len(result.owners),

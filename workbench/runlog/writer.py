@@ -98,6 +98,10 @@ class RunLog:
             thread.start()
 
     @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
     def owner(self) -> Owner:
         """This process, as its rows name it (read on the log's threads: finding it reads ``/proc``)."""
         return current_owner()
@@ -403,6 +407,17 @@ def get_runlog() -> RunLog:
                 atexit.register(runlog.close)
                 _runlog = runlog
     return _runlog
+
+
+def close_runlog() -> None:
+    """Write what is queued and close the process-wide run log, if one was built; the next :func:`get_runlog`
+    builds a new one. A server calls it as it stops (its process may end by a re-raised SIGTERM, skipping
+    ``atexit``), so its journal registration goes with it."""
+    global _runlog
+    with _runlog_lock:
+        runlog, _runlog = _runlog, None
+    if runlog is not None:
+        runlog.close()
 
 
 def set_runlog(runlog: RunLog | None) -> None:

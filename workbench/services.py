@@ -19,7 +19,7 @@ from workbench.audit.tasks import TaskManager
 from workbench.chat.service import ChatService
 from workbench.resources import Resources
 from workbench.runlog import get_runlog
-from workbench.runlog.writer import close_runlog
+from workbench.runlog.writer import close_runlog, serve_on_this_loop
 from workbench.settings import Settings
 from workbench.voice.service import VoiceService
 
@@ -75,6 +75,7 @@ class Services:
 async def open_services(resources: Resources, *, warm: bool = False) -> AsyncIterator[Services]:
     """Chat and voice services sharing one checkpointer; ``warm`` preloads speech models in the background."""
     settings = resources.settings
+    serve_on_this_loop()
     settings.home.mkdir(parents=True, exist_ok=True)
     await index_corpus_if_empty(resources)
     warming = asyncio.create_task(asyncio.to_thread(warm_speech, resources)) if warm else None

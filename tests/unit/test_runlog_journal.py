@@ -27,6 +27,7 @@ from workbench.runlog.schema import (
     TaskRecord,
     connect,
 )
+from workbench.runlog.writer import serve_on_this_loop
 from workbench.testing import exited_owner, flushed
 
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
@@ -198,9 +199,12 @@ def test_rows_written_before_owners_existed_are_interrupted_at_start(tmp_path: P
         assert recovery is not None and (recovery.runs, recovery.tasks) == (["old"], ["t-old"])
 
 
-def test_flush_refuses_to_block_an_event_loop_and_aflush_waits_without_blocking(tmp_path: Path) -> None:
+def test_flush_refuses_to_block_a_serving_event_loop_and_aflush_waits_without_blocking(tmp_path: Path) -> None:
     async def main(log: RunLog) -> None:
         log.log_run(running("r1"))
+        assert log.flush(), "a loop that serves nothing (a notebook's) may wait"
+        serve_on_this_loop()
+        log.log_run(running("r2"))
         with pytest.raises(RuntimeError, match="aflush"):
             log.flush()
         assert await log.aflush()

@@ -27,9 +27,7 @@ from workbench.citations import cited_numbers, supporting_documents
 from workbench.documents import COLLECTION_PATTERN, RetrievedDoc, SearchMode
 from workbench.errors import ConfigurationError, WorkbenchError
 from workbench.resources import get_resources
-from workbench.runlog.callback import TEXT_LIMIT, RunLogCallback
-from workbench.runlog.schema import RunRecord
-from workbench.runlog.writer import utcnow
+from workbench.runlog.callback import TEXT_LIMIT, RunLogCallback, unstarted_run
 from workbench.settings import Settings
 
 
@@ -66,6 +64,14 @@ def public_document(doc: RetrievedDoc) -> dict[str, Any]:
         "page": doc["page"],
         "text": doc["text"],
     }
+
+
+def _model_or_request(spec: str | None) -> str | None:
+    """The concrete model ``spec`` runs on, or ``spec`` itself when this server cannot serve it."""
+    try:
+        return get_resources().models.concrete(spec)
+    except WorkbenchError:
+        return spec
 
 
 class ChatService:
@@ -123,30 +129,15 @@ class ChatService:
 
         A turn stopped before its graph started (aborted or disconnected at once) was never seen
         by the run-log callback: it is logged here, with the model it would have run."""
-        if self.callback.knows(run_id):
-            self.callback.abort(run_id, status=status, error=error or status)
-        else:
-            try:
-                model: str | None = await asyncio.to_thread(get_resources().models.concrete, request.model)
-            except WorkbenchError:
-                model = request.model
-            now = utcnow()
-            self.callback.runlog.log_run(
-                RunRecord(
-                    run_id=run_id,
-                    graph="chat",
-                    entry_point=request.entry_point,
-                    session_id=request.session_id,
-                    model=model,
-                    prompt_version=request.prompt_version,
-                    input=request.content[:TEXT_LIMIT],
-                    output="",
-                    status=status,
-                    error=error or status,
-                    started_at=now,
-                    ended_at=now,
-                )
-            )
+        model = await asyncio.to_thread(_model_or_request, request.model)
+        fields = {
+            "entry_point": request.entry_point,
+            "session_id": request.session_id,
+            "model": model,
+            "prompt_version": request.prompt_version,
+            "input": request.content[:TEXT_LIMIT],
+        }
+        self.callback.settle(unstarted_run(run_id, "chat", status, error or status, **fields))
         await self.callback.runlog.durable()
 
     async def _run(self, request: TurnRequest, run_id: str, model: str) -> AsyncIterator[dict[str, Any]]:

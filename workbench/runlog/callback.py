@@ -59,6 +59,12 @@ _FROM_PROVIDER, _FROM_LLM, _FROM_METADATA, _FROM_OUTPUT, _FROM_EVENT = range(1, 
 _ABORTED_MEMORY = 256
 
 
+def unstarted_run(run_id: str, graph: str, status: str, error: str | None, **fields: Any) -> RunRecord:
+    """The row of a run stopped before its graph started: no output, started and ended now."""
+    now = utcnow()
+    return RunRecord(run_id, graph, status=status, error=error, output="", started_at=now, ended_at=now, **fields)
+
+
 def classify_error(error: BaseException) -> tuple[str, str]:
     """``(status, error text)`` for a run or step that ended with ``error``."""
     name = type(error).__name__
@@ -309,6 +315,14 @@ class RunLogCallback(BaseCallbackHandler):
             del self._aborted[key]
         self.runlog.log_run(dataclasses.replace(record, status=status, error=error))
         return True
+
+    def settle(self, unseen: RunRecord) -> None:
+        """Finish run ``unseen.run_id`` with its status and error if it is still open (one that ended keeps its
+        row); a run this handler never saw (stopped before its graph started) is logged as ``unseen``."""
+        if self.knows(unseen.run_id):
+            self.abort(unseen.run_id, status=unseen.status, error=unseen.error)
+        else:
+            self.runlog.log_run(unseen)
 
     def finish_open_runs(self, status: str = "aborted", error: str | None = "aborted") -> list[str]:
         """Log every still-open run as finished with ``status``; return their ids."""

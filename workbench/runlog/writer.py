@@ -10,8 +10,8 @@ transaction through a connection it opens for that batch only (so another proces
 batches), then deletes those entries from the journal. When a process dies, its journal entries are replayed by
 the next one (:mod:`workbench.runlog.recovery`).
 
-Nothing here blocks an event loop: :meth:`RunLog.flush` refuses to run on one (use :meth:`RunLog.aflush`), and the
-read helpers are meant for threads (``await asyncio.to_thread(runlog.recent_runs)``).
+Nothing here blocks an event loop: :meth:`RunLog.flush` refuses to run on a serving one (use
+:meth:`RunLog.aflush`), and the read helpers are meant for threads (``await asyncio.to_thread(runlog.recent_runs)``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import logging
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,12 +39,21 @@ from workbench.runlog.stages import STOP, Item, Journaled, Marker, Staged, Stop,
 logger = logging.getLogger(__name__)
 
 
-def _on_event_loop() -> bool:
+_serving_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
+def serve_on_this_loop() -> None:
+    """Mark the running event loop as one that serves requests (the server's, the CLI's turns): a blocking
+    :meth:`RunLog.flush` on it raises instead of stalling every request. A notebook's loop is not marked: there,
+    waiting a moment for the run log is what the user asked for."""
+    _serving_loops.add(asyncio.get_running_loop())
+
+
+def _on_serving_loop() -> bool:
     try:
-        asyncio.get_running_loop()
+        return asyncio.get_running_loop() in _serving_loops
     except RuntimeError:
         return False
-    return True
 
 
 class RunLog:
@@ -138,9 +148,10 @@ class RunLog:
     def flush(self, timeout: float = 5.0) -> bool:
         """Block until everything enqueued before this call is in DuckDB; False if ``timeout`` passed first.
 
-        Not on an event loop (it raises there): ``await aflush()`` instead."""
-        if _on_event_loop():
-            raise RuntimeError("RunLog.flush() blocks; on an event loop, await RunLog.aflush()")
+        Not on an event loop that serves requests (it raises there, see :func:`serve_on_this_loop`): ``await
+        aflush()`` instead."""
+        if _on_serving_loop():
+            raise RuntimeError("RunLog.flush() blocks; on a serving event loop, await RunLog.aflush()")
         if self._closed or not self._thread.is_alive():
             return self._queue.empty() and self._stage.empty()
         marker = Written()

@@ -25,9 +25,7 @@ from graphs.voice_state import VoiceContext, VoiceInput
 from workbench.chat.service import SessionBusy, public_document
 from workbench.errors import WorkbenchError
 from workbench.resources import get_resources
-from workbench.runlog.callback import TEXT_LIMIT, RunLogCallback
-from workbench.runlog.schema import RunRecord
-from workbench.runlog.writer import utcnow
+from workbench.runlog.callback import TEXT_LIMIT, RunLogCallback, unstarted_run
 from workbench.settings import Settings
 
 
@@ -91,29 +89,17 @@ class VoiceService:
     async def settle(self, turn: VoiceTurn, run_id: str, status: str = "aborted", error: str | None = None) -> None:
         """Make sure a turn that did not finish has its row (one stopped before its graph started is logged here),
         then wait until the row is crash-safe."""
-        if self.callback.knows(run_id):
-            self.callback.abort(run_id, status=status, error=error or status)
-        else:
-            try:
-                model: str | None = await asyncio.to_thread(self._concrete_model, turn)
-            except WorkbenchError:
-                model = turn.model
-            now = utcnow()
-            self.callback.runlog.log_run(
-                RunRecord(
-                    run_id=run_id,
-                    graph="voice",
-                    entry_point=turn.entry_point,
-                    session_id=turn.session_id,
-                    model=model,
-                    input=(turn.text or "")[:TEXT_LIMIT],
-                    output="",
-                    status=status,
-                    error=error or status,
-                    started_at=now,
-                    ended_at=now,
-                )
-            )
+        try:
+            model: str | None = await asyncio.to_thread(self._concrete_model, turn)
+        except WorkbenchError:
+            model = turn.model
+        fields = {
+            "entry_point": turn.entry_point,
+            "session_id": turn.session_id,
+            "model": model,
+            "input": (turn.text or "")[:TEXT_LIMIT],
+        }
+        self.callback.settle(unstarted_run(run_id, "voice", status, error or status, **fields))
         await self.callback.runlog.durable()
 
     @staticmethod

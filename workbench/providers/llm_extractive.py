@@ -19,10 +19,10 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from workbench.citations import content_words, parse_context
+from workbench.sentences import split_sentences
 
 LABEL = "Extractive answer (quoted from the sources, no language model):"
 NOT_FOUND = "I could not find an answer to that in the indexed documents."
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(\[])|\n{2,}|\n(?=[-*#|] )")
 
 
 def _terms(text: str) -> list[str]:
@@ -34,7 +34,7 @@ def extract_answer(question: str, passages: list[tuple[int, str]], max_sentences
     sentences = [
         (number, rank, sentence.strip())
         for rank, (number, passage) in enumerate(passages)
-        for sentence in _SENTENCE.split(passage)
+        for sentence in split_sentences(passage)
         if len(sentence.strip()) > 15
     ]
     query = set(_terms(question))

@@ -10,16 +10,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import re
 import time
 from collections.abc import Callable
 from typing import Any
 
+from workbench.sentences import complete_sentences
 from workbench.voice.audio import join_clips
 from workbench.voice.tts import TextToSpeech
-
-# A sentence is complete once its end mark is followed by whitespace (so "3.5" or "e.g" mid-stream do not cut).
-_COMPLETE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 class Speaker:
@@ -42,11 +39,9 @@ class Speaker:
 
     def feed(self, text: str) -> None:
         """Add reply text; every sentence it completes is queued for speaking."""
-        self._buffer += text
-        *complete, self._buffer = _COMPLETE.split(self._buffer)
+        complete, self._buffer = complete_sentences(self._buffer + text)
         for sentence in complete:
-            if sentence.strip():
-                self._queue.put_nowait(sentence.strip())
+            self._queue.put_nowait(sentence)
 
     def flush(self) -> None:
         """Queue what is left of the reply (its last sentence may have no end mark)."""

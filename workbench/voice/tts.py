@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 import io
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -21,12 +20,12 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from workbench.errors import ConfigurationError, ProviderUnavailable
+from workbench.sentences import split_sentences
 from workbench.settings import Settings
 from workbench.voice.audio import SAMPLE_RATE, decode_audio, join_clips, wav_bytes
 from workbench.voice.personas import load_personas
 
 BUNDLED_VOICE = "joe-us"
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 @dataclass
@@ -201,10 +200,6 @@ class FallbackTTS:
         for speech in self.fallback.stream(text):
             speech.note = note
             yield speech
-
-
-def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
 
 
 def piper_tts(ref: str = BUNDLED_VOICE) -> PiperTTS:

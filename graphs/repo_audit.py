@@ -161,7 +161,7 @@ def _triage_request(ctx: AuditContext) -> str | None:
     spec = (chosen or resources.settings.llm or "auto").strip()
     if spec.lower() in NO_MODEL:
         return None
-    if not chosen and spec == "auto" and resolve_spec(spec, resources.settings) == offline_spec():
+    if not chosen and spec == "auto" and resolve_spec(spec, resources.settings) == offline_spec(resources.settings):
         # No cloud model here: the bundled 135M model's verdicts are mostly "uncertain" and cost 4-10 s each on
         # two cores, so triage by it is opt-in (WORKBENCH_AUDIT_MODEL=local/smollm2-135m or a run's model).
         return None

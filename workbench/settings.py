@@ -34,7 +34,17 @@ class Settings(BaseSettings):
 
     # Models
     llm: str = Field(
-        default="auto", description='"auto", "openai/<model>", "groq/<model>", "local/smollm2-135m" or "extractive".'
+        default="auto", description='"auto", "openai/<model>", "groq/<model>", "local/<bundled model>" or "extractive".'
+    )
+    local_model: str = Field(
+        default="qwen2.5-coder-1.5b",
+        description='The bundled model "auto" answers chat with offline (no cloud key): "qwen2.5-coder-1.5b", or the '
+        'low-memory "qwen2.5-coder-0.5b"; when it is not installed, "auto" answers extractively.',
+    )
+    voice_local_model: str = Field(
+        default="qwen2.5-coder-0.5b",
+        description='The bundled model "auto" answers voice turns with offline (the first sentence comes sooner); '
+        "when it is not installed, the chat one.",
     )
     embeddings: str = Field(default="local/minilm-l6-int8", description='"local/minilm-l6-int8" or "openai/<model>".')
     openai_api_key: SecretStr | None = Field(

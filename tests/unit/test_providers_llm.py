@@ -7,7 +7,8 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from workbench.citations import format_context, supporting_documents
 from workbench.errors import ConfigurationError, ProviderUnavailable
-from workbench.providers.llm import ModelRegistry, build_chat_model, offline_spec, resolve_spec
+from workbench.providers import llm
+from workbench.providers.llm import ModelRegistry, auto_note, build_chat_model, offline_spec, resolve_spec
 from workbench.providers.llm_extractive import LABEL, NOT_FOUND, ExtractiveChatModel
 from workbench.settings import Settings
 
@@ -20,8 +21,28 @@ def doc(i: int, text: str) -> dict:
 def test_auto_prefers_openai_then_groq_then_offline():
     assert resolve_spec("auto", Settings(openai_api_key="k", groq_api_key="g")) == "openai/gpt-4o-mini"
     assert resolve_spec("auto", Settings(groq_api_key="g")) == "groq/llama-3.1-8b-instant"
-    assert resolve_spec("auto", Settings()) == offline_spec()
+    assert resolve_spec("auto", Settings()) == offline_spec(Settings())
     assert resolve_spec("extractive", Settings(openai_api_key="k")) == "extractive"
+
+
+def test_offline_auto_takes_the_configured_bundled_model_and_never_one_worse_than_extractive(monkeypatch):
+    installed = {"qwen2.5-coder-1.5b"}
+    monkeypatch.setattr(llm, "local_runtime_available", lambda name="smollm2-135m": name in installed)
+    settings = Settings(_env_file=None)
+    assert resolve_spec("auto", settings) == "local/qwen2.5-coder-1.5b"
+    assert resolve_spec("auto", settings, "voice") == "local/qwen2.5-coder-1.5b", "voice falls back to the chat one"
+    installed.add("qwen2.5-coder-0.5b")
+    assert resolve_spec("auto", settings, "voice") == "local/qwen2.5-coder-0.5b"
+    assert (
+        resolve_spec("auto", Settings(_env_file=None, local_model="qwen2.5-coder-0.5b")) == "local/qwen2.5-coder-0.5b"
+    )
+    assert auto_note(settings) is None
+    installed.clear()
+    installed.add("smollm2-135m")  # installed, but worse than the extractive baseline on the suite
+    assert resolve_spec("auto", settings) == resolve_spec("auto", settings, "voice") == "extractive"
+    note = auto_note(settings)
+    assert note is not None and "local/qwen2.5-coder-1.5b is not installed" in note and "make setup" in note
+    assert "local/smollm2-135m" in ModelRegistry(settings).available(), "still offered when named"
 
 
 def test_empty_key_counts_as_unset(monkeypatch):

@@ -12,6 +12,7 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
 
@@ -27,6 +28,8 @@ FAKE_MODELS: dict[str, dict] = {
     "stream": {"token_delay_s": 0.01, "default": " ".join(f"t{i}" for i in range(100))},
     "slow": {"token_delay_s": 0.05, "default": " ".join(f"word{i}" for i in range(400)) + " [1]."},
 }
+Purpose = Literal["chat", "voice"]
+"""What a model answers: ``auto`` picks a faster bundled model for voice turns."""
 CHOICES = '"auto", "openai/<model>", "groq/<model>", "local/<bundled model>", "extractive"'
 #: What a cloud model's name may look like (it is sent to the provider, never used as a path).
 _CLOUD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,99}")
@@ -50,7 +53,7 @@ def local_runtime_available(name: str = "smollm2-135m") -> bool:
     return importlib.util.find_spec("llama_cpp") is not None and bundled.installed(name)
 
 
-def resolve_spec(spec: str, settings: Settings) -> str:
+def resolve_spec(spec: str, settings: Settings, purpose: Purpose = "chat") -> str:
     """Turn ``auto`` (or an empty spec) into a concrete ``provider/model`` string."""
     spec = (spec or "auto").strip()
     if spec != "auto":
@@ -59,11 +62,28 @@ def resolve_spec(spec: str, settings: Settings) -> str:
         return f"openai/{DEFAULT_OPENAI_MODEL}"
     if settings.groq_api_key:
         return f"groq/{DEFAULT_GROQ_MODEL}"
-    return offline_spec()
+    return offline_spec(settings, purpose)
 
 
-def offline_spec() -> str:
-    return "local/smollm2-135m" if local_runtime_available() else "extractive"
+def offline_spec(settings: Settings, purpose: Purpose = "chat") -> str:
+    """What ``auto`` answers with when no cloud model is configured: the bundled model set for ``purpose`` (voice
+    falls back to the chat one), else the extractive baseline. SmolLM2-135M is never chosen here: on the chat
+    suite it does worse than the extractive baseline (see docs/benchmarks.md); name it to use it."""
+    wanted = [settings.voice_local_model, settings.local_model] if purpose == "voice" else [settings.local_model]
+    for name in wanted:
+        if name in bundled.BUNDLED and local_runtime_available(name):
+            return f"local/{name}"
+    return "extractive"
+
+
+def auto_note(settings: Settings) -> str | None:
+    """Why ``auto`` answers extractively here, or None when it has a language model."""
+    if resolve_spec("auto", settings) != "extractive":
+        return None
+    return (
+        f"auto answers extractively: the bundled model local/{settings.local_model} is not installed (make setup"
+        " installs it) and no cloud key (OPENAI_API_KEY, GROQ_API_KEY) is set"
+    )
 
 
 def check_spec(spec: str, settings: Settings) -> str:
@@ -171,21 +191,21 @@ class ModelRegistry:
         requested = (spec or self._settings.llm).strip()
         return requested if requested in self._registered else check_spec(requested, self._settings)
 
-    def concrete(self, spec: str | None = None) -> str:
+    def concrete(self, spec: str | None = None, purpose: Purpose = "chat") -> str:
         """The ``provider/model`` that :meth:`choose` would serve ``spec`` with (``auto`` resolved), unbuilt."""
         requested = self.check(spec)
-        return requested if requested in self._registered else resolve_spec(requested, self._settings)
+        return requested if requested in self._registered else resolve_spec(requested, self._settings, purpose)
 
-    def choose(self, spec: str | None = None) -> ModelChoice:
+    def choose(self, spec: str | None = None, purpose: Purpose = "chat") -> ModelChoice:
         """Resolve ``spec`` (default: the configured model) and return the model that serves it."""
         requested = self.check(spec)
         if requested in self._registered:
             return ModelChoice(requested, self._registered[requested])
-        concrete = resolve_spec(requested, self._settings)
+        concrete = resolve_spec(requested, self._settings, purpose)
         model = self._get(concrete)
         fallback = None
         if requested == "auto" and concrete.split("/")[0] in {"openai", "groq"}:
-            fallback = self._get(offline_spec())
+            fallback = self._get(offline_spec(self._settings, purpose))
         return ModelChoice(concrete, model, fallback)
 
     def available(self) -> list[str]:

@@ -14,6 +14,7 @@ from workbench.chat.service import SessionBusy, TurnRequest
 from workbench.citations import label
 from workbench.documents import COLLECTION_PATTERN, RetrievedDoc, SearchMode
 from workbench.errors import WorkbenchError
+from workbench.providers.llm import auto_note
 from workbench.ui.uploads import NotAnUpload, uploaded_file
 
 if TYPE_CHECKING:
@@ -103,6 +104,9 @@ def render(services: Services, demo: gr.Blocks) -> None:
                     yield history, gr.update(), "", gr.update()
                 elif event["type"] == "done":
                     done = f"Answered by `{event['model']}` · run `{event['run_id']}`"
+                    if event["model"] == "extractive" and (model_spec or "auto") == "auto":
+                        note = await asyncio.to_thread(auto_note, services.resources().settings)
+                        done += f"  \nℹ️ {note}" if note else ""
                     yield history, sources_markdown(documents, event["citations"]), "", done
         except SessionBusy:
             yield history, gr.update(), "", "⚠️ This session is still answering; wait or press Stop."

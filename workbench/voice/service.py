@@ -84,7 +84,7 @@ class VoiceService:
         """The ``provider/model`` the turn's persona (or its own ``model``) runs on, after :meth:`check`."""
         context = self._context(turn)
         persona = check_context(context)
-        return get_resources().models.concrete(context.model or persona.model)
+        return get_resources().models.concrete(context.model or persona.model, "voice")
 
     async def settle(self, turn: VoiceTurn, run_id: str, status: str = "aborted", error: str | None = None) -> None:
         """Make sure a turn that did not finish has its row (one stopped before its graph started is logged here),

@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     )
     llm_timeout_s: float = Field(default=30.0, description="Connect/read timeout for cloud LLM calls.")
     local_llm_threads: int | None = Field(
-        default=None, description="CPU threads for the local GGUF model (default: all)."
+        default=None, description="CPU threads for the local GGUF model (default: half the cores, 1 to 4)."
     )
 
     # Vector store

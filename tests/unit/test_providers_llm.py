@@ -8,7 +8,14 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from workbench.citations import format_context, supporting_documents
 from workbench.errors import ConfigurationError, ProviderUnavailable
 from workbench.providers import llm
-from workbench.providers.llm import ModelRegistry, auto_note, build_chat_model, offline_spec, resolve_spec
+from workbench.providers.llm import (
+    ModelRegistry,
+    auto_note,
+    build_chat_model,
+    default_threads,
+    offline_spec,
+    resolve_spec,
+)
 from workbench.providers.llm_extractive import LABEL, NOT_FOUND, ExtractiveChatModel
 from workbench.settings import Settings
 
@@ -80,3 +87,9 @@ def test_answers_without_markers_are_attributed_to_the_passage_holding_their_wor
     passages = ["Qdrant stores vectors in local files.", "The server listens on port 8000 by default."]
     assert supporting_documents("By default the server listens on port 8000.", passages) == [2]
     assert supporting_documents("I like turtles very much.", passages) == []
+
+
+def test_the_local_model_generates_with_half_the_cores_at_most_four_unless_set():
+    assert [default_threads(n) for n in (1, 2, 4, 8, 64)] == [1, 1, 2, 4, 4]
+    assert build_chat_model("local/smollm2-135m", Settings(_env_file=None)).n_threads == default_threads()  # type: ignore[attr-defined]
+    assert build_chat_model("local/smollm2-135m", Settings(_env_file=None, local_llm_threads=3)).n_threads == 3  # type: ignore[attr-defined]

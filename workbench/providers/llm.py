@@ -8,6 +8,7 @@ answer instead of hanging it.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import threading
 from collections import OrderedDict
@@ -51,6 +52,15 @@ class ModelChoice:
 def local_runtime_available(name: str = "smollm2-135m") -> bool:
     """Whether llama.cpp and bundled model ``name`` are installed (nothing is imported, read or joined)."""
     return importlib.util.find_spec("llama_cpp") is not None and bundled.installed(name)
+
+
+def default_threads(cores: int | None = None) -> int:
+    """llama.cpp threads when ``WORKBENCH_LOCAL_LLM_THREADS`` is unset: half the cores, at most 4, at least 1.
+
+    On a small shared machine every thread llama.cpp waits for at a barrier may be descheduled by another
+    process: with 2 cores under load, 2 threads generated 1.6-15x slower than 1 (bench/local_models.py)."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, min(4, cores // 2))
 
 
 def resolve_spec(spec: str, settings: Settings, purpose: Purpose = "chat") -> str:
@@ -145,7 +155,8 @@ def build_chat_model(spec: str, settings: Settings) -> BaseChatModel:
             path = bundled.model_file(name, settings.home / "models")
             from workbench.providers.llm_local import LlamaCppChatModel
 
-            return LlamaCppChatModel(model_path=str(path), model_name=name, n_threads=settings.local_llm_threads)
+            threads = settings.local_llm_threads or default_threads()
+            return LlamaCppChatModel(model_path=str(path), model_name=name, n_threads=threads)
         case "extractive":
             from workbench.providers.llm_extractive import ExtractiveChatModel
 

@@ -1,8 +1,8 @@
 """Voice benchmark on the offline defaults (Whisper tiny.en, Piper joe-us): speech-to-text and text-to-speech
 real-time factors, and end of input → first reply audio through ``VoiceService``, split by model.
 
-    .venv/bin/python bench/voice.py [--turns 8] [--llm-turns 4] [--runs 3] [--models extractive,local/smollm2-135m]
-                                    [--pipeline on|off|both] [--json]
+    .venv/bin/python bench/voice.py [--turns 8] [--llm-turns 4] [--runs 3]
+                                    [--models extractive,local/qwen2.5-coder-0.5b] [--pipeline on|off|both] [--json]
 
 (a) STT: median over ``--runs`` of each clip's transcription time / its duration (RTF), on ``datasets/speech``
     and on Piper-synthesized sentences; WER where a reference exists (transcripts.jsonl, or the synthesized text).
@@ -49,7 +49,7 @@ from workbench.voice.stt import SpeechToText, local_stt  # noqa: E402
 from workbench.voice.tts import TextToSpeech, piper_tts, synthesize  # noqa: E402
 
 SPEECH = ROOT / "datasets" / "speech"
-LOCAL_LLM = "local/smollm2-135m"
+LOCAL_LLM = "local/qwen2.5-coder-0.5b"  # what offline "auto" answers voice turns with (WORKBENCH_VOICE_LOCAL_MODEL)
 #: Spoken questions for the voice turns (synthesized with Piper, then transcribed again by the turn).
 QUESTIONS = [
     "What is the capital of France?",
@@ -132,9 +132,11 @@ def load_times(settings: Settings, models: list[str]) -> dict[str, float]:
         "whisper tiny.en": timed(local_stt(settings).load)[0],
         "piper joe-us": timed(piper_tts().load)[0],
     }
-    if LOCAL_LLM in models:
-        model = ModelRegistry(settings).choose(LOCAL_LLM).model.model_copy(update={"max_tokens": 1})
-        out["smollm2-135m (load + 1-token reply)"] = timed(lambda: model.invoke([HumanMessage("Hi")]))[0]
+    registry = ModelRegistry(settings)
+    for spec in (m for m in models if m.startswith("local/")):
+        model = registry.choose(spec).model.model_copy(update={"max_tokens": 1})
+        seconds, _ = timed(lambda model=model: model.invoke([HumanMessage("Hi")]))
+        out[f"{spec.removeprefix('local/')} (load + 1-token reply)"] = seconds
     return out
 
 

@@ -31,3 +31,4 @@ bench:
 	.venv/bin/python bench/runlog_writes.py
 	.venv/bin/python bench/voice.py
 	.venv/bin/python bench/audit.py
+	.venv/bin/python bench/local_models.py

@@ -1,6 +1,8 @@
 """The bundled local chat models side by side: resident memory, time to first token and generation speed on a
 RAG-sized prompt (5 chunks of 800 characters, the ingest default), and TTFT against the number of chunks (top_k),
-each model in a fresh process (so its RSS is its own), with 1 and with all cores.
+each model in a fresh process (so its RSS is its own), with 1 and with all cores. "TTFT again" repeats the k=5
+prompt: llama.cpp reuses the evaluated prefix of the previous prompt, which is what a follow-up turn with the same
+system prompt and context gets.
 
 Quality figures (pass rate, fact containment) come from ``workbench eval chat-rag --model local/<name>``; this
 script measures what a person waits for. Usage: ``python bench/local_models.py [--models a,b] [--runs 3]``.
@@ -87,7 +89,7 @@ def main() -> None:
         home = args.home or tmp
         ks = [int(k) for k in args.top_k.split(",")]
         head = " ".join(f"{f'k={k}':>6}" for k in ks)
-        print(f"{'model':<22} {'threads':>7} {'RSS MiB':>8} {'load s':>7} {'TTFT p50 s':>10} {'gen tok/s':>9}"
+        print(f"{'model':<22} {'threads':>7} {'RSS MiB':>8} {'load s':>7} {'TTFT again':>10} {'gen tok/s':>9}"
               f"   TTFT p50 s by top_k: {head}")  # fmt: skip
         for name in args.models.split(","):
             for threads in dict.fromkeys((1, cores)):

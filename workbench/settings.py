@@ -172,6 +172,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
         return [origin.rstrip("/").lower() for origin in value]
 
+    @field_validator("local_model", "voice_local_model")
+    @classmethod
+    def _bundled_name(cls, value: str) -> str:
+        """A bundled model's name (``local/`` optional): a typo fails at start, not silently as extractive."""
+        from workbench.providers.bundled import BUNDLED
+
+        name = value.strip().removeprefix("local/")
+        if name not in BUNDLED:
+            raise ValueError(f"{value[:60]!r} is not a bundled model; choose one of {', '.join(BUNDLED)}")
+        return name
+
     @field_validator(
         "openai_api_key", "groq_api_key", "qdrant_api_key", "openai_base_url", "qdrant_url", "api_token", mode="before"
     )

@@ -93,3 +93,9 @@ def test_the_local_model_generates_with_half_the_cores_at_most_four_unless_set()
     assert [default_threads(n) for n in (1, 2, 4, 8, 64)] == [1, 1, 2, 4, 4]
     assert build_chat_model("local/smollm2-135m", Settings(_env_file=None)).n_threads == default_threads()  # type: ignore[attr-defined]
     assert build_chat_model("local/smollm2-135m", Settings(_env_file=None, local_llm_threads=3)).n_threads == 3  # type: ignore[attr-defined]
+
+
+def test_the_local_model_settings_name_a_bundled_model():
+    assert Settings(_env_file=None, local_model="local/qwen2.5-coder-0.5b").local_model == "qwen2.5-coder-0.5b"
+    with pytest.raises(ValueError, match="not a bundled model; choose one of smollm2-135m"):
+        Settings(_env_file=None, voice_local_model="qwen-7b")

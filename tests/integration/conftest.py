@@ -69,11 +69,15 @@ class Server:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
+    def command(self) -> list[str]:
+        """How the server process is started, before ``serve --port N``."""
+        return [sys.executable, "-m", "workbench.cli"]
+
     def start(self, timeout: float = 120) -> Server:
         self.port = free_port()
         log = open(self.home / f"server-{self.port}.log", "w")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "workbench.cli", "serve", "--port", str(self.port)],
+            [*self.command(), "serve", "--port", str(self.port)],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         deadline = time.monotonic() + timeout

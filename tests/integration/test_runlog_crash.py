@@ -34,7 +34,6 @@ from websockets.sync.client import ClientConnection, connect
 from tests.integration.conftest import (
     ROOT,
     Server,
-    free_port,
     run_cli,
     running_server,
     validate_chat_message,
@@ -382,26 +381,8 @@ runpy.run_module("workbench.cli", run_name="__main__")
 class SharedHomeServer(Server):
     """:class:`Server`, started through :data:`LAUNCHER` (its own Qdrant folder, given in TEST_QDRANT_PATH)."""
 
-    def start(self, timeout: float = 120) -> SharedHomeServer:
-        self.port = free_port()
-        log_path = self.home / f"server-{self.port}.log"
-        with open(log_path, "w") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", LAUNCHER, "serve", "--port", str(self.port)],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise TimeoutError("server did not become healthy")
+    def command(self) -> list[str]:
+        return [sys.executable, "-c", LAUNCHER]
 
 
 def audit_server(base: Path, home: AuditHome, name: str) -> AuditServer:

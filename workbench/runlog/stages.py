@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from workbench.runlog.batches import Batch, Pending
 from workbench.runlog.journal import Journal
@@ -104,3 +107,23 @@ class Staged:
 
 STOP = Stop()
 Item = Record | list[Record] | Marker | Stop
+
+
+T = TypeVar("T")
+
+
+def drain(source: queue.SimpleQueue[T], timeout: float | None, full: Callable[[], bool]) -> Iterator[T]:
+    """What is queued now: waits up to ``timeout`` for the first item, then takes the ones already there without
+    waiting, until the queue is empty or ``full()`` says the caller has enough (checked after each item)."""
+    try:
+        item = source.get(timeout=timeout)
+    except queue.Empty:
+        return
+    while True:
+        yield item
+        if full():
+            return
+        try:
+            item = source.get_nowait()
+        except queue.Empty:
+            return

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import logging
 import queue
 import threading
@@ -34,9 +35,13 @@ from workbench.runlog.journal import Journal, Synchronous, gone_owners, journal_
 from workbench.runlog.owner import Owner, current_owner
 from workbench.runlog.recovery import Recovery, recover
 from workbench.runlog.schema import EventRecord, Record, RunRecord, TaskRecord, connect
-from workbench.runlog.stages import STOP, Item, Journaled, Marker, Staged, Stop, WriterBatch, Written
+from workbench.runlog.stages import STOP, Item, Journaled, Marker, Staged, Stop, WriterBatch, Written, drain
 
 logger = logging.getLogger(__name__)
+
+
+def _holds(items: list[Record], count: int) -> bool:
+    return len(items) >= count
 
 
 _serving_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
@@ -240,14 +245,10 @@ class RunLog:
         stop = False
         while not stop:
             wait = max(0.0, next_beat - time.monotonic()) if journal is not None else None
-            try:
-                item: Item | None = self._queue.get(timeout=wait)
-            except queue.Empty:
-                item = None
             records: list[Record] = []
             journaled: list[Marker] = []
             written: list[Marker] = []
-            while item is not None:
+            for item in drain(self._queue, wait, functools.partial(_holds, records, self.max_batch)):
                 if isinstance(item, Stop):
                     stop = True
                 elif isinstance(item, Journaled):
@@ -258,12 +259,6 @@ class RunLog:
                     records.extend(item)
                 else:
                     records.append(item)
-                if len(records) >= self.max_batch:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    item = None
             if records:
                 self._stage.put(self._journal(journal, records))
             for marker in journaled:
@@ -309,24 +304,14 @@ class RunLog:
         while not stop:
             now = time.monotonic()
             wait = max(batch.first_at + self.flush_interval, batch.retry_at) - now if batch.count else next_check - now
-            try:
-                item: Staged | Marker | Stop | None = self._stage.get(timeout=max(0.0, wait))
-            except queue.Empty:
-                item = None
             markers: list[Marker] = []
-            while item is not None:
+            for item in drain(self._stage, max(0.0, wait), lambda: batch.count >= self.max_batch):
                 if isinstance(item, Stop):
                     stop = True
                 elif isinstance(item, Marker):
                     markers.append(item)
                 else:
                     batch.add(item)
-                if batch.count >= self.max_batch:
-                    break
-                try:
-                    item = self._stage.get_nowait()
-                except queue.Empty:
-                    item = None
             now = time.monotonic()
             full = batch.count >= self.batch_size or now - batch.first_at >= self.flush_interval
             if batch.count and (markers or stop or full) and (stop or now >= batch.retry_at):

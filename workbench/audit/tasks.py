@@ -88,9 +88,14 @@ class TaskManager:
         """Wait for the run log's recovery of stopped processes (it marks their queued and running tasks
         interrupted, never a live process's) and remove those tasks' checkouts, now and whenever a later recovery
         finds more; returns how many tasks the first one interrupted."""
-        recovery = await asyncio.to_thread(self.runlog.wait_recovered)
-        self.runlog.on_recovery(_remove_checkouts)
+        recovery = await asyncio.to_thread(self._follow_recoveries)
         return len(recovery.tasks) if recovery is not None else 0
+
+    def _follow_recoveries(self) -> Recovery | None:
+        """In a worker thread: the first recovery, once it ran; its checkouts (and later ones') removed here."""
+        recovery = self.runlog.wait_recovered()
+        self.runlog.on_recovery(_remove_checkouts)  # runs at once for a recovery already done: removes files
+        return recovery
 
     async def close(self) -> None:
         """Stop running tasks (they are recorded as interrupted) and wait for them."""

@@ -229,10 +229,11 @@ async def voice_turns(
     from langgraph.checkpoint.memory import InMemorySaver
 
     from workbench.resources import Resources, set_resources
+    from workbench.runtime import LocalRuntime
     from workbench.voice.service import VoiceService, VoiceTurn
 
     set_resources(Resources(settings))
-    service = VoiceService(settings, InMemorySaver())
+    service = VoiceService(settings, LocalRuntime(InMemorySaver()))
     options: dict[str, Any] = {} if pipeline is None else {"pipeline": pipeline}
     records: list[dict[str, Any]] = []
     silent = 0

@@ -42,6 +42,7 @@ async def in_process(turns: int, sessions: int) -> list[float]:
 
     from workbench.chat.service import ChatService, TurnRequest
     from workbench.resources import Resources, set_resources
+    from workbench.runtime import LocalRuntime
     from workbench.settings import Settings
 
     with tempfile.TemporaryDirectory() as home:
@@ -51,7 +52,7 @@ async def in_process(turns: int, sessions: int) -> list[float]:
         from workbench.services import index_corpus_if_empty
 
         await index_corpus_if_empty(resources)
-        service = ChatService(settings, InMemorySaver())
+        service = ChatService(settings, LocalRuntime(InMemorySaver()))
 
         async def session(n: int) -> list[float]:
             out: list[float] = []

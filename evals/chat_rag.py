@@ -41,6 +41,7 @@ from workbench.evals.tracking import register_prompt
 from workbench.providers.llm import resolve_spec
 from workbench.providers.llm_extractive import LABEL, NOT_FOUND
 from workbench.resources import Resources, get_resources
+from workbench.runtime import LocalRuntime
 from workbench.services import SAMPLE_CORPUS, index_corpus_if_empty
 from workbench.settings import Settings
 
@@ -255,7 +256,7 @@ class ChatRagSuite:
         is scored (the run log keeps what it did), so a long-lived process (the Evals tab) does not grow."""
         if self._service is None or self._service[0].settings is not settings:
             saver = InMemorySaver()
-            self._service = (ChatService(settings, saver), saver)
+            self._service = (ChatService(settings, LocalRuntime(saver)), saver)
         return self._service
 
 

@@ -37,6 +37,7 @@ from workbench.evals.suite import Case, CaseResult, Variant, mean, percentile
 from workbench.evals.tracking import register_prompt
 from workbench.resources import get_resources
 from workbench.runlog import RunLogCallback, get_runlog
+from workbench.runtime import LocalRuntime
 from workbench.settings import Settings
 from workbench.voice.audio import DecodedAudio, decode_audio
 from workbench.voice.engines import SpeechEngines
@@ -228,7 +229,7 @@ class VoiceSuite:
     def _voice(self, settings: Settings) -> VoiceService:
         """The voice service the turns run on: the real graph, sessions kept in memory only."""
         if self._service is None or self._service.settings is not settings:
-            self._service = VoiceService(settings, InMemorySaver(), RunLogCallback(get_runlog()))
+            self._service = VoiceService(settings, LocalRuntime(InMemorySaver()), RunLogCallback(get_runlog()))
         return self._service
 
 

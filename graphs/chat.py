@@ -33,6 +33,7 @@ from workbench.citations import format_context
 from workbench.providers.llm_extractive import ExtractiveChatModel
 from workbench.resources import get_resources
 from workbench.runlog.callback import RUNLOG_EVENT, RunLogCallback
+from workbench.runtime.errors import reports_errors
 
 GENERATE = "generate"
 
@@ -145,9 +146,9 @@ def after_generate(state: ChatState) -> Literal["tools", "__end__"]:
 
 
 builder = StateGraph(ChatState, context_schema=ChatContext, input_schema=ChatInput)
-builder.add_node("retrieve", retrieve)
-builder.add_node("rewrite", rewrite)
-builder.add_node(GENERATE, generate)
+builder.add_node("retrieve", reports_errors(retrieve))
+builder.add_node("rewrite", reports_errors(rewrite))
+builder.add_node(GENERATE, reports_errors(generate))
 builder.add_node("tools", ToolNode(TOOLS))
 builder.add_edge(START, "retrieve")
 builder.add_conditional_edges("retrieve", decide)

@@ -49,6 +49,7 @@ from workbench.errors import WorkbenchError
 from workbench.providers.llm import offline_spec, resolve_spec
 from workbench.resources import get_resources
 from workbench.runlog.callback import RUNLOG_EVENT, RunLogCallback
+from workbench.runtime.errors import reports_errors
 
 log = logging.getLogger(__name__)
 
@@ -307,10 +308,10 @@ def cleanup(task_id: str) -> None:
 
 
 builder = StateGraph(AuditState, context_schema=AuditContext, input_schema=AuditInput, output_schema=AuditOutput)
-builder.add_node("clone", clone)
-builder.add_node("select", select)
-builder.add_node("agent", agent)  # type: ignore[arg-type]  # a Send payload, not the state
-builder.add_node("aggregate", aggregate)
+builder.add_node("clone", reports_errors(clone))
+builder.add_node("select", reports_errors(select))
+builder.add_node("agent", reports_errors(agent))  # type: ignore[arg-type]  # a Send payload, not the state
+builder.add_node("aggregate", reports_errors(aggregate))
 builder.add_edge(START, "clone")
 builder.add_edge("clone", "select")
 builder.add_conditional_edges("select", fan_out, ["agent", "aggregate"])

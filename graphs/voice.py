@@ -33,6 +33,7 @@ from graphs.voice_state import VoiceContext, VoiceInput, VoiceState
 from workbench.citations import format_context
 from workbench.resources import get_resources
 from workbench.runlog.callback import RUNLOG_EVENT, RunLogCallback
+from workbench.runtime.errors import reports_errors
 from workbench.voice.audio import AudioError, decode_audio, decode_base64
 from workbench.voice.personas import Persona, get_persona
 from workbench.voice.private_input import PrivateInputGraph
@@ -236,9 +237,9 @@ async def synthesize(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
 
 
 builder = PrivateInputGraph(VoiceState, context_schema=VoiceContext, input_schema=VoiceInput)
-builder.add_node("transcribe", transcribe)
-builder.add_node(RESPOND, respond)
-builder.add_node("synthesize", synthesize)
+builder.add_node("transcribe", reports_errors(transcribe))
+builder.add_node(RESPOND, reports_errors(respond))
+builder.add_node("synthesize", reports_errors(synthesize))
 builder.add_edge(START, "transcribe")
 builder.add_edge("transcribe", RESPOND)
 builder.add_edge(RESPOND, "synthesize")

@@ -1,7 +1,8 @@
-"""The long-lived services of a process (chat, voice over one durable checkpointer; audit tasks).
+"""The long-lived services of a process (chat, voice, audit tasks) over one graph runtime.
 
-The server's lifespan and the CLI open them the same way: home folder, sample corpus indexed on first start,
-``AsyncSqliteSaver`` under ``WORKBENCH_HOME``; closing writes and closes the process's run log.
+The server's lifespan and the CLI open them the same way: home folder, sample corpus indexed on first start, the
+runtime the settings choose (:func:`~workbench.runtime.open_runtime`: in-process on SQLite or Postgres
+checkpoints, or a LangGraph Server); closing writes and closes the process's run log.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
 from workbench.audit.tasks import TaskManager
 from workbench.chat.service import ChatService
+from workbench.errors import WorkbenchError
 from workbench.resources import Resources
 from workbench.runlog import get_runlog
 from workbench.runlog.writer import close_runlog, serve_on_this_loop
+from workbench.runtime import GraphRuntime, open_runtime
 from workbench.settings import Settings
 from workbench.voice.service import VoiceService
 
@@ -69,23 +70,34 @@ class Services:
     chat: ChatService
     voice: VoiceService
     tasks: TaskManager
+    runtime: GraphRuntime
 
 
 @asynccontextmanager
 async def open_services(resources: Resources, *, warm: bool = False) -> AsyncIterator[Services]:
-    """Chat and voice services sharing one checkpointer; ``warm`` preloads speech models in the background."""
+    """Chat, voice and audit services on one graph runtime; ``warm`` preloads speech models in the background
+    (in-process runtimes only: a LangGraph Server loads its own)."""
     settings = resources.settings
     serve_on_this_loop()
     settings.home.mkdir(parents=True, exist_ok=True)
-    await index_corpus_if_empty(resources)
-    warming = asyncio.create_task(asyncio.to_thread(warm_speech, resources)) if warm else None
-    async with AsyncSqliteSaver.from_conn_string(str(settings.checkpoints_path)) as saver:
-        tasks = TaskManager(settings, get_runlog())
+    warming = None
+    async with open_runtime(settings) as runtime:
+        if runtime.kind == "in-process":
+            await index_corpus_if_empty(resources)
+            if warm:
+                warming = asyncio.create_task(asyncio.to_thread(warm_speech, resources))
+        else:  # the server searches its own index and loads its own models; turns fail clearly while it is down
+            try:
+                await runtime.check()
+            except WorkbenchError as exc:
+                log.warning("%s", exc)
+        tasks = TaskManager(settings, get_runlog(), runtime=runtime)
         interrupted = await tasks.start()
         if interrupted:
             log.warning("%d audit task(s) were cut off by the last stop; marked interrupted", interrupted)
         try:
-            yield Services(resources, ChatService(settings, saver), VoiceService(settings, saver), tasks)
+            chat, voice = ChatService(settings, runtime), VoiceService(settings, runtime)
+            yield Services(resources, chat, voice, tasks, runtime)
         finally:
             await tasks.close()
             if warming is not None:

@@ -71,6 +71,26 @@ class Settings(BaseSettings):
         default=None, description="Folder indexed on first start (default: the bundled sample corpus)."
     )
 
+    # Graph runtime
+    graph_server: str | None = Field(
+        default=None,
+        description="URL of a LangGraph Server (`langgraph dev`, LangGraph Platform, self-hosted) that runs the "
+        "graphs; unset: they run in this process.",
+    )
+    graph_server_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("WORKBENCH_GRAPH_SERVER_API_KEY", "LANGGRAPH_API_KEY", "LANGSMITH_API_KEY"),
+        description="API key sent to the LangGraph Server (x-api-key).",
+    )
+    graph_server_timeout_s: float = Field(
+        default=10.0, gt=0, description="Connect limit for the LangGraph Server, and for each of its answers."
+    )
+    checkpointer_url: str | None = Field(
+        default=None,
+        description="postgresql://... to keep in-process sessions in Postgres (several gateway processes share them); "
+        "unset: SQLite under home.",
+    )
+
     # Chat
     top_k: int = Field(default=5, ge=1, le=50)
     max_generation_s: float = Field(default=120.0, gt=0, description="Hard limit on one chat run.")
@@ -184,12 +204,35 @@ class Settings(BaseSettings):
         return name
 
     @field_validator(
-        "openai_api_key", "groq_api_key", "qdrant_api_key", "openai_base_url", "qdrant_url", "api_token", mode="before"
+        "openai_api_key",
+        "groq_api_key",
+        "qdrant_api_key",
+        "openai_base_url",
+        "qdrant_url",
+        "api_token",
+        "graph_server",
+        "graph_server_api_key",
+        "checkpointer_url",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """``OPENAI_API_KEY=""`` means no key, not an empty one."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("graph_server")
+    @classmethod
+    def _server_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?", value.strip()):
+            raise ValueError(f"{value[:80]!r} is not a LangGraph Server URL like http://127.0.0.1:2024")
+        return value.strip().rstrip("/") if value is not None else None
+
+    @field_validator("checkpointer_url")
+    @classmethod
+    def _checkpointer_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("checkpointer_url is a postgresql://user@host:port/database URL (unset: SQLite)")
+        return value
 
     @property
     def qdrant_path(self) -> Path:

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from workbench.providers.llm import ModelRegistry
 from workbench.resources import Resources, set_resources
 from workbench.runlog import RunLog, RunLogCallback
+from workbench.runtime import LocalRuntime
 from workbench.server.protocol_assistant import ClientMessage, json_schema
 from workbench.settings import Settings
 from workbench.testing import ScriptedChatModel
@@ -160,7 +161,7 @@ async def test_the_events_of_real_turns_validate_as_the_socket_sends_them(tmp_pa
     previous = set_resources(Resources(settings, speech=speech, models=models, store=Store()))  # type: ignore[arg-type]
     runlog = RunLog(tmp_path / "runs.duckdb")
     try:
-        service = VoiceService(settings, InMemorySaver(), RunLogCallback(runlog))
+        service = VoiceService(settings, LocalRuntime(InMemorySaver()), RunLogCallback(runlog))
         recording = wav_bytes(np.zeros(8000, np.float32), 16_000)
         events = [e async for e in service.stream(VoiceTurn("s1", audio=recording, persona="docs-guide"))]
     finally:

@@ -18,6 +18,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from workbench.providers.llm import ModelRegistry
 from workbench.resources import Resources, set_resources
 from workbench.runlog import RunLog, RunLogCallback
+from workbench.runtime import LocalRuntime
 from workbench.settings import Settings
 from workbench.testing import ScriptedChatModel
 from workbench.testing_speech import FakeSpeech, FakeSTT, FakeTTS
@@ -81,7 +82,7 @@ class Turns:
             self.settings, speech=self.speech, models=ModelRegistry(self.settings, {"fake": self.model})
         )
         self.runlog = RunLog(tmp_path / "runs.duckdb")
-        self.service = VoiceService(self.settings, saver, RunLogCallback(self.runlog))
+        self.service = VoiceService(self.settings, LocalRuntime(saver), RunLogCallback(self.runlog))
 
     async def events(self, turn: VoiceTurn) -> list[dict[str, Any]]:
         return [event async for event in self.service.stream(turn)]

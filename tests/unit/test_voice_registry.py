@@ -95,7 +95,7 @@ async def test_a_turn_naming_an_unknown_voice_or_persona_fails_before_any_model_
     with pytest.raises(ConfigurationError, match=match):
         await installed.events(VoiceTurn("s1", audio=recording(), **knobs))
     assert installed.speech.fake_stt.calls == [] and installed.model.calls == []
-    assert installed.service._busy == set()
+    assert await installed.service.runtime.leases.held() == []
     events = await installed.events(VoiceTurn("s1", text="Still there?", voice="gtts/en"))
     assert events[-1]["type"] == "done"
 
@@ -114,7 +114,7 @@ async def test_the_voice_graph_itself_refuses_an_unknown_voice_before_speech_to_
 async def test_sessions_hold_no_bookkeeping_between_turns(installed):
     for i in range(20):
         await installed.events(VoiceTurn(f"s{i}", text="hi", speak=False))
-    assert installed.service._busy == set()
+    assert await installed.service.runtime.leases.held() == []
 
 
 def test_the_voice_tab_offers_only_voices_on_offer(settings):

@@ -17,6 +17,7 @@ from workbench.chat.service import SessionBusy, public_document
 from workbench.providers.llm import ModelRegistry
 from workbench.resources import Resources, set_resources
 from workbench.runlog import RunLog, RunLogCallback, get_run
+from workbench.runtime import LocalRuntime
 from workbench.settings import Settings
 from workbench.testing import ScriptedChatModel, flushed
 from workbench.testing_speech import FakeSpeech, FakeSTT, FakeTTS
@@ -35,7 +36,7 @@ class Setup:
             self.settings, speech=self.speech, models=ModelRegistry(self.settings, {"fake": self.model})
         )
         self.runlog = RunLog(tmp_path / "runs.duckdb")
-        self.service = VoiceService(self.settings, InMemorySaver(), RunLogCallback(self.runlog))
+        self.service = VoiceService(self.settings, LocalRuntime(InMemorySaver()), RunLogCallback(self.runlog))
 
     async def events(self, turn: VoiceTurn, run_id: str | None = None) -> list[dict[str, Any]]:
         return [event async for event in self.service.stream(turn, run_id)]

@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any
 
-from langchain_core.runnables import RunnableConfig
-from langgraph.graph.state import CompiledStateGraph
-
-from graphs.repo_audit import builder
 from graphs.repo_audit_state import AuditContext, AuditInput
 from workbench.audit.models import AGENTS, AuditReport
 from workbench.audit.records import finished_task, task_rows
@@ -23,6 +19,7 @@ from workbench.errors import WorkbenchError
 from workbench.resources import get_resources
 from workbench.runlog import RunLog, RunLogCallback
 from workbench.runlog.writer import utcnow
+from workbench.runtime import GraphRun, GraphRuntime, LocalRuntime
 from workbench.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,27 +55,30 @@ async def run_audit(
     callback: RunLogCallback | None = None,
     run_id: str | None = None,
     entry_point: str = "api",
-    graph: CompiledStateGraph[Any, Any, Any, Any] | None = None,
+    runtime: GraphRuntime | None = None,
     record_in: RunLog | None = None,
 ) -> AuditReport:
     """Run one audit to its report, passing each ``task.*`` event to ``on_event`` as it happens.
 
     ``record_in``: also write the audit as a finished task (its ``tasks`` row, findings and repository) to this
-    run log; the :class:`TaskManager` keeps its own record instead. Raises what stops the whole audit (bad
-    target, clone failure); agent failures are in the report.
+    run log; the :class:`TaskManager` keeps its own record instead. ``runtime``: where the graph runs (default:
+    in this process). Raises what stops the whole audit (bad target, clone failure); agent failures are in the
+    report.
     """
-    compiled = graph or builder.compile(name="repo_audit")
     started = utcnow()
     run_uuid = uuid.UUID(run_id) if run_id else uuid.uuid4()
-    config: RunnableConfig = {
-        "run_id": run_uuid,
-        "metadata": {"entry_point": entry_point, "task_id": request.get("task_id")},
-    }
-    if callback is not None:
-        config["callbacks"] = [callback]
+    run = GraphRun(
+        "repo_audit",
+        dict(request),
+        str(run_uuid),
+        context=context or AuditContext(),
+        metadata={"entry_point": entry_point, "task_id": request.get("task_id")},
+        stream_mode=("custom", "values"),
+        background=True,
+        callbacks=[callback] if callback is not None else [],
+    )
     report: dict[str, Any] | None = None
-    stream = compiled.astream(request, config, context=context or AuditContext(), stream_mode=["custom", "values"])
-    async for mode, chunk in cast(AsyncIterator[tuple[str, Any]], stream):
+    async for mode, chunk in (runtime or LocalRuntime(None)).stream(run):
         if mode == "custom" and isinstance(chunk, dict) and chunk.get("type") in EVENT_TYPES:
             on_event(chunk)
         elif mode == "values" and isinstance(chunk, dict) and chunk.get("report"):

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphs.repo_audit import builder, cleanup
+from graphs.repo_audit import cleanup
 from graphs.repo_audit_state import AuditContext, AuditInput
 from workbench.audit import store
 from workbench.audit.models import AGENTS, AuditReport
@@ -30,6 +30,7 @@ from workbench.runlog import RunLog, RunLogCallback
 from workbench.runlog.recovery import Recovery
 from workbench.runlog.schema import AgentLogRecord, TaskRecord
 from workbench.runlog.writer import utcnow
+from workbench.runtime import GraphRuntime, LocalRuntime
 from workbench.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,13 +70,20 @@ def _remove_checkouts(recovery: Recovery) -> None:
 
 
 class TaskManager:
-    """Background audit tasks of one server process."""
+    """Background audit tasks of one server process (the graph runs on ``runtime``: here, or on a LangGraph Server
+    as a background run whose stream this process joins and fans out)."""
 
-    def __init__(self, settings: Settings, runlog: RunLog, callback: RunLogCallback | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        runlog: RunLog,
+        callback: RunLogCallback | None = None,
+        runtime: GraphRuntime | None = None,
+    ) -> None:
         self.settings = settings
         self.runlog = runlog
         self.callback = callback or RunLogCallback(runlog)
-        self.graph = builder.compile(name="repo_audit")
+        self.runtime = runtime or LocalRuntime(None)
         self._tasks: dict[str, Task] = {}
         self._finished: dict[str, None] = {}
         """Ids of the finished tasks still in ``_tasks``, oldest first."""
@@ -313,7 +321,7 @@ class TaskManager:
                     context=task.context,
                     callback=self.callback,
                     run_id=record.run_id,
-                    graph=self.graph,
+                    runtime=self.runtime,
                 )
             task.report = report
             record_report(record, report)

@@ -1,8 +1,9 @@
 """One chat turn as a stream of protocol events, whoever asks: the WebSocket route, the UI or the CLI.
 
-The graph runs with a durable checkpointer (``session_id`` is the LangGraph thread), under a time limit, and is
-logged to DuckDB by :class:`~workbench.runlog.callback.RunLogCallback` whether it finishes, fails or is aborted.
-Cancelling the consumer of :meth:`ChatService.stream` cancels the graph run and the model stream.
+The graph runs on the :class:`~workbench.runtime.GraphRuntime` it is given (in this process on a durable
+checkpointer, or on a LangGraph Server: ``session_id`` is the session's thread either way), under a time limit, and
+is logged to DuckDB by :class:`~workbench.runlog.callback.RunLogCallback` whether it finishes, fails or is aborted.
+Cancelling the consumer of :meth:`ChatService.stream` cancels the graph run and the model stream, where it runs.
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any, cast
+from typing import Any
 
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
-from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
-from graphs.chat import GENERATE, builder
+from graphs.chat import GENERATE
 from graphs.chat_prompts import ANSWER_PROMPTS
 from graphs.chat_state import ChatContext, ChatInput
 from workbench.citations import cited_numbers, supporting_documents
@@ -28,7 +27,10 @@ from workbench.documents import COLLECTION_PATTERN, RetrievedDoc, SearchMode
 from workbench.errors import ConfigurationError, WorkbenchError
 from workbench.resources import get_resources
 from workbench.runlog.callback import TEXT_LIMIT, RunLogCallback, unstarted_run
+from workbench.runtime import GraphRun, GraphRuntime, SessionBusy, Token
 from workbench.settings import Settings
+
+__all__ = ["ChatService", "SessionBusy", "TurnRequest", "public_document"]
 
 
 @dataclass
@@ -44,10 +46,6 @@ class TurnRequest:
     search_mode: SearchMode = "hybrid"
     prompt_version: str = "v1"
     entry_point: str = "api"
-
-
-class SessionBusy(Exception):
-    """A turn is already running in this session."""
 
 
 def public_document(doc: RetrievedDoc) -> dict[str, Any]:
@@ -75,14 +73,12 @@ def _model_or_request(spec: str | None) -> str | None:
 
 
 class ChatService:
-    """Runs chat turns on a graph compiled with the given checkpointer."""
+    """Runs chat turns of the chat graph on ``runtime``."""
 
-    def __init__(self, settings: Settings, checkpointer: BaseCheckpointSaver, callback: RunLogCallback | None = None):
+    def __init__(self, settings: Settings, runtime: GraphRuntime, callback: RunLogCallback | None = None):
         self.settings = settings
+        self.runtime = runtime
         self.callback = callback or RunLogCallback()
-        self.graph = builder.compile(checkpointer=checkpointer, name="chat")
-        self._busy: set[str] = set()
-        """Sessions with a turn running (a session holds no entry between turns, so nothing grows with them)."""
 
     def check(self, request: TurnRequest) -> None:
         """Refuse a turn this server cannot run before anything starts: an unknown model, prompt version or
@@ -97,26 +93,20 @@ class ChatService:
 
     async def history(self, session_id: str) -> list[BaseMessage]:
         """The conversation so far in ``session_id``."""
-        snapshot = await self.graph.aget_state({"configurable": {"thread_id": session_id}})
-        return list(snapshot.values.get("messages", [])) if snapshot.values else []
+        return await self.runtime.messages("chat", session_id)
 
     async def stream(self, request: TurnRequest, run_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
         """Yield ``retrieval``, ``token`` and finally ``done`` events for one turn.
 
-        Raises what :meth:`check` raises, :class:`SessionBusy` when the session already has a turn running,
+        Raises what :meth:`check` raises, :class:`SessionBusy` when the session already has a turn running (in any
+        process sharing the sessions),
         ``TimeoutError`` past ``max_generation_s``; cancelling the consumer aborts the run (it is still logged, as
         aborted; call :meth:`settle` after stopping a turn to be sure its row exists even if it never started).
         ``done`` is yielded once the run's row is in the run log's crash journal.
         """
         model = await asyncio.to_thread(self._concrete_model, request)
-        if request.session_id in self._busy:
-            raise SessionBusy(request.session_id)
-        self._busy.add(request.session_id)
-        try:
-            async for event in self._run(request, run_id or str(uuid.uuid4()), model):
-                yield event
-        finally:
-            self._busy.discard(request.session_id)
+        async for event in self._run(request, run_id or str(uuid.uuid4()), model):
+            yield event
 
     def _concrete_model(self, request: TurnRequest) -> str:
         self.check(request)
@@ -129,6 +119,9 @@ class ChatService:
 
         A turn stopped before its graph started (aborted or disconnected at once) was never seen
         by the run-log callback: it is logged here, with the model it would have run."""
+        if self.runtime.logged_elsewhere(run_id):  # the server that ran it logged its row
+            await self.callback.runlog.durable()
+            return
         model = await asyncio.to_thread(_model_or_request, request.model)
         fields = {
             "entry_point": request.entry_point,
@@ -148,27 +141,27 @@ class ChatService:
             search_mode=request.search_mode,
             prompt_version=request.prompt_version,
         )
-        config: RunnableConfig = {
-            "configurable": {"thread_id": request.session_id},
-            "run_id": uuid.UUID(run_id),
-            "callbacks": [self.callback],
-            "metadata": {
+        inputs: ChatInput = {"messages": [HumanMessage(request.content)], "metadata": request.metadata}
+        run = GraphRun(
+            "chat",
+            dict(inputs),
+            run_id,
+            thread=request.session_id,
+            context=context,
+            metadata={
                 "entry_point": request.entry_point,
                 "session_id": request.session_id,
                 "prompt_version": request.prompt_version,
                 "model": model,
             },
-        }
-        inputs: ChatInput = {"messages": [HumanMessage(request.content)], "metadata": request.metadata}
+            callbacks=[self.callback],
+        )
         docs: list[RetrievedDoc] = []
         final: dict[str, Any] = {}
         finished = False
         try:
             async with asyncio.timeout(self.settings.max_generation_s):
-                stream = self.graph.astream(
-                    inputs, config, context=context, stream_mode=["custom", "messages", "values"]
-                )
-                async for mode, chunk in cast(AsyncIterator[tuple[str, Any]], stream):
+                async for mode, chunk in self.runtime.stream(run):
                     if mode == "custom" and chunk.get("type") == "retrieval":
                         docs = chunk["documents"]
                         yield {
@@ -177,15 +170,8 @@ class ChatService:
                             "query": chunk.get("query"),
                             "documents": [public_document(d) for d in docs],
                         }
-                    elif mode == "messages":
-                        message, meta = chunk
-                        if (
-                            meta.get("langgraph_node") == GENERATE
-                            and isinstance(message, AIMessageChunk)
-                            and isinstance(message.content, str)
-                            and message.content
-                        ):
-                            yield {"type": "token", "content": message.content}
+                    elif mode == "token" and isinstance(chunk, Token) and chunk.node == GENERATE:
+                        yield {"type": "token", "content": chunk.text}
                     elif mode == "values":
                         final = chunk
             finished = True

@@ -4,8 +4,9 @@ Attach it where every invocation passes, the compiled graph's config::
 
     graph = builder.compile(name="chat").with_config(callbacks=[RunLogCallback()])
 
-The row's ``run_id`` is the LangChain root run id: pass ``config={"run_id": uuid4()}`` to choose it. Fields come
-from the config's ``metadata``: ``entry_point`` (default "langgraph"), ``session_id`` (else LangGraph's
+The row's ``run_id`` is the LangChain root run id: pass ``config={"run_id": uuid4()}`` to choose it (a run a
+gateway started on a LangGraph Server is logged under the id the gateway announced, ``metadata[GATEWAY_RUN_ID]``).
+Fields come from the config's ``metadata``: ``entry_point`` (default "langgraph"), ``session_id`` (else LangGraph's
 ``thread_id``), ``model``, ``prompt_version``. The row's ``model`` is, from the strongest source down: a node's
 :data:`RUNLOG_EVENT`, a ``model`` key in the final state, ``metadata["model"]``, the LLM calls'
 ``ls_provider/ls_model_name`` (so a run aborted midway names its model as a finished one does when the graph or
@@ -51,7 +52,9 @@ RUNLOG_EVENT = "workbench.runlog"
 TEXT_LIMIT = 20_000
 _ELIDE_OVER = 2_000
 _RUN_FIELDS = frozenset({"model", "prompt_version", "session_id", "entry_point", "input"})
-_NOT_EXTRAS = _RUN_FIELDS | {"thread_id", "checkpoint_ns", "checkpoint_id"}
+GATEWAY_RUN_ID = "workbench_run_id"
+"""Metadata naming the run id a gateway announced for a run it started on a LangGraph Server: the row takes it."""
+_NOT_EXTRAS = _RUN_FIELDS | {"thread_id", "checkpoint_ns", "checkpoint_id", GATEWAY_RUN_ID}
 _RETRIEVED_KEYS = ("chunk_id", "source", "score", "dense_score", "sparse_score")
 _FINISHED_MEMORY = 10_000
 # Where a run's model name came from, weakest first: a stronger source replaces a weaker one, never the reverse.
@@ -63,6 +66,17 @@ def unstarted_run(run_id: str, graph: str, status: str, error: str | None, **fie
     """The row of a run stopped before its graph started: no output, started and ended now."""
     now = utcnow()
     return RunRecord(run_id, graph, status=status, error=error, output="", started_at=now, ended_at=now, **fields)
+
+
+def row_id(run_id: UUID, metadata: dict[str, Any]) -> str:
+    """The id a root run is logged under: the gateway's (a UUID in its metadata), else LangChain's."""
+    announced = metadata.get(GATEWAY_RUN_ID)
+    if isinstance(announced, str):
+        try:
+            return str(UUID(announced))
+        except ValueError:
+            pass
+    return str(run_id)
 
 
 def classify_error(error: BaseException) -> tuple[str, str]:
@@ -354,7 +368,7 @@ class RunLogCallback(BaseCallbackHandler):
                 self._remember_finished(run_id)
                 return
             record = RunRecord(
-                run_id=str(run_id),
+                run_id=row_id(run_id, metadata),
                 graph=name,
                 entry_point=str(metadata.get("entry_point") or "langgraph"),
                 session_id=_str_or_none(metadata.get("session_id") or metadata.get("thread_id")),

@@ -1,0 +1,212 @@
+"""One turn at a time per session, across every process that shares the sessions.
+
+A turn holds its session's lease (a row keyed by graph and session) while it runs, renewing it; a second turn
+finds the row and is refused (:class:`~workbench.runtime.base.SessionBusy`). The rows live where the sessions do:
+the SQLite file beside the checkpoints (processes on one home) or the Postgres database holding the checkpoints
+(gateway processes on any host). A process that dies stops renewing: its leases lapse after ``ttl_s``, at once
+when it ran on this host (its pid is gone). In-process runs on a memory checkpointer (tests, notebooks) use
+:class:`MemoryLeases`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from workbench.runlog.owner import Owner, current_owner
+from workbench.runtime.base import SessionBusy
+
+log = logging.getLogger(__name__)
+
+
+class SessionLeases(ABC):
+    ttl_s = 30.0
+    renew_s = 10.0
+
+    @abstractmethod
+    async def acquire(self, key: str, run_id: str) -> bool:
+        """Take ``key`` for ``run_id``; False when another live run holds it."""
+
+    @abstractmethod
+    async def renew(self, key: str, run_id: str) -> None: ...
+
+    @abstractmethod
+    async def release(self, key: str, run_id: str) -> None: ...
+
+    @abstractmethod
+    async def held(self) -> list[str]:
+        """The keys held now (by any process)."""
+
+    async def close(self) -> None:
+        return None
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str, run_id: str) -> AsyncIterator[None]:
+        """Hold ``key`` for the block; raises :class:`SessionBusy` when a turn elsewhere holds it."""
+        if not await self.acquire(key, run_id):
+            raise SessionBusy(key)
+        renewing = asyncio.create_task(self._keep(key, run_id))
+        try:
+            yield
+        finally:
+            renewing.cancel()
+            await asyncio.shield(self._release_quietly(key, run_id))
+
+    async def _keep(self, key: str, run_id: str) -> None:
+        while True:
+            await asyncio.sleep(self.renew_s)
+            try:
+                await self.renew(key, run_id)
+            except Exception as exc:  # the lease may lapse; the turn goes on
+                log.warning("could not renew the lease of a session: %s", exc)
+
+    async def _release_quietly(self, key: str, run_id: str) -> None:
+        try:
+            await self.release(key, run_id)
+        except Exception as exc:  # it lapses after ttl_s
+            log.warning("could not release the lease of a session: %s", exc)
+
+
+class MemoryLeases(SessionLeases):
+    """Leases of one process (a checkpointer in memory is not shared either)."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, str] = {}
+
+    async def acquire(self, key: str, run_id: str) -> bool:
+        if key in self._held:
+            return False
+        self._held[key] = run_id
+        return True
+
+    async def renew(self, key: str, run_id: str) -> None:
+        return None
+
+    async def release(self, key: str, run_id: str) -> None:
+        if self._held.get(key) == run_id:
+            del self._held[key]
+
+    async def held(self) -> list[str]:
+        return list(self._held)
+
+
+def _holder_gone(owner_id: str) -> bool:
+    owner = Owner.parse(owner_id)
+    return owner is not None and owner.on_this_host() and not owner.alive_here()
+
+
+class _SqlLeases(SessionLeases):
+    """The lease table and its statements; subclasses run them on their database."""
+
+    ph = "?"
+    now = "?"
+    """SQL for the current time in seconds (``?``: this process's clock, passed as a parameter)."""
+
+    def _sql(self, text: str) -> str:
+        """``text`` in this database's dialect: ``?`` placeholders, ``{now}`` for the current time."""
+        return text.replace("{now}", self.now).replace("?", self.ph)
+
+    @abstractmethod
+    async def _run(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]: ...
+
+    async def acquire(self, key: str, run_id: str) -> bool:
+        owner = current_owner().id
+        take = self._sql(
+            "INSERT INTO workbench_session_turns (key, run_id, owner, expires_at) VALUES (?, ?, ?, {now} + ?) "
+            "ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, owner = excluded.owner, "
+            "expires_at = excluded.expires_at WHERE workbench_session_turns.expires_at < {now} RETURNING run_id"
+        )
+        for _ in range(2):
+            if await self._run(take, self._take_params(key, run_id, owner)):
+                return True
+            rows = await self._run(self._sql("SELECT owner FROM workbench_session_turns WHERE key = ?"), (key,))
+            if not rows or not _holder_gone(str(rows[0][0])):
+                return False
+            stale = self._sql("DELETE FROM workbench_session_turns WHERE key = ? AND owner = ? RETURNING key")
+            await self._run(stale, (key, rows[0][0]))
+        return False
+
+    def _take_params(self, key: str, run_id: str, owner: str) -> tuple[Any, ...]:
+        if self.now == "?":
+            now = time.time()
+            return (key, run_id, owner, now, self.ttl_s, now)
+        return (key, run_id, owner, self.ttl_s)
+
+    async def renew(self, key: str, run_id: str) -> None:
+        sql = self._sql(
+            "UPDATE workbench_session_turns SET expires_at = {now} + ? WHERE key = ? AND run_id = ? RETURNING key"
+        )
+        params = (time.time(), self.ttl_s, key, run_id) if self.now == "?" else (self.ttl_s, key, run_id)
+        await self._run(sql, params)
+
+    async def release(self, key: str, run_id: str) -> None:
+        sql = self._sql("DELETE FROM workbench_session_turns WHERE key = ? AND run_id = ? RETURNING key")
+        await self._run(sql, (key, run_id))
+
+    async def held(self) -> list[str]:
+        sql = self._sql("SELECT key FROM workbench_session_turns WHERE expires_at >= {now}")
+        rows = await self._run(sql, (time.time(),) if self.now == "?" else ())
+        return [str(row[0]) for row in rows]
+
+
+TABLE = (
+    "CREATE TABLE IF NOT EXISTS workbench_session_turns ("
+    "key TEXT PRIMARY KEY, run_id TEXT NOT NULL, owner TEXT NOT NULL, expires_at DOUBLE PRECISION NOT NULL)"
+)
+
+
+class SqliteLeases(_SqlLeases):
+    """Leases in an SQLite file (WAL), shared by the processes on one home."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: Any = None
+        self._opening = asyncio.Lock()
+
+    async def _connection(self) -> Any:
+        import aiosqlite
+
+        async with self._opening:
+            if self._conn is None:
+                conn = await aiosqlite.connect(self.path, isolation_level=None, timeout=10)
+                await conn.execute("PRAGMA journal_mode=WAL")
+                await conn.execute("PRAGMA busy_timeout=10000")
+                await conn.execute(TABLE)
+                self._conn = conn
+        return self._conn
+
+    async def _run(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        conn = await self._connection()
+        async with conn.execute(sql, params) as cursor:
+            return [tuple(row) for row in await cursor.fetchall()]
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()
+
+
+class PostgresLeases(_SqlLeases):
+    """Leases in the Postgres database that holds the checkpoints (the database's clock decides expiry)."""
+
+    ph = "%s"
+    now = "extract(epoch from clock_timestamp())"
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    async def setup(self) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(TABLE)
+
+    async def _run(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(sql, params)
+            rows = await cursor.fetchall() if cursor.description else []
+        return [tuple(row.values()) if isinstance(row, dict) else tuple(row) for row in rows]

@@ -1,0 +1,106 @@
+"""Graphs run in this process, on a LangGraph checkpointer (SQLite by default, Postgres to share sessions)."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+from langchain_core.messages import AIMessageChunk
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph.state import CompiledStateGraph
+
+from workbench.runtime.base import GraphName, GraphRun, GraphRuntime, RunPart, Token
+from workbench.runtime.errors import ERROR_EVENT
+from workbench.runtime.leases import MemoryLeases, SessionLeases
+
+Compiled = CompiledStateGraph[Any, Any, Any, Any]
+
+
+def compiled_graphs(checkpointer: BaseCheckpointSaver | None) -> dict[GraphName, Compiled]:
+    """The project's graphs, compiled for in-process runs (the callers pass the run log's callback)."""
+    from graphs.chat import builder as chat
+    from graphs.repo_audit import builder as repo_audit
+    from graphs.voice import builder as voice
+
+    return {
+        "chat": chat.compile(checkpointer=checkpointer, name="chat"),
+        "voice": voice.compile(checkpointer=checkpointer, name="voice"),
+        "repo_audit": repo_audit.compile(name="repo_audit"),  # an audit has no history to keep
+    }
+
+
+class LocalRuntime(GraphRuntime):
+    """Runs the graphs in this process; a session is the checkpointer's thread ``session_id``."""
+
+    kind = "in-process"
+
+    def __init__(
+        self,
+        checkpointer: BaseCheckpointSaver | None,
+        leases: SessionLeases | None = None,
+        *,
+        name: str = "memory",
+    ) -> None:
+        self.checkpointer = checkpointer
+        self.leases = leases or MemoryLeases()
+        self.graphs = compiled_graphs(checkpointer)
+        self.name = name
+        """Where the sessions are kept: "sqlite", "postgres" or "memory"."""
+
+    def stream(self, run: GraphRun) -> AsyncIterator[RunPart]:
+        return self._stream(run)
+
+    async def _stream(self, run: GraphRun) -> AsyncIterator[RunPart]:
+        graph = self.graphs[run.graph]
+        config: RunnableConfig = {
+            "run_id": uuid.UUID(run.run_id),
+            "callbacks": list(run.callbacks),
+            "metadata": dict(run.metadata),
+        }
+        if run.thread is not None:
+            config["configurable"] = {"thread_id": run.thread}
+        kwargs: dict[str, Any] = {"context": run.context, "stream_mode": list(run.stream_mode)}
+        if run.durability is not None:
+            kwargs["durability"] = run.durability
+        if run.thread is None:
+            async for part in self._parts(graph, run, config, kwargs):
+                yield part
+            return
+        async with self.leases.hold(f"{run.graph}:{run.thread}", run.run_id):
+            async for part in self._parts(graph, run, config, kwargs):
+                yield part
+
+    @staticmethod
+    async def _parts(
+        graph: Compiled, run: GraphRun, config: RunnableConfig, kwargs: dict[str, Any]
+    ) -> AsyncIterator[RunPart]:
+        stream = graph.astream(run.input, config, **kwargs)
+        async for mode, chunk in cast(AsyncIterator[tuple[str, Any]], stream):
+            if mode == "messages":
+                message, meta = chunk
+                if isinstance(message, AIMessageChunk) and isinstance(message.content, str) and message.content:
+                    yield "token", Token(str(meta.get("langgraph_node") or ""), message.content)
+            elif mode == "custom":
+                if not (isinstance(chunk, dict) and chunk.get("type") == ERROR_EVENT):
+                    yield "custom", chunk
+            else:
+                yield mode, chunk
+
+    async def state(self, graph: GraphName, thread: str) -> dict[str, Any]:
+        snapshot = await self.graphs[graph].aget_state({"configurable": {"thread_id": thread}})
+        return dict(snapshot.values) if snapshot.values else {}
+
+    async def close(self) -> None:
+        await self.leases.close()
+
+
+def context_dict(context: Any) -> dict[str, Any] | None:
+    """A context dataclass as the JSON a remote run takes (unset fields left out: the graph's defaults apply)."""
+    if context is None:
+        return None
+    if dataclasses.is_dataclass(context) and not isinstance(context, type):
+        return {k: v for k, v in dataclasses.asdict(context).items() if v is not None}
+    return dict(context)

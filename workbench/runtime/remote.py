@@ -1,0 +1,272 @@
+"""Graphs run on a LangGraph Server (``langgraph dev``, LangGraph Platform, a self-hosted server), over the SDK.
+
+- A session is a thread: its id is derived from the graph and the session id (threads are UUIDs; a session id
+  is any string the protocols accept), created on first use with ``{"session_id", "graph"}`` as its metadata.
+- Runs stream ``messages-tuple``, ``custom`` and ``values``; ``multitask_strategy="reject"`` makes the server
+  refuse a second run on a busy thread (409), which is :class:`SessionBusy` here.
+- Cancelling the consumer cancels the run on the server and waits until it stopped. A run whose id has not
+  arrived yet is found by the gateway's run id in its metadata; ``on_disconnect="cancel"`` covers the rest.
+- Audits (``background=True``) are background runs with a resumable stream, joined from the first event.
+- The server logs its runs to its run log with the graph's own callback, under the gateway's run id
+  (metadata :data:`~workbench.runtime.base.GATEWAY_RUN_ID`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from langchain_core.messages import messages_from_dict
+from langgraph_sdk import get_client
+from langgraph_sdk.errors import ConflictError, NotFoundError
+
+from workbench.errors import ProviderUnavailable
+from workbench.runtime.base import (
+    GATEWAY_RUN_ID,
+    GraphFailed,
+    GraphName,
+    GraphRun,
+    GraphRuntime,
+    RunPart,
+    SessionBusy,
+    Token,
+)
+from workbench.runtime.errors import ERROR_EVENT, rebuilt
+from workbench.runtime.local import context_dict
+
+log = logging.getLogger(__name__)
+
+THREADS = uuid.UUID("4f7c2b1e-9a53-4c1d-8f0e-6b2d7a9c3e51")
+"""Namespace of the thread ids derived from sessions."""
+_MODES = {"messages": "messages-tuple", "custom": "custom", "values": "values"}
+_KNOWN_THREADS = 10_000
+_LIVE = ("pending", "running")
+
+
+def thread_id(graph: GraphName, session: str) -> str:
+    """The server thread holding ``session`` of ``graph`` (the same on every gateway)."""
+    return str(uuid.uuid5(THREADS, f"{graph}:{session}"))
+
+
+def with_messages(values: Any) -> Any:
+    """A state from the server with its ``messages`` as LangChain messages."""
+    if not isinstance(values, dict) or not isinstance(values.get("messages"), list):
+        return values
+    try:
+        messages = messages_from_dict([{"type": m["type"], "data": m} for m in values["messages"]])
+    except (KeyError, TypeError, ValueError):
+        return values
+    return {**values, "messages": messages}
+
+
+GATEWAY_SEQ = 1_000_000
+"""The gateway's events of a run are numbered from here, after the server's own events of the same run."""
+
+
+class GatewayEvents:
+    """What the gateway saw of one remote run, logged as ``gateway`` events under the run's id: the request, the
+    server's run id, the first token, and the end (status, parts, seconds)."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.seq = GATEWAY_SEQ
+        self.started = time.perf_counter()
+        self.parts: dict[str, int] = {}
+
+    def log(self, name: str, status: str = "ok", **detail: Any) -> None:
+        from workbench.runlog import get_runlog
+        from workbench.runlog.schema import EventRecord
+        from workbench.runlog.writer import utcnow
+
+        now = utcnow()
+        elapsed = round((time.perf_counter() - self.started) * 1000, 1)
+        record = EventRecord(self.run_id, self.seq, name, "gateway", now, now, elapsed, status, detail or None)
+        self.seq += 1
+        try:
+            get_runlog().log_records([record])
+        except Exception as exc:  # the protocol goes on without its log line
+            log.warning("gateway event of run %s not logged: %s", self.run_id, exc)
+
+    def saw(self, kind: str) -> None:
+        self.parts[kind] = self.parts.get(kind, 0) + 1
+        if kind == "token" and self.parts[kind] == 1:
+            self.log("first_token")
+
+    def end(self, status: str) -> None:
+        self.log("end", status, parts=self.parts)
+
+
+class RemoteRuntime(GraphRuntime):
+    kind = "remote"
+
+    def __init__(self, url: str, api_key: str | None = None, *, timeout_s: float = 10.0, read_s: float = 300.0):
+        self.url = url
+        self.timeout_s = timeout_s
+        self.client = get_client(url=url, api_key=api_key, timeout=(timeout_s, read_s, timeout_s, timeout_s))
+        self._threads: OrderedDict[str, None] = OrderedDict()
+        self._on_server: OrderedDict[str, None] = OrderedDict()
+        """Gateway run ids of recent runs the server created (and logs itself)."""
+
+    def _unreachable(self, exc: BaseException) -> ProviderUnavailable:
+        log.warning("LangGraph Server %s: %s", self.url, exc)
+        return ProviderUnavailable(
+            f"the LangGraph Server at {self.url} does not answer; start it, or unset WORKBENCH_GRAPH_SERVER to run "
+            "the graphs in this process"
+        )
+
+    async def check(self) -> None:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await self.client.assistants.search(limit=1)
+        except (httpx.HTTPError, TimeoutError) as exc:
+            raise self._unreachable(exc) from None
+
+    async def _thread(self, run: GraphRun) -> str:
+        session = run.thread if run.thread is not None else run.run_id
+        tid = thread_id(run.graph, session)
+        if tid in self._threads:
+            self._threads.move_to_end(tid)
+            return tid
+        await self.client.threads.create(
+            thread_id=tid, if_exists="do_nothing", metadata={"session_id": session, "graph": run.graph}
+        )
+        self._threads[tid] = None
+        while len(self._threads) > _KNOWN_THREADS:
+            self._threads.popitem(last=False)
+        return tid
+
+    def stream(self, run: GraphRun) -> AsyncIterator[RunPart]:
+        return self._stream(run)
+
+    def logged_elsewhere(self, run_id: str) -> bool:
+        return run_id in self._on_server
+
+    async def _stream(self, run: GraphRun) -> AsyncIterator[RunPart]:
+        created: dict[str, Any] = {}
+        events = GatewayEvents(run.run_id)
+        tid: str | None = None
+        status = "error"
+        try:
+            tid = await self._thread(run)
+            events.log("request", thread_id=tid)
+            async for kind, part in self._parts(run, tid, created):
+                if created.get("run_id") and run.run_id not in self._on_server:
+                    self._remember(run.run_id)
+                    events.log("created", server_run_id=str(created["run_id"]))
+                events.saw(kind)
+                yield kind, part
+            status = "ok"
+        except (asyncio.CancelledError, GeneratorExit):
+            status = "aborted"
+            if tid is not None:
+                await asyncio.shield(self._cancel(tid, created.get("run_id"), run.run_id))
+            raise
+        except ConflictError:
+            status = "busy"
+            raise SessionBusy(run.thread or run.run_id) from None
+        except (httpx.TransportError, httpx.TimeoutException) as exc:
+            raise self._unreachable(exc) from None
+        except httpx.HTTPStatusError as exc:
+            log.error("LangGraph Server refused run %s: %s", run.run_id, exc)
+            raise GraphFailed(f"the LangGraph Server refused the run ({exc.response.status_code})") from None
+        finally:
+            events.end(status)
+
+    def _remember(self, run_id: str) -> None:
+        self._on_server[run_id] = None
+        while len(self._on_server) > _KNOWN_THREADS:
+            self._on_server.popitem(last=False)
+
+    async def _parts(self, run: GraphRun, tid: str, created: dict[str, Any]) -> AsyncIterator[RunPart]:
+        metadata = {**run.metadata, GATEWAY_RUN_ID: run.run_id}
+        modes = [_MODES[mode] for mode in run.stream_mode]
+        if "custom" not in modes:
+            modes.append("custom")  # errors the graph reports travel there
+        options: dict[str, Any] = {
+            "input": run.input,
+            "context": context_dict(run.context),
+            "stream_mode": modes,
+            "metadata": metadata,
+            "multitask_strategy": "reject",
+            "durability": run.durability,
+        }
+        if run.background:
+            made = await self.client.runs.create(tid, run.graph, stream_resumable=True, **options)
+            created["run_id"] = made["run_id"]
+            stream = self.client.runs.join_stream(tid, made["run_id"], last_event_id="-1")
+        else:
+            stream = self.client.runs.stream(
+                tid, run.graph, on_disconnect="cancel", on_run_created=lambda meta: created.update(meta), **options
+            )
+        reported: dict[str, Any] | None = None
+        async for part in stream:
+            event, data = part.event, part.data
+            if event == "messages" and isinstance(data, list | tuple) and len(data) == 2:
+                message, meta = data
+                content = message.get("content") if isinstance(message, dict) else None
+                if message.get("type") == "AIMessageChunk" and isinstance(content, str) and content:
+                    yield "token", Token(str(meta.get("langgraph_node") or ""), content)
+            elif event == "custom":
+                if isinstance(data, dict) and data.get("type") == ERROR_EVENT:
+                    reported = data
+                else:
+                    yield "custom", data
+            elif event == "values":
+                yield "values", with_messages(data)
+            elif event == "metadata" and isinstance(data, dict) and data.get("run_id"):
+                created.setdefault("run_id", data["run_id"])
+            elif event == "error":
+                raise self._failure(run, data, reported)
+
+    @staticmethod
+    def _failure(run: GraphRun, data: Any, reported: dict[str, Any] | None) -> BaseException:
+        if reported is not None:
+            return rebuilt(reported)
+        name = data.get("error") if isinstance(data, dict) else None
+        if name == "TimeoutError":
+            return TimeoutError()
+        log.error("run %s failed on the LangGraph Server: %s", run.run_id, data)
+        return GraphFailed(str(name or "error"))
+
+    async def _cancel(self, tid: str, server_run: str | None, gateway_run: str) -> None:
+        """Cancel the run and wait until it stopped (found by its gateway id when its own is not known yet)."""
+        try:
+            async with asyncio.timeout(self.timeout_s * 3):
+                if server_run is None:
+                    server_run = await self._find(tid, gateway_run)
+                if server_run is not None:
+                    with contextlib.suppress(NotFoundError, ConflictError):
+                        await self.client.runs.cancel(tid, server_run, wait=True)
+        except (httpx.HTTPError, TimeoutError) as exc:
+            log.warning("could not cancel run %s on the LangGraph Server: %s", gateway_run, exc)
+
+    async def _find(self, tid: str, gateway_run: str) -> str | None:
+        """The server's id of the live run the gateway started as ``gateway_run`` (it may still be on its way)."""
+        for delay in (0.0, 0.1, 0.2, 0.4):
+            await asyncio.sleep(delay)
+            for item in await self.client.runs.list(tid, limit=20):
+                if (item.get("metadata") or {}).get(GATEWAY_RUN_ID) == gateway_run:
+                    self._remember(gateway_run)
+                    return str(item["run_id"]) if item.get("status") in _LIVE else None
+        return None
+
+    async def state(self, graph: GraphName, thread: str) -> dict[str, Any]:
+        try:
+            snapshot = await self.client.threads.get_state(thread_id(graph, thread))
+        except NotFoundError:
+            return {}
+        except (httpx.TransportError, httpx.TimeoutException) as exc:
+            raise self._unreachable(exc) from None
+        values = snapshot.get("values") if isinstance(snapshot, dict) else None
+        return with_messages(values) if isinstance(values, dict) else {}
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.client.http.client.aclose()

@@ -113,6 +113,49 @@ def running_server(home: Path, **env: str) -> Iterator[Server]:
         server.stop()
 
 
+def server_config(folder: Path) -> Path:
+    """The project's langgraph.json with its paths made absolute, in ``folder``: the server runs there, so what
+    it persists (``.langgraph_api/``) is this test's alone."""
+    config = json.loads((ROOT / "langgraph.json").read_text())
+    config["dependencies"] = [str((ROOT / dep).resolve()) for dep in config["dependencies"]]
+    config["graphs"] = {name: str(ROOT / target.removeprefix("./")) for name, target in config["graphs"].items()}
+    (folder / "langgraph.json").write_text(json.dumps(config))
+    return folder / "langgraph.json"
+
+
+@contextmanager
+def dev_server(home: Path, workdir: Path, env: dict[str, str]) -> Iterator[str]:
+    """``langgraph dev`` serving the project's graphs from ``workdir``, until the block ends (its URL)."""
+    port = free_port()
+    log = open(home / "langgraph.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "langgraph"), "dev", "--no-browser", "--no-reload",
+         "--host", "127.0.0.1", "--port", str(port), "--config", str(server_config(workdir))],
+        cwd=workdir, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, (home / "langgraph.log").read_text()[-3000:]
+        try:
+            if httpx.get(f"{url}/ok", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        raise TimeoutError((home / "langgraph.log").read_text()[-3000:])
+    try:
+        yield url
+    finally:
+        process.terminate()  # it writes what it keeps to .langgraph_api/ as it stops
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
 @functools.cache
 def _validator(schema_name: str, part: str) -> jsonschema.protocols.Validator:
     """A compiled validator for ``#/$defs/<part>`` of a protocol schema (building one takes ~20 ms: once each)."""

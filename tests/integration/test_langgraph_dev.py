@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 from langgraph_sdk import get_client
 
-from tests.integration.conftest import ROOT, free_port
+from tests.integration.conftest import ROOT, dev_server
 from workbench.runlog import recent_runs
 from workbench.voice.audio import decode_audio, wav_bytes
 
@@ -34,49 +31,6 @@ def audit_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("lg-repos")
     shutil.copytree(ROOT / "datasets" / "repos" / "inventory-api", root / "inventory-api")
     return root
-
-
-def server_config(folder: Path) -> Path:
-    """The project's langgraph.json with its paths made absolute, in ``folder``: the server runs there, so what
-    it persists (``.langgraph_api/``) is this test's alone."""
-    config = json.loads((ROOT / "langgraph.json").read_text())
-    config["dependencies"] = [str((ROOT / dep).resolve()) for dep in config["dependencies"]]
-    config["graphs"] = {name: str(ROOT / target.removeprefix("./")) for name, target in config["graphs"].items()}
-    (folder / "langgraph.json").write_text(json.dumps(config))
-    return folder / "langgraph.json"
-
-
-@contextlib.contextmanager
-def dev_server(home: Path, workdir: Path, env: dict[str, str]) -> Iterator[str]:
-    """``langgraph dev`` serving the project's graphs from ``workdir``, until the block ends (its URL)."""
-    port = free_port()
-    log = open(home / "langgraph.log", "w")  # noqa: SIM115
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "langgraph"), "dev", "--no-browser", "--no-reload",
-         "--host", "127.0.0.1", "--port", str(port), "--config", str(server_config(workdir))],
-        cwd=workdir, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert process.poll() is None, (home / "langgraph.log").read_text()[-3000:]
-        try:
-            if httpx.get(f"{url}/ok", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        raise TimeoutError((home / "langgraph.log").read_text()[-3000:])
-    try:
-        yield url
-    finally:
-        process.terminate()  # it writes what it keeps to .langgraph_api/ as it stops
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")

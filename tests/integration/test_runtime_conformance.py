@@ -1,0 +1,385 @@
+"""One protocol suite, three graph runtimes: the gateway cannot be told apart by its clients.
+
+Each test runs against a real ``workbench serve`` whose graphs run
+- in-process, sessions in SQLite (the default);
+- in-process, sessions in a real PostgreSQL (``WORKBENCH_CHECKPOINTER_URL``);
+- on a real ``langgraph dev`` server on a free loopback port (``WORKBENCH_GRAPH_SERVER``), which shares the
+  gateway's home, so both processes write one run log: the server logs the runs, the gateway its own events of
+  the same runs.
+
+The protocols checked: tokens after the retrieval event, ``done``; abort mid-stream and before the run exists;
+disconnect; a busy session refused (by the runtime's side: database lease or the server's multitask reject);
+history across reconnect and gateway restart; a voice turn; an audit's events, late replay and cancel. Last,
+sessions continued on a second gateway process (Postgres; the LangGraph Server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from tests.integration.conftest import (
+    ROOT,
+    Server,
+    dev_server,
+    run_cli,
+    validate_assistant_message,
+    validate_chat_message,
+    validate_tasks_message,
+)
+from workbench.runlog import get_run
+from workbench.runlog.schema import connect as connect_db
+from workbench.runtime import open_runtime
+from workbench.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+RUNTIMES = ["sqlite", "postgres", "remote"]
+REPOS = ROOT / "datasets" / "repos"
+QUESTION = "How do I configure the data folder?"
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh database on the test PostgreSQL (``WORKBENCH_TEST_POSTGRES_URL``), dropped afterwards."""
+    import psycopg
+
+    base = os.environ.get("WORKBENCH_TEST_POSTGRES_URL")
+    if not base:
+        message = "PostgreSQL cases need WORKBENCH_TEST_POSTGRES_URL (bash scripts/postgres.sh start prints one)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    name = f"wb_conf_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as con:
+        con.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as con:
+            con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class Deployment:
+    runtime: str
+    home: Path
+    """The gateway's home: its run log holds every run (with the remote runtime the server shares it)."""
+    gateway: Server
+    env: dict[str, str]
+    repos: Path
+
+    @property
+    def remote(self) -> bool:
+        return self.runtime == "remote"
+
+    def settings(self) -> Settings:
+        """Settings that open the same runtime as the gateway's, for reading sessions from the test."""
+        keys = {"WORKBENCH_CHECKPOINTER_URL": "checkpointer_url", "WORKBENCH_GRAPH_SERVER": "graph_server"}
+        return Settings(home=self.home, **{field: self.env[key] for key, field in keys.items() if key in self.env})
+
+
+@pytest.fixture(scope="module", params=RUNTIMES)
+def deployment(request, tmp_path_factory) -> Iterator[Deployment]:
+    base = tmp_path_factory.mktemp(f"runtime-{request.param}")
+    home, repos = base / "home", base / "repos"
+    home.mkdir()
+    repos.mkdir()
+    shutil.copytree(REPOS / "inventory-api", repos / "inventory-api")
+    big = repos / "big"
+    for package in ("requests", "jinja2"):  # ~50 real modules: long enough to cancel mid-run
+        module = __import__(package)
+        shutil.copytree(Path(module.__file__).parent, big / package, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {
+        "WORKBENCH_LLM": "fake/slow",
+        "WORKBENCH_WARM_SPEECH": "false",
+        "WORKBENCH_AUDIT_ALLOWED_ROOTS": str(repos),
+    }
+    with ExitStack() as stack:
+        if request.param == "postgres":
+            env["WORKBENCH_CHECKPOINTER_URL"] = stack.enter_context(postgres_database())
+        if request.param == "remote":
+            ingested = run_cli(home, "ingest", str(ROOT / "datasets" / "corpus"), **env)
+            assert ingested.returncode == 0, ingested.stderr
+            workdir = base / "langgraph"
+            workdir.mkdir()
+            server_env = {"WORKBENCH_HOME": str(home), **env}
+            env["WORKBENCH_GRAPH_SERVER"] = stack.enter_context(dev_server(home, workdir, server_env))
+        gateway = Server(home, env).start()
+        stack.callback(lambda: gateway.stop())
+        yield Deployment(request.param, home, gateway, env, repos)
+
+
+# --- helpers ----------------------------------------------------------------------------------------------------
+
+
+def receive(ws: ClientConnection, timeout: float = 60) -> dict[str, Any]:
+    message = json.loads(ws.recv(timeout=timeout))
+    validate_chat_message(message)
+    return message
+
+
+def send(ws: ClientConnection, content: str, session: str, **extra: Any) -> None:
+    ws.send(json.dumps({"type": "user_message", "content": content, "session_id": session, **extra}))
+
+
+def until_done(ws: ClientConnection) -> list[dict[str, Any]]:
+    messages = [receive(ws)]
+    while messages[-1].get("type") != "done":
+        messages.append(receive(ws))
+    return messages
+
+
+def turn(ws: ClientConnection, content: str, session: str, **extra: Any) -> list[dict[str, Any]]:
+    send(ws, content, session, **extra)
+    return until_done(ws)
+
+
+def tokens(messages: list[dict[str, Any]]) -> str:
+    return "".join(m["content"] for m in messages if m.get("role") == "assistant")
+
+
+def chat(deployment: Deployment) -> ClientConnection:
+    return connect(f"{deployment.gateway.ws_url}/ws/chat", open_timeout=30)
+
+
+def logged(deployment: Deployment, run_id: str, *, status: str | None = None, timeout: float = 30) -> dict:
+    """The run's row in the run log, once it has ``status`` (the processes write in batches)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = get_run(deployment.home / "runs.duckdb", run_id)
+        if run is not None and (status is None or run["status"] == status):
+            return run
+        assert time.monotonic() < deadline, f"run {run_id} not logged as {status}: {run}"
+        time.sleep(0.3)
+
+
+def gateway_events(deployment: Deployment, run_id: str, until: int = 1, timeout: float = 30) -> list[tuple]:
+    deadline = time.monotonic() + timeout
+    while True:
+        with connect_db(deployment.home / "runs.duckdb", lock_timeout=10) as con:
+            rows = con.execute(
+                "SELECT node, status, detail FROM events WHERE run_id = ? AND kind = 'gateway' ORDER BY seq", [run_id]
+            ).fetchall()
+        if len(rows) >= until or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.3)
+
+
+def history(deployment: Deployment, graph: str, session: str) -> list[tuple[str, str]]:
+    """The session as the runtime keeps it, read through the same seam the gateway uses."""
+
+    async def read() -> list[tuple[str, str]]:
+        async with open_runtime(deployment.settings()) as runtime:
+            return [(m.type, str(m.content)) for m in await runtime.messages(graph, session)]  # type: ignore[arg-type]
+
+    return asyncio.run(read())
+
+
+def session(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+# --- chat ---------------------------------------------------------------------------------------------------------
+
+
+def test_retrieval_comes_first_then_tokens_then_done(deployment: Deployment) -> None:
+    with chat(deployment) as ws:
+        messages = turn(ws, QUESTION, session("happy"), model="fake/stream")
+    retrieval, *chunks, done = messages
+    assert retrieval["type"] == "retrieval" and retrieval["documents"]
+    assert all(d["source"] and d["chunk_id"] for d in retrieval["documents"])
+    assert chunks and all(set(m) == {"role", "content"} for m in chunks)
+    assert (done["status"], done["model"], done["run_id"]) == ("ok", "fake/stream", retrieval["run_id"])
+    run = logged(deployment, done["run_id"], status="ok")
+    assert run["graph"] == "chat" and run["entry_point"] == "ws" and run["output"] == tokens(messages)
+    if deployment.remote:  # the server logged the run; the gateway its side of it, under the same id
+        events = gateway_events(deployment, done["run_id"], until=4)
+        assert [e[0] for e in events] == ["request", "created", "first_token", "end"]
+        assert events[-1][1] == "ok"
+
+
+def test_abort_mid_stream_stops_the_run_and_frees_the_session(deployment: Deployment) -> None:
+    name = session("abort")
+    with chat(deployment) as ws:
+        send(ws, QUESTION, name)
+        received: list[dict[str, Any]] = []
+        while sum(1 for m in received if m.get("role")) < 5:
+            received.append(receive(ws))
+        ws.send(json.dumps({"type": "abort"}))
+        after = until_done(ws)
+        acked = next(i for i, m in enumerate(after) if m.get("type") == "aborted")
+        assert all(m.get("role") is None for m in after[acked:]), "no token after the abort is acknowledged"
+        assert after[-1]["status"] == "aborted"
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=0.5)
+        assert turn(ws, "And now?", name, model="fake/stream")[-1]["status"] == "ok", "the session is free"
+    run = logged(deployment, after[acked]["run_id"], status="aborted")
+    assert run["output"].startswith("word0 word1 word2") and len(run["output"].split()) < 400
+
+
+def test_an_abort_before_the_run_exists_still_stops_it(deployment: Deployment) -> None:
+    name = session("early")
+    with chat(deployment) as ws:
+        send(ws, QUESTION, name)
+        ws.send(json.dumps({"type": "abort"}))
+        after = until_done(ws)
+        kinds = [m.get("type") or "token" for m in after]
+        assert "aborted" in kinds and after[-1]["status"] == "aborted"
+        assert "token" not in kinds[kinds.index("aborted") :]
+        run_id = after[kinds.index("aborted")]["run_id"]
+        assert turn(ws, "Still there?", name, model="fake/stream")[-1]["status"] == "ok", "nothing holds the session"
+    assert logged(deployment, run_id, status="aborted")["session_id"] == name
+
+
+def test_a_disconnect_stops_the_run(deployment: Deployment) -> None:
+    name = session("gone")
+    ws = chat(deployment)
+    send(ws, QUESTION, name)
+    run_id = receive(ws)["run_id"]
+    receive(ws)
+    ws.close()
+    run = logged(deployment, run_id, status="aborted")
+    assert len(run["output"].split()) < 400
+    with chat(deployment) as again:
+        assert turn(again, "Hello again", name, model="fake/stream")[-1]["status"] == "ok"
+
+
+def test_a_busy_session_is_refused_from_another_socket(deployment: Deployment) -> None:
+    name = session("busy")
+    with chat(deployment) as first, chat(deployment) as second:
+        send(first, QUESTION, name)
+        assert receive(first)["type"] == "retrieval"
+        send(second, "Me too", name, model="fake/stream")
+        refused = receive(second)
+        assert (refused["type"], refused["code"]) == ("error", "busy")
+        assert turn(second, "Another session", session("free"), model="fake/stream")[-1]["status"] == "ok"
+        first.send(json.dumps({"type": "abort"}))
+        assert until_done(first)[-1]["status"] == "aborted"
+
+
+def test_history_survives_reconnect_and_gateway_restart(deployment: Deployment) -> None:
+    name = session("memory")
+    with chat(deployment) as ws:
+        assert turn(ws, "first question", name, model="fake/stream")[-1]["status"] == "ok"
+    with chat(deployment) as ws:
+        assert turn(ws, "second question", name, model="fake/stream")[-1]["status"] == "ok"
+    deployment.gateway.stop()
+    deployment.gateway.start()
+    with chat(deployment) as ws:
+        assert turn(ws, "third question", name, model="fake/stream")[-1]["status"] == "ok"
+    kept = history(deployment, "chat", name)
+    assert [kind for kind, _ in kept] == ["human", "ai"] * 3
+    assert [text for kind, text in kept if kind == "human"] == ["first question", "second question", "third question"]
+
+
+# --- voice --------------------------------------------------------------------------------------------------------
+
+
+def test_a_voice_text_turn_streams_and_is_kept(deployment: Deployment) -> None:
+    name = session("voice")
+    with connect(f"{deployment.gateway.ws_url}/ws/assistant", open_timeout=30) as ws:
+        ws.send(json.dumps({"type": "text", "content": "What is hybrid search?", "session_id": name, "speak": False,
+                            "model": "fake/stream", "persona": "docs-guide"}))  # fmt: skip
+        messages = []
+        while not messages or messages[-1].get("type") not in ("done", "error"):
+            message = json.loads(ws.recv(timeout=60))
+            validate_assistant_message(message)
+            messages.append(message)
+    kinds = [m.get("type", "token") for m in messages]
+    assert kinds[0] == "retrieval" and "token" in kinds and "response" in kinds and kinds[-1] == "done"
+    assert messages[-1]["status"] == "ok"
+    assert logged(deployment, messages[-1]["run_id"], status="ok")["graph"] == "voice"
+    assert [kind for kind, _ in history(deployment, "voice", name)] == ["human", "ai"]
+
+
+# --- audits -------------------------------------------------------------------------------------------------------
+
+
+def create_task(deployment: Deployment, repo: str) -> str:
+    response = httpx.post(f"{deployment.gateway.url}/api/tasks/", json={"repo": repo, "model": "none"}, timeout=30)
+    assert response.status_code == 202, response.text
+    return response.json()["task_id"]
+
+
+def watch(deployment: Deployment, task_id: str, cancel_after_agents: bool = False) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    with connect(f"{deployment.gateway.ws_url}/ws/tasks/{task_id}", open_timeout=30) as ws:
+        try:
+            while True:
+                message = json.loads(ws.recv(timeout=180))
+                validate_tasks_message(message)
+                events.append(message)
+                if cancel_after_agents and message.get("step") == "agents":
+                    ws.send(json.dumps({"type": "cancel"}))
+                    cancel_after_agents = False
+        except ConnectionClosed:
+            pass
+    return events
+
+
+def test_an_audit_streams_its_events_and_replays_them_to_a_late_watcher(deployment: Deployment) -> None:
+    task_id = create_task(deployment, str(deployment.repos / "inventory-api"))
+    live = watch(deployment, task_id)
+    kinds = [e["type"] for e in live]
+    assert kinds[0] == "task.started" and kinds[-1] == "task.completed"
+    assert [e["seq"] for e in live] == list(range(len(live)))
+    assert sorted(e["agent"] for e in live if e["type"] == "task.agent_result") == ["bug_hunter", "explorer", "security"]
+    assert watch(deployment, task_id) == live, "a late watcher gets the same events"
+    report = httpx.get(f"{deployment.gateway.url}/api/tasks/{task_id}/results", timeout=30).json()
+    assert ("inventory/db.py", 32) in {(f["file"], f["line"]) for f in report["findings"]}
+
+
+def test_cancelling_an_audit_stops_it_where_it_runs(deployment: Deployment) -> None:
+    task_id = create_task(deployment, str(deployment.repos / "big"))
+    events = watch(deployment, task_id, cancel_after_agents=True)
+    assert events[-1]["type"] == "task.error" and "cancelled" in events[-1]["message"]
+    assert not [e for e in events if e["type"] == "task.completed"]
+    info = httpx.get(f"{deployment.gateway.url}/api/tasks/{task_id}", timeout=30).json()
+    assert info["status"] == "cancelled"
+    run = logged(deployment, info["run_id"], status="aborted")
+    assert run["graph"] == "repo_audit"
+
+
+# --- several gateways ---------------------------------------------------------------------------------------------
+
+
+def test_a_session_continues_on_another_gateway_process(deployment: Deployment) -> None:
+    if deployment.runtime == "sqlite":
+        pytest.skip("SQLite sessions live in one home; several gateways share Postgres or a LangGraph Server")
+    other_home = deployment.home.parent / f"{deployment.home.name}-b"
+    other_home.mkdir(exist_ok=True)
+    other = Server(other_home, deployment.env).start()
+    try:
+        name = session("shared")
+        with chat(deployment) as ws:
+            assert turn(ws, "asked on the first gateway", name, model="fake/stream")[-1]["status"] == "ok"
+        with connect(f"{other.ws_url}/ws/chat", open_timeout=30) as ws:
+            assert turn(ws, "asked on the second gateway", name, model="fake/stream")[-1]["status"] == "ok"
+        with chat(deployment) as first, connect(f"{other.ws_url}/ws/chat", open_timeout=30) as second:
+            send(first, QUESTION, name)
+            assert receive(first)["type"] == "retrieval"
+            send(second, "Me too", name, model="fake/stream")
+            refused = receive(second)
+            assert (refused["type"], refused["code"]) == ("error", "busy"), "the other process sees it busy"
+            first.send(json.dumps({"type": "abort"}))
+            until_done(first)
+    finally:
+        other.stop()
+    kept = history(deployment, "chat", name)
+    humans = [text for kind, text in kept if kind == "human"]
+    assert humans[:2] == ["asked on the first gateway", "asked on the second gateway"]

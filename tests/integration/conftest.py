@@ -130,7 +130,8 @@ def dev_server(home: Path, workdir: Path, env: dict[str, str]) -> Iterator[str]:
     log = open(home / "langgraph.log", "w")  # noqa: SIM115
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "langgraph"), "dev", "--no-browser", "--no-reload",
-         "--host", "127.0.0.1", "--port", str(port), "--config", str(server_config(workdir))],
+         "--host", "127.0.0.1", "--port", str(port), "--config", str(server_config(workdir)),
+         "--n-jobs-per-worker", "16"],  # the dev server runs one job at a time unless told
         cwd=workdir, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

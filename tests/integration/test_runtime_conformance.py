@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from tests.conftest import postgres_database
 from tests.integration.conftest import (
     ROOT,
     Server,
@@ -51,27 +51,6 @@ pytestmark = pytest.mark.integration
 RUNTIMES = ["sqlite", "postgres", "remote"]
 REPOS = ROOT / "datasets" / "repos"
 QUESTION = "How do I configure the data folder?"
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    """A fresh database on the test PostgreSQL (``WORKBENCH_TEST_POSTGRES_URL``), dropped afterwards."""
-    import psycopg
-
-    base = os.environ.get("WORKBENCH_TEST_POSTGRES_URL")
-    if not base:
-        message = "PostgreSQL cases need WORKBENCH_TEST_POSTGRES_URL (bash scripts/postgres.sh start prints one)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    name = f"wb_conf_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True) as con:
-        con.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(base, autocommit=True) as con:
-            con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass
@@ -111,7 +90,8 @@ def deployment(request, tmp_path_factory) -> Iterator[Deployment]:
     }
     with ExitStack() as stack:
         if request.param == "postgres":
-            env["WORKBENCH_CHECKPOINTER_URL"] = stack.enter_context(postgres_database())
+            server = request.getfixturevalue("postgres_server_url")
+            env["WORKBENCH_CHECKPOINTER_URL"] = stack.enter_context(postgres_database(server))
         if request.param == "remote":
             ingested = run_cli(home, "ingest", str(ROOT / "datasets" / "corpus"), **env)
             assert ingested.returncode == 0, ingested.stderr
@@ -338,7 +318,8 @@ def test_an_audit_streams_its_events_and_replays_them_to_a_late_watcher(deployme
     kinds = [e["type"] for e in live]
     assert kinds[0] == "task.started" and kinds[-1] == "task.completed"
     assert [e["seq"] for e in live] == list(range(len(live)))
-    assert sorted(e["agent"] for e in live if e["type"] == "task.agent_result") == ["bug_hunter", "explorer", "security"]
+    agents = sorted(e["agent"] for e in live if e["type"] == "task.agent_result")
+    assert agents == ["bug_hunter", "explorer", "security"]
     assert watch(deployment, task_id) == live, "a late watcher gets the same events"
     report = httpx.get(f"{deployment.gateway.url}/api/tasks/{task_id}/results", timeout=30).json()
     assert ("inventory/db.py", 32) in {(f["file"], f["line"]) for f in report["findings"]}

@@ -1,0 +1,351 @@
+"""The graph-runtime seam: session leases, errors across the wire, and the remote runtime's mapping of a LangGraph
+Server's stream (against a scripted SDK client), including cancel before and after the server names the run."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.graph import START, StateGraph
+from langgraph_sdk.errors import ConflictError
+from langgraph_sdk.schema import StreamPart
+from pydantic import ValidationError
+from typing_extensions import TypedDict
+
+from workbench.errors import ConfigurationError, ProviderUnavailable, WorkbenchError
+from workbench.runlog.callback import row_id
+from workbench.runtime import GATEWAY_RUN_ID, GraphFailed, GraphRun, SessionBusy, Token
+from workbench.runtime.errors import ERROR_EVENT, rebuilt, reports_errors
+from workbench.runtime.leases import MemoryLeases, PostgresLeases, SqliteLeases
+from workbench.runtime.local import LocalRuntime
+from workbench.runtime.remote import RemoteRuntime, thread_id, with_messages
+from workbench.settings import Settings
+from workbench.testing import exited_owner
+from workbench.voice.audio import AudioError
+
+# --- leases -------------------------------------------------------------------------------------------------------
+
+
+async def exercise(leases, other) -> None:
+    """``leases`` and ``other`` are two processes' views of the same lease store."""
+    assert await leases.acquire("chat:s1", "run-1")
+    assert not await other.acquire("chat:s1", "run-2"), "the other process sees the session busy"
+    assert not await leases.acquire("chat:s1", "run-3"), "so does this one"
+    assert await other.acquire("voice:s1", "run-4"), "a session of another graph is another lease"
+    await other.release("chat:s1", "run-2")  # not its holder: nothing happens
+    assert not await other.acquire("chat:s1", "run-5")
+    await leases.release("chat:s1", "run-1")
+    assert await other.acquire("chat:s1", "run-6")
+    assert sorted(await leases.held()) == ["chat:s1", "voice:s1"]
+
+
+async def test_memory_leases_refuse_a_second_turn_until_released():
+    leases = MemoryLeases()
+    await exercise(leases, leases)
+
+
+async def test_sqlite_leases_are_shared_by_processes_on_one_home(tmp_path):
+    first, second = SqliteLeases(tmp_path / "sessions.sqlite"), SqliteLeases(tmp_path / "sessions.sqlite")
+    try:
+        await exercise(first, second)
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_lease_of_a_process_that_died_or_stopped_renewing_is_taken_over(tmp_path):
+    leases = SqliteLeases(tmp_path / "sessions.sqlite")
+    try:
+        await leases._run(
+            "INSERT INTO workbench_session_turns VALUES (?, ?, ?, ?)",
+            ("chat:crashed", "old", exited_owner(), time.time() + 600),
+        )
+        assert await leases.acquire("chat:crashed", "new"), "its pid is gone on this host: free at once"
+        await leases._run(
+            "INSERT INTO workbench_session_turns VALUES (?, ?, ?, ?)",
+            ("chat:remote", "old", "elsewhere/1/1", time.time() - 1),
+        )
+        assert await leases.acquire("chat:remote", "new"), "another host's lease that lapsed is free"
+        await leases._run(
+            "INSERT INTO workbench_session_turns VALUES (?, ?, ?, ?)",
+            ("chat:alive", "old", "elsewhere/1/1", time.time() + 600),
+        )
+        assert not await leases.acquire("chat:alive", "new"), "a live lease elsewhere is respected"
+    finally:
+        await leases.close()
+
+
+async def test_hold_renews_while_the_turn_runs_and_releases_when_it_is_cancelled(tmp_path):
+    leases = SqliteLeases(tmp_path / "sessions.sqlite")
+    leases.ttl_s, leases.renew_s = 0.6, 0.1
+    entered = asyncio.Event()
+
+    async def turn() -> None:
+        async with leases.hold("chat:s", "r1"):
+            entered.set()
+            await asyncio.sleep(30)
+
+    try:
+        task = asyncio.create_task(turn())
+        await entered.wait()
+        await asyncio.sleep(1.0)  # past the ttl: only renewing keeps it
+        with pytest.raises(SessionBusy):
+            async with leases.hold("chat:s", "r2"):
+                pass
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await leases.held() == []
+    finally:
+        await leases.close()
+
+
+async def test_postgres_leases_are_shared_by_gateway_processes(postgres_url):
+    from psycopg.rows import dict_row
+    from psycopg_pool import AsyncConnectionPool
+
+    kwargs = {"autocommit": True, "row_factory": dict_row}
+    async with (
+        AsyncConnectionPool(postgres_url, kwargs=kwargs, open=False) as one,
+        AsyncConnectionPool(postgres_url, kwargs=kwargs, open=False) as two,
+    ):
+        first, second = PostgresLeases(one), PostgresLeases(two)
+        await first.setup()
+        await second.setup()
+        await exercise(first, second)
+
+
+# --- errors across the wire ---------------------------------------------------------------------------------------
+
+
+class State(TypedDict, total=False):
+    text: str
+
+
+def test_a_reported_error_is_rebuilt_with_its_class_code_and_message():
+    audio = rebuilt({"type": ERROR_EVENT, "error": "AudioError", "code": "no_speech", "message": "say something"})
+    assert isinstance(audio, AudioError) and audio.code == "no_speech" and str(audio) == "say something"
+    config = rebuilt({"error": "ConfigurationError", "code": None, "message": "unknown voice"})
+    assert type(config) is ConfigurationError and str(config) == "unknown voice"
+    other = rebuilt({"error": "os.system('x')", "message": "m" * 5000})
+    assert type(other) is WorkbenchError and len(str(other)) == 2000
+
+
+async def test_a_node_writes_its_project_error_to_the_stream_before_raising():
+    async def node(state: State) -> State:
+        raise ConfigurationError("choose a persona")
+
+    graph = StateGraph(State)
+    graph.add_node("node", reports_errors(node))
+    graph.add_edge(START, "node")
+    seen = []
+    with pytest.raises(ConfigurationError):
+        async for chunk in graph.compile().astream({"text": "x"}, stream_mode="custom"):
+            seen.append(chunk)
+    assert seen == [{"type": ERROR_EVENT, "error": "ConfigurationError", "code": None, "message": "choose a persona"}]
+
+
+class OneDocument:
+    def search(self, *args: Any, **kwargs: Any) -> list:
+        return [{"chunk_id": "c1", "source": "a.md", "title": "A", "section": None, "page": None, "text": "t0 t1.",
+                 "score": 1.0, "dense_score": 0.9, "sparse_score": 1.0}]  # fmt: skip
+
+
+async def test_the_local_runtime_yields_tokens_by_node_and_drops_error_events(tmp_path):
+    from workbench.providers.llm import ModelRegistry
+    from workbench.resources import Resources, set_resources
+    from workbench.testing import ScriptedChatModel
+
+    settings = Settings(home=tmp_path, llm="fake")
+    model = ScriptedChatModel().enqueue("t0 t1 t2")
+    previous = set_resources(Resources(settings, store=OneDocument(), models=ModelRegistry(settings, {"fake": model})))
+    try:
+        runtime = LocalRuntime(None)
+        run = GraphRun("chat", {"messages": [HumanMessage("hello")]}, str(uuid.uuid4()), thread=None)
+        parts = [part async for part in runtime.stream(run)]
+    finally:
+        set_resources(previous)
+    kinds = {kind for kind, _ in parts}
+    assert kinds == {"custom", "token", "values"}
+    tokens = [p for kind, p in parts if kind == "token"]
+    assert all(isinstance(t, Token) and t.node == "generate" for t in tokens)
+    assert "".join(t.text for t in tokens).startswith("t0 t1")
+
+
+def test_the_run_log_uses_the_gateway_run_id_when_it_is_a_uuid():
+    langchain_id, announced = uuid.uuid4(), str(uuid.uuid4())
+    assert row_id(langchain_id, {GATEWAY_RUN_ID: announced}) == announced
+    assert row_id(langchain_id, {GATEWAY_RUN_ID: "../../etc/passwd"}) == str(langchain_id)
+    assert row_id(langchain_id, {}) == str(langchain_id)
+
+
+def test_runtime_settings_are_checked():
+    with pytest.raises(ValidationError, match="LangGraph Server URL"):
+        Settings(graph_server="file:///etc/passwd")
+    with pytest.raises(ValidationError, match="postgresql://"):
+        Settings(checkpointer_url="sqlite:///x.db")
+    assert Settings(graph_server=" http://127.0.0.1:2024/ ").graph_server == "http://127.0.0.1:2024"
+    assert Settings(graph_server="", checkpointer_url="").graph_server is None
+
+
+# --- the remote runtime, against a scripted SDK client ------------------------------------------------------------
+
+
+class Runs:
+    def __init__(self, parts: list[StreamPart], *, hang: bool = False, conflict: bool = False) -> None:
+        self.parts, self.hang, self.conflict = parts, hang, conflict
+        self.requests: list[dict[str, Any]] = []
+        self.cancelled: list[tuple[str, str, bool]] = []
+        self.listed: list[dict[str, Any]] = []
+        self.announce = True
+
+    def stream(self, tid: str, graph: str, **options: Any) -> AsyncIterator[StreamPart]:
+        self.requests.append({"thread_id": tid, "graph": graph, **options})
+        return self._stream(options)
+
+    async def _stream(self, options: dict[str, Any]) -> AsyncIterator[StreamPart]:
+        if self.conflict:
+            request = httpx.Request("POST", "http://server/threads/x/runs/stream")
+            raise ConflictError("busy", response=httpx.Response(409, request=request), body=None)
+        if self.announce:
+            options["on_run_created"]({"run_id": "server-run", "thread_id": "t"})
+        for part in self.parts:
+            yield part
+        if self.hang:
+            await asyncio.sleep(60)
+
+    async def list(self, tid: str, limit: int = 10) -> list[dict[str, Any]]:
+        return self.listed
+
+    async def cancel(self, tid: str, run_id: str, wait: bool = False) -> None:
+        self.cancelled.append((tid, run_id, wait))
+
+
+class Threads:
+    def __init__(self) -> None:
+        self.created: list[dict[str, Any]] = []
+
+    async def create(self, **options: Any) -> dict[str, Any]:
+        self.created.append(options)
+        return {"thread_id": options["thread_id"]}
+
+
+def remote(runs: Runs) -> RemoteRuntime:
+    runtime = RemoteRuntime("http://127.0.0.1:9", timeout_s=1)
+    runtime.client = type("Client", (), {"runs": runs, "threads": Threads()})()  # type: ignore[assignment]
+    return runtime
+
+
+def chat_run(session: str = "s1") -> GraphRun:
+    return GraphRun("chat", {"messages": [{"role": "human", "content": "hi"}]}, str(uuid.uuid4()), thread=session)
+
+
+def token(text: str, node: str = "generate") -> StreamPart:
+    return StreamPart("messages", [{"type": "AIMessageChunk", "content": text}, {"langgraph_node": node}])
+
+
+async def test_a_remote_stream_maps_to_the_same_parts_and_sessions_map_to_threads():
+    values = {"messages": [{"type": "human", "content": "hi"}, {"type": "ai", "content": "hello"}], "model": "m"}
+    runs = Runs([
+        StreamPart("metadata", {"run_id": "server-run"}),
+        StreamPart("custom", {"type": "retrieval", "documents": []}),
+        token("hel"), token("ignored", node="rewrite"), token("lo"),
+        StreamPart("values", values),
+    ])  # fmt: skip
+    runtime = remote(runs)
+    run = chat_run()
+    parts = [part async for part in runtime.stream(run)]
+    assert [kind for kind, _ in parts] == ["custom", "token", "token", "token", "values"]
+    assert [p.node for kind, p in parts if kind == "token"] == ["generate", "rewrite", "generate"]
+    final = parts[-1][1]
+    assert isinstance(final["messages"][1], AIMessage) and final["messages"][1].content == "hello"
+    (request,) = runs.requests
+    assert request["thread_id"] == thread_id("chat", "s1") != thread_id("voice", "s1")
+    assert request["multitask_strategy"] == "reject" and request["on_disconnect"] == "cancel"
+    assert request["metadata"][GATEWAY_RUN_ID] == run.run_id
+    assert runtime.logged_elsewhere(run.run_id)
+    (thread,) = runtime.client.threads.created
+    assert thread["metadata"] == {"session_id": "s1", "graph": "chat"} and thread["if_exists"] == "do_nothing"
+
+
+async def test_a_busy_thread_is_a_busy_session():
+    with pytest.raises(SessionBusy):
+        async for _ in remote(Runs([], conflict=True)).stream(chat_run()):
+            pass
+
+
+async def test_a_remote_failure_raises_the_reported_error_or_a_generic_one():
+    reported = {"type": ERROR_EVENT, "error": "AudioError", "code": "invalid_audio", "message": "not audio"}
+    parts = [StreamPart("custom", reported), StreamPart("error", {"error": "AudioError", "message": "internal"})]
+    with pytest.raises(AudioError, match="not audio") as caught:
+        async for _ in remote(Runs(parts)).stream(chat_run()):
+            pass
+    assert caught.value.code == "invalid_audio"
+    with pytest.raises(GraphFailed):
+        async for _ in remote(Runs([StreamPart("error", {"error": "KeyError", "message": "x"})])).stream(chat_run()):
+            pass
+    with pytest.raises(TimeoutError):
+        async for _ in remote(Runs([StreamPart("error", {"error": "TimeoutError", "message": ""})])).stream(chat_run()):
+            pass
+
+
+async def consume_then_cancel(runtime: RemoteRuntime, run: GraphRun, after: int) -> None:
+    seen = asyncio.Event()
+
+    async def consume() -> None:
+        count = 0
+        async for _ in runtime.stream(run):
+            count += 1
+            if count >= after:
+                seen.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(seen.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_cancelling_the_consumer_cancels_the_server_run_and_waits():
+    runs = Runs([token("a"), token("b")], hang=True)
+    runtime = remote(runs)
+    await consume_then_cancel(runtime, chat_run(), after=2)
+    assert runs.cancelled == [(thread_id("chat", "s1"), "server-run", True)]
+
+
+async def test_a_run_cancelled_before_the_server_named_it_is_found_by_the_gateway_id():
+    runs = Runs([token("a")], hang=True)
+    runs.announce = False  # the response headers have not arrived: the run id is not known
+    run = chat_run()
+    runs.listed = [
+        {"run_id": "someone-else", "status": "running", "metadata": {GATEWAY_RUN_ID: str(uuid.uuid4())}},
+        {"run_id": "ours", "status": "pending", "metadata": {GATEWAY_RUN_ID: run.run_id}},
+    ]
+    runtime = remote(runs)
+    await consume_then_cancel(runtime, run, after=1)
+    assert runs.cancelled == [(thread_id("chat", "s1"), "ours", True)]
+    assert runtime.logged_elsewhere(run.run_id), "the server logs it: the gateway must not write its row"
+
+
+async def test_an_unreachable_server_fails_fast_with_what_to_do():
+    runtime = RemoteRuntime("http://127.0.0.1:9", timeout_s=2)  # nothing listens on port 9
+    started = time.monotonic()
+    with pytest.raises(ProviderUnavailable, match="WORKBENCH_GRAPH_SERVER") as caught:
+        async for _ in runtime.stream(chat_run()):
+            pass
+    assert "http://127.0.0.1:9" in str(caught.value) and "Error" not in str(caught.value)
+    with pytest.raises(ProviderUnavailable):
+        await runtime.check()
+    assert time.monotonic() - started < 30
+    await runtime.close()
+
+
+def test_server_state_without_messages_is_left_as_it_is():
+    assert with_messages({"report": {"a": 1}}) == {"report": {"a": 1}}
+    assert with_messages({"messages": [{"no": "type"}]}) == {"messages": [{"no": "type"}]}

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -265,6 +265,19 @@ def test_history_survives_reconnect_and_gateway_restart(deployment: Deployment) 
     kept = history(deployment, "chat", name)
     assert [kind for kind, _ in kept] == ["human", "ai"] * 3
     assert [text for kind, text in kept if kind == "human"] == ["first question", "second question", "third question"]
+
+
+def test_the_cli_asks_through_the_same_runtime(deployment: Deployment, tmp_path: Path) -> None:
+    """``workbench ask`` on a home of its own: with Postgres or a LangGraph Server its session is the shared one."""
+    name = session("cli")
+    asked = run_cli(tmp_path, "ask", "What is hybrid search?", "--session", name, "--model", "fake/stream",
+                    **deployment.env)  # fmt: skip
+    assert asked.returncode == 0, asked.stderr
+    answer = asked.stdout.splitlines()[0]
+    assert answer.startswith("t0 t1 t2") and f"session: {name}" in asked.stderr
+    assert history(replace(deployment, home=tmp_path), "chat", name) == [
+        ("human", "What is hybrid search?"), ("ai", answer),
+    ]  # fmt: skip
 
 
 # --- voice --------------------------------------------------------------------------------------------------------

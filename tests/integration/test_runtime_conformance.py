@@ -377,3 +377,23 @@ def test_a_session_continues_on_another_gateway_process(deployment: Deployment) 
     kept = history(deployment, "chat", name)
     humans = [text for kind, text in kept if kind == "human"]
     assert humans[:2] == ["asked on the first gateway", "asked on the second gateway"]
+
+
+def test_a_gateway_whose_langgraph_server_is_down_fails_turns_at_once_with_what_to_do(tmp_path: Path) -> None:
+    """Nothing listens on the configured server: the gateway starts, and each turn gets a clear error, not a hang."""
+    from tests.integration.conftest import free_port
+
+    down = f"http://127.0.0.1:{free_port()}"
+    gateway = Server(tmp_path, {"WORKBENCH_GRAPH_SERVER": down, "WORKBENCH_GRAPH_SERVER_TIMEOUT_S": "3",
+                                "WORKBENCH_WARM_SPEECH": "false"}).start()  # fmt: skip
+    try:
+        with connect(f"{gateway.ws_url}/ws/chat", open_timeout=30) as ws:
+            started = time.monotonic()
+            messages = turn(ws, QUESTION, "down", model="fake/stream")
+            assert time.monotonic() - started < 30
+        error, done = messages
+        assert error["code"] == "model_unavailable" and down in error["message"]
+        assert "WORKBENCH_GRAPH_SERVER" in error["message"] and done["status"] == "error"
+    finally:
+        gateway.stop()
+    assert not (tmp_path / "qdrant").exists(), "a gateway to a LangGraph Server indexes nothing itself"

@@ -1,5 +1,6 @@
 """Recordings never reach the checkpointer: a run of failing, aborted and answered audio turns through
-VoiceService on a real SQLite checkpoint file leaves no trace of the audio in any row of any table."""
+VoiceService on a real SQLite checkpoint file, or a real Postgres database, leaves no trace of the audio in any row
+of any table."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
@@ -60,10 +62,31 @@ def rows(path: Path) -> list[tuple[str, list[Any]]]:
     return found
 
 
-def leaks(path: Path, recordings: list[bytes]) -> list[str]:
-    """``table: trace`` for each row holding a trace of one of the recordings."""
+def postgres_rows(url: str) -> list[tuple[str, list[Any]]]:
+    """Every row of every table of a Postgres database, blobs also decoded with the checkpointer's serializer."""
+    import psycopg
+
+    serde = JsonPlusSerializer()
+    found: list[tuple[str, list[Any]]] = []
+    with psycopg.connect(url) as db:
+        tables = [name for (name,) in db.execute("select tablename from pg_tables where schemaname = 'public'")]
+        for table in tables:
+            cursor = db.execute(f'select * from "{table}"')  # the names come from the database itself
+            columns = [c.name for c in cursor.description or []]
+            for row in cursor:
+                values = [bytes(v) if isinstance(v, memoryview) else v for v in row]
+                record = dict(zip(columns, values, strict=True))
+                if isinstance(record.get("blob"), bytes) and record.get("type") not in (None, "empty"):
+                    values.append(serde.loads_typed((record["type"], record["blob"])))
+                found.append((table, values))
+    assert {"checkpoints", "checkpoint_blobs", "checkpoint_writes"} <= set(tables)
+    return found
+
+
+def leaks(path: Path | list[tuple[str, list[Any]]], recordings: list[bytes]) -> list[str]:
+    """``table: trace`` for each row (of a SQLite file, or rows already read) holding a trace of a recording."""
     out = []
-    for table, values in rows(path):
+    for table, values in rows(path) if isinstance(path, Path) else path:
         for value in values:
             text = value if isinstance(value, bytes) else repr(value).encode()
             for recording in recordings:
@@ -74,7 +97,7 @@ def leaks(path: Path, recordings: list[bytes]) -> list[str]:
 
 
 class Turns:
-    def __init__(self, tmp_path: Path, saver: AsyncSqliteSaver) -> None:
+    def __init__(self, tmp_path: Path, saver: BaseCheckpointSaver) -> None:
         self.settings = Settings(home=tmp_path, llm="fake", max_audio_s=MAX_AUDIO_S)
         self.model = ScriptedChatModel(default="It is sunny. Take a hat.")
         self.speech = FakeSpeech(self.settings, stt=FakeSTT("Will it rain?"), tts=FakeTTS())
@@ -104,44 +127,66 @@ class Turns:
             await task
 
 
-async def test_no_checkpoint_row_holds_a_recording_after_failing_aborted_and_answered_turns(tmp_path):
-    path = tmp_path / "checkpoints.sqlite"
+def turn_recordings() -> tuple[dict[str, bytes], bytes]:
     recordings = {name: noise(seconds, seed) for seed, (name, seconds) in enumerate(
         [("silent", 0.5), ("too_long", MAX_AUDIO_S + 1), ("answered", 0.5), ("aborted", 0.5), ("again", 0.5)]
     )}  # fmt: skip
-    invalid = b"RIFF\x00\x00\x00\x00WAVEjunk" + noise(0.5, 99)[44:]
-    async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
-        turns = Turns(tmp_path, saver)
-        previous = set_resources(turns.resources)
-        try:
-            turns.speech.fake_stt.text = ""  # nothing recognised
-            with pytest.raises(AudioError, match="no speech"):
-                await turns.events(VoiceTurn("s1", audio=recordings["silent"], audio_format="wav"))
-            turns.speech.fake_stt.text = "Will it rain?"
-            with pytest.raises(AudioError) as too_long:
-                await turns.events(VoiceTurn("s1", audio=recordings["too_long"], audio_format="wav"))
-            assert too_long.value.code == "audio_too_long"
-            with pytest.raises(AudioError) as bad:
-                await turns.events(VoiceTurn("s1", audio=invalid))
-            assert bad.value.code == "invalid_audio"
-            answered = await turns.events(VoiceTurn("s1", audio=recordings["answered"], audio_format="wav"))
-            assert answered[-1]["transcript"] == "Will it rain?"
-            turns.model.token_delay_s = 0.05
-            await turns.aborted(VoiceTurn("s1", audio=recordings["aborted"], audio_format="wav"))
-            turns.model.token_delay_s = 0.0
-            again = await turns.events(VoiceTurn("s2", audio=recordings["again"], audio_format="wav"))
-            assert again[-1]["type"] == "done"
-            assert [m.content for m in await turns.service.history("s1")][:2] == [
-                "Will it rain?",
-                answered[-1]["reply"],
-            ]
-        finally:
-            set_resources(previous)
-            turns.runlog.close()
+    return recordings, b"RIFF\x00\x00\x00\x00WAVEjunk" + noise(0.5, 99)[44:]
 
+
+async def play(tmp_path: Path, saver: BaseCheckpointSaver, recordings: dict[str, bytes], invalid: bytes) -> None:
+    """Turns that fail (no speech, too long, invalid), one answered, one aborted mid-answer, one in a new session."""
+    turns = Turns(tmp_path, saver)
+    previous = set_resources(turns.resources)
+    try:
+        turns.speech.fake_stt.text = ""  # nothing recognised
+        with pytest.raises(AudioError, match="no speech"):
+            await turns.events(VoiceTurn("s1", audio=recordings["silent"], audio_format="wav"))
+        turns.speech.fake_stt.text = "Will it rain?"
+        with pytest.raises(AudioError) as too_long:
+            await turns.events(VoiceTurn("s1", audio=recordings["too_long"], audio_format="wav"))
+        assert too_long.value.code == "audio_too_long"
+        with pytest.raises(AudioError) as bad:
+            await turns.events(VoiceTurn("s1", audio=invalid))
+        assert bad.value.code == "invalid_audio"
+        answered = await turns.events(VoiceTurn("s1", audio=recordings["answered"], audio_format="wav"))
+        assert answered[-1]["transcript"] == "Will it rain?"
+        turns.model.token_delay_s = 0.05
+        await turns.aborted(VoiceTurn("s1", audio=recordings["aborted"], audio_format="wav"))
+        turns.model.token_delay_s = 0.0
+        again = await turns.events(VoiceTurn("s2", audio=recordings["again"], audio_format="wav"))
+        assert again[-1]["type"] == "done"
+        assert [m.content for m in await turns.service.history("s1")][:2] == [
+            "Will it rain?",
+            answered[-1]["reply"],
+        ]
+    finally:
+        set_resources(previous)
+        turns.runlog.close()
+
+
+async def test_no_checkpoint_row_holds_a_recording_after_failing_aborted_and_answered_turns(tmp_path):
+    path = tmp_path / "checkpoints.sqlite"
+    recordings, invalid = turn_recordings()
+    async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+        await play(tmp_path, saver, recordings, invalid)
     tables = [table for table, _ in rows(path)]
     assert tables.count("checkpoints") >= 6 and tables.count("writes") >= 3, "each turn left its checkpoint"
     assert leaks(path, [*recordings.values(), invalid]) == []
+
+
+async def test_no_postgres_row_holds_a_recording_after_failing_aborted_and_answered_turns(tmp_path, postgres_url):
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+    recordings, invalid = turn_recordings()
+    async with AsyncPostgresSaver.from_conn_string(postgres_url) as saver:
+        await saver.setup()
+        await play(tmp_path, saver, recordings, invalid)
+    found = postgres_rows(postgres_url)
+    tables = [table for table, _ in found]
+    assert tables.count("checkpoints") >= 6 and tables.count("checkpoint_writes") >= 3, "each turn checkpointed"
+    assert any("Will it rain?" in repr(value) for _, values in found for value in values), "the scan reads content"
+    assert leaks(found, [*recordings.values(), invalid]) == []
 
 
 @pytest.mark.parametrize("durability", ["async", "sync", "exit"])

@@ -65,7 +65,7 @@ class LocalRuntime(GraphRuntime):
         kwargs: dict[str, Any] = {"context": run.context, "stream_mode": list(run.stream_mode)}
         if run.durability is not None:
             kwargs["durability"] = run.durability
-        if run.thread is None:
+        if run.thread is None or run.background:  # a background run (an audit) has no session to share
             async for part in self._parts(graph, run, config, kwargs):
                 yield part
             return

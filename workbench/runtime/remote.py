@@ -195,6 +195,7 @@ class RemoteRuntime(GraphRuntime):
             "stream_mode": modes,
             "metadata": metadata,
             "multitask_strategy": "reject",
+            "if_not_exists": "create",  # a thread the server lost (a restarted dev server) is made again
             "durability": run.durability,
         }
         if run.background:

@@ -339,7 +339,7 @@ async def test_an_unreachable_server_fails_fast_with_what_to_do():
     with pytest.raises(ProviderUnavailable, match="WORKBENCH_GRAPH_SERVER") as caught:
         async for _ in runtime.stream(chat_run()):
             pass
-    assert "http://127.0.0.1:9" in str(caught.value) and "Error" not in str(caught.value)
+    assert "127.0.0.1" not in str(caught.value) and "Error" not in str(caught.value), "no address, no class"
     with pytest.raises(ProviderUnavailable):
         await runtime.check()
     assert time.monotonic() - started < 30

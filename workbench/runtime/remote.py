@@ -115,10 +115,10 @@ class RemoteRuntime(GraphRuntime):
         """Gateway run ids of recent runs the server created (and logs itself)."""
 
     def _unreachable(self, exc: BaseException) -> ProviderUnavailable:
-        log.warning("LangGraph Server %s: %s", self.url, exc)
+        log.warning("the LangGraph Server at %s does not answer: %s", self.url, exc)  # its address stays here
         return ProviderUnavailable(
-            f"the LangGraph Server at {self.url} does not answer; start it, or unset WORKBENCH_GRAPH_SERVER to run "
-            "the graphs in this process"
+            "the LangGraph Server that runs the graphs does not answer; start it (WORKBENCH_GRAPH_SERVER names it), "
+            "or unset WORKBENCH_GRAPH_SERVER to run the graphs in this process"
         )
 
     async def check(self) -> None:

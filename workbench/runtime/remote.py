@@ -23,8 +23,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import langgraph_sdk
 from langchain_core.messages import messages_from_dict
-from langgraph_sdk import get_client
+from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import ConflictError, NotFoundError
 
 from workbench.errors import ProviderUnavailable
@@ -48,6 +49,7 @@ THREADS = uuid.UUID("4f7c2b1e-9a53-4c1d-8f0e-6b2d7a9c3e51")
 _MODES = {"messages": "messages-tuple", "custom": "custom", "values": "values"}
 _KNOWN_THREADS = 10_000
 _LIVE = ("pending", "running")
+MAX_STREAMS = 2_000
 
 
 def thread_id(graph: GraphName, session: str) -> str:
@@ -109,7 +111,18 @@ class RemoteRuntime(GraphRuntime):
     def __init__(self, url: str, api_key: str | None = None, *, timeout_s: float = 10.0, read_s: float = 300.0):
         self.url = url
         self.timeout_s = timeout_s
-        self.client = get_client(url=url, api_key=api_key, timeout=(timeout_s, read_s, timeout_s, timeout_s))
+        headers = {"User-Agent": f"langgraph-sdk-py/{langgraph_sdk.__version__}"}
+        if api_key:
+            headers["x-api-key"] = api_key
+        http = httpx.AsyncClient(
+            base_url=url,
+            # Each running turn holds one streaming connection: httpx's default pool (100) would make the 101st
+            # wait; the gateway's own turn limits bound them instead.
+            transport=httpx.AsyncHTTPTransport(retries=2, limits=httpx.Limits(max_connections=MAX_STREAMS)),
+            timeout=httpx.Timeout(timeout_s, read=read_s),
+            headers=headers,
+        )
+        self.client = LangGraphClient(http)
         self._threads: OrderedDict[str, None] = OrderedDict()
         self._on_server: OrderedDict[str, None] = OrderedDict()
         """Gateway run ids of recent runs the server created (and logs itself)."""

@@ -28,6 +28,7 @@ unit:
 bench:
 	.venv/bin/python bench/retrieval.py
 	.venv/bin/python bench/ws_latency.py
+	.venv/bin/python bench/runtimes.py
 	.venv/bin/python bench/runlog_writes.py
 	.venv/bin/python bench/voice.py
 	.venv/bin/python bench/audit.py

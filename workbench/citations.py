@@ -79,13 +79,18 @@ def supporting_documents(answer: str, passages: list[str], min_overlap: float = 
     """1-based numbers of the passages that support some sentence of ``answer`` (for answers without ``[n]``).
 
     A passage supports a sentence when it holds at least ``min_overlap`` of the sentence's content words (and
-    at least ``min_words`` of them); each sentence is attributed to its best passage.
+    at least ``min_words`` of them); each sentence is attributed to its best passage. A shorter sentence that
+    holds a figure (a bare "8000") is attributed to the first passage holding all of its words.
     """
     words = [_content_words(p) for p in passages]
     cited: list[int] = []
     for sentence in split_sentences(answer):
         terms = _content_words(sentence)
         if len(terms) < min_words:
+            if terms and any(any(c.isdigit() for c in t) for t in terms):
+                holder = next((i + 1 for i, w in enumerate(words) if terms <= w), None)
+                if holder is not None and holder not in cited:
+                    cited.append(holder)
             continue
         best, overlap = max(((i, len(terms & w)) for i, w in enumerate(words)), key=lambda x: x[1], default=(0, 0))
         if overlap >= min_words and overlap / len(terms) >= min_overlap and best + 1 not in cited:

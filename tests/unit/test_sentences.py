@@ -65,3 +65,12 @@ def test_citations_and_metrics_cut_answers_the_same_way() -> None:
     assert [numbers for _, numbers in sentences(answer)] == [[1], [2]]
     passages = ["The data folder is ./.workbench by default.", "It holds runs.duckdb, for example for SQL."]
     assert supporting_documents(answer.replace(" [1]", "").replace(" [2]", ""), passages) == [1, 2]
+
+
+def test_a_bare_figure_is_attributed_to_the_first_passage_holding_it():
+    from workbench.citations import supporting_documents
+
+    passages = ["The server listens on port 9001 in the recipe.", "By default the server listens on port 8000."]
+    assert supporting_documents("8000", passages) == [2]
+    assert supporting_documents("8000.", ["Nothing here.", "No figure."]) == []
+    assert supporting_documents("Yes.", passages) == [], "a short answer without a figure is not attributed"

@@ -47,5 +47,5 @@ def test_with_a_token_the_browser_logs_in_and_the_chat_tab_answers(browser, tmp_
         page.locator("#chat-input textarea").fill("Which port does the workbench server listen on by default?")
         page.locator("#chat-send").click()
         page.locator("#chat-status").get_by_text("Answered by").wait_for(timeout=120_000)
-        assert len(page.locator("#chatbot .message-row").last.inner_text().split()) > 3
+        assert "8000" in page.locator("#chatbot .message-row").last.inner_text(), "the logged-in tab answers"
         page.close()

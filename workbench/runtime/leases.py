@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -105,8 +104,8 @@ class _SqlLeases(SessionLeases):
     """The lease table and its statements; subclasses run them on their database."""
 
     ph = "?"
-    now = "?"
-    """SQL for the current time in seconds (``?``: this process's clock, passed as a parameter)."""
+    now = "((julianday('now') - 2440587.5) * 86400.0)"
+    """SQL for the database's clock, in seconds since the epoch (one clock for every process sharing the table)."""
 
     def _sql(self, text: str) -> str:
         """``text`` in this database's dialect: ``?`` placeholders, ``{now}`` for the current time."""
@@ -123,7 +122,7 @@ class _SqlLeases(SessionLeases):
             "expires_at = excluded.expires_at WHERE workbench_session_turns.expires_at < {now} RETURNING run_id"
         )
         for _ in range(2):
-            if await self._run(take, self._take_params(key, run_id, owner)):
+            if await self._run(take, (key, run_id, owner, self.ttl_s)):
                 return True
             rows = await self._run(self._sql("SELECT owner FROM workbench_session_turns WHERE key = ?"), (key,))
             if not rows or not _holder_gone(str(rows[0][0])):
@@ -132,18 +131,11 @@ class _SqlLeases(SessionLeases):
             await self._run(stale, (key, rows[0][0]))
         return False
 
-    def _take_params(self, key: str, run_id: str, owner: str) -> tuple[Any, ...]:
-        if self.now == "?":
-            now = time.time()
-            return (key, run_id, owner, now, self.ttl_s, now)
-        return (key, run_id, owner, self.ttl_s)
-
     async def renew(self, key: str, run_id: str) -> None:
         sql = self._sql(
             "UPDATE workbench_session_turns SET expires_at = {now} + ? WHERE key = ? AND run_id = ? RETURNING key"
         )
-        params = (time.time(), self.ttl_s, key, run_id) if self.now == "?" else (self.ttl_s, key, run_id)
-        await self._run(sql, params)
+        await self._run(sql, (self.ttl_s, key, run_id))
 
     async def release(self, key: str, run_id: str) -> None:
         sql = self._sql("DELETE FROM workbench_session_turns WHERE key = ? AND run_id = ? RETURNING key")
@@ -151,7 +143,7 @@ class _SqlLeases(SessionLeases):
 
     async def held(self) -> list[str]:
         sql = self._sql("SELECT key FROM workbench_session_turns WHERE expires_at >= {now}")
-        rows = await self._run(sql, (time.time(),) if self.now == "?" else ())
+        rows = await self._run(sql, ())
         return [str(row[0]) for row in rows]
 
 

@@ -13,7 +13,7 @@ START → clone → select ─┬─ agent(explorer)   ─┐
 - **agent**: one specialist (explorer, bug hunter, security), bounded by its time limit; a failure or timeout
   becomes that agent's result (status error/timeout), never the run's.
 - **aggregate**: merges and deduplicates findings across agents, ranks them, writes the executive summary and
-  the report (status ``partial`` when an agent failed); removes the checkout.
+  the report (status ``partial`` when an agent failed or left files unanalyzed); removes the checkout.
 
 Every step streams ``task.*`` events (custom stream mode), the same ones ``/ws/tasks/{task_id}`` carries.
 """
@@ -203,6 +203,9 @@ async def agent(job: AgentJob, runtime: Runtime[AuditContext]) -> dict[str, Any]
         emit=writer,
         model=await asyncio.to_thread(_triage_model, ctx),
         reviews=settings.audit_llm_reviews if ctx.llm_reviews is None else ctx.llm_reviews,
+        options={
+            "ruff": {"extend_select": [c.strip() for c in settings.audit_ruff_extend_select.split(",") if c.strip()]}
+        },
     )
     started = time.monotonic()
     writer({"type": "task.progress", "step": "agents", "agent": name, "message": "started", "percent": None})
@@ -226,7 +229,7 @@ async def agent(job: AgentJob, runtime: Runtime[AuditContext]) -> dict[str, Any]
         error = f"the {name} agent failed; the server log has the details"
         result = AgentResult(agent=name, status="error", error=error, summary="failed")
     result.duration_s = round(time.monotonic() - started, 3)
-    if result.status in ("ok",):
+    if result.status in ("ok", "partial"):
         counts = count_by_severity(result.findings)
         writer(
             {
@@ -271,7 +274,7 @@ async def aggregate(state: AuditState, runtime: Runtime[AuditContext]) -> dict[s
         elif name in (state.get("reasons") or {}):
             agents[name] = AgentResult(agent=name, status="skipped", summary=state["reasons"][name])
     repo_map = results["explorer"].repo_map if "explorer" in results else None
-    failed = [name for name, result in agents.items() if result.status in ("error", "timeout")]
+    failed = [name for name, result in agents.items() if result.status in ("error", "timeout", "partial")]
     counts = count_by_severity(findings)
     report = AuditReport(
         task_id=state.get("task_id") or "",

@@ -31,4 +31,35 @@ for model in ${WORKBENCH_BUNDLED_MODELS:-qwen-1-5b qwen-0-5b}; do
 done
 echo "setup: syncing .venv from uv.lock (the first run compiles llama-cpp-python: several minutes)"
 uv sync --frozen --quiet "${extras[@]}"
+# Analyzers beside the workbench, each in a venv of its own under .venv/tools (workbench/audit/analyzers/toolchain.py),
+# from hash-pinned requirements/<tool>.txt: semgrep pins libraries the workbench's clash with (click, OpenTelemetry);
+# bandit parses with its interpreter's grammar, so it gets the newest Python here (3.12+ reads 3.12 f-strings).
+newest_python() {
+  local candidate
+  for candidate in python3.14 python3.13 python3.12 \
+      $(ls -d "$(pyenv root 2>/dev/null)"/versions/3.1[2-9]* /usr/bin/python3.1[2-9] 2>/dev/null | sort -rV); do
+    [ -d "$candidate" ] && candidate="$candidate/bin/python3"
+    if "$candidate" -c 'import sys; assert sys.version_info >= (3, 12)' >/dev/null 2>&1; then
+      command -v "$candidate" 2>/dev/null || echo "$candidate"
+      return
+    fi
+  done
+}
+install_tool() {  # name python
+  local dir=".venv/tools/$1" want
+  want="$(sha256sum "requirements/$1.txt" | cut -d' ' -f1) $2"
+  if [ "$(cat "$dir/.installed" 2>/dev/null)" != "$want" ]; then
+    echo "setup: installing $1 into $dir ($("$2" -c 'import sys; print(sys.version.split()[0])'))"
+    uv venv --quiet --clear --python "$2" "$dir"
+    uv pip install --quiet --python "$dir/bin/python" --require-hashes -r "requirements/$1.txt"
+    echo "$want" > "$dir/.installed"
+  fi
+}
+install_tool semgrep "$(pwd)/.venv/bin/python"
+newer="$(newest_python)"
+if [ -n "$newer" ]; then
+  install_tool bandit "$newer"
+else
+  echo "setup: no Python 3.12+ here: bandit reads Python 3.11's grammar, and audits name the files it cannot parse" >&2
+fi
 echo "setup: done"

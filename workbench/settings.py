@@ -136,6 +136,12 @@ class Settings(BaseSettings):
     audit_agent_timeout_s: float = Field(default=300.0, gt=0, description="Limit on one specialist agent.")
     audit_max_concurrent: int = Field(default=2, ge=1, le=32, description="Audit tasks running at once.")
     audit_llm_reviews: int = Field(default=5, ge=0, le=100, description="Findings per agent the LLM triages.")
+    audit_ruff_extend_select: str = Field(
+        default="",
+        pattern=r"^[A-Z0-9, ]*$",
+        description="Ruff rules the bug hunter adds to its bug-only set, comma-separated (e.g. E722,S110,S112 for "
+        "bare and silently swallowed exceptions).",
+    )
 
     # Protocols and their limits
     max_message_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest WebSocket text message accepted.")

@@ -23,6 +23,7 @@ from workbench.audit import analyzers
 from workbench.audit.analyzers import SKIP_DIRS
 from workbench.audit.explorer import build_repo_map, describe
 from workbench.audit.models import AGENTS, AgentName, AgentResult, AgentStatus, Finding
+from workbench.audit.rules import TAINT_CWES
 from workbench.audit.triage import architecture_summary, triage
 
 Emit = Callable[[dict[str, Any]], None]
@@ -31,6 +32,7 @@ ToolFn = Callable[..., analyzers.ToolRun]
 TOOLS: dict[str, ToolFn] = {
     "ruff": analyzers.run_ruff,
     "lizard": analyzers.run_lizard,
+    "semgrep": analyzers.run_semgrep,
     "bandit": analyzers.run_bandit,
     "secrets": analyzers.run_secrets,
     "patterns": analyzers.run_patterns,
@@ -38,9 +40,11 @@ TOOLS: dict[str, ToolFn] = {
 AGENT_TOOLS: dict[AgentName, tuple[str, ...]] = {
     "explorer": (),
     "bug_hunter": ("ruff", "lizard"),
-    "security": ("bandit", "secrets", "patterns"),
+    "security": ("semgrep", "bandit", "secrets", "patterns"),
 }
-PYTHON_ONLY = frozenset({"ruff", "bandit"})
+PYTHON_ONLY = frozenset({"ruff", "bandit", "semgrep"})
+NOT_ANALYZED_LISTED = 10
+"""Files not analyzed named per tool in the agent's result (the count is always complete)."""
 
 
 @dataclass
@@ -105,6 +109,8 @@ class AgentContext:
     model: BaseChatModel | None = None
     reviews: int = 5
     cancel: threading.Event = field(default_factory=threading.Event)
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Extra keyword arguments per tool (ruff: extend_select)."""
 
 
 def _progress(ctx: AgentContext, agent: str, message: str, percent: float) -> None:
@@ -117,18 +123,26 @@ async def _run_tools(agent: AgentName, ctx: AgentContext, deadline: float) -> tu
     async def one(name: str) -> analyzers.ToolRun:
         _progress(ctx, agent, f"running {name}", 0)
         remaining = max(0.1, deadline - time.monotonic())
-        run = await asyncio.to_thread(TOOLS[name], ctx.root, timeout_s=remaining, cancel=ctx.cancel)
-        _progress(ctx, agent, f"{name}: {run.status}, {len(run.findings)} findings in {run.duration_s:.1f} s", 0)
+        options = ctx.options.get(name, {})
+        run = await asyncio.to_thread(TOOLS[name], ctx.root, timeout_s=remaining, cancel=ctx.cancel, **options)
+        unread = f", {len(run.not_analyzed)} files not analyzed" if run.not_analyzed else ""
+        took = f"{run.duration_s:.1f} s"
+        _progress(ctx, agent, f"{name}: {run.status}, {len(run.findings)} findings{unread} in {took}", 0)
         return run
 
     runs = await asyncio.gather(*(one(name) for name in ctx.tools))
-    findings = [f for run in runs for f in run.findings]
+    findings = corroborate([f for run in runs for f in run.findings], runs)
     tools = {
         run.tool: {
             "version": run.version,
             "status": run.status,
             "duration_s": round(run.duration_s, 3),
             "files": run.files,
+            "analyzed": run.analyzed,
+            "not_analyzed": len(run.not_analyzed),
+            "not_analyzed_files": [
+                {"file": n.file, "reason": n.reason} for n in run.not_analyzed[:NOT_ANALYZED_LISTED]
+            ],
             "findings": len(run.findings),
             "error": run.error,
         }
@@ -137,17 +151,59 @@ async def _run_tools(agent: AgentName, ctx: AgentContext, deadline: float) -> tu
     return findings, tools
 
 
+def corroborate(findings: list[Finding], runs: list[analyzers.ToolRun]) -> list[Finding]:
+    """Weigh bandit's shape-only findings by the taint analysis (see `rules.TAINT_CWES`).
+
+    A bandit finding of a class the taint rules cover, in a file semgrep analyzed, with no semgrep finding of
+    that class in the file, is kept at low confidence with a note: no request data was traced to it."""
+    taint = next((run for run in runs if run.tool == "semgrep" and run.status in ("ok", "partial")), None)
+    if taint is None:
+        return findings
+    unread = {n.file for n in taint.not_analyzed}
+    traced = {(f.file, _family(f.cwe)) for f in findings if f.tool == "semgrep" and f.cwe is not None}
+    weighed = []
+    for f in findings:
+        if (
+            f.tool == "bandit"
+            and f.cwe in TAINT_CWES
+            and f.file not in unread
+            and (f.file, _family(f.cwe)) not in traced
+            and f.confidence != "low"
+        ):
+            note = " (taint analysis traced no request data to this call in the file)"
+            f = f.model_copy(update={"confidence": "low", "message": f.message + note})
+        weighed.append(f)
+    return weighed
+
+
+def _family(cwe: int | None) -> int | None:
+    return {95: 94}.get(cwe or 0, cwe)
+
+
 def _tool_summary(agent: AgentName, findings: list[Finding], tools: dict[str, Any], reviewed: int) -> str:
     counts = Counter(f.severity for f in findings)
     by_severity = ", ".join(f"{counts[s]} {s}" for s in ("critical", "high", "medium", "low", "info") if counts[s])
-    failed = [f"{name} ({info['status']})" for name, info in tools.items() if info["status"] not in ("ok", "skipped")]
+    failed = [
+        f"{name} ({info['status']})"
+        for name, info in tools.items()
+        if info["status"] not in ("ok", "skipped", "partial")
+    ]
     parts = [f"{len(findings)} findings" + (f" ({by_severity})" if by_severity else "")]
     parts.append(f"tools: {', '.join(tools) or 'none'}")
     if failed:
         parts.append(f"not completed: {', '.join(failed)}")
+    parts += [not_analyzed_line(name, info) for name, info in tools.items() if info.get("not_analyzed")]
     if reviewed:
         parts.append(f"{reviewed} triaged by the model")
     return "; ".join(parts) + "."
+
+
+def not_analyzed_line(tool: str, info: dict[str, Any], named: int = 3) -> str:
+    """``bandit did not analyze 12 of 40 files (a.py: why; b.py: why; …)``: one tool's coverage gap."""
+    files = info.get("not_analyzed_files") or []
+    listed = "; ".join(f"{entry['file']}: {entry['reason']}" for entry in files[:named])
+    more = ", …" if info["not_analyzed"] > len(files[:named]) else ""
+    return f"{tool} did not analyze {info['not_analyzed']} of {info['files']} files ({listed}{more})"
 
 
 async def run_agent(agent: AgentName, ctx: AgentContext) -> AgentResult:
@@ -174,15 +230,17 @@ async def run_agent(agent: AgentName, ctx: AgentContext) -> AgentResult:
     failed = [
         f"{name}: {info['error'] or info['status']}"
         for name, info in tools.items()
-        if info["status"] not in ("ok", "skipped")
+        if info["status"] not in ("ok", "skipped", "partial")
     ]
-    status: AgentStatus = "error" if failed else "ok"  # what the working tools found is kept either way
+    unread = [not_analyzed_line(name, info) for name, info in tools.items() if info.get("not_analyzed")]
+    # what the working tools found is kept either way
+    status: AgentStatus = "error" if failed else "partial" if unread else "ok"
     return AgentResult(
         agent=agent,
         status=status,
         findings=findings,
         summary=_tool_summary(agent, findings, tools, reviewed),
-        error="; ".join(failed) or None,
+        error="; ".join(failed + unread) or None,
         duration_s=round(time.monotonic() - started, 3),
         tools=tools,
     )

@@ -11,12 +11,22 @@ from pydantic import BaseModel, Field
 Severity = Literal["critical", "high", "medium", "low", "info"]
 Confidence = Literal["high", "medium", "low"]
 AgentName = Literal["explorer", "bug_hunter", "security"]
-AgentStatus = Literal["pending", "running", "ok", "error", "timeout", "skipped"]
+AgentStatus = Literal["pending", "running", "ok", "partial", "error", "timeout", "skipped"]
+"""partial: the agent finished, but its tools left files unanalyzed (``AgentResult.tools[...]["not_analyzed"]``)."""
 
 AGENTS: tuple[AgentName, ...] = ("explorer", "bug_hunter", "security")
 SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low", "info")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(reversed(SEVERITIES))}  # info 0 ... critical 4
 CONFIDENCE_RANK = {"low": 0, "medium": 1, "high": 2}
+
+
+class TraceStep(BaseModel):
+    """One step of a taint trace: where request data is read (source), passes (step), and is used (sink)."""
+
+    role: Literal["source", "step", "sink"]
+    file: str
+    line: int = Field(ge=1)
+    code: str = Field(default="", description="The expression or variable at that step, as the engine printed it.")
 
 
 class Finding(BaseModel):
@@ -35,6 +45,9 @@ class Finding(BaseModel):
     agent: AgentName
     tool: str = Field(description="The analyzer that produced it: ruff, bandit, detect-secrets, lizard, patterns.")
     suggested_fix: str | None = None
+    trace: list[TraceStep] = Field(
+        default_factory=list, description="For a taint finding: the path from the source of the data to the sink."
+    )
     agents: list[AgentName] = Field(default_factory=list, description="Every agent that reported it (merged).")
     tools: list[str] = Field(default_factory=list, description="Every tool that reported it (merged).")
     agreement: int = Field(default=1, ge=1, description="How many distinct tools reported it.")

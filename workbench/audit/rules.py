@@ -31,7 +31,13 @@ CATEGORY_FIXES: dict[str, str] = {
     "code-injection": "Do not evaluate input as code; parse it (ast.literal_eval, JSON) or map it to known operations.",
     "insecure-deserialization": "Deserialize untrusted data with a data-only format (JSON, yaml.safe_load).",
     "hardcoded-secret": "Remove the secret from the code, rotate it, and read it from the environment or a vault.",
-    "weak-crypto": "Use a modern algorithm (SHA-256+; for passwords a KDF such as scrypt, argon2 or bcrypt).",
+    "weak-crypto": "Use a modern cipher and mode (AES-GCM, ChaCha20-Poly1305) from a maintained library.",
+    "weak-hash": "Use SHA-256 or better; for passwords a KDF such as scrypt, argon2 or bcrypt.",
+    "ldap-injection": "Escape values put into an LDAP filter (ldap3.utils.conv.escape_filter_chars).",
+    "xpath-injection": "Pass values as XPath variables (lxml: xpath('//u[@id=$id]', id=value)), never by formatting.",
+    "open-redirect": "Redirect only to relative paths or an allowlist of hosts; check the parsed URL's netloc.",
+    "trust-boundary": "Validate request data before storing it in the session; store ids you looked up, not raw input.",
+    "insecure-cookie": "Set secure=True (and httponly=True, samesite) on cookies that carry anything of value.",
     "tls-verification-disabled": "Keep certificate verification on; trust a private CA through its bundle instead.",
     "missing-timeout": "Pass an explicit timeout to every network call.",
     "insecure-temp-file": "Use tempfile.mkstemp/NamedTemporaryFile/TemporaryDirectory instead of predictable paths.",
@@ -56,17 +62,20 @@ CATEGORY_FIXES: dict[str, str] = {
 }
 
 # --- ruff (agent bug_hunter): bug-focused rules only, style and security are out -----------------------------
-# B: flake8-bugbear (minus the style-only checks in RUFF_IGNORE), E9: syntax/IO errors, E722: bare except,
+# B: flake8-bugbear (minus the style-only checks in RUFF_IGNORE), E9: syntax/IO errors,
 # F50/F52: broken %/format strings, F60: repeated dict keys, F63: always-true asserts and `is` on literals,
 # F7: misplaced break/return/yield, F82: undefined names, F811: redefinition, F841: unused local,
 # F901: raise NotImplemented, PLE: pylint errors, a few PLW warnings that are real bugs,
-# RUF006 (dangling asyncio task), RUF018/RUF024/RUF026, S110/S112 (silently swallowed exceptions).
+# RUF006 (dangling asyncio task), RUF018/RUF024/RUF026.
 RUFF_SELECT: tuple[str, ...] = (
-    "B", "E9", "E722", "F50", "F52", "F60", "F63", "F7", "F82", "F811", "F841", "F901", "PLE",
+    "B", "E9", "F50", "F52", "F60", "F63", "F7", "F82", "F811", "F841", "F901", "PLE",
     "PLW0120", "PLW0127", "PLW0129", "PLW0131", "PLW0133", "PLW0177", "PLW0211", "PLW0602", "PLW0711",
     "PLW1501", "PLW1507", "PLW1508", "PLW1509", "PLW2101", "PLW3301",
-    "RUF006", "RUF018", "RUF024", "RUF026", "S110", "S112",
+    "RUF006", "RUF018", "RUF024", "RUF026",
 )  # fmt: skip
+# Habits rather than bugs, off unless asked for (WORKBENCH_AUDIT_RUFF_EXTEND_SELECT="E722,S110,S112"): a bare
+# `except`, an exception silently passed or continued. Their mappings stay below for when they are selected.
+RUFF_STYLE: tuple[str, ...] = ("E722", "S110", "S112")
 # Style or API-design opinions, not bugs: calls in defaults (FastAPI's Depends), getattr with a constant, ABC
 # shape, warnings' stacklevel, `raise ... from`, zip(strict=), unused loop variables.
 RUFF_IGNORE: tuple[str, ...] = ("B007", "B008", "B009", "B010", "B024", "B027", "B028", "B904", "B905", "B911")
@@ -115,6 +124,19 @@ BANDIT_SKIP: tuple[str, ...] = ("B101", "B110", "B112", "B404", "B603", "B607")
 BANDIT_RULES: dict[str, Rule] = {
     "B102": Rule("code-injection", None, 95),
     "B307": Rule("code-injection", None, 95),
+    # weak hashes (CWE-328) apart from weak ciphers and modes (CWE-327)
+    "B303": Rule("weak-hash", "medium", 328),
+    "B304": Rule("weak-crypto", None, 327),
+    "B305": Rule("weak-crypto", None, 327),
+    # XML parsing (bandit says CWE-20): what it warns of is XXE. The standard library's parsers have not resolved
+    # external entities since Python 3.7.1 (and expat 2.4.1 stops entity-expansion bombs), so a call alone is a
+    # hint; the semgrep rule python-xxe reports request data reaching a parser configured to resolve entities.
+    **{
+        f"B{n}": Rule(
+            "xxe", "low", 611, "Parse untrusted XML with defusedxml, or keep entity resolution off.", confidence="low"
+        )
+        for n in range(313, 321)
+    },
     # bandit's password checks go by variable names (token, secret, pwd) and misfire often: kept at its low
     # severity; detect-secrets reports the same lines at medium when the value looks like a secret.
     "B105": Rule("hardcoded-secret"),
@@ -127,7 +149,7 @@ BANDIT_RULES: dict[str, Rule] = {
     "B301": Rule("insecure-deserialization"),
     "B506": Rule("insecure-deserialization", None, 502),
     # md5/sha1 are as often ids and cache keys as password hashes: medium, for the triage to judge
-    "B324": Rule("weak-crypto", "medium", confidence="medium"),
+    "B324": Rule("weak-hash", "medium", 328, confidence="medium"),
     "B501": Rule("tls-verification-disabled"),
     "B608": Rule("sql-injection", "high"),  # bandit says medium; a query built from strings is this audit's top risk
     "B311": Rule("weak-random", "low", 330),
@@ -138,7 +160,7 @@ BANDIT_RULES: dict[str, Rule] = {
     "B308": Rule("xss", None, 79, "Do not mark untrusted text safe; escape it."),
     "B104": Rule("bind-all-interfaces", "low", 605, "Bind to 127.0.0.1 unless the service must be reachable."),
 }
-# Bandit's own CWE decides the category when the test id has no entry.
+# Bandit's own CWE decides the category when the test id has no entry (and names the taint rules' classes).
 CWE_CATEGORIES: dict[int, str] = {
     78: "command-injection",
     89: "sql-injection",
@@ -149,7 +171,13 @@ CWE_CATEGORIES: dict[int, str] = {
     295: "tls-verification-disabled",
     326: "weak-crypto",
     327: "weak-crypto",
-    328: "weak-crypto",
+    328: "weak-hash",
+    330: "weak-random",
+    90: "ldap-injection",
+    643: "xpath-injection",
+    601: "open-redirect",
+    501: "trust-boundary",
+    614: "insecure-cookie",
     377: "insecure-temp-file",
     400: "missing-timeout",
     502: "insecure-deserialization",
@@ -167,8 +195,18 @@ def bandit_rule(test_id: str, cwe: int | None, test_name: str) -> Rule:
     if test_id in BANDIT_RULES:
         return BANDIT_RULES[test_id]
     if test_id.startswith("B4"):  # import blacklist: an import is a hint, not a finding
+        if test_id in ("B405", "B406", "B407", "B408", "B409", "B410"):  # XML modules: see B313-B320
+            return Rule("xxe", "info", 611)
         return Rule(CWE_CATEGORIES.get(cwe or 0, "risky-import"), "info")
     return Rule(CWE_CATEGORIES.get(cwe or 0, test_name.replace("_", "-")))
+
+
+# --- taint corroboration ----------------------------------------------------------------------------------------
+# Bandit sees the shape of a call (a string-built query, a shell command, pickle.loads), not where its data comes
+# from. Where semgrep's taint rules cover the class and analyzed the file without tracing request data to such a
+# sink in it, bandit's finding is kept at low confidence, with a note (intraprocedural: data passed in as a
+# function parameter is not followed, so the finding stays listed).
+TAINT_CWES: frozenset[int] = frozenset({78, 89, 94, 95, 502, 22, 79, 611, 90, 643, 601, 501})
 
 
 # --- detect-secrets (agent security) ----------------------------------------------------------------------------

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from workbench.audit.analyzers.evidence import build_finding
@@ -12,11 +14,20 @@ from workbench.audit.analyzers.process import Analyzer, Session, ToolRun, python
 from workbench.audit.analyzers.sources import LIZARD_SUFFIXES, PYTHON_SUFFIXES, SourceFiles, source_files
 from workbench.audit.rules import RUFF_DEFAULT, RUFF_IGNORE, RUFF_PREFIXES, RUFF_RULES, RUFF_SELECT, Rule
 
+RUFF_CODE = re.compile(r"^[A-Z]{1,4}[0-9]{0,4}$")
 
-def run_ruff(root: Path, *, timeout_s: float, cancel: threading.Event | None = None) -> ToolRun:
-    """Likely bugs in Python code: ruff with the bug-focused rule set of `rules.RUFF_SELECT` (agent bug_hunter).
 
-    `--isolated` ignores the repository's own ruff configuration, `--ignore-noqa` its suppression comments."""
+def run_ruff(
+    root: Path, *, timeout_s: float, cancel: threading.Event | None = None, extend_select: Sequence[str] = ()
+) -> ToolRun:
+    """Likely bugs in Python code: ruff with the bug-focused rule set of `rules.RUFF_SELECT` (agent bug_hunter),
+    plus `extend_select` (rule codes or prefixes, e.g. the style rules of `rules.RUFF_STYLE`).
+
+    `--isolated` ignores the repository's own ruff configuration, `--ignore-noqa` its suppression comments. Ruff
+    parses the newest Python grammar; a file it cannot parse is a syntax-error finding and not analyzed."""
+    bad = [code for code in extend_select if not RUFF_CODE.match(code)]
+    if bad:
+        raise ValueError(f"not ruff rule codes: {', '.join(bad)} (expected codes such as E722 or prefixes such as S1)")
     root = root.resolve()
     session = Session(
         "ruff", root, [f for f in source_files(root) if Path(f).suffix in PYTHON_SUFFIXES], timeout_s, cancel
@@ -33,7 +44,7 @@ def run_ruff(root: Path, *, timeout_s: float, cancel: threading.Event | None = N
     command = [
         binary,
         *"check --isolated --no-cache --ignore-noqa --exit-zero --output-format json --target-version py313".split(),
-        *("--select", ",".join(RUFF_SELECT), "--ignore", ",".join(RUFF_IGNORE)),
+        *("--select", ",".join((*RUFF_SELECT, *extend_select)), "--ignore", ",".join(RUFF_IGNORE)),
     ]
     syntax_reported: set[str] = set()
 
@@ -45,6 +56,7 @@ def run_ruff(root: Path, *, timeout_s: float, cancel: threading.Event | None = N
                 continue  # one syntax error per file: the rest are its echoes
             if code == "invalid-syntax":
                 syntax_reported.add(file)
+                session.skip_file(file, f"ruff could not parse it: {item['message'][:120]}")
             rule = RUFF_RULES.get(code) or next(
                 (r for p, r in sorted(RUFF_PREFIXES.items(), key=lambda kv: -len(kv[0])) if code.startswith(p)),
                 RUFF_DEFAULT,

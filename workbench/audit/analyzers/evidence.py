@@ -1,7 +1,7 @@
 """From one tool hit to a :class:`Finding`: evidence read from the file, secrets masked, suppressions distrusted.
 
-Suppression comments (`# nosec`, `# noqa`, `pragma: allowlist secret`) are the repository's own claims: the
-finding is kept, with low confidence."""
+Suppression comments (`# nosec`, `# noqa`, `# nosemgrep`, `pragma: allowlist secret`) are the repository's own
+claims: the finding is kept, with low confidence."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from workbench.audit.analyzers.sources import SourceFiles
 from workbench.audit.models import AgentName, Confidence, Finding, Severity
 from workbench.audit.rules import CATEGORY_FIXES, SECRET_SHAPES, Rule
 
-_SUPPRESSED = re.compile(r"#\s*nosec|#\s*noqa|pragma:\s*allowlist[ -]secret|NOSONAR|eslint-disable", re.IGNORECASE)
+_SUPPRESSED = re.compile(
+    r"#\s*nosec|#\s*noqa|nosemgrep|pragma:\s*allowlist[ -]secret|NOSONAR|eslint-disable", re.IGNORECASE
+)
 
 
 def build_finding(

@@ -19,7 +19,16 @@ from typing import Literal, Protocol
 
 from workbench.audit.models import Finding
 
-ToolStatus = Literal["ok", "error", "timeout", "skipped"]
+ToolStatus = Literal["ok", "partial", "error", "timeout", "skipped"]
+"""partial: the tool ran, but some of the files it was given were not analyzed (`ToolRun.not_analyzed` says why)."""
+
+
+@dataclass(frozen=True)
+class NotAnalyzed:
+    """A file a tool was given and did not analyze, and why (a parse error, its own time limit, ...)."""
+
+    file: str
+    reason: str
 
 
 @dataclass
@@ -34,6 +43,12 @@ class ToolRun:
     """How many files the tool was given."""
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
+    not_analyzed: list[NotAnalyzed] = field(default_factory=list)
+
+    @property
+    def analyzed(self) -> int:
+        """How many of its files the tool analyzed (all of them unless it reported some it could not read)."""
+        return 0 if self.status == "skipped" else max(0, self.files - len({n.file for n in self.not_analyzed}))
 
 
 class Analyzer(Protocol):
@@ -113,6 +128,14 @@ class Session:
     """Split the files into calls of at most this much content, so that a timeout keeps the earlier results."""
     started: float = field(default_factory=time.monotonic)
     findings: list[Finding] = field(default_factory=list)
+    not_analyzed: list[NotAnalyzed] = field(default_factory=list)
+    version: str | None = None
+    """The tool's version when it is not a package of this environment (a tool venv's semgrep, bandit)."""
+
+    def skip_file(self, file: str | None, reason: str) -> None:
+        """Record that the tool did not analyze `file` (repository-relative), once per file."""
+        if file is not None and all(n.file != file for n in self.not_analyzed):
+            self.not_analyzed.append(NotAnalyzed(file, reason))
 
     def run(self, make_cmd: Callable[[list[str], Path], list[str]], parse: Callable[[bytes, Path], None]) -> ToolRun:
         """Run the tool over the files in batches, handing each output to `parse`; map failures to a status."""
@@ -146,14 +169,18 @@ class Session:
         return self.done(status, error)
 
     def done(self, status: ToolStatus, error: str | None = None) -> ToolRun:
+        """The run's result; a run that went through with files left unread is `partial`."""
+        if status == "ok" and self.not_analyzed:
+            status = "partial"
         return ToolRun(
             self.tool,
-            _version(self.tool),
+            self.version or _version(self.tool),
             status,
             round(time.monotonic() - self.started, 3),
             len(self.files),
             self.findings,
             error,
+            sorted(self.not_analyzed, key=lambda n: n.file),
         )
 
     def relative(self, name: str, work: Path) -> str | None:

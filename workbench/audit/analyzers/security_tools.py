@@ -13,6 +13,7 @@ from workbench.audit.analyzers.evidence import build_finding
 from workbench.audit.analyzers.masking import mask_hashed
 from workbench.audit.analyzers.process import Analyzer, Session, ToolRun, python_tool
 from workbench.audit.analyzers.sources import PYTHON_SUFFIXES, SourceFiles, file_kind, source_files
+from workbench.audit.analyzers.toolchain import this_python, tool_env
 from workbench.audit.rules import (
     BANDIT_CONFIDENCE,
     BANDIT_SEVERITY,
@@ -24,19 +25,40 @@ from workbench.audit.rules import (
 )
 
 
+def bandit_command() -> tuple[list[str], str | None, str]:
+    """How to run bandit: from its tool venv (under the newest Python the machine has), else from this
+    environment; with its version and the Python whose grammar it parses."""
+    env = tool_env("bandit")
+    if env is not None:
+        return [str(env.python), "-I", "-m", "bandit"], env.version, env.python_version
+    return python_tool("bandit"), None, this_python()
+
+
 def run_bandit(root: Path, *, timeout_s: float, cancel: threading.Event | None = None) -> ToolRun:
-    """Security issues in Python code: bandit, minus the checks listed in `rules.BANDIT_SKIP` (agent security)."""
+    """Security issues in Python code: bandit, minus the checks listed in `rules.BANDIT_SKIP` (agent security).
+
+    Bandit parses with its interpreter's `ast`: a file in newer syntax (Python 3.12 f-strings under 3.11) is
+    reported as not analyzed, naming the grammar it was read with."""
     root = root.resolve()
     session = Session(
         "bandit", root, [f for f in source_files(root) if Path(f).suffix in PYTHON_SUFFIXES], timeout_s, cancel
     )
     if not session.files:
         return session.done("skipped", "no Python files")
+    tool, session.version, grammar = bandit_command()
     sources = SourceFiles(root)
-    command = [*python_tool("bandit"), "-f", "json", "-q", "--ignore-nosec", "-s", ",".join(BANDIT_SKIP)]
+    command = [*tool, "-f", "json", "-q", "--ignore-nosec", "-s", ",".join(BANDIT_SKIP)]
 
     def parse(stdout: bytes, work: Path) -> None:
-        for item in json.loads(stdout)["results"]:
+        output = json.loads(stdout)
+        for error in output.get("errors", []):
+            reason = str(error.get("reason", ""))
+            if "syntax" in reason.lower():
+                why = f"bandit could not parse it with Python {grammar}'s grammar (newer syntax, or a syntax error)"
+            else:
+                why = "bandit could not analyze it"
+            session.skip_file(session.relative(str(error.get("filename", "")), work), why)
+        for item in output["results"]:
             file = session.relative(item["filename"], work)
             if file is None:
                 continue

@@ -19,10 +19,11 @@ from workbench.audit.analyzers import (
     run_patterns,
     run_ruff,
     run_secrets,
+    run_semgrep,
     source_files,
 )
 
-SUBPROCESS_TOOLS = [run_ruff, run_lizard, run_bandit, run_secrets]
+SUBPROCESS_TOOLS = [run_ruff, run_lizard, run_semgrep, run_bandit, run_secrets]
 ALL_TOOLS = [*SUBPROCESS_TOOLS, run_patterns]
 AWS_EXAMPLE_KEY = "AKIA" + "IOSFODNN7EXAMPLE"  # AWS's documented example key, split so no scanner flags this file
 
@@ -38,8 +39,8 @@ def make_repo(root: Path, files: dict[str, str | bytes]) -> Path:
     return root
 
 
-def only(run: analyzers.ToolRun):
-    assert run.status == "ok", run.error
+def only(run: analyzers.ToolRun, status: str = "ok"):
+    assert run.status == status, run.error
     assert len(run.findings) == 1, [f.rule for f in run.findings]
     return run.findings[0]
 
@@ -68,8 +69,12 @@ def test_ruff_ignores_the_repositorys_config_and_noqa(tmp_path):
 
 def test_ruff_reports_one_syntax_error_per_broken_file(tmp_path):
     repo = make_repo(tmp_path, {"old.py": 'print "hello"\ndef f(:\n    pass\n'})
-    finding = only(run_ruff(repo, timeout_s=30))
+    run = run_ruff(repo, timeout_s=30)
+    finding = only(run, status="partial")  # the broken file was not linted beyond its syntax error
     assert (finding.rule, finding.category, finding.line) == ("ruff/invalid-syntax", "syntax-error", 1)
+    assert [n.file for n in run.not_analyzed] == ["old.py"]
+    assert run.not_analyzed[0].reason.startswith("ruff could not parse it")
+    assert run.analyzed == 0
 
 
 def test_lizard_flags_complex_and_long_functions(tmp_path):
@@ -235,9 +240,14 @@ def test_binary_malformed_and_huge_files_do_not_crash(tmp_path):
     )
     assert source_files(repo) == ["empty.py", "latin1.py"]
     runs = {tool.__name__: tool(repo, timeout_s=60) for tool in ALL_TOOLS}
-    assert {name: r.status for name, r in runs.items() if r.status != "ok"} == {"run_patterns": "skipped"}
-    # ruff reads UTF-8 only: it says so (at info severity) instead of linting the Latin-1 file
+    # ruff and bandit read UTF-8 only: they say so (the file is not analyzed; ruff adds an info finding)
+    statuses = {name: r.status for name, r in runs.items() if r.status != "ok"}
+    assert statuses == {"run_patterns": "skipped", "run_ruff": "partial", "run_bandit": "partial"}
     assert {(f.rule, f.file, f.severity) for f in runs["run_ruff"].findings} == {("ruff/E902", "latin1.py", "info")}
+    assert [(n.file, n.reason) for n in runs["run_bandit"].not_analyzed] == [
+        ("latin1.py", "bandit could not read it: not UTF-8")
+    ]
+    assert [n.file for n in runs["run_ruff"].not_analyzed] == ["latin1.py"]
     assert all(f.file == "latin1.py" for run in runs.values() for f in run.findings)
 
 

@@ -95,6 +95,7 @@ def _combine(group: list[Finding]) -> Finding:
             "related_rules": sorted({r for f in group for r in [f.rule, *f.related_rules]} - {primary.rule}),
             "evidence": primary.evidence or next((f.evidence for f in others if f.evidence), ""),
             "suggested_fix": primary.suggested_fix or next((f.suggested_fix for f in others if f.suggested_fix), None),
+            "trace": primary.trace or next((f.trace for f in others if f.trace), []),
             "llm_verdict": primary.llm_verdict or next((f.llm_verdict for f in others if f.llm_verdict), None),
             "llm_note": "\n\n".join(notes) or None,
             "score": 0.0,
@@ -209,8 +210,16 @@ def _coverage(agents: Mapping[str, AgentResult]) -> str:
     missing = incomplete_agents(agents)
     if not missing:
         return f"**Agents:** {ran}."
-    failed = "; ".join(f"{md_text(a.agent)}: {md_text(agent_problem(a))}" for a in missing)
-    return f"**Agents:** {ran}.\n\n**Partial audit:** findings from these agents are missing ({failed})."
+    out = [f"**Agents:** {ran}."]
+    unfinished = [a for a in missing if a.status != "partial"]
+    if unfinished:
+        failed = "; ".join(f"{md_text(a.agent)}: {md_text(agent_problem(a))}" for a in unfinished)
+        out.append(f"**Partial audit:** findings from these agents are missing ({failed}).")
+    unread = [a for a in missing if a.status == "partial"]
+    if unread:
+        gaps = "; ".join(f"{md_text(a.agent)}: {md_text(a.error or 'files not analyzed')}" for a in unread)
+        out.append(f"**Partial audit:** not every file was analyzed ({gaps}).")
+    return "\n\n".join(out)
 
 
 def _headline(f: Finding) -> str:

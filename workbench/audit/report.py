@@ -125,7 +125,12 @@ def _banner(report: AuditReport) -> list[str]:
     if report.status == "completed" and not missing:
         return []
     head = "Audit failed" if report.status == "failed" else "Partial report"
-    lines = [f"> **{head}:** {len(missing)} agent(s) did not finish; their findings are missing from this report."]
+    unfinished = [a for a in missing if a.status != "partial"]
+    lines = []
+    if unfinished or not missing:
+        lines.append(f"> **{head}:** {len(unfinished)} agent(s) did not finish; their findings are missing.")
+    if len(unfinished) < len(missing):
+        lines.append(f"> **{head}:** some files were not analyzed by every tool; findings in them may be missing.")
     lines += [f"> - **{md_text(a.agent)}**: {md_text(agent_problem(a))}" for a in missing]
     return [*lines, ""]
 
@@ -157,11 +162,14 @@ def _findings_section(findings: list[Finding]) -> list[str]:
 
 
 def _finding_details(number: int, finding: Finding) -> list[str]:
-    if not (finding.evidence or finding.suggested_fix or finding.llm_note or finding.related_rules):
+    if not (finding.evidence or finding.suggested_fix or finding.llm_note or finding.related_rules or finding.trace):
         return []
     out = [f"**#{number} · {md_text(finding.rule)} · {md_text(finding_location(finding))}**", ""]
     if finding.evidence:
         out += [md_fence(finding.evidence), ""]
+    if finding.trace:
+        steps = [f"{step.role} {md_text(step.file)}:{step.line} `{md_text(step.code)}`" for step in finding.trace]
+        out += ["Data flow: " + " → ".join(steps), ""]
     if finding.related_rules:
         out += [f"Also reported as: {md_text(', '.join(finding.related_rules))}", ""]
     if finding.suggested_fix:
@@ -184,15 +192,24 @@ def _agents_section(agents: Mapping[str, AgentResult]) -> list[str]:
         if result.summary:
             out += [md_block(result.summary), ""]
         if result.tools:
-            out += ["| Tool | Version | Status | Duration | Files | Error |", "| --- | --- | --- | ---: | ---: | --- |"]
+            out += ["| Tool | Version | Status | Duration | Files | Analyzed | Error |"]
+            out += ["| --- | --- | --- | ---: | ---: | ---: | --- |"]
             for tool in sorted(result.tools):
                 info = result.tools[tool]
                 took = info.get("duration_s")
                 took_text = f"{took:.2f} s" if isinstance(took, int | float) else md_text(took or "")
                 cells = [md_text(tool), *(md_text(info.get(key) or "") for key in ("version", "status"))]
-                cells += [took_text, md_text(_count(info.get("files"))), md_text(info.get("error") or "")]
-                out.append("| " + " | ".join(cells) + " |")
+                cells += [took_text, md_text(_count(info.get("files"))), md_text(_count(info.get("analyzed")))]
+                out.append("| " + " | ".join([*cells, md_text(info.get("error") or "")]) + " |")
             out.append("")
+            for tool in sorted(result.tools):
+                info = result.tools[tool]
+                if info.get("not_analyzed"):
+                    out += [f"Not analyzed by {md_text(tool)} ({info['not_analyzed']} files):", ""]
+                    out += [f"- {md_text(e['file'])}: {md_text(e['reason'])}" for e in info["not_analyzed_files"]]
+                    if info["not_analyzed"] > len(info["not_analyzed_files"]):
+                        out.append(f"- …and {info['not_analyzed'] - len(info['not_analyzed_files'])} more")
+                    out.append("")
     return out
 
 
@@ -307,22 +324,45 @@ def _sarif_results(findings: Iterable[Finding], rule_index: Mapping[str, int]) -
         properties |= {"category": f.category, "score": f.score, "suggested_fix": f.suggested_fix}
         properties |= {"agents": f.agents or [f.agent], "tools": f.tools or [f.tool], "agreement": f.agreement}
         properties |= {"related_rules": f.related_rules, "llm_verdict": f.llm_verdict, "llm_note": f.llm_note}
-        results.append(
-            {
-                "ruleId": f.rule,
-                "ruleIndex": rule_index[f.rule],
-                "level": sarif_level(f.severity),
-                "message": {"text": f.message},
-                "locations": [{"physicalLocation": location}],
-                "partialFingerprints": {"primaryLocationLineHash": f"{digest}:{seen[digest]}"},
-                "properties": {key: value for key, value in properties.items() if value is not None},
-            }
-        )
+        result: dict[str, Any] = {
+            "ruleId": f.rule,
+            "ruleIndex": rule_index[f.rule],
+            "level": sarif_level(f.severity),
+            "message": {"text": f.message},
+            "locations": [{"physicalLocation": location}],
+            "partialFingerprints": {"primaryLocationLineHash": f"{digest}:{seen[digest]}"},
+            "properties": {key: value for key, value in properties.items() if value is not None},
+        }
+        if f.trace:
+            result["codeFlows"] = [_sarif_code_flow(f)]
+        results.append(result)
     return results
 
 
+def _sarif_location(file: str, line: int | None = None) -> dict[str, Any]:
+    physical: dict[str, Any] = {"artifactLocation": {"uri": quote(file.removeprefix("./")), "uriBaseId": "SRCROOT"}}
+    if line:
+        physical["region"] = {"startLine": line}
+    return {"physicalLocation": physical}
+
+
+def _sarif_code_flow(finding: Finding) -> dict[str, Any]:
+    """A taint trace as a SARIF code flow: one thread flow from the source through each step to the sink."""
+    steps = [
+        {
+            "location": _sarif_location(step.file, step.line) | {"message": {"text": f"{step.role}: {step.code}"}},
+            "kinds": [{"source": "taint", "step": "acquire", "sink": "taint"}[step.role]],
+        }
+        for step in finding.trace
+    ]
+    return {
+        "message": {"text": "Request data flows from the source to the sink."},
+        "threadFlows": [{"locations": steps}],
+    }
+
+
 def _sarif_invocation(report: AuditReport) -> dict[str, Any]:
-    notifications = [
+    notifications: list[dict[str, Any]] = [
         {
             "level": "error",
             "message": {"text": f"Agent {a.agent} did not finish ({agent_problem(a)}); its findings are missing."},
@@ -335,6 +375,19 @@ def _sarif_invocation(report: AuditReport) -> dict[str, Any]:
             if info.get("error") or info.get("status") in ("error", "timeout"):
                 text = f"{tool} ({name}) {info.get('status') or 'error'}: {info.get('error') or 'no detail'}"
                 notifications.append({"level": "warning", "message": {"text": text}, "properties": {"agent": name}})
+            if info.get("not_analyzed"):
+                text = f"{tool} ({name}) did not analyze {info['not_analyzed']} of {info.get('files')} files."
+                props = {"agent": name, "tool": tool, "not_analyzed": info["not_analyzed"]}
+                notifications.append({"level": "warning", "message": {"text": text}, "properties": props})
+                for entry in info.get("not_analyzed_files") or []:
+                    notifications.append(
+                        {
+                            "level": "warning",
+                            "message": {"text": f"{tool} did not analyze this file: {entry['reason']}"},
+                            "locations": [_sarif_location(entry["file"])],
+                            "properties": {"agent": name, "tool": tool},
+                        }
+                    )
     invocation: dict[str, Any] = {"executionSuccessful": report.status == "completed"}
     if notifications:
         invocation["toolExecutionNotifications"] = notifications

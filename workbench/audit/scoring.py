@@ -43,6 +43,9 @@ class ExpectedFinding(BaseModel):
     category: str
     cwe: int | None = None
     note: str = ""
+    style: bool = False
+    """A habit rather than a bug (a bare `except`): found only with the bug hunter's style rules selected
+    (WORKBENCH_AUDIT_RUFF_EXTEND_SELECT), so scored only when asked for."""
 
 
 class Expected(BaseModel):
@@ -88,10 +91,13 @@ class Score:
         return f"P={self.precision:.2f} R={self.recall:.2f} F1={self.f1:.2f} (tp={self.tp} fp={self.fp} fn={self.fn})"
 
 
-def load_expected(path: Path) -> Expected:
-    """Read a fixture's `<name>.expected.yaml`."""
+def load_expected(path: Path, *, style: bool = False) -> Expected:
+    """Read a fixture's `<name>.expected.yaml`; its `style` items only when `style` (see ExpectedFinding.style)."""
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    return Expected.model_validate(data)
+    expected = Expected.model_validate(data)
+    if not style:
+        expected.findings = [item for item in expected.findings if not item.style]
+    return expected
 
 
 def _matches(finding: Finding, item: ExpectedFinding, tolerance: int) -> bool:

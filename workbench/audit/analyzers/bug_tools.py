@@ -57,6 +57,8 @@ def run_ruff(
             if code == "invalid-syntax":
                 syntax_reported.add(file)
                 session.skip_file(file, f"ruff could not parse it: {item['message'][:120]}")
+            elif code == "E902":
+                session.skip_file(file, f"ruff could not read it: {item['message'][:120]}")
             rule = RUFF_RULES.get(code) or next(
                 (r for p, r in sorted(RUFF_PREFIXES.items(), key=lambda kv: -len(kv[0])) if code.startswith(p)),
                 RUFF_DEFAULT,

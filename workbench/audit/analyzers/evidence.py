@@ -40,6 +40,7 @@ def build_finding(
     message = SECRET_SHAPES.sub(lambda m: mask(m[0]), message)
     if rule.category == "hardcoded-secret":
         evidence, message = mask_literals(evidence), mask_literals(message)
+    confidence = rule.confidence or confidence
     if _SUPPRESSED.search(evidence):
         confidence = "low"
         message += " (the line carries a suppression comment; the audit does not take it on trust)"
@@ -48,7 +49,7 @@ def build_finding(
         category=rule.category,
         cwe=rule.cwe or cwe,
         severity=rule.severity or severity,
-        confidence=rule.confidence or confidence,
+        confidence=confidence,
         file=file,
         line=line,
         end_line=end_line if end_line and line and end_line > line else None,

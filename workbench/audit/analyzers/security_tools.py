@@ -12,6 +12,7 @@ from pathlib import Path
 from workbench.audit.analyzers.evidence import build_finding
 from workbench.audit.analyzers.masking import mask_hashed
 from workbench.audit.analyzers.process import Analyzer, Session, ToolRun, python_tool
+from workbench.audit.analyzers.semgrep import run_semgrep
 from workbench.audit.analyzers.sources import PYTHON_SUFFIXES, SourceFiles, file_kind, source_files
 from workbench.audit.analyzers.toolchain import this_python, tool_env
 from workbench.audit.rules import (
@@ -52,12 +53,16 @@ def run_bandit(root: Path, *, timeout_s: float, cancel: threading.Event | None =
     def parse(stdout: bytes, work: Path) -> None:
         output = json.loads(stdout)
         for error in output.get("errors", []):
-            reason = str(error.get("reason", ""))
-            if "syntax" in reason.lower():
-                why = f"bandit could not parse it with Python {grammar}'s grammar (newer syntax, or a syntax error)"
-            else:
+            file = session.relative(str(error.get("filename", "")), work)
+            if file is None:
+                continue
+            if "syntax" not in str(error.get("reason", "")).lower():
                 why = "bandit could not analyze it"
-            session.skip_file(session.relative(str(error.get("filename", "")), work), why)
+            elif not _utf8(root / file):
+                why = "bandit could not read it: not UTF-8"
+            else:
+                why = f"bandit could not parse it with Python {grammar}'s grammar (newer syntax, or a syntax error)"
+            session.skip_file(file, why)
         for item in output["results"]:
             file = session.relative(item["filename"], work)
             if file is None:
@@ -83,6 +88,14 @@ def run_bandit(root: Path, *, timeout_s: float, cancel: threading.Event | None =
             )
 
     return session.run(lambda batch, work: [*command, *batch], parse)
+
+
+def _utf8(path: Path) -> bool:
+    try:
+        path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return True
 
 
 def _slug(text: str) -> str:
@@ -182,4 +195,4 @@ def run_patterns(root: Path, *, timeout_s: float, cancel: threading.Event | None
     return session.done("ok")
 
 
-SECURITY_TOOLS: tuple[Analyzer, ...] = (run_bandit, run_secrets, run_patterns)
+SECURITY_TOOLS: tuple[Analyzer, ...] = (run_semgrep, run_bandit, run_secrets, run_patterns)

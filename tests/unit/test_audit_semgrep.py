@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import yaml
@@ -201,7 +200,3 @@ def test_missing_engine_is_an_error_that_says_what_to_do(tmp_path, monkeypatch):
     (tmp_path / "a.py").write_text("x = 1\n")
     run = run_semgrep(tmp_path, timeout_s=30)
     assert run.status == "error" and "scripts/setup.sh" in (run.error or "")
-
-
-def test_module_path_is_the_package_rules_folder():
-    assert RULES_DIR == Path(__file__).resolve().parents[2] / "workbench" / "audit" / "semgrep"

@@ -203,6 +203,7 @@ async def agent(job: AgentJob, runtime: Runtime[AuditContext]) -> dict[str, Any]
         emit=writer,
         model=await asyncio.to_thread(_triage_model, ctx),
         reviews=settings.audit_llm_reviews if ctx.llm_reviews is None else ctx.llm_reviews,
+        trace_reviews=settings.audit_trace_reviews,
         options={
             "ruff": {"extend_select": [c.strip() for c in settings.audit_ruff_extend_select.split(",") if c.strip()]}
         },

@@ -136,6 +136,13 @@ class Settings(BaseSettings):
     audit_agent_timeout_s: float = Field(default=300.0, gt=0, description="Limit on one specialist agent.")
     audit_max_concurrent: int = Field(default=2, ge=1, le=32, description="Audit tasks running at once.")
     audit_llm_reviews: int = Field(default=5, ge=0, le=100, description="Findings per agent the LLM triages.")
+    audit_trace_reviews: int = Field(
+        default=0,
+        ge=0,
+        le=1000,
+        description="Taint traces the triage model reviews per audit (0: none; it did not improve precision with "
+        "the bundled 1.5B model, see docs/benchmarks.md).",
+    )
     audit_ruff_extend_select: str = Field(
         default="",
         pattern=r"^[A-Z0-9, ]*$",

@@ -141,6 +141,17 @@ def test_a_taint_finding_carries_its_source_to_sink_trace_cwe_and_evidence(tmp_p
     assert [step.code for step in finding.trace if step.role == "step"] == ["name", "cmd"]
 
 
+def test_request_path_is_request_data_unless_the_view_route_is_static(tmp_path):
+    (tmp_path / "app.py").write_text(
+        FLASK
+        + "@app.route('/static/page')\ndef fixed():\n    return redirect(request.path.split('/')[1])\n\n\n"
+        + "@app.route('/files/<path:name>')\ndef files(name):\n    return redirect(request.path)\n\n\n"
+        + "def helper():\n    return redirect(request.path)\n"
+    )
+    redirects = [f.line for f in run_semgrep(tmp_path, timeout_s=60).findings if f.category == "open-redirect"]
+    assert redirects == [10, 14]  # not line 5: Werkzeug serves a static rule only for the path equal to it
+
+
 def test_suppression_comments_are_not_obeyed(tmp_path):
     (tmp_path / "app.py").write_text(view("return str(eval(name))  # nosemgrep"))
     [finding] = [f for f in run_semgrep(tmp_path, timeout_s=60).findings if f.category == "code-injection"]

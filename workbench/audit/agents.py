@@ -24,7 +24,7 @@ from workbench.audit.analyzers import SKIP_DIRS
 from workbench.audit.explorer import build_repo_map, describe
 from workbench.audit.models import AGENTS, AgentName, AgentResult, AgentStatus, Finding
 from workbench.audit.rules import TAINT_CWES
-from workbench.audit.triage import architecture_summary, triage
+from workbench.audit.triage import architecture_summary, triage, triage_traces
 
 Emit = Callable[[dict[str, Any]], None]
 ToolFn = Callable[..., analyzers.ToolRun]
@@ -109,6 +109,9 @@ class AgentContext:
     model: BaseChatModel | None = None
     reviews: int = 5
     cancel: threading.Event = field(default_factory=threading.Event)
+    trace_reviews: int = 0
+    """Taint traces the model reviews (a dismissed one drops to low confidence); off by default, see
+    docs/benchmarks.md: the bundled 1.5B model does not tell real flows from infeasible ones."""
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Extra keyword arguments per tool (ruff: extend_select)."""
 
@@ -224,9 +227,14 @@ async def run_agent(agent: AgentName, ctx: AgentContext) -> AgentResult:
         )
     findings, tools = await _run_tools(agent, ctx, deadline)
     reviewed = 0
-    if ctx.model is not None and ctx.reviews and findings:
-        _progress(ctx, agent, f"triaging the {min(ctx.reviews, len(findings))} worst findings", 0)
-        reviewed = await triage(ctx.model, ctx.root, findings, ctx.reviews)
+    traces = [f for f in findings if f.trace]
+    if ctx.model is not None and ctx.trace_reviews and traces:
+        _progress(ctx, agent, f"reviewing {min(ctx.trace_reviews, len(traces))} taint traces", 0)
+        reviewed = await triage_traces(ctx.model, ctx.root, traces, ctx.trace_reviews)
+    untriaged = [f for f in findings if f.llm_verdict is None]
+    if ctx.model is not None and ctx.reviews and untriaged:
+        _progress(ctx, agent, f"triaging the {min(ctx.reviews, len(untriaged))} worst findings", 0)
+        reviewed += await triage(ctx.model, ctx.root, untriaged, ctx.reviews)
     failed = [
         f"{name}: {info['error'] or info['status']}"
         for name, info in tools.items()

@@ -19,7 +19,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from workbench.audit.models import SEVERITY_RANK, Finding
-from workbench.audit.prompts import SUMMARY_SYSTEM, TRIAGE_SYSTEM
+from workbench.audit.prompts import SUMMARY_SYSTEM, TRACE_TRIAGE_SYSTEM, TRIAGE_SYSTEM
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,56 @@ def excerpt(root: Path, finding: Finding, context: int = EXCERPT_LINES) -> str:
     line = finding.line or 1
     start, end = max(1, line - context), min(len(lines), (finding.end_line or line) + context)
     return "\n".join(f"{n:>5} {lines[n - 1][:200]}" for n in range(start, end + 1))
+
+
+TRACE_MARGIN = 2
+TRACE_LINES = 60
+
+
+def trace_excerpt(root: Path, finding: Finding) -> str:
+    """Numbered lines of the finding's file from its trace's first step to its sink (at most TRACE_LINES)."""
+    lines_at = [step.line for step in finding.trace if step.file == finding.file] or [finding.line or 1]
+    path = (root / finding.file).resolve()
+    if not path.is_relative_to(root.resolve()) or not path.is_file():
+        return finding.evidence
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return finding.evidence
+    start = max(1, min(lines_at) - TRACE_MARGIN)
+    end = min(len(lines), max(lines_at) + TRACE_MARGIN, start + TRACE_LINES - 1)
+    return "\n".join(f"{n:>5} {lines[n - 1][:200]}" for n in range(start, end + 1))
+
+
+def trace_prompt(root: Path, finding: Finding) -> list[BaseMessage]:
+    steps = "\n".join(f"- {step.role} at line {step.line}: {step.code}" for step in finding.trace)
+    facts = (
+        f"Finding: {finding.category} (CWE-{finding.cwe or 'n/a'}), rule {finding.rule}, in {finding.file}.\n"
+        f"Data flow:\n{fence(steps)}\n"
+        f"Code:\n{fence(trace_excerpt(root, finding))}"
+    )
+    return [SystemMessage(TRACE_TRIAGE_SYSTEM), HumanMessage(facts)]
+
+
+async def triage_traces(model: BaseChatModel, root: Path, findings: list[Finding], limit: int) -> int:
+    """The model reviews up to ``limit`` taint traces in place; returns how many it reviewed.
+
+    A ``dismissed`` trace is kept at low confidence (ranked down, never removed), with the model's note; a
+    ``confirmed`` or ``uncertain`` one keeps its confidence. A model error leaves the finding as it was."""
+    reviewed = 0
+    for finding in [f for f in findings if f.trace][:limit]:
+        try:
+            answer = await model.ainvoke(trace_prompt(root, finding))
+        except Exception as exc:
+            log.warning("trace triage of %s failed: %s", finding.rule, exc)
+            continue
+        content = answer.content if isinstance(answer.content, str) else str(answer.content)
+        finding.llm_verdict, finding.llm_note = parse_verdict(content)
+        if finding.llm_verdict == "dismissed":
+            finding.confidence = "low"
+        reviewed += 1
+        await asyncio.sleep(0)
+    return reviewed
 
 
 def triage_prompt(root: Path, finding: Finding) -> list[BaseMessage]:

@@ -1,6 +1,6 @@
 """The audit on OWASP's Benchmark for Python, scored upstream's way, against bandit alone and semgrep alone.
 
-    .venv/bin/python bench/audit_benchmark.py [PATH] [--json]
+    .venv/bin/python bench/audit_benchmark.py [PATH] [--triage MODEL] [--json]
 
 PATH: a BenchmarkPython checkout (``expectedresults-*.csv`` beside ``testcode/``) or the shared subset
 (``expected.csv`` beside ``repo/``; the default is ``../shared/data/benchmark-python``). The tree is copied to a
@@ -14,6 +14,9 @@ In one run, on the same copy:
 - the workbench: a whole audit through the graph (model ``none``), wall time; scored twice: the findings the
   report stands behind (severity low or above, confidence medium or above: low-confidence findings and
   informational hints are listed for review, not claimed) and every finding.
+- with ``--triage MODEL`` (e.g. local/qwen2.5-coder-1.5b): the model reviews every taint trace of the audit
+  (workbench/audit/triage.triage_traces; a dismissed trace drops to low confidence), and the workbench is scored
+  again, with the model's seconds per trace and how its verdicts split over real and false cases.
 Scoring (workbench/audit/benchmark.py): a case is flagged when a finding with its CWE is in its file; per category
 TPR − FPR; the score is their mean.
 """
@@ -28,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,7 @@ from bench.audit import audit, sequential  # noqa: E402
 from workbench.audit.analyzers import run_semgrep  # noqa: E402
 from workbench.audit.analyzers.security_tools import bandit_command  # noqa: E402
 from workbench.audit.benchmark import BenchmarkScore, hits, load_cases, locate, score  # noqa: E402
+from workbench.audit.triage import triage_traces  # noqa: E402
 from workbench.resources import Resources, get_resources, set_resources  # noqa: E402
 from workbench.settings import Settings  # noqa: E402
 
@@ -79,6 +84,31 @@ def semgrep_alone(root: Path) -> tuple[set[tuple[str, int]], dict[str, Any]]:
     return hits(found), info
 
 
+def review_traces(repo: Path, report: Any, spec: str, cases: list[Any]) -> dict[str, Any]:
+    """The model's review of every taint trace in the report (on copies), and the findings it leaves reported."""
+    choice = get_resources().models.choose(spec)
+    fields = type(choice.model).model_fields
+    model = choice.model.model_copy(
+        update={k: v for k, v in {"temperature": 0.0, "max_tokens": 80}.items() if k in fields}
+    )
+    findings = [f.model_copy(deep=True) for f in report.findings]
+    traced = [f for f in findings if f.trace]
+    started = time.perf_counter()
+    asyncio.run(triage_traces(model, repo, traced, len(traced)))
+    took = time.perf_counter() - started
+    labels = {(c.name, c.cwe): c.real for c in cases}
+    split: dict[bool, Counter[str]] = {True: Counter(), False: Counter()}
+    for f in traced:
+        key = (Path(f.file).stem, f.cwe)
+        if key in labels:
+            split[labels[key]][f.llm_verdict or "none"] += 1
+    kept = hits((f.file, f.cwe) for f in findings if f.severity != "info" and f.confidence != "low")
+    return {
+        "model": choice.spec, "traces": len(traced), "seconds_per_trace": took / max(1, len(traced)),
+        "verdicts_real": dict(split[True]), "verdicts_false": dict(split[False]), "hits": kept,
+    }  # fmt: skip
+
+
 def table(columns: dict[str, BenchmarkScore]) -> list[str]:
     names = list(columns)
     head = f"{'category':16}" + "".join(f"{name:>26}" for name in names)
@@ -104,6 +134,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--triage", metavar="MODEL", help="also score with this model reviewing every taint trace")
     args = parser.parse_args()
     tree, expected = locate(args.path)
     cases = load_cases(expected)
@@ -116,6 +147,8 @@ def main() -> None:
             semgrep_hits, semgrep_info = semgrep_alone(repo)
             by_hand = sequential(repo)
             result = asyncio.run(audit(repo))
+            if args.triage:
+                result["triage"] = review_traces(repo, result["report"], args.triage, cases)
         finally:
             get_resources().close()
             set_resources(previous)
@@ -127,6 +160,8 @@ def main() -> None:
         "workbench (reported)": score(cases, reported),
         "workbench (every finding)": score(cases, hits((f.file, f.cwe) for f in report.findings)),
     }
+    if "triage" in result:
+        columns["workbench + trace review (reported)"] = score(cases, result["triage"].pop("hits"))
     figures = {
         "cases": len(cases),
         "real": sum(c.real for c in cases),
@@ -135,6 +170,7 @@ def main() -> None:
         "scores": {name: s.as_dict() for name, s in columns.items()},
         "audit": {"status": report.status, "wall_s": round(result["wall_s"], 2), "findings": len(report.findings)},
         "analyzers_one_after_another_s": round(by_hand["total_s"], 2),
+        "triage": result.get("triage"),
     }
     if args.json:
         print(json.dumps(figures, indent=2))
@@ -154,6 +190,10 @@ def main() -> None:
     print("\n".join(table(columns)))
     ratio = workbench.score / bandit.score if bandit.score > 0 else float("inf")
     print(f"\nworkbench (reported) / bandit alone: score x{ratio:.2f}, FPR {workbench.fpr - bandit.fpr:+.3f}")
+    if figures["triage"]:
+        t = figures["triage"]
+        print(f"trace review by {t['model']}: {t['traces']} traces, {t['seconds_per_trace']:.1f} s each; verdicts on "
+              f"real cases {t['verdicts_real']}, on false ones {t['verdicts_false']}")  # fmt: skip
     print(f"audit wall time {result['wall_s']:.2f} s (status {report.status}, {len(report.findings)} merged findings) "
           f"against {by_hand['total_s']:.2f} s for the analyzers one after another "
           f"(x{by_hand['total_s'] / result['wall_s']:.2f})")  # fmt: skip

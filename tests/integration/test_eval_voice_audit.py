@@ -51,7 +51,7 @@ def test_eval_audit_logs_scores_per_agent_and_compares_agent_sets(tmp_path):
     params, metrics = run.data.params, run.data.metrics
     assert (params["model"], params["model_resolved"]) == ("none", "none")
     assert params["agents"] == "explorer+bug_hunter+security"
-    assert (params["prompt_version"], params["min_f1"], params["suite"]) == ("audit-v1", "0.8", "audit")
+    assert (params["prompt_version"], params["min_f1"], params["suite"]) == ("audit-v2", "0.8", "audit")
     assert len(params["graph_version"]) == 12 and params["llm_reviews"] == "5"
     assert (metrics["cases"], metrics["errors"], metrics["pass_rate"]) == (len(FIXTURES), 0, 1.0)
     assert metrics["overall_f1"] >= 0.8 and metrics["overall_precision"] >= 0.9

@@ -120,6 +120,19 @@ async def test_a_failing_agent_gives_a_partial_report_and_the_others_finish(reso
     assert events[-1]["type"] == "task.completed" and events[-1]["status"] == "partial"
 
 
+async def test_files_a_tool_could_not_parse_make_the_audit_partial_and_are_named(resources, root):
+    (root / "clean-lib" / "broken.py").write_text("def f(:\n    return 1\n")
+    report, events = await audit(root / "clean-lib")
+    assert report.status == "partial"
+    hunter = report.agents["bug_hunter"]
+    assert hunter.status == "partial" and "ruff did not analyze 1 of" in (hunter.error or "")
+    assert hunter.tools["ruff"]["not_analyzed_files"][0]["file"] == "broken.py"
+    results = {e["agent"]: e for e in events if e["type"] == "task.agent_result"}
+    assert results["bug_hunter"]["status"] == "partial" and "broken.py" in results["bug_hunter"]["summary"]
+    assert "not every file was analyzed" in report.summary
+    assert events[-1]["type"] == "task.completed" and events[-1]["status"] == "partial"
+
+
 async def test_an_agent_past_its_time_limit_times_out_alone(resources, root, monkeypatch):
     def slow(path: Path, *, timeout_s: float, cancel: Any = None, **kwargs: Any) -> ToolRun:
         cancel.wait(30)  # a well-behaved tool stops when told to

@@ -297,7 +297,9 @@ class TaskManager:
             }
         percent = event.get("percent")
         if kind == "task.progress" and event.get("step") == "agents" or kind in ("task.agent_result", "task.error"):
-            finished = sum(1 for a in task.plan if states.get(a, {}).get("status") in ("ok", "error", "timeout"))
+            finished = sum(
+                1 for a in task.plan if states.get(a, {}).get("status") in ("ok", "partial", "error", "timeout")
+            )
             percent = 15 + 75 * finished / max(1, len(task.plan))
         if kind == "task.completed":
             percent = 100

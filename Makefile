@@ -32,4 +32,5 @@ bench:
 	.venv/bin/python bench/runlog_writes.py
 	.venv/bin/python bench/voice.py
 	.venv/bin/python bench/audit.py
+	.venv/bin/python bench/audit_benchmark.py
 	.venv/bin/python bench/local_models.py

@@ -11,6 +11,11 @@ with :func:`workbench.audit.scoring.score_by_agent` (matching rules in that modu
 ``precision``, ``recall`` and ``f1`` for ``bug_hunter``, ``security`` and ``overall`` (as ``<agent>_<metric>``),
 plus ``duration_s`` and ``findings`` (every merged finding, ``info`` included).
 
+With ``WORKBENCH_AUDIT_BENCHMARK`` set to a BenchmarkPython folder (a checkout, or the subset kept beside the
+project), one more case audits a copy of it and scores it upstream's way (:mod:`workbench.audit.benchmark`):
+``benchmark_score`` (mean per-category TPR − FPR), ``_tpr``, ``_fpr``, ``_precision``, ``_positive_categories``
+and ``benchmark_<category>_score``; it passes when the score reaches ``min_benchmark_score``.
+
 A case passes when its overall F1 reaches ``min_f1``; a repository with nothing planted passes when it has no false
 positive; one without expected findings when the audit completed. The run's precision, recall and F1 are
 micro-averaged: the counts of every case add up, then the ratios are computed.
@@ -30,6 +35,9 @@ from typing import Any
 
 from graphs.repo_audit import NO_MODEL, builder
 from graphs.repo_audit_state import AuditContext, AuditInput
+from workbench.audit.benchmark import Case as BenchmarkCase
+from workbench.audit.benchmark import hits, load_cases, locate
+from workbench.audit.benchmark import score as benchmark_score
 from workbench.audit.models import AGENTS, AuditReport
 from workbench.audit.prompts import PROMPT_VERSION, SUMMARY_SYSTEM, TRIAGE_SYSTEM
 from workbench.audit.runner import run_audit
@@ -43,6 +51,7 @@ from workbench.runlog import RunLogCallback, get_runlog
 from workbench.settings import Settings
 
 REPOS = Path(__file__).resolve().parents[1] / "datasets" / "repos"
+BENCHMARK_CASE = "owasp-benchmark-python"
 SCORES = (*SCORED_AGENTS, "overall")
 _AGENT_SEPARATORS = re.compile(r"[+,\s]+")
 PROMPTS = {"audit-triage": TRIAGE_SYSTEM, "audit-summary": SUMMARY_SYSTEM}
@@ -92,6 +101,7 @@ class AuditSuite:
         "agents": "+".join(AGENTS),
         "min_f1": 0.8,
         "llm_reviews": None,
+        "min_benchmark_score": 0.25,
     }
     """``model`` ``none`` audits without LLM triage; ``agents`` joined by ``+`` (on the command line a comma separates
     variants: ``--set agents=security,bug_hunter+security`` is two); ``llm_reviews`` ``None``: the
@@ -116,6 +126,8 @@ class AuditSuite:
             expected = load_expected(labels)
             findings = [item.model_dump(exclude={"note"}) for item in expected.findings]
             bundled.append(Case(name, {"fixture": name}, {"findings": findings}))
+        if settings.audit_benchmark is not None:
+            bundled.append(Case(BENCHMARK_CASE, {"benchmark": str(settings.audit_benchmark)}, {}))
         return bundled + load_promoted(settings, self.name)
 
     async def setup(self, settings: Settings, variant: Variant) -> dict[str, Any]:
@@ -146,8 +158,14 @@ class AuditSuite:
         run_id = str(uuid.uuid4())
         context = AuditContext(model=knobs["model"], llm_reviews=knobs["llm_reviews"])
         case_settings, repo, root = settings, str(case.input.get("repo") or ""), None
-        if case.input.get("fixture"):
-            root, repo = await asyncio.to_thread(_copy_fixture, str(case.input["fixture"]))
+        cases: list[BenchmarkCase] | None = None
+        if case.input.get("fixture") or case.input.get("benchmark"):
+            if case.input.get("benchmark"):
+                tree, labels = locate(Path(str(case.input["benchmark"])))
+                cases = load_cases(labels)
+                root, repo = await asyncio.to_thread(_copy_tree, tree, "benchmark")
+            else:
+                root, repo = await asyncio.to_thread(_copy_fixture, str(case.input["fixture"]))
             case_settings = settings.model_copy(update={"audit_allowed_roots": [*settings.audit_allowed_roots, root]})
         request: AuditInput = {"repo": repo, "agents": knobs["agents"], "task_id": uuid.UUID(run_id).hex}
         # The graph reads its settings from the resources in scope: this case's, for this run only.
@@ -163,7 +181,32 @@ class AuditSuite:
         finally:
             if root is not None:
                 await asyncio.to_thread(shutil.rmtree, root, True)
+        if cases is not None:
+            return self.score_benchmark(case, knobs, report, run_id, time.perf_counter() - started, cases)
         return self.score(case, knobs, report, run_id, time.perf_counter() - started)
+
+    def score_benchmark(
+        self,
+        case: Case,
+        knobs: dict[str, Any],
+        report: AuditReport,
+        run_id: str,
+        seconds: float,
+        cases: list[BenchmarkCase],
+    ) -> CaseResult:
+        """The OWASP Benchmark case: upstream's score over the findings the report stands behind (severity low
+        and up, confidence medium and up; see bench/audit_benchmark.py)."""
+        reported = hits((f.file, f.cwe) for f in report.findings if f.severity != "info" and f.confidence != "low")
+        result = benchmark_score(cases, reported)
+        metrics = {"duration_s": seconds, "findings": float(len(report.findings))}
+        metrics |= {f"benchmark_{key}": round(getattr(result, key), 4) for key in ("score", "tpr", "fpr", "precision")}
+        metrics["benchmark_positive_categories"] = float(result.positive_categories)
+        metrics |= {f"benchmark_{c.category}_score": round(c.score, 4) for c in result.categories}
+        passed = result.score >= float(knobs["min_benchmark_score"])
+        lines = [f"{report.status}: score {result.score:.3f} (TPR {result.tpr:.3f}, FPR {result.fpr:.3f})"]
+        lines += [f"{c.category}: TPR {c.tpr:.2f} FPR {c.fpr:.2f}" for c in result.categories]
+        detail = {"status": report.status, "benchmark": result.as_dict()}
+        return CaseResult(case.id, "pass" if passed else "fail", metrics, "\n".join(lines), run_id, detail)
 
     def score(self, case: Case, knobs: dict[str, Any], report: AuditReport, run_id: str, seconds: float) -> CaseResult:
         """The case's result from its report: scores against its labels, or counts only."""
@@ -206,6 +249,8 @@ class AuditSuite:
         if duration is not None:
             out["duration_p50_s"] = round(duration, 3)
         out["findings_total"] = float(sum(r.metrics.get("findings", 0.0) for r in results))
+        for r in results:  # the benchmark case's figures as they are (one case: nothing to average)
+            out |= {key: value for key, value in r.metrics.items() if key.startswith("benchmark_")}
         return out
 
 
@@ -215,8 +260,13 @@ def _ignore(event: dict[str, Any]) -> None:
 
 def _copy_fixture(name: str) -> tuple[Path, str]:
     """A copy of fixture ``name`` in a new temporary folder: ``(folder, path of the copy)``."""
+    return _copy_tree(REPOS / name, name)
+
+
+def _copy_tree(tree: Path, name: str) -> tuple[Path, str]:
+    """A copy of ``tree`` as ``name`` in a new temporary folder: ``(folder, path of the copy)``."""
     root = Path(tempfile.mkdtemp(prefix="wb-eval-audit-")).resolve()
-    return root, str(shutil.copytree(REPOS / name, root / name))
+    return root, str(shutil.copytree(tree, root / name, ignore=shutil.ignore_patterns(".git")))
 
 
 def _dataset_version() -> str:

@@ -136,6 +136,10 @@ class Settings(BaseSettings):
     audit_agent_timeout_s: float = Field(default=300.0, gt=0, description="Limit on one specialist agent.")
     audit_max_concurrent: int = Field(default=2, ge=1, le=32, description="Audit tasks running at once.")
     audit_llm_reviews: int = Field(default=5, ge=0, le=100, description="Findings per agent the LLM triages.")
+    audit_benchmark: Path | None = Field(
+        default=None,
+        description="A BenchmarkPython folder the audit eval suite adds as a case, read in place (external data).",
+    )
     audit_trace_reviews: int = Field(
         default=0,
         ge=0,

@@ -180,6 +180,37 @@ async def test_an_audit_case_scores_the_fixture_and_links_its_logged_run(setting
     assert (row["graph"], row["entry_point"], row["status"]) == ("repo_audit", "eval", "ok")
 
 
+VIEW = (
+    "from flask import request\n\n\ndef init(app):\n    @app.route('/b/{name}', methods=['POST'])\n"
+    "    def view():\n        import sqlite3\n        param = request.form.get('p')\n        bar = {bar}\n"
+    "        cur = sqlite3.connect(':memory:').cursor()\n"
+    "        cur.execute(f\"SELECT * FROM users WHERE name = '{{bar}}'\")\n        return 'ok'\n"
+)
+
+
+async def test_a_benchmark_folder_becomes_one_case_scored_upstreams_way(settings, tmp_path, runlog):
+    bench = tmp_path / "BenchmarkPython"
+    (bench / "testcode").mkdir(parents=True)
+    (bench / "testcode" / "BenchmarkTest00001.py").write_text(VIEW.format(name="1", bar="param"))
+    (bench / "testcode" / "BenchmarkTest00002.py").write_text(VIEW.format(name="2", bar="'constant'"))
+    (bench / "expectedresults-0.1.csv").write_text(
+        "# test name, category, real vulnerability, cwe\nBenchmarkTest00001,sqli,true,89\n"
+        "BenchmarkTest00002,sqli,false,89\n"
+    )
+    settings = settings.model_copy(update={"audit_benchmark": bench})
+    suite = AuditSuite()
+    (case,) = [c for c in suite.cases(settings) if c.id == "owasp-benchmark-python"]
+    with install(Resources(settings)):
+        outcome = await suite.run_case(case, DEFAULT, settings)
+    assert outcome.outcome == "pass", outcome.output
+    m = outcome.metrics
+    # the real flow is flagged by the taint rules; bandit's B608 on the constant one stays at low confidence
+    assert (m["benchmark_tpr"], m["benchmark_fpr"], m["benchmark_score"]) == (1.0, 0.0, 1.0)
+    assert m["benchmark_sqli_score"] == 1.0 and m["benchmark_positive_categories"] == 1.0
+    assert suite.aggregate([outcome])["benchmark_score"] == 1.0
+    assert list((tmp_path / "BenchmarkPython").iterdir())  # read in place, left as it was
+
+
 async def test_a_clean_fixture_passes_without_false_positives_and_a_bare_promoted_case_reports_counts(
     settings, tmp_path, runlog
 ):

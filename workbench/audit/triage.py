@@ -38,8 +38,8 @@ def fence(text: str) -> str:
     return f"<untrusted>\n{_MARKER.sub('[marker removed]', text)}\n</untrusted>"
 
 
-def excerpt(root: Path, finding: Finding, context: int = EXCERPT_LINES) -> str:
-    """Numbered lines around the finding, read from the checkout (empty when the file is unreadable)."""
+def _numbered(root: Path, finding: Finding, first: int, last: int) -> str:
+    """Lines ``first`` to ``last`` of the finding's file, numbered; its evidence when the file is unreadable."""
     path = (root / finding.file).resolve()
     if not path.is_relative_to(root.resolve()) or not path.is_file():
         return finding.evidence
@@ -47,9 +47,13 @@ def excerpt(root: Path, finding: Finding, context: int = EXCERPT_LINES) -> str:
         lines = path.read_text(errors="replace").splitlines()
     except OSError:
         return finding.evidence
+    return "\n".join(f"{n:>5} {lines[n - 1][:200]}" for n in range(max(1, first), min(len(lines), last) + 1))
+
+
+def excerpt(root: Path, finding: Finding, context: int = EXCERPT_LINES) -> str:
+    """Numbered lines around the finding, read from the checkout."""
     line = finding.line or 1
-    start, end = max(1, line - context), min(len(lines), (finding.end_line or line) + context)
-    return "\n".join(f"{n:>5} {lines[n - 1][:200]}" for n in range(start, end + 1))
+    return _numbered(root, finding, line - context, (finding.end_line or line) + context)
 
 
 TRACE_MARGIN = 2
@@ -59,16 +63,8 @@ TRACE_LINES = 60
 def trace_excerpt(root: Path, finding: Finding) -> str:
     """Numbered lines of the finding's file from its trace's first step to its sink (at most TRACE_LINES)."""
     lines_at = [step.line for step in finding.trace if step.file == finding.file] or [finding.line or 1]
-    path = (root / finding.file).resolve()
-    if not path.is_relative_to(root.resolve()) or not path.is_file():
-        return finding.evidence
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return finding.evidence
     start = max(1, min(lines_at) - TRACE_MARGIN)
-    end = min(len(lines), max(lines_at) + TRACE_MARGIN, start + TRACE_LINES - 1)
-    return "\n".join(f"{n:>5} {lines[n - 1][:200]}" for n in range(start, end + 1))
+    return _numbered(root, finding, start, min(max(lines_at) + TRACE_MARGIN, start + TRACE_LINES - 1))
 
 
 def trace_prompt(root: Path, finding: Finding) -> list[BaseMessage]:

@@ -150,8 +150,11 @@ async def test_the_supervisor_skips_tools_that_cannot_apply():
     js_only = Inventory(files=3)
     js_only.extensions[".js"] = 3
     plan, reasons = select_agents(None, js_only)
-    assert plan == {"explorer": [], "bug_hunter": ["lizard"], "security": ["secrets", "patterns"]}
-    assert "ruff skipped" in reasons["bug_hunter"]
+    assert plan == {"explorer": [], "bug_hunter": ["lizard"], "security": ["semgrep", "secrets", "patterns"]}
+    assert "ruff skipped" in reasons["bug_hunter"] and "bandit skipped" in reasons["security"]
+    shell_only = Inventory(files=1)
+    shell_only.extensions[".sh"] = 1
+    assert select_agents(None, shell_only)[0]["security"] == ["secrets", "patterns"]  # no language semgrep reads
     plan, reasons = select_agents(["security"], js_only)
     assert list(plan) == ["security"] and reasons["explorer"] == "not requested"
     assert select_agents(None, Inventory())[0] == {}

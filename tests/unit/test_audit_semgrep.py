@@ -86,6 +86,34 @@ CASES: dict[str, tuple[str, str]] = {
 }
 
 
+# rule id -> (vulnerable, safe): the body of an Express handler; `name` is request data in both
+JS_CASES: dict[str, tuple[str, str]] = {
+    "js-command-injection": (
+        "exec('ls ' + name, () => {});",
+        "execFile('ls', [name], () => {});",
+    ),
+    "js-code-injection": ("res.json({ value: eval(name) });", "res.json({ value: JSON.parse(name) });"),
+    "js-sql-injection": (
+        "db.query(`SELECT * FROM users WHERE name = '${name}'`);",
+        "db.query('SELECT * FROM users WHERE name = $1', [name]);",
+    ),
+    "js-path-traversal": (
+        "res.send(fs.readFileSync('/srv/files/' + name));",
+        "const data = fs.readFileSync('/srv/files/' + path.basename(name));\n  res.json({ size: data.length });",
+    ),
+    "js-open-redirect": ("res.redirect(name);", "res.redirect('/home');"),
+    "js-xss": ("res.send('<p>Hello ' + name + '</p>');", "res.send('<p>Hello ' + escapeHtml(name) + '</p>');"),
+}
+EXPRESS = (
+    "const { exec, execFile } = require('child_process');\nconst fs = require('fs');\nconst path = require('path');\n"
+    "const db = require('./db');\nconst app = require('express')();\n\n"
+)
+
+
+def handler(body: str) -> str:
+    return EXPRESS + "app.get('/x', (req, res) => {\n  const name = req.query.name;\n  " + body + "\n});\n"
+
+
 def view(body: str) -> str:
     """A Flask view reading `name` from the query string, then running `body`."""
     return (
@@ -97,9 +125,9 @@ def view(body: str) -> str:
 
 
 def test_every_rule_has_a_case_and_a_category_and_cwe():
-    ids = {rule["id"] for rule in rules("python")["rules"]}
-    assert ids == set(CASES)
-    for rule in rules("python")["rules"]:
+    ids = {rule["id"] for rule in rules()["rules"]}
+    assert ids == set(CASES) | set(JS_CASES)
+    for rule in rules()["rules"]:
         mapping = rule_mapping(rule)
         assert mapping.category and mapping.cwe, rule["id"]
 
@@ -111,6 +139,9 @@ def scanned(tmp_path_factory) -> dict[str, set[str]]:
     for rule_id, (bad, good) in CASES.items():
         (root / f"{rule_id}-bad.py").write_text(view(bad))
         (root / f"{rule_id}-good.py").write_text(view(good))
+    for rule_id, (bad, good) in JS_CASES.items():
+        (root / f"{rule_id}-bad.js").write_text(handler(bad))
+        (root / f"{rule_id}-good.ts").write_text(handler(good))  # TypeScript reads the same rules
     run = run_semgrep(root, timeout_s=120)
     assert run.status == "ok", run.error
     found: dict[str, set[str]] = {}
@@ -123,6 +154,12 @@ def scanned(tmp_path_factory) -> dict[str, set[str]]:
 def test_rule_flags_the_vulnerable_case_and_not_the_safe_one(scanned, rule_id):
     assert rule_id in scanned.get(f"{rule_id}-bad.py", set()), scanned.get(f"{rule_id}-bad.py")
     assert rule_id not in scanned.get(f"{rule_id}-good.py", set())
+
+
+@pytest.mark.parametrize("rule_id", sorted(JS_CASES))
+def test_javascript_rule_flags_the_vulnerable_case_and_not_the_safe_one(scanned, rule_id):
+    assert rule_id in scanned.get(f"{rule_id}-bad.js", set()), scanned.get(f"{rule_id}-bad.js")
+    assert scanned.get(f"{rule_id}-good.ts", set()) == set()
 
 
 def test_a_taint_finding_carries_its_source_to_sink_trace_cwe_and_evidence(tmp_path):

@@ -42,7 +42,12 @@ AGENT_TOOLS: dict[AgentName, tuple[str, ...]] = {
     "bug_hunter": ("ruff", "lizard"),
     "security": ("semgrep", "bandit", "secrets", "patterns"),
 }
-PYTHON_ONLY = frozenset({"ruff", "bandit", "semgrep"})
+TOOL_SUFFIXES: dict[str, frozenset[str]] = {
+    "ruff": analyzers.PYTHON_SUFFIXES,
+    "bandit": analyzers.PYTHON_SUFFIXES,
+    "semgrep": analyzers.SEMGREP_SUFFIXES,
+}
+"""Tools that read only some languages: the file suffixes they apply to (the others read any file)."""
 NOT_ANALYZED_LISTED = 10
 """Files not analyzed named per tool in the agent's result (the count is always complete)."""
 
@@ -56,7 +61,10 @@ class Inventory:
 
     @property
     def has_python(self) -> bool:
-        return self.extensions[".py"] > 0 or self.extensions[".pyi"] > 0
+        return self.has_any(analyzers.PYTHON_SUFFIXES)
+
+    def has_any(self, suffixes: frozenset[str]) -> bool:
+        return any(self.extensions[suffix] > 0 for suffix in suffixes)
 
 
 def inventory(root: Path, limit: int = 50_000) -> Inventory:
@@ -88,14 +96,14 @@ def select_agents(requested: list[str] | None, found: Inventory) -> tuple[dict[s
         if found.files == 0:
             reasons[agent] = "the repository has no files"
             continue
-        tools = [t for t in AGENT_TOOLS[agent] if found.has_python or t not in PYTHON_ONLY]
+        tools = [t for t in AGENT_TOOLS[agent] if t not in TOOL_SUFFIXES or found.has_any(TOOL_SUFFIXES[t])]
         if AGENT_TOOLS[agent] and not tools:
             reasons[agent] = "no tool of this agent applies to the repository's languages"
             continue
         plan[agent] = tools
         dropped = sorted(set(AGENT_TOOLS[agent]) - set(tools))
         reasons[agent] = f"runs {', '.join(tools) or 'the repository map'}" + (
-            f" ({', '.join(dropped)} skipped: no Python files)" if dropped else ""
+            f" ({', '.join(dropped)} skipped: no files in the languages they read)" if dropped else ""
         )
     return plan, reasons
 

@@ -16,7 +16,7 @@ The bug hunter's tools are in :mod:`.bug_tools`, the security agent's in :mod:`.
 from workbench.audit.analyzers.bug_tools import BUG_TOOLS, run_lizard, run_ruff
 from workbench.audit.analyzers.process import Analyzer, NotAnalyzed, ToolRun, ToolStatus
 from workbench.audit.analyzers.security_tools import SECURITY_TOOLS, run_bandit, run_patterns, run_secrets
-from workbench.audit.analyzers.semgrep import SEMGREP_TOOLS, run_semgrep
+from workbench.audit.analyzers.semgrep import SEMGREP_SUFFIXES, SEMGREP_TOOLS, run_semgrep
 from workbench.audit.analyzers.sources import (
     LIZARD_SUFFIXES,
     MAX_FILE_BYTES,
@@ -36,6 +36,7 @@ __all__ = [
     "SKIP_DIRS",
     "Analyzer",
     "NotAnalyzed",
+    "SEMGREP_SUFFIXES",
     "SEMGREP_TOOLS",
     "SourceFiles",
     "ToolRun",

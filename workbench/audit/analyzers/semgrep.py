@@ -27,8 +27,14 @@ from workbench.audit.models import Confidence, Severity, TraceStep
 from workbench.audit.rules import Rule
 
 RULES_DIR = Path(__file__).resolve().parents[1] / "semgrep"
-LANGUAGES: dict[str, frozenset[str]] = {"python": PYTHON_SUFFIXES}
-"""Rule file (RULES_DIR/<language>.yaml) per language, and the file suffixes it covers."""
+RULE_FILES = ("python.yaml", "javascript.yaml")
+ANALYZERS: dict[str, str] = {
+    **dict.fromkeys(PYTHON_SUFFIXES, "python"),
+    **dict.fromkeys((".js", ".jsx", ".mjs", ".cjs"), "javascript"),
+    **dict.fromkeys((".ts", ".tsx"), "typescript"),
+}
+"""The engine's language for each file suffix the rules cover."""
+SEMGREP_SUFFIXES = frozenset(ANALYZERS)
 SEVERITY: dict[str, Severity] = {"ERROR": "high", "WARNING": "medium", "INFO": "low"}
 RULE_TIMEOUT_S = 10
 """Per rule and file; a file on which three rules time out is given up and reported as not analyzed."""
@@ -36,10 +42,9 @@ TRACE_STEPS = 8
 
 
 @functools.cache
-def rules(language: str) -> dict[str, Any]:
-    """The language's rules as the engine reads them: YAML anchors resolved, the `x-` helper keys dropped."""
-    loaded = yaml.safe_load((RULES_DIR / f"{language}.yaml").read_text())
-    return {"rules": loaded["rules"]}
+def rules() -> dict[str, Any]:
+    """Every rule file's rules as the engine reads them: YAML anchors resolved, the `x-` helper keys dropped."""
+    return {"rules": [rule for name in RULE_FILES for rule in yaml.safe_load((RULES_DIR / name).read_text())["rules"]]}
 
 
 def rule_mapping(rule: dict[str, Any]) -> Rule:
@@ -88,10 +93,10 @@ def _trace(session: Session, extra: dict[str, Any]) -> list[TraceStep]:
 
 
 def run_semgrep(root: Path, *, timeout_s: float, cancel: threading.Event | None = None) -> ToolRun:
-    """Request data reaching a dangerous sink, and insecure API settings, in Python (agent security)."""
+    """Request data reaching a dangerous sink, and insecure API settings, in Python, JavaScript and TypeScript
+    (agent security)."""
     root = root.resolve()
-    language = "python"
-    files = [f for f in source_files(root) if Path(f).suffix in LANGUAGES[language]]
+    files = [f for f in source_files(root) if Path(f).suffix in ANALYZERS]
     session = Session("semgrep", root, files, timeout_s, cancel)
     if not files:
         return session.done("skipped", "no files in a language the taint rules cover")
@@ -101,7 +106,7 @@ def run_semgrep(root: Path, *, timeout_s: float, cancel: threading.Event | None 
             "error", "semgrep is not installed here; run scripts/setup.sh (it installs it beside the workbench)"
         )
     core, session.version = engine
-    ruleset = rules(language)
+    ruleset = rules()
     by_id = {rule["id"]: rule_mapping(rule) for rule in ruleset["rules"]}
     sources = SourceFiles(root)
 
@@ -109,7 +114,7 @@ def run_semgrep(root: Path, *, timeout_s: float, cancel: threading.Event | None 
         (work / "rules.json").write_text(json.dumps(ruleset))
         targets = [
             ["CodeTarget", {"path": {"fpath": path, "ppath": "/" + Path(path).relative_to(root).as_posix()},
-                            "analyzer": language, "products": ["sast"]}]
+                            "analyzer": ANALYZERS[Path(path).suffix], "products": ["sast"]}]
             for path in batch
         ]  # fmt: skip
         (work / "targets.json").write_text(json.dumps(["Targets", targets]))

@@ -144,8 +144,8 @@ class Settings(BaseSettings):
         default=0,
         ge=0,
         le=1000,
-        description="Taint traces the triage model reviews per audit (0: none; it did not improve precision with "
-        "the bundled 1.5B model, see docs/benchmarks.md).",
+        description="Taint traces the triage model reviews per audit (0: none; with the bundled 1.5B model it "
+        "raised precision but lowered the benchmark score, at 13.5 s a trace: see docs/benchmarks.md).",
     )
     audit_ruff_extend_select: str = Field(
         default="",

@@ -118,8 +118,8 @@ class AgentContext:
     reviews: int = 5
     cancel: threading.Event = field(default_factory=threading.Event)
     trace_reviews: int = 0
-    """Taint traces the model reviews (a dismissed one drops to low confidence); off by default, see
-    docs/benchmarks.md: the bundled 1.5B model does not tell real flows from infeasible ones."""
+    """Taint traces the model reviews (a dismissed one drops to low confidence); off by default: with the bundled
+    1.5B model precision rose but real flows were dismissed too, at 13.5 s a trace (docs/benchmarks.md)."""
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Extra keyword arguments per tool (ruff: extend_select)."""
 

@@ -81,7 +81,8 @@ CASES: dict[str, tuple[str, str]] = {
     "python-insecure-session-cookie-setting": ("SESSION_COOKIE_SECURE = False", "SESSION_COOKIE_SECURE = True"),
     "python-insecure-cookie": (
         "r = make_response('ok')\nr.set_cookie('sid', name, secure=False)\nreturn r",
-        "r = make_response('ok')\nr.set_cookie('sid', name, secure=True, httponly=True)\nreturn r",
+        "r = make_response('ok')\nr.set_cookie('sid', name, secure=True, httponly=True)\n"
+        "jar.set_cookie(cookie)  # a cookie jar, not a response\nreturn r",
     ),
 }
 

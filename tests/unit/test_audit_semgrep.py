@@ -3,6 +3,7 @@ written for it, run through the real engine; and what the taint analyzer reports
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import textwrap
@@ -249,3 +250,28 @@ def test_missing_engine_is_an_error_that_says_what_to_do(tmp_path, monkeypatch):
     (tmp_path / "a.py").write_text("x = 1\n")
     run = run_semgrep(tmp_path, timeout_s=30)
     assert run.status == "error" and "scripts/setup.sh" in (run.error or "")
+
+
+def test_files_the_engine_gave_up_on_are_reported_not_analyzed(tmp_path, monkeypatch):
+    # an engine answering as semgrep-core does when rules time out on a file (core_output's core_error)
+    (tmp_path / "slow.py").write_text("x = 1\n")
+    (tmp_path / "fine.py").write_text("y = 2\n")
+    answer = {
+        "results": [],
+        "errors": [
+            {
+                "error_type": "Timeout",
+                "severity": "error",
+                "message": "Timeout when running rules on slow.py",
+                "location": {"path": str(tmp_path / "slow.py"), "start": {"line": 1}, "end": {"line": 1}},
+            }
+        ],
+        "paths": {"scanned": [str(tmp_path / "slow.py"), str(tmp_path / "fine.py")]},
+    }
+    engine = tmp_path / "engine"
+    engine.write_text(f"#!/bin/sh\nprintf '.\\n%s' '{json.dumps(answer)}'\n")
+    engine.chmod(0o755)
+    monkeypatch.setenv("WORKBENCH_SEMGREP_CORE", str(engine))
+    run = run_semgrep(tmp_path, timeout_s=30)
+    assert (run.status, run.files, run.analyzed) == ("partial", 2, 1)
+    assert [(n.file, n.reason) for n in run.not_analyzed] == [("slow.py", "semgrep: timeout at line 1")]

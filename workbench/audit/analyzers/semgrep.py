@@ -125,13 +125,15 @@ def run_semgrep(root: Path, *, timeout_s: float, cancel: threading.Event | None 
 
     def parse(stdout: bytes, work: Path) -> None:
         output = json.loads(stdout[stdout.find(b"{") :])  # the engine prints a progress dot first
-        for error in output.get("errors", []):
-            file = session.relative(error.get("path") or "", work) if error.get("path") else None
-            kind = str(error.get("type", ["error"])[0] if isinstance(error.get("type"), list) else error.get("type"))
-            if file is not None:
-                session.skip_file(
-                    file, f"semgrep: {kind.lower()}" + (f" at line {_line(error)}" if _line(error) else "")
-                )
+        for error in output.get("errors", []):  # core_error: {error_type, message, location: {path, start}}
+            location = error.get("location") or {}
+            if not location.get("path"):
+                continue
+            kind = error.get("error_type")
+            kind = kind[0] if isinstance(kind, list) and kind else kind
+            line = (location.get("start") or {}).get("line")
+            where = f" at line {line}" if isinstance(line, int) else ""
+            session.skip_file(session.relative(str(location["path"]), work), f"semgrep: {str(kind).lower()}{where}")
         for item in output.get("results", []):
             file = session.relative(item["path"], work)
             rule = by_id.get(item["check_id"].rsplit(".", 1)[-1])
@@ -156,11 +158,6 @@ def run_semgrep(root: Path, *, timeout_s: float, cancel: threading.Event | None 
             session.findings.append(finding)
 
     return session.run(command, parse)
-
-
-def _line(error: dict[str, Any]) -> int | None:
-    spans = error.get("spans") or []
-    return spans[0].get("start", {}).get("line") if spans else None
 
 
 SEMGREP_TOOLS: tuple[Analyzer, ...] = (run_semgrep,)

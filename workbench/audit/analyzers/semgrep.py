@@ -4,8 +4,9 @@ The engine (`semgrep-core`, shipped in the `semgrep` wheel) runs from its own ve
 no registry rules, no metrics, no login. It is called directly rather than through the `semgrep` command, which
 since 2025 hides the source → sink trace of a taint finding from users who are not logged in; the engine's own
 JSON output carries it, and every finding keeps it as its `trace`. Suppression comments (`# nosemgrep`) are not
-honoured (:mod:`.evidence` keeps the finding at low confidence). Files the engine could not parse, or gave up on,
-are reported as not analyzed, with the engine's reason.
+honoured (:mod:`.evidence` keeps the finding at low confidence). The engine's parsers recover from syntax errors
+(it analyzes what it could parse); files it reports an error on, such as rules timing out, are reported as not
+analyzed, with the engine's reason.
 """
 
 from __future__ import annotations

@@ -151,6 +151,7 @@ def main() -> None:
     import json
     from pathlib import Path
 
+    from workbench.agents import spec
     from workbench.server import protocol_assistant, protocol_tasks
 
     folder = Path(__file__).resolve().parents[2] / "protocols"
@@ -158,6 +159,7 @@ def main() -> None:
         "chat": json_schema(),
         "assistant": protocol_assistant.json_schema(),
         "tasks": protocol_tasks.json_schema(),
+        "agent-spec": spec.json_schema(),
     }
     for name, schema in schemas.items():
         target = folder / f"{name}.schema.json"

@@ -1,0 +1,196 @@
+"""Agent specs: every validation error on a bad spec (its message and line), all errors at once, the example spec,
+and the condition language's limits."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from workbench.agents import conditions
+from workbench.agents.source import SpecError
+from workbench.agents.validate import Known, load_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+KNOWN = Known(
+    models=frozenset({"fast", "smart"}),
+    prompts=frozenset({"rag-answer@v1", "rag-rewrite@v1"}),
+    tools=frozenset({"calculator", "search_documents"}),
+    agents=frozenset({"helper"}),
+)
+GOOD = """\
+name: tiny
+version: 1
+state:
+  documents: {type: documents}
+  rewrites: {type: int, default: 0}
+nodes:
+  retrieve:
+    kind: retriever
+    output: documents
+  decide:
+    kind: router
+    routes:
+      again: len(documents) == 0 and rewrites < 1
+    default: answer
+  answer:
+    kind: llm
+    model: smart
+    prompt: rag-answer@v1
+    context: documents
+edges:
+  - {from: START, to: retrieve}
+  - {from: retrieve, to: decide}
+  - {from: answer, to: END}
+conditional_edges:
+  - from: decide
+    map: {again: retrieve, answer: answer}
+"""
+
+
+def problems(tmp_path: Path, text: str, name: str = "spec.yaml") -> list[tuple[int | None, str | None, str]]:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    with pytest.raises(SpecError) as caught:
+        load_spec(path, KNOWN)
+    assert all(p.file == name for p in caught.value.problems)
+    return [(p.line, p.node, p.message) for p in caught.value.problems]
+
+
+def test_the_good_spec_and_the_example_rag_chat_spec_validate(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(GOOD)
+    spec = load_spec(tmp_path / "tiny.yaml", KNOWN)
+    assert (spec.name, spec.version, list(spec.nodes)) == ("tiny", "1", ["retrieve", "decide", "answer"])
+    rag = load_spec(ROOT / "agents" / "rag-chat.yaml", KNOWN)
+    assert {n.kind for n in rag.nodes.values()} == {"retriever", "router", "llm"}
+
+
+def test_json_is_read_too(tmp_path):
+    import json
+
+    import yaml
+
+    (tmp_path / "tiny.json").write_text(json.dumps(yaml.safe_load(GOOD), indent=2))
+    assert load_spec(tmp_path / "tiny.json", KNOWN).name == "tiny"
+
+
+def test_unknown_node_kind_and_unknown_field(tmp_path):
+    found = problems(
+        tmp_path,
+        GOOD.replace("    kind: retriever\n", "    kind: retreiver\n").replace(
+            "    context: documents\n", "    context: documents\n    temperature: 0.2\n"
+        ),
+    )
+    assert (
+        7,
+        "retrieve",
+        "unknown node kind 'retreiver'; use llm, retriever, tool, router, subgraph or interrupt",
+    ) in found
+    assert (20, "answer", "unknown field 'temperature'") in found
+
+
+def test_dangling_edges_name_the_missing_node(tmp_path):
+    found = problems(tmp_path, GOOD.replace("  - {from: answer, to: END}", "  - {from: answer, to: summarize}"))
+    assert (23, None, "edge to unknown node 'summarize'") in found
+
+
+def test_unreachable_nodes_and_nodes_that_cannot_finish(tmp_path):
+    text = GOOD.replace("  - {from: retrieve, to: decide}\n", "") + "  # end\n"
+    found = problems(tmp_path, text)
+    assert (7, "retrieve", "cannot reach END") in found
+    assert (10, "decide", "cannot be reached from START") in found
+    assert (15, "answer", "cannot be reached from START") in found
+
+
+def test_a_conditional_map_that_misses_a_route_or_names_an_unknown_one(tmp_path):
+    found = problems(
+        tmp_path, GOOD.replace("map: {again: retrieve, answer: answer}", "map: {agian: retrieve, answer: answer}")
+    )
+    assert (26, "decide", "the conditional map misses route 'again'") in found
+    assert (26, "decide", "route 'agian' is not one of the router's") in found
+
+
+def test_a_router_without_a_map_and_a_conditional_edge_from_a_non_router(tmp_path):
+    text = GOOD.replace("  - from: decide\n", "  - from: answer\n")
+    found = problems(tmp_path, text)
+    assert (10, "decide", "a router needs a conditional edge mapping its routes") in found
+    assert (25, None, "conditional edge from 'answer', which is not a router") in found
+
+
+def test_unresolved_model_prompt_tool_and_agent_references(tmp_path):
+    text = GOOD.replace("model: smart", "model: huge").replace("rag-answer@v1", "rag-answer@v9")
+    text = text.replace("    context: documents\n", "    context: documents\n    tools: [calculator, shell]\n")
+    text = text.replace("nodes:\n", "nodes:\n  side:\n    kind: subgraph\n    agent: tiny\n", 1)
+    found = problems(tmp_path, text)
+    messages = {m for _, _, m in found}
+    assert "unknown model 'huge'; models: fast, smart" in messages
+    assert "unknown prompt 'rag-answer@v9'; prompts: rag-answer@v1, rag-rewrite@v1" in messages
+    assert "unknown tool 'shell'; tools: calculator, search_documents" in messages
+    assert "unknown agent 'tiny' (a spec may not contain itself)" in messages
+    lines = {m: line for line, _, m in found}
+    assert lines["unknown model 'huge'; models: fast, smart"] == 20
+    assert lines["unknown tool 'shell'; tools: calculator, search_documents"] == 23
+
+
+def test_state_fields_of_the_wrong_type_or_not_declared(tmp_path):
+    text = GOOD.replace("  documents: {type: documents}", "  documents: {type: str}")
+    text = text.replace("    context: documents\n", "    context: documents\n    output: summary\n")
+    found = problems(tmp_path, text)
+    assert (9, "retrieve", "output needs a documents field; 'documents' is str") in found
+    assert (19, "answer", "context needs a documents field; 'documents' is str") in found
+    assert (20, "answer", "output names state field 'summary', which the state does not declare") in found
+
+
+def test_a_condition_outside_the_language_is_reported_on_its_line(tmp_path):
+    found = problems(tmp_path, GOOD.replace("len(documents) == 0 and rewrites < 1", "documents.__class__ or open('x')"))
+    messages = [m for line, node, m in found if line == 13 and node == "decide"]
+    assert "route 'again': attribute access (documents.__class__) is not allowed; call a function instead" in messages
+    assert any("open() is not an allowed function" in m for m in messages)
+
+
+def test_all_errors_are_reported_at_once_in_line_order(tmp_path):
+    text = GOOD.replace("model: smart", "model: huge").replace(
+        "  - {from: answer, to: END}", "  - {from: answer, to: x}"
+    )
+    found = problems(tmp_path, text)
+    assert len(found) >= 3  # the model, the dangling edge, and answer can no longer reach END
+    assert [line for line, _, _ in found] == sorted(line or 0 for line, _, _ in found)
+
+
+def test_a_file_that_is_not_yaml_says_where(tmp_path):
+    assert problems(tmp_path, "name: a\nnodes: [\n") == [
+        (3, None, "is not valid YAML or JSON: expected the node content, but found '<stream end>'")
+    ]
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["x.__class__", "().__class__.__bases__", "open('/etc/passwd')", "__import__('os')", "documents[0]",
+     "[d for d in documents]", "lambda: 1", "len(documents, key=1)", "exec('1')"],
+)  # fmt: skip
+def test_the_condition_language_refuses_attributes_subscripts_and_other_calls(expression):
+    assert conditions.problems(expression, {"documents"})
+
+
+def test_conditions_evaluate_over_the_state():
+    state = {"documents": [], "rewrites": 0, "last_message": "Why is the sky blue?", "messages": []}
+    assert conditions.evaluate("len(documents) == 0 and rewrites < 1", state)
+    assert conditions.evaluate('startswith(lower(last_message), "why")', state)
+    assert not conditions.evaluate('"green" in last_message or rewrites >= 1', state)
+
+
+def test_the_checked_in_json_schema_is_generated_and_accepts_the_example():
+    import json
+
+    import jsonschema
+    import yaml
+
+    from workbench.agents.spec import json_schema
+
+    schema = json.loads((ROOT / "protocols" / "agent-spec.schema.json").read_text())
+    assert schema == json_schema(), "run: python -m workbench.server.protocol"
+    validator = jsonschema.Draft202012Validator(schema)
+    validator.validate(yaml.safe_load((ROOT / "agents" / "rag-chat.yaml").read_text()))
+    bad = yaml.safe_load(GOOD.replace("kind: retriever", "kind: retreiver"))
+    assert not validator.is_valid(bad)

@@ -458,6 +458,51 @@ def eval_suite(
         _print_comparison(compare_runs(settings, runs[0].mlflow_run_id, runs[1].mlflow_run_id))
 
 
+agents_app = typer.Typer(help="Declarative agent specs (agents/*.yaml): list and validate them.", no_args_is_help=True)
+app.add_typer(agents_app, name="agents")
+
+
+@agents_app.command("list")
+def agents_list() -> None:
+    """The specs of the agents folder: name, version, file, and whether each validates."""
+    from workbench.agents import registry
+    from workbench.agents.source import SpecError
+    from workbench.agents.validate import load_spec
+
+    known = registry.known()
+    for path in registry.spec_files():
+        try:
+            spec = load_spec(path, known)
+        except SpecError as exc:
+            typer.echo(f"{path.name}\t-\t-\t{len(exc.problems)} problem(s): run `workbench agents validate`")
+        else:
+            typer.echo(f"{path.name}\t{spec.name}\t{spec.version}\tok\t{spec.description}")
+
+
+@agents_app.command("validate")
+def agents_validate(
+    files: Annotated[list[Path] | None, typer.Argument(help="Spec files (default: every spec in agents/).")] = None,
+) -> None:
+    """Check specs; print every problem as file:line: node: message. Exit 1 when any spec has a problem."""
+    from workbench.agents import registry
+    from workbench.agents.source import SpecError
+    from workbench.agents.validate import load_spec
+
+    known = registry.known()
+    failed = False
+    for path in files or registry.spec_files():
+        try:
+            spec = load_spec(path, known)
+        except SpecError as exc:
+            failed = True
+            for problem in exc.problems:
+                typer.echo(str(problem), err=True)
+        else:
+            typer.echo(f"{path.name}: {spec.name} {spec.version}: ok ({len(spec.nodes)} nodes)")
+    if failed:
+        raise typer.Exit(1)
+
+
 @app.command()
 def mlflow(
     port: Annotated[int, typer.Option(help="Port to listen on (loopback only).")] = 5000,

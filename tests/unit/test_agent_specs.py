@@ -15,7 +15,7 @@ from workbench.agents.validate import Known, load_spec
 ROOT = Path(__file__).resolve().parents[2]
 KNOWN = Known(
     models=frozenset({"fast", "smart"}),
-    prompts=frozenset({"rag-answer@v1", "rag-rewrite@v1"}),
+    prompts=frozenset({"chat-answer@v1", "chat-rewrite@v1"}),
     tools=frozenset({"calculator", "search_documents"}),
     agents=frozenset({"helper"}),
 )
@@ -37,7 +37,7 @@ nodes:
   answer:
     kind: llm
     model: smart
-    prompt: rag-answer@v1
+    prompt: chat-answer@v1
     context: documents
 edges:
   - {from: START, to: retrieve}
@@ -119,13 +119,13 @@ def test_a_router_without_a_map_and_a_conditional_edge_from_a_non_router(tmp_pat
 
 
 def test_unresolved_model_prompt_tool_and_agent_references(tmp_path):
-    text = GOOD.replace("model: smart", "model: huge").replace("rag-answer@v1", "rag-answer@v9")
+    text = GOOD.replace("model: smart", "model: huge").replace("chat-answer@v1", "chat-answer@v9")
     text = text.replace("    context: documents\n", "    context: documents\n    tools: [calculator, shell]\n")
     text = text.replace("nodes:\n", "nodes:\n  side:\n    kind: subgraph\n    agent: tiny\n", 1)
     found = problems(tmp_path, text)
     messages = {m for _, _, m in found}
     assert "unknown model 'huge'; models: fast, smart" in messages
-    assert "unknown prompt 'rag-answer@v9'; prompts: rag-answer@v1, rag-rewrite@v1" in messages
+    assert "unknown prompt 'chat-answer@v9'; prompts: chat-answer@v1, chat-rewrite@v1" in messages
     assert "unknown tool 'shell'; tools: calculator, search_documents" in messages
     assert "unknown agent 'tiny' (a spec may not contain itself)" in messages
     lines = {m: line for line, _, m in found}
@@ -194,3 +194,51 @@ def test_the_checked_in_json_schema_is_generated_and_accepts_the_example():
     validator.validate(yaml.safe_load((ROOT / "agents" / "rag-chat.yaml").read_text()))
     bad = yaml.safe_load(GOOD.replace("kind: retriever", "kind: retreiver"))
     assert not validator.is_valid(bad)
+
+
+def test_the_registries_know_the_models_prompts_tools_and_specs(monkeypatch):
+    from langchain_core.tools import tool
+
+    from workbench.agents import registry
+
+    monkeypatch.setenv("WORKBENCH_MODEL_SMART", "openai/gpt-4o-mini")
+    monkeypatch.setenv("WORKBENCH_MODEL_LOCAL_TINY", "local/smollm2-135m")
+    table = registry.models()
+    assert (
+        table["smart"] == "openai/gpt-4o-mini"
+        and table["fast"] == "auto"
+        and table["local_tiny"] == "local/smollm2-135m"
+    )
+    assert {"chat-answer@v1", "chat-answer@v2", "chat-rewrite@v1"} <= set(registry.prompts())
+    assert {"calculator", "search_documents"} <= set(registry.tools())
+
+    @tool
+    def word_count(text: str) -> int:
+        """How many words the text has."""
+        return len(text.split())
+
+    registry.register_tool(word_count)
+    try:
+        assert "word_count" in registry.known().tools
+    finally:
+        registry._tools.pop("word_count")
+    assert "rag_chat" in registry.known().agents
+    load_spec(ROOT / "agents" / "rag-chat.yaml", registry.known())  # the example refers only to what exists
+
+
+def test_the_cli_lists_and_validates_specs_and_exits_1_on_a_bad_one(tmp_path):
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+
+    runner = CliRunner()
+    listed = runner.invoke(app, ["agents", "list"])
+    assert listed.exit_code == 0 and "rag-chat.yaml\trag_chat\t1\tok" in listed.output
+    assert runner.invoke(app, ["agents", "validate"]).exit_code == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nversion: 1\nnodes:\n  a: {kind: llm, model: huge, prompt: chat-answer@v1}\n"
+                   "edges: [{from: START, to: a}]\n")  # fmt: skip
+    result = runner.invoke(app, ["agents", "validate", str(bad)])
+    assert result.exit_code == 1
+    assert "bad.yaml:4: node a: unknown model 'huge'" in result.output
+    assert "bad.yaml:4: node a: cannot reach END" in result.output

@@ -1,0 +1,82 @@
+"""What agent specs refer to by name: models by logical id, prompts by ``name@version``, tools, and other specs.
+
+- Models: ``workbench/agents/models.yaml`` maps logical ids (``fast``, ``smart``, ...) to ``provider/model``
+  strings; ``WORKBENCH_MODEL_<ID>`` overrides one (``WORKBENCH_MODEL_SMART=openai/gpt-4o-mini``).
+- Prompts: the chat graph's versioned prompts (``chat-answer@v1``, ``chat-answer@v2``, ``chat-rewrite@v1``).
+- Tools: the chat graph's tools (``calculator``, ``search_documents``); :func:`register_tool` adds one (a LangChain
+  tool: a function decorated with ``@tool``, whose name and docstring the model sees).
+- Agents: the specs of the agents folder (``agents/*.yaml`` and ``*.json``), by their ``name``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import yaml
+from langchain_core.tools import BaseTool
+
+from graphs.chat_prompts import ANSWER_PROMPTS, REWRITE_PROMPT, Prompt
+from graphs.chat_tools import TOOLS
+from workbench.agents.validate import Known
+
+MODELS_FILE = Path(__file__).with_name("models.yaml")
+AGENTS_DIR = Path(__file__).resolve().parents[2] / "agents"
+SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+_tools: dict[str, BaseTool] = {t.name: t for t in TOOLS}
+
+
+def models(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Logical model id -> ``provider/model``, from models.yaml, each overridable by WORKBENCH_MODEL_<ID>."""
+    environ = os.environ if environ is None else environ
+    table = {str(k): str(v) for k, v in (yaml.safe_load(MODELS_FILE.read_text()) or {}).items()}
+    for key, value in environ.items():
+        found = re.fullmatch(r"WORKBENCH_MODEL_([A-Z0-9_]+)", key)
+        if found and value.strip():
+            table[found.group(1).lower()] = value.strip()
+    return table
+
+
+def prompts() -> dict[str, Prompt]:
+    return {p.id: p for p in [*ANSWER_PROMPTS.values(), REWRITE_PROMPT]}
+
+
+def tools() -> dict[str, BaseTool]:
+    return dict(_tools)
+
+
+def register_tool(tool: BaseTool) -> None:
+    """Make `tool` available to specs under its name (call it before specs are validated or compiled)."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", tool.name):
+        raise ValueError(f"tool name {tool.name!r}: use lower snake case")
+    _tools[tool.name] = tool
+
+
+def spec_files(folder: Path = AGENTS_DIR) -> list[Path]:
+    """The spec files of an agents folder, by name."""
+    return sorted(p for p in folder.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file()) if folder.is_dir() else []
+
+
+def spec_names(folder: Path = AGENTS_DIR) -> dict[str, Path]:
+    """Agent name -> its file, for the files whose `name` can be read (broken files are left to validation)."""
+    names: dict[str, Path] = {}
+    for path in spec_files(folder):
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError, UnicodeDecodeError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("name"), str):
+            names.setdefault(data["name"], path)
+    return names
+
+
+def known(folder: Path = AGENTS_DIR) -> Known:
+    """Everything a spec in `folder` may refer to."""
+    return Known(
+        models=frozenset(models()),
+        prompts=frozenset(prompts()),
+        tools=frozenset(tools()),
+        agents=frozenset(spec_names(folder)),
+    )

@@ -458,7 +458,7 @@ def eval_suite(
         _print_comparison(compare_runs(settings, runs[0].mlflow_run_id, runs[1].mlflow_run_id))
 
 
-agents_app = typer.Typer(help="Declarative agent specs (agents/*.yaml): list and validate them.", no_args_is_help=True)
+agents_app = typer.Typer(help="Declarative agent specs (agents/*.yaml): list, validate, draw.", no_args_is_help=True)
 app.add_typer(agents_app, name="agents")
 
 
@@ -501,6 +501,22 @@ def agents_validate(
             typer.echo(f"{path.name}: {spec.name} {spec.version}: ok ({len(spec.nodes)} nodes)")
     if failed:
         raise typer.Exit(1)
+
+
+@agents_app.command("draw")
+def agents_draw(target: Annotated[str, typer.Argument(help="An agent's name (in agents/) or a spec file.")]) -> None:
+    """Print the compiled graph of a spec as a Mermaid drawing."""
+    from workbench.agents import registry
+    from workbench.agents.compiler import compile_spec
+    from workbench.agents.source import SpecError
+    from workbench.agents.validate import load_spec
+
+    path = registry.spec_names().get(target) or Path(target)
+    try:
+        spec = load_spec(path, registry.known())
+    except SpecError as exc:
+        raise _fail(f"{exc}\n(run `workbench agents validate {path}`)", 1) from None
+    typer.echo(compile_spec(spec).get_graph().draw_mermaid())
 
 
 @app.command()

@@ -88,3 +88,15 @@ def test_the_cli_draws_a_spec_by_name_and_refuses_a_broken_one(tmp_path):
     bad = spec_file(tmp_path, GOOD.replace("model: smart", "model: huge"))
     refused = CliRunner().invoke(app, ["agents", "draw", str(bad)])
     assert refused.exit_code == 1 and "unknown model 'huge'" in refused.output
+
+
+async def test_the_rag_chat_spec_rewrites_an_off_topic_question_once_then_answers(fakes):
+    model, store = fakes
+    store.results = [[doc(1, "Voices are piper models.", dense=0.1)], [doc(2, "The default port is 8000.", dense=0.7)]]
+    model.enqueue("workbench server default port", "The server listens on port 8000 [1].")
+    graph = compile_spec(load_spec(ROOT / "agents" / "rag-chat.yaml", registry.known()))
+    result = await graph.ainvoke({"messages": [HumanMessage("Which port does it use?")]})
+    assert [q[1] for q in store.queries] == ["Which port does it use?", "workbench server default port"]
+    assert (result["rewrites"], result["query"], result["relevance"]) == (1, "workbench server default port", 0.7)
+    assert [type(m).__name__ for m in result["messages"]] == ["HumanMessage", "AIMessage"]  # the rewrite is not a reply
+    assert "8000" in result["messages"][-1].content

@@ -93,15 +93,19 @@ def _retriever(node: RetrieverNode) -> NodeFn:
     async def run(state: dict[str, Any]) -> dict[str, Any]:
         resources = get_resources()
         filters = (state.get("metadata") or None) if node.filters_from_metadata else None
+        query = (state.get(node.query) if node.query else None) or _last_human(state.get("messages") or [])
         docs = await asyncio.to_thread(
             resources.store.search,
             node.collection or resources.settings.collection,
-            _last_human(state.get("messages") or []),
+            query,
             node.top_k,
             filters,
             node.search,
         )
-        return {node.output: docs}
+        update: dict[str, Any] = {node.output: docs}
+        if node.relevance:
+            update[node.relevance] = max((d["dense_score"] for d in docs if d["dense_score"] is not None), default=0.0)
+        return update
 
     return run
 
@@ -129,7 +133,7 @@ def _llm(node: LlmNode) -> NodeFn:
                 tool = tools.get(call["name"])
                 result = await tool.ainvoke(call["args"]) if tool else f"unknown tool {call['name']!r}"
                 added.append(ToolMessage(str(result), tool_call_id=call["id"]))
-        update: dict[str, Any] = {"messages": added}
+        update: dict[str, Any] = {"messages": added} if node.append_messages else {}
         if node.output:
             update[node.output] = _text(added[-1])
         return update
@@ -184,6 +188,18 @@ def _subgraph(node: SubgraphNode, folder: Path, depth: int) -> NodeFn:
     return run
 
 
+def _counting(fn: NodeFn, counters: list[str]) -> NodeFn:
+    """`fn`, then 1 added to each of `counters`."""
+    if not counters:
+        return fn
+
+    async def run(state: dict[str, Any]) -> dict[str, Any]:
+        update = await fn(state)
+        return update | {name: int(state.get(name) or 0) + 1 for name in counters}
+
+    return run
+
+
 def compile_spec(spec: AgentSpec, *, folder: Path = registry.AGENTS_DIR, depth: int = 0) -> CompiledStateGraph:
     """The spec (checked by :func:`workbench.agents.validate.load_spec`) as a compiled graph named after it."""
     if depth > 5:
@@ -203,7 +219,7 @@ def compile_spec(spec: AgentSpec, *, folder: Path = registry.AGENTS_DIR, depth: 
             fn = _interrupt(node)
         else:
             fn = _subgraph(node, folder, depth)
-        builder.add_node(name, reports_errors(fn))  # type: ignore[call-overload]
+        builder.add_node(name, reports_errors(_counting(fn, node.increment)))  # type: ignore[call-overload]
     for edge in spec.edges:
         builder.add_edge(_endpoint(edge.source), _endpoint(edge.target))
     for cond in spec.conditional_edges:

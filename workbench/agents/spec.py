@@ -49,6 +49,7 @@ class StateField(_Strict):
 
 class _Node(_Strict):
     description: str = ""
+    increment: list[str] = Field(default_factory=list, description="`int` state fields to add 1 to after the node.")
 
 
 class LlmNode(_Node):
@@ -60,6 +61,7 @@ class LlmNode(_Node):
     tools: list[str] = Field(default_factory=list, description="Tools of the tool registry the model may call.")
     context: str | None = Field(default=None, description="A `documents` state field rendered into the prompt.")
     output: str | None = Field(default=None, description="A `str` state field that also receives the answer.")
+    append_messages: bool = Field(default=True, description="Append the answer to `messages` (false: output only).")
 
 
 class RetrieverNode(_Node):
@@ -71,6 +73,8 @@ class RetrieverNode(_Node):
     search: SearchMode = "hybrid"
     filters_from_metadata: bool = Field(default=True, description="Filter by the turn's `metadata` payload.")
     output: str = Field(default="documents", description="The `documents` state field that receives the hits.")
+    query: str | None = Field(default=None, description="A `str` field to search with when set (else the question).")
+    relevance: str | None = Field(default=None, description="A `float` field that receives the best dense score.")
 
 
 class ToolNode(_Node):

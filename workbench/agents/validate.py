@@ -189,8 +189,12 @@ def _check_state(spec: AgentSpec, report: _Report) -> None:
                        node, key, node=node)  # fmt: skip
 
     for name, node in spec.nodes.items():
+        for counter in node.increment:
+            need(name, "increment", counter, ("int",))
         if isinstance(node, RetrieverNode):
             need(name, "output", node.output, ("documents",))
+            need(name, "query", node.query, ("str",))
+            need(name, "relevance", node.relevance, ("float",))
         elif isinstance(node, LlmNode):
             need(name, "context", node.context, ("documents",))
             need(name, "output", node.output, ("str",))

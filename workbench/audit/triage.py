@@ -84,18 +84,24 @@ async def triage_traces(model: BaseChatModel, root: Path, findings: list[Finding
     ``confirmed`` or ``uncertain`` one keeps its confidence. A model error leaves the finding as it was."""
     reviewed = 0
     for finding in [f for f in findings if f.trace][:limit]:
-        try:
-            answer = await model.ainvoke(trace_prompt(root, finding))
-        except Exception as exc:
-            log.warning("trace triage of %s failed: %s", finding.rule, exc)
-            continue
-        content = answer.content if isinstance(answer.content, str) else str(answer.content)
-        finding.llm_verdict, finding.llm_note = parse_verdict(content)
-        if finding.llm_verdict == "dismissed":
-            finding.confidence = "low"
-        reviewed += 1
-        await asyncio.sleep(0)
+        if await _judge(model, finding, trace_prompt(root, finding)):
+            reviewed += 1
+            if finding.llm_verdict == "dismissed":
+                finding.confidence = "low"
     return reviewed
+
+
+async def _judge(model: BaseChatModel, finding: Finding, prompt: list[BaseMessage]) -> bool:
+    """Ask the model about one finding and set its verdict and note; False (logged) when the model fails."""
+    try:
+        answer = await model.ainvoke(prompt)
+    except Exception as exc:
+        log.warning("triage of %s failed: %s", finding.rule, exc)
+        return False
+    content = answer.content if isinstance(answer.content, str) else str(answer.content)
+    finding.llm_verdict, finding.llm_note = parse_verdict(content)
+    await asyncio.sleep(0)
+    return True
 
 
 def triage_prompt(root: Path, finding: Finding) -> list[BaseMessage]:
@@ -139,15 +145,7 @@ async def triage(model: BaseChatModel, root: Path, findings: list[Finding], limi
     """
     reviewed = 0
     for finding in worst(findings, limit):
-        try:
-            answer = await model.ainvoke(triage_prompt(root, finding))
-        except Exception as exc:
-            log.warning("triage of %s failed: %s", finding.rule, exc)
-            continue
-        content = answer.content if isinstance(answer.content, str) else str(answer.content)
-        finding.llm_verdict, finding.llm_note = parse_verdict(content)
-        reviewed += 1
-        await asyncio.sleep(0)
+        reviewed += await _judge(model, finding, triage_prompt(root, finding))
     return reviewed
 
 

@@ -251,3 +251,10 @@ def test_a_hardcoded_password_and_a_hardcoded_credential_are_one_problem():
     (merged,) = merge_findings([a, b])
     assert merged.agreement == 2 and merged.rule == "secrets/KeywordDetector"
     assert merged.related_rules == ["bandit/B105"]
+
+
+def test_bandits_eval_injection_and_the_taint_rules_code_injection_are_one_problem():
+    a = finding(cwe=95, category="code-injection", rule="bandit/B307", severity="medium")
+    b = finding(cwe=94, category="code-injection", tool="semgrep", rule="semgrep/python-code-injection")
+    (merged,) = merge_findings([a, b])
+    assert (merged.agreement, merged.rule, merged.cwe) == (2, "semgrep/python-code-injection", 94)

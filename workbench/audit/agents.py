@@ -22,6 +22,7 @@ from langchain_core.language_models import BaseChatModel
 from workbench.audit import analyzers
 from workbench.audit.analyzers import SKIP_DIRS
 from workbench.audit.explorer import build_repo_map, describe
+from workbench.audit.findings import cwe_family
 from workbench.audit.models import AGENTS, AgentName, AgentResult, AgentStatus, Finding
 from workbench.audit.rules import TAINT_CWES
 from workbench.audit.triage import architecture_summary, triage, triage_traces
@@ -171,14 +172,14 @@ def corroborate(findings: list[Finding], runs: list[analyzers.ToolRun]) -> list[
     if taint is None:
         return findings
     unread = {n.file for n in taint.not_analyzed}
-    traced = {(f.file, _family(f.cwe)) for f in findings if f.tool == "semgrep" and f.cwe is not None}
+    traced = {(f.file, cwe_family(f.cwe)) for f in findings if f.tool == "semgrep" and f.cwe is not None}
     weighed = []
     for f in findings:
         if (
             f.tool == "bandit"
             and f.cwe in TAINT_CWES
             and f.file not in unread
-            and (f.file, _family(f.cwe)) not in traced
+            and (f.file, cwe_family(f.cwe)) not in traced
             and f.confidence != "low"
         ):
             note = " (taint analysis traced no request data to this call in the file)"
@@ -187,11 +188,9 @@ def corroborate(findings: list[Finding], runs: list[analyzers.ToolRun]) -> list[
     return weighed
 
 
-def _family(cwe: int | None) -> int | None:
-    return {95: 94}.get(cwe or 0, cwe)
-
-
-def _tool_summary(agent: AgentName, findings: list[Finding], tools: dict[str, Any], reviewed: int) -> str:
+def _tool_summary(
+    agent: AgentName, findings: list[Finding], tools: dict[str, Any], reviewed: int, unread: list[str]
+) -> str:
     counts = Counter(f.severity for f in findings)
     by_severity = ", ".join(f"{counts[s]} {s}" for s in ("critical", "high", "medium", "low", "info") if counts[s])
     failed = [
@@ -203,7 +202,7 @@ def _tool_summary(agent: AgentName, findings: list[Finding], tools: dict[str, An
     parts.append(f"tools: {', '.join(tools) or 'none'}")
     if failed:
         parts.append(f"not completed: {', '.join(failed)}")
-    parts += [not_analyzed_line(name, info) for name, info in tools.items() if info.get("not_analyzed")]
+    parts += unread
     if reviewed:
         parts.append(f"{reviewed} triaged by the model")
     return "; ".join(parts) + "."
@@ -255,7 +254,7 @@ async def run_agent(agent: AgentName, ctx: AgentContext) -> AgentResult:
         agent=agent,
         status=status,
         findings=findings,
-        summary=_tool_summary(agent, findings, tools, reviewed),
+        summary=_tool_summary(agent, findings, tools, reviewed, unread),
         error="; ".join(failed + unread) or None,
         duration_s=round(time.monotonic() - started, 3),
         tools=tools,

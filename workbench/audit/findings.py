@@ -63,16 +63,22 @@ def _order(f: Finding) -> tuple[Any, ...]:
     return (f.file, f.line is None, f.line or 0, f.end_line or 0, f.rule, f.tool, f.agent, f.model_dump_json())
 
 
-_CWE_FAMILY = {259: 798, 321: 798, 328: 327}
+_CWE_FAMILY = {259: 798, 321: 798, 328: 327, 95: 94}
 """CWEs that tools use for one problem: a hardcoded password or key is a hardcoded credential (798); a weak hash
-(328) is weak crypto (327). Findings merge across a family, never across unrelated CWEs."""
+(328) is weak crypto (327); eval injection (95, bandit's) is code injection (94, the taint rules'). Findings merge
+across a family, never across unrelated CWEs."""
+
+
+def cwe_family(cwe: int | None) -> int | None:
+    """The CWE that stands for `cwe`'s family (see `_CWE_FAMILY`), or `cwe` itself."""
+    return None if cwe is None else _CWE_FAMILY.get(cwe, cwe)
 
 
 def _same_problem(a: Finding, b: Finding, tolerance: int) -> bool:
     if a.file != b.file:
         return False
     if a.cwe is not None and b.cwe is not None:
-        if _CWE_FAMILY.get(a.cwe, a.cwe) != _CWE_FAMILY.get(b.cwe, b.cwe):
+        if cwe_family(a.cwe) != cwe_family(b.cwe):
             return False
     elif a.category != b.category:
         return False

@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from bench.audit import audit, sequential  # noqa: E402
 from workbench.audit.analyzers import run_semgrep  # noqa: E402
 from workbench.audit.analyzers.security_tools import bandit_command  # noqa: E402
-from workbench.audit.benchmark import BenchmarkScore, hits, load_cases, locate, score  # noqa: E402
+from workbench.audit.benchmark import BenchmarkScore, hits, load_cases, locate, reported, score  # noqa: E402
 from workbench.audit.triage import triage_traces  # noqa: E402
 from workbench.resources import Resources, get_resources, set_resources  # noqa: E402
 from workbench.settings import Settings  # noqa: E402
@@ -102,7 +102,7 @@ def review_traces(repo: Path, report: Any, spec: str, cases: list[Any]) -> dict[
         key = (Path(f.file).stem, f.cwe)
         if key in labels:
             split[labels[key]][f.llm_verdict or "none"] += 1
-    kept = hits((f.file, f.cwe) for f in findings if f.severity != "info" and f.confidence != "low")
+    kept = reported(findings)
     return {
         "model": choice.spec, "traces": len(traced), "seconds_per_trace": took / max(1, len(traced)),
         "verdicts_real": dict(split[True]), "verdicts_false": dict(split[False]), "hits": kept,
@@ -153,11 +153,10 @@ def main() -> None:
             get_resources().close()
             set_resources(previous)
     report = result.pop("report")
-    reported = hits((f.file, f.cwe) for f in report.findings if f.severity != "info" and f.confidence != "low")
     columns = {
         "bandit alone": score(cases, bandit_hits),
         "semgrep alone": score(cases, semgrep_hits),
-        "workbench (reported)": score(cases, reported),
+        "workbench (reported)": score(cases, reported(report.findings)),
         "workbench (every finding)": score(cases, hits((f.file, f.cwe) for f in report.findings)),
     }
     if "triage" in result:

@@ -36,7 +36,7 @@ from typing import Any
 from graphs.repo_audit import NO_MODEL, builder
 from graphs.repo_audit_state import AuditContext, AuditInput
 from workbench.audit.benchmark import Case as BenchmarkCase
-from workbench.audit.benchmark import hits, load_cases, locate
+from workbench.audit.benchmark import load_cases, locate, reported
 from workbench.audit.benchmark import score as benchmark_score
 from workbench.audit.models import AGENTS, AuditReport
 from workbench.audit.prompts import PROMPT_VERSION, SUMMARY_SYSTEM, TRIAGE_SYSTEM
@@ -196,8 +196,7 @@ class AuditSuite:
     ) -> CaseResult:
         """The OWASP Benchmark case: upstream's score over the findings the report stands behind (severity low
         and up, confidence medium and up; see bench/audit_benchmark.py)."""
-        reported = hits((f.file, f.cwe) for f in report.findings if f.severity != "info" and f.confidence != "low")
-        result = benchmark_score(cases, reported)
+        result = benchmark_score(cases, reported(report.findings))
         metrics = {"duration_s": seconds, "findings": float(len(report.findings))}
         metrics |= {f"benchmark_{key}": round(getattr(result, key), 4) for key in ("score", "tpr", "fpr", "precision")}
         metrics["benchmark_positive_categories"] = float(result.positive_categories)

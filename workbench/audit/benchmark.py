@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from workbench.audit.models import Finding
 from workbench.errors import ConfigurationError
 
 
@@ -52,6 +53,12 @@ def load_cases(expected: Path) -> list[Case]:
             name, category, real, cwe = (cell.strip() for cell in row[:4])
             cases.append(Case(name, category, real.lower() == "true", int(cwe)))
     return cases
+
+
+def reported(findings: Iterable[Finding]) -> set[tuple[str, int]]:
+    """The hits of the findings an audit report stands behind: severity low and up, confidence medium and up
+    (informational hints and low-confidence findings are listed for review, not claimed)."""
+    return hits((f.file, f.cwe) for f in findings if f.severity != "info" and f.confidence != "low")
 
 
 def hits(findings: Iterable[tuple[str, int | None]]) -> set[tuple[str, int]]:

@@ -311,8 +311,7 @@ def _sarif_results(findings: Iterable[Finding], rule_index: Mapping[str, int]) -
     seen: Counter[str] = Counter()
     results = []
     for f in findings:
-        artifact = {"uri": quote(f.file.removeprefix("./")), "uriBaseId": "SRCROOT"}
-        location: dict[str, Any] = {"artifactLocation": artifact}
+        location: dict[str, Any] = {"artifactLocation": _sarif_artifact(f.file)}
         if f.line:
             region: dict[str, Any] = {"startLine": f.line, "endLine": max(f.end_line or f.line, f.line)}
             if f.evidence:
@@ -339,8 +338,12 @@ def _sarif_results(findings: Iterable[Finding], rule_index: Mapping[str, int]) -
     return results
 
 
+def _sarif_artifact(file: str) -> dict[str, str]:
+    return {"uri": quote(file.removeprefix("./")), "uriBaseId": "SRCROOT"}
+
+
 def _sarif_location(file: str, line: int | None = None) -> dict[str, Any]:
-    physical: dict[str, Any] = {"artifactLocation": {"uri": quote(file.removeprefix("./")), "uriBaseId": "SRCROOT"}}
+    physical: dict[str, Any] = {"artifactLocation": _sarif_artifact(file)}
     if line:
         physical["region"] = {"startLine": line}
     return {"physicalLocation": physical}

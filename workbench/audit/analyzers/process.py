@@ -48,7 +48,7 @@ class ToolRun:
     @property
     def analyzed(self) -> int:
         """How many of its files the tool analyzed (all of them unless it reported some it could not read)."""
-        return 0 if self.status == "skipped" else max(0, self.files - len({n.file for n in self.not_analyzed}))
+        return 0 if self.status == "skipped" else max(0, self.files - len(self.not_analyzed))
 
 
 class Analyzer(Protocol):

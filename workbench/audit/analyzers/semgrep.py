@@ -109,10 +109,11 @@ def run_semgrep(root: Path, *, timeout_s: float, cancel: threading.Event | None 
     core, session.version = engine
     ruleset = rules()
     by_id = {rule["id"]: rule_mapping(rule) for rule in ruleset["rules"]}
+    rules_json = json.dumps(ruleset)
     sources = SourceFiles(root)
 
     def command(batch: list[str], work: Path) -> list[str]:
-        (work / "rules.json").write_text(json.dumps(ruleset))
+        (work / "rules.json").write_text(rules_json)
         targets = [
             ["CodeTarget", {"path": {"fpath": path, "ppath": "/" + Path(path).relative_to(root).as_posix()},
                             "analyzer": ANALYZERS[Path(path).suffix], "products": ["sast"]}]
@@ -137,14 +138,15 @@ def run_semgrep(root: Path, *, timeout_s: float, cancel: threading.Event | None 
             session.skip_file(session.relative(str(location["path"]), work), f"semgrep: {str(kind).lower()}{where}")
         for item in output.get("results", []):
             file = session.relative(item["path"], work)
-            rule = by_id.get(item["check_id"].rsplit(".", 1)[-1])
+            rule_id = item["check_id"].rsplit(".", 1)[-1]
+            rule = by_id.get(rule_id)
             if file is None or rule is None:
                 continue
             line, end = item["start"]["line"], item["end"]["line"]
             finding = build_finding(
                 sources,
                 rule,
-                rule_id=f"semgrep/{item['check_id'].rsplit('.', 1)[-1]}",
+                rule_id=f"semgrep/{rule_id}",
                 file=file,
                 line=line,
                 end_line=end,

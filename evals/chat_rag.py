@@ -1,5 +1,8 @@
 """``chat-rag``: the chat graph over the QA set in ``datasets/`` (plus promoted cases), one chat turn per case.
 
+``agent`` runs an agent spec instead (``--agent rag_chat --agent research_loop`` compares two, case by case);
+its version, file hash and drawing's hash are the run's ``agent_version``, ``agent_hash`` and ``graph_version``.
+
 Per case (each a real turn through :class:`~workbench.chat.service.ChatService`, logged in the DuckDB run log
 with ``entry_point="eval"`` under the case's ``run_id``):
 
@@ -32,6 +35,9 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from graphs.chat import builder
 from graphs.chat_prompts import REWRITE_PROMPT, Prompt, answer_prompt
+from workbench.agents import catalog, registry
+from workbench.agents.compiler import compile_spec
+from workbench.agents.spec import AgentSpec, LlmNode, RetrieverNode
 from workbench.chat.service import ChatService, TurnRequest
 from workbench.errors import ConfigurationError
 from workbench.evals import metrics
@@ -74,6 +80,27 @@ def graph_version() -> str:
     """Short hash of the chat graph's mermaid drawing: it changes when the graph's shape does."""
     drawing = builder.compile().get_graph().draw_mermaid()
     return hashlib.sha256(drawing.encode()).hexdigest()[:12]
+
+
+def _agent_setup(name: str, variant: Variant, extra: dict[str, Any]) -> tuple[AgentSpec, list[Prompt]]:
+    """The agent's spec and prompts; records its version, hash, drawing's hash and search settings in `extra`."""
+    agent = catalog.require(name)
+    spec = agent.spec
+    assert spec is not None
+    drawing = compile_spec(spec, folder=agent.path.parent).get_graph().draw_mermaid()
+    extra |= {
+        "agent_version": spec.version,
+        "agent_hash": agent.digest,
+        "graph_version": hashlib.sha256(drawing.encode()).hexdigest()[:12],
+    }
+    retrievers = [n for n in spec.nodes.values() if isinstance(n, RetrieverNode)]
+    if retrievers and "top_k" not in variant.params:
+        extra["top_k"] = ",".join(dict.fromkeys(str(n.top_k) for n in retrievers))
+    if retrievers and "search_mode" not in variant.params:
+        extra["search_mode"] = ",".join(dict.fromkeys(n.search for n in retrievers))
+    table = registry.prompts()
+    used = dict.fromkeys(n.prompt for n in spec.nodes.values() if isinstance(n, LlmNode))
+    return spec, [table[p] for p in used]
 
 
 def answer_body(answer: str) -> str:
@@ -130,6 +157,7 @@ class ChatRagSuite:
         "collection": None,
         "judge_model": None,
         "pass_threshold": 0.5,
+        "agent": None,
     }
 
     def __init__(self) -> None:
@@ -138,6 +166,12 @@ class ChatRagSuite:
 
     def knobs(self, variant: Variant) -> dict[str, Any]:
         return {**self.defaults, **variant.params}
+
+    @staticmethod
+    def agent(knobs: dict[str, Any]) -> str | None:
+        """The agent spec a variant runs (``chat`` or none: the built-in chat graph)."""
+        name = knobs.get("agent")
+        return None if name in (None, "", "chat") else str(name)
 
     def cases(self, settings: Settings) -> list[Case]:
         """Every question of ``datasets/qa.jsonl``, then the cases promoted from logged chat runs."""
@@ -155,15 +189,18 @@ class ChatRagSuite:
         resources = get_resources()
         collection = knobs["collection"] or settings.collection
         points = await _ensure_corpus(resources, collection)
-        try:
-            prompt = answer_prompt(knobs["prompt_version"])
-        except ValueError as exc:
-            raise ConfigurationError(str(exc)) from None
+        agent = self.agent(knobs)
+        extra: dict[str, Any] = {}
+        if agent is None:
+            try:
+                prompts = [answer_prompt(knobs["prompt_version"]), REWRITE_PROMPT]
+            except ValueError as exc:
+                raise ConfigurationError(str(exc)) from None
+            extra["graph_version"] = graph_version()
+        else:
+            _, prompts = await asyncio.to_thread(_agent_setup, agent, variant, extra)
         choice = await asyncio.to_thread(resources.models.choose, knobs["model"])
-        uris = [
-            register_prompt(settings, prompt.name, mlflow_template(prompt), prompt.version),
-            register_prompt(settings, REWRITE_PROMPT.name, mlflow_template(REWRITE_PROMPT), REWRITE_PROMPT.version),
-        ]
+        uris = [register_prompt(settings, p.name, mlflow_template(p), p.version) for p in prompts]
         judge = _judge_spec(knobs["judge_model"], settings)
         if judge is not None:
             await asyncio.to_thread(resources.models.choose, judge)  # fails now, not on every case
@@ -173,18 +210,19 @@ class ChatRagSuite:
             "prompt_uris": uris,
             "model": knobs["model"] or settings.llm,
             "model_resolved": choice.spec,
-            "prompt_name": prompt.name,
-            "prompt_id": prompt.id,
-            "graph_version": graph_version(),
+            "prompt_name": prompts[0].name,
+            "prompt_id": ",".join(p.id for p in prompts),
             "collection": collection,
             "collection_points": points,
             "dataset_version": hashlib.sha256(DATASET.read_bytes()).hexdigest()[:12],
             "judge": judge or "off",
+            **extra,
         }
 
     async def run_case(self, case: Case, variant: Variant, settings: Settings) -> CaseResult:
         """One chat turn in a fresh session, timed, then scored."""
         knobs = self.knobs(variant)
+        agent = self.agent(knobs)
         question = str(case.input.get("question") or "")
         run_id = str(uuid.uuid4())
         request = TurnRequest(
@@ -192,10 +230,12 @@ class ChatRagSuite:
             session_id=f"eval-{case.id}-{run_id[:8]}",
             model=knobs["model"],
             collection=knobs["collection"] or settings.collection,
-            top_k=int(knobs["top_k"]),
-            search_mode=knobs["search_mode"],
+            # an agent searches as its spec says unless the variant sets top_k or search_mode
+            top_k=int(knobs["top_k"]) if agent is None or "top_k" in variant.params else None,
+            search_mode=knobs["search_mode"] if agent is None or "search_mode" in variant.params else None,
             prompt_version=knobs["prompt_version"],
             entry_point="eval",
+            agent=agent,
         )
         docs: list[dict[str, Any]] = []
         done: dict[str, Any] = {}

@@ -96,7 +96,9 @@ def ingest(
         raise typer.Exit(1)
 
 
-async def _ask(question: str, session_id: str, model: str | None, collection: str | None) -> None:
+async def _ask(
+    question: str, session_id: str, model: str | None, collection: str | None, agent: str | None = None
+) -> None:
     from workbench.chat.service import TurnRequest
     from workbench.resources import get_resources
     from workbench.services import open_services
@@ -104,7 +106,7 @@ async def _ask(question: str, session_id: str, model: str | None, collection: st
     resources = get_resources()
     async with open_services(resources) as services:
         service = services.chat
-        request = TurnRequest(question, session_id, model=model, collection=collection, entry_point="cli")
+        request = TurnRequest(question, session_id, model=model, collection=collection, entry_point="cli", agent=agent)
         documents = []
         async for event in service.stream(request):
             if event["type"] == "retrieval":
@@ -402,6 +404,9 @@ def eval_suite(
     suite: Annotated[str, typer.Argument(help="chat-rag, voice or audit.")],
     model: Annotated[list[str] | None, typer.Option(help="Model(s) to compare; repeat for several.")] = None,
     prompt_version: Annotated[list[str] | None, typer.Option(help="Prompt version(s); repeat for several.")] = None,
+    agent: Annotated[
+        list[str] | None, typer.Option(help="chat-rag: agent spec(s) to run (`chat`: the built-in graph); repeat.")
+    ] = None,
     settings_: Annotated[
         list[str] | None, typer.Option("--set", help="key=value[,value...]: suite settings (several values: variants).")
     ] = None,
@@ -426,6 +431,8 @@ def eval_suite(
             choices["model"] = list(model)
         if prompt_version:
             choices["prompt_version"] = list(prompt_version)
+        if agent:
+            choices["agent"] = list(agent)
         variants = build_variants(chosen.defaults, choices)
     except VariantError as exc:
         raise _fail(str(exc), 2) from None
@@ -458,65 +465,113 @@ def eval_suite(
         _print_comparison(compare_runs(settings, runs[0].mlflow_run_id, runs[1].mlflow_run_id))
 
 
-agents_app = typer.Typer(help="Declarative agent specs (agents/*.yaml): list, validate, draw.", no_args_is_help=True)
+agents_app = typer.Typer(
+    help="Declarative agent specs (agents/*.yaml): list, validate, draw, run, sync.", no_args_is_help=True
+)
 app.add_typer(agents_app, name="agents")
+LANGGRAPH_JSON = Path(__file__).resolve().parents[1] / "langgraph.json"
 
 
 @agents_app.command("list")
 def agents_list() -> None:
-    """The specs of the agents folder: name, version, file, and whether each validates."""
-    from workbench.agents import registry
-    from workbench.agents.source import SpecError
-    from workbench.agents.validate import load_spec
+    """The specs of the agents folder: file, name, version, whether each validates, its hash, its description."""
+    from workbench.agents import catalog
 
-    known = registry.known()
-    for path in registry.spec_files():
-        try:
-            spec = load_spec(path, known)
-        except SpecError as exc:
-            typer.echo(f"{path.name}\t-\t-\t{len(exc.problems)} problem(s): run `workbench agents validate`")
+    for agent in catalog.agents():
+        if agent.ok:
+            assert agent.spec is not None
+            typer.echo(
+                f"{agent.path.name}\t{agent.name}\t{agent.version}\tok\t{agent.digest}\t{agent.spec.description}"
+            )
         else:
-            typer.echo(f"{path.name}\t{spec.name}\t{spec.version}\tok\t{spec.description}")
+            problems = f"{len(agent.problems)} problem(s): run `workbench agents validate`"
+            typer.echo(f"{agent.path.name}\t-\t-\t{problems}\t{agent.digest}")
 
 
 @agents_app.command("validate")
 def agents_validate(
     files: Annotated[list[Path] | None, typer.Argument(help="Spec files (default: every spec in agents/).")] = None,
 ) -> None:
-    """Check specs; print every problem as file:line: node: message. Exit 1 when any spec has a problem."""
-    from workbench.agents import registry
-    from workbench.agents.source import SpecError
-    from workbench.agents.validate import load_spec
+    """Check specs; print every problem as file:line: node: message, and langgraph.json entries that are not in
+    step with the agents folder. Exit 1 when anything is wrong."""
+    from workbench.agents import catalog, registry
 
-    known = registry.known()
     failed = False
-    for path in files or registry.spec_files():
-        try:
-            spec = load_spec(path, known)
-        except SpecError as exc:
-            failed = True
-            for problem in exc.problems:
-                typer.echo(str(problem), err=True)
-        else:
-            typer.echo(f"{path.name}: {spec.name} {spec.version}: ok ({len(spec.nodes)} nodes)")
+    for agent in [catalog.read(p, catalog.agents_dir()) for p in files] if files else catalog.agents():
+        if agent.ok:
+            assert agent.spec is not None
+            typer.echo(f"{agent.path.name}: {agent.name} {agent.version}: ok ({len(agent.spec.nodes)} nodes)")
+        failed = failed or not agent.ok
+        for problem in agent.problems:
+            typer.echo(str(problem), err=True)
+    if not files and LANGGRAPH_JSON.is_file() and catalog.agents_dir() == registry.AGENTS_DIR:
+        missing, extra = catalog.stale_entries(json.loads(LANGGRAPH_JSON.read_text()))
+        for name in missing:
+            typer.echo(f"langgraph.json: agent {name!r} is not served: run `workbench agents sync`", err=True)
+        for name in extra:
+            typer.echo(f"langgraph.json: {name!r} has no valid spec: run `workbench agents sync`", err=True)
+        failed = failed or bool(missing or extra)
     if failed:
         raise typer.Exit(1)
+
+
+@agents_app.command("sync")
+def agents_sync() -> None:
+    """Write langgraph.json's agent entries from the agents folder, so `langgraph dev` serves every valid spec."""
+    from workbench.agents import catalog
+
+    config = json.loads(LANGGRAPH_JSON.read_text())
+    updated = catalog.synced(config)
+    if updated == config:
+        typer.echo("langgraph.json: up to date")
+        return
+    LANGGRAPH_JSON.write_text(json.dumps(updated, indent=2) + "\n")
+    graphs = updated["graphs"]
+    typer.echo(f"langgraph.json: {len(graphs) if isinstance(graphs, dict) else 0} graphs")
+
+
+def _agent_or_file(target: str) -> tuple[Path, object]:
+    from workbench.agents import catalog, registry
+
+    path = registry.spec_names(catalog.agents_dir()).get(target) or Path(target)
+    if not path.is_file():
+        raise _fail(f"no agent or spec file {target[:80]!r}; see `workbench agents list`", 2)
+    agent = catalog.read(path, catalog.agents_dir() if path.parent == catalog.agents_dir() else path.parent)
+    if not agent.ok:
+        problems = "\n".join(str(p) for p in agent.problems)
+        raise _fail(f"{problems}\n(run `workbench agents validate {path}`)", 1)
+    return path, agent.spec
 
 
 @agents_app.command("draw")
 def agents_draw(target: Annotated[str, typer.Argument(help="An agent's name (in agents/) or a spec file.")]) -> None:
     """Print the compiled graph of a spec as a Mermaid drawing."""
-    from workbench.agents import registry
     from workbench.agents.compiler import compile_spec
-    from workbench.agents.source import SpecError
-    from workbench.agents.validate import load_spec
+    from workbench.agents.spec import AgentSpec
 
-    path = registry.spec_names().get(target) or Path(target)
+    path, spec = _agent_or_file(target)
+    assert isinstance(spec, AgentSpec)
+    typer.echo(compile_spec(spec, folder=path.parent).get_graph().draw_mermaid())
+
+
+@agents_app.command("run")
+def agents_run(
+    name: Annotated[str, typer.Argument(help="An agent's name (see `workbench agents list`).")],
+    question: Annotated[str, typer.Argument(help="The question.")],
+    session: Annotated[str | None, typer.Option(help="Session id, to continue a conversation.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help='"provider/model" for every llm node (default: the spec\'s).')
+    ] = None,
+) -> None:
+    """One chat turn with an agent in the terminal, streamed, with its citations (logged like any chat turn)."""
+    from workbench.agents import catalog
+    from workbench.errors import ConfigurationError
+
     try:
-        spec = load_spec(path, registry.known())
-    except SpecError as exc:
-        raise _fail(f"{exc}\n(run `workbench agents validate {path}`)", 1) from None
-    typer.echo(compile_spec(spec).get_graph().draw_mermaid())
+        catalog.require(name)
+    except ConfigurationError as exc:
+        raise _fail(str(exc), 2) from None
+    asyncio.run(_ask(question, session or uuid.uuid4().hex[:12], model, None, agent=name))
 
 
 @app.command()

@@ -20,16 +20,22 @@ Every node is wrapped in :func:`workbench.runtime.errors.reports_errors`, as the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import copy
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
+from langchain_core.callbacks import adispatch_custom_event
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.config import get_stream_writer
 from langgraph.graph import END as GRAPH_END
 from langgraph.graph import START as GRAPH_START
 from langgraph.graph import StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from workbench.agents import conditions, registry
@@ -41,13 +47,16 @@ from workbench.agents.spec import (
     LlmNode,
     RetrieverNode,
     RouterNode,
+    SearchMode,
     SubgraphNode,
     ToolNode,
 )
 from workbench.agents.validate import load_spec
 from workbench.citations import format_context
 from workbench.documents import RetrievedDoc
+from workbench.providers.llm_extractive import ExtractiveChatModel
 from workbench.resources import get_resources
+from workbench.runlog.callback import RUNLOG_EVENT
 from workbench.runtime.errors import reports_errors
 
 MAX_TOOL_ROUNDS = 3
@@ -60,14 +69,35 @@ TYPES: dict[str, Any] = {
     "dict": dict,
     "documents": list[RetrievedDoc],
 }
-NodeFn = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+NodeFn = Callable[[dict[str, Any], Runtime["AgentContext"]], Awaitable[dict[str, Any]]]
+
+
+@dataclass(kw_only=True)
+class AgentContext:
+    """Per-run overrides of a spec's settings (None: what the spec says), as the chat turn's knobs set them."""
+
+    model: str | None = None
+    """A ``provider/model`` string every ``llm`` node runs on instead of its logical id's model."""
+    collection: str | None = None
+    top_k: int | None = None
+    search_mode: SearchMode | None = None
 
 
 def state_schema(spec: AgentSpec) -> type:
-    """The graph's state: messages, metadata and the spec's fields."""
-    fields: dict[str, Any] = {"messages": Annotated[list[AnyMessage], add_messages], "metadata": dict[str, Any]}
+    """The graph's state: messages, metadata, the served model, the turn, and the spec's fields."""
+    fields: dict[str, Any] = {
+        "messages": Annotated[list[AnyMessage], add_messages],
+        "metadata": dict[str, Any],
+        "model": str,
+        "turn": str,
+    }
     fields |= {name: TYPES[field.type] for name, field in spec.state.items()}
     return TypedDict(f"{spec.name}_state", fields, total=False)  # type: ignore[operator]
+
+
+def answer_nodes(spec: AgentSpec) -> frozenset[str]:
+    """The nodes whose model output is the answer the user sees (``llm`` nodes that append to messages)."""
+    return frozenset(n for n, node in spec.nodes.items() if isinstance(node, LlmNode) and node.append_messages)
 
 
 def _endpoint(name: str) -> str:
@@ -78,8 +108,13 @@ def _text(message: BaseMessage | None) -> str:
     return "" if message is None else message.content if isinstance(message.content, str) else str(message.content)
 
 
+def _humans(messages: list[AnyMessage]) -> list[HumanMessage]:
+    return [m for m in messages if isinstance(m, HumanMessage)]
+
+
 def _last_human(messages: list[AnyMessage]) -> str:
-    return next((_text(m) for m in reversed(messages) if isinstance(m, HumanMessage)), "")
+    humans = _humans(messages)
+    return _text(humans[-1]) if humans else ""
 
 
 def _values(spec: AgentSpec, state: dict[str, Any]) -> dict[str, Any]:
@@ -89,20 +124,28 @@ def _values(spec: AgentSpec, state: dict[str, Any]) -> dict[str, Any]:
     return values | {"last_message": _text(messages[-1]) if messages else "", "messages": list(messages)}
 
 
+def _context(runtime: Runtime[AgentContext] | None) -> AgentContext:
+    ctx = runtime.context if runtime is not None else None
+    return ctx if isinstance(ctx, AgentContext) else AgentContext()
+
+
 def _retriever(node: RetrieverNode) -> NodeFn:
-    async def run(state: dict[str, Any]) -> dict[str, Any]:
+    async def run(state: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[str, Any]:
         resources = get_resources()
+        ctx = _context(runtime)
         filters = (state.get("metadata") or None) if node.filters_from_metadata else None
         query = (state.get(node.query) if node.query else None) or _last_human(state.get("messages") or [])
-        docs = await asyncio.to_thread(
+        docs = await asyncio.to_thread(  # opening the store on first use does file I/O: keep it off the loop
             resources.store.search,
-            node.collection or resources.settings.collection,
+            ctx.collection or node.collection or resources.settings.collection,
             query,
-            node.top_k,
+            ctx.top_k or node.top_k,
             filters,
-            node.search,
+            ctx.search_mode or node.search,
         )
         update: dict[str, Any] = {node.output: docs}
+        if node.query:
+            update[node.query] = query
         if node.relevance:
             update[node.relevance] = max((d["dense_score"] for d in docs if d["dense_score"] is not None), default=0.0)
         return update
@@ -110,18 +153,40 @@ def _retriever(node: RetrieverNode) -> NodeFn:
     return run
 
 
-def _llm(node: LlmNode) -> NodeFn:
-    async def run(state: dict[str, Any]) -> dict[str, Any]:
-        choice = await asyncio.to_thread(get_resources().models.choose, registry.models()[node.model])
+def _llm(spec: AgentSpec, node: LlmNode) -> NodeFn:
+    # The search query behind the node's documents, for the retrieval event: the field its retriever searches with.
+    query_field = next(
+        (n.query for n in spec.nodes.values() if isinstance(n, RetrieverNode) and n.output == node.context and n.query),
+        None,
+    )
+
+    async def run(state: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[str, Any]:
+        choice = await asyncio.to_thread(
+            get_resources().models.choose, _context(runtime).model or registry.models()[node.model]
+        )
         messages: list[AnyMessage] = list(state.get("messages") or [])
-        earlier = [_text(m) for m in messages if isinstance(m, HumanMessage)][:-1][-3:]
-        system = registry.prompts()[node.prompt].render(
-            context=format_context(state.get(node.context) or []) if node.context else "",
+        earlier = [_text(m) for m in _humans(messages)][:-1][-3:]
+        if node.output and not node.append_messages and isinstance(choice.model, ExtractiveChatModel):
+            # The extractive baseline quotes passages and cannot write a rewrite or a plan: give the node what a
+            # search needs instead, the question widened with the user's previous ones (as the chat graph does).
+            return {node.output: " ".join([*earlier, _last_human(messages)])}
+        docs = list(state.get(node.context) or []) if node.context else []
+        if node.context and node.append_messages:  # the answer's passages, as the chat graph announces them
+            query = state.get(query_field) if query_field else None
+            get_stream_writer()({"type": "retrieval", "documents": docs, "query": query or _last_human(messages)})
+        await adispatch_custom_event(RUNLOG_EVENT, {"model": choice.spec})  # an aborted run names it too
+        prompt = registry.prompts()[node.prompt]
+        fields = {name: str(state.get(name) or "") for name, f in spec.state.items() if f.type == "str"}
+        system = prompt.render(
+            **fields,
+            context=format_context(docs) if node.context else "",
             question=_last_human(messages),
             conversation="\n".join(f"user: {text}" for text in earlier) or "(none)",
         )
         tools = {name: registry.tools()[name] for name in node.tools}
         model: Any = choice.model.bind_tools(list(tools.values())) if tools and choice.supports_tools else choice.model
+        if choice.fallback is not None:
+            model = model.with_fallbacks([choice.fallback])
         added: list[AnyMessage] = []
         for _ in range(MAX_TOOL_ROUNDS + 1):
             reply = await model.ainvoke([SystemMessage(system), *messages, *added])
@@ -133,16 +198,20 @@ def _llm(node: LlmNode) -> NodeFn:
                 tool = tools.get(call["name"])
                 result = await tool.ainvoke(call["args"]) if tool else f"unknown tool {call['name']!r}"
                 added.append(ToolMessage(str(result), tool_call_id=call["id"]))
-        update: dict[str, Any] = {"messages": added} if node.append_messages else {}
+        answer = added[-1]
+        if isinstance(answer, AIMessage):
+            served_by = answer.response_metadata.get("model_name") or choice.spec
+            answer.response_metadata = {**answer.response_metadata, "model_name": served_by, "prompt": prompt.id}
+        update: dict[str, Any] = {"messages": added, "model": choice.spec} if node.append_messages else {}
         if node.output:
-            update[node.output] = _text(added[-1])
+            update[node.output] = _text(answer)
         return update
 
     return run
 
 
 def _router() -> NodeFn:
-    async def run(state: dict[str, Any]) -> dict[str, Any]:
+    async def run(state: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[str, Any]:
         return {}
 
     return run
@@ -157,7 +226,7 @@ def _route(spec: AgentSpec, node: RouterNode) -> Callable[[dict[str, Any]], str]
 
 
 def _tool(node: ToolNode) -> NodeFn:
-    async def run(state: dict[str, Any]) -> dict[str, Any]:
+    async def run(state: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[str, Any]:
         arguments = {argument: state.get(field) for argument, field in node.arguments.items()}
         return {node.output: await registry.tools()[node.tool].ainvoke(arguments)}
 
@@ -165,7 +234,7 @@ def _tool(node: ToolNode) -> NodeFn:
 
 
 def _interrupt(node: InterruptNode) -> NodeFn:
-    async def run(state: dict[str, Any]) -> dict[str, Any]:
+    async def run(state: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[str, Any]:
         return {node.output: str(interrupt({"question": node.question}))}
 
     return run
@@ -180,37 +249,53 @@ def _subgraph(node: SubgraphNode, folder: Path, depth: int) -> NodeFn:
         path = registry.spec_names(folder)[str(node.agent)]
         inner = compile_spec(load_spec(path, registry.known(folder)), folder=folder, depth=depth + 1)
 
-    async def run(state: dict[str, Any]) -> dict[str, Any]:
+    async def run(state: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[str, Any]:
         before = list(state.get("messages") or [])
-        result = await inner.ainvoke({"messages": before, "metadata": state.get("metadata") or {}})
+        context = _context(runtime) if node.agent is not None else None
+        result = await inner.ainvoke({"messages": before, "metadata": state.get("metadata") or {}}, context=context)
         return {"messages": list(result.get("messages") or [])[len(before) :]}
 
     return run
 
 
-def _counting(fn: NodeFn, counters: list[str]) -> NodeFn:
-    """`fn`, then 1 added to each of `counters`."""
-    if not counters:
-        return fn
+def _per_turn(spec: AgentSpec, fn: NodeFn, counters: list[str]) -> NodeFn:
+    """`fn` on a state whose turn fields are fresh, then 1 added to each of `counters`.
 
-    async def run(state: dict[str, Any]) -> dict[str, Any]:
-        update = await fn(state)
+    A session's state outlives its turns (the checkpointer keeps it): the first node of a turn (a new human
+    message) starts the spec's fields that do not ``persist`` from their defaults, so a counter or a rewritten
+    query of the previous turn never leaks into this one."""
+    fresh = {name: field.default for name, field in spec.state.items() if not field.persist}
+
+    async def run(state: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[str, Any]:
+        humans = _humans(list(state.get("messages") or []))
+        turn = str(humans[-1].id) if humans else ""
+        reset: dict[str, Any] = {}
+        if state.get("turn") != turn:
+            reset = {name: copy.deepcopy(value) for name, value in fresh.items()} | {"turn": turn}
+            state = state | reset
+        update = reset | await fn(state, runtime)
         return update | {name: int(state.get(name) or 0) + 1 for name in counters}
 
     return run
 
 
-def compile_spec(spec: AgentSpec, *, folder: Path = registry.AGENTS_DIR, depth: int = 0) -> CompiledStateGraph:
+def compile_spec(
+    spec: AgentSpec,
+    *,
+    folder: Path = registry.AGENTS_DIR,
+    depth: int = 0,
+    checkpointer: BaseCheckpointSaver | None = None,
+) -> CompiledStateGraph:
     """The spec (checked by :func:`workbench.agents.validate.load_spec`) as a compiled graph named after it."""
     if depth > 5:
         raise ValueError("subgraphs nest more than 5 deep (does a spec include itself through another?)")
-    builder: StateGraph[Any, None, Any, Any] = StateGraph(state_schema(spec))
+    builder: StateGraph[Any, Any, Any, Any] = StateGraph(state_schema(spec), context_schema=AgentContext)
     for name, node in spec.nodes.items():
         fn: NodeFn
         if isinstance(node, RetrieverNode):
             fn = _retriever(node)
         elif isinstance(node, LlmNode):
-            fn = _llm(node)
+            fn = _llm(spec, node)
         elif isinstance(node, RouterNode):
             fn = _router()
         elif isinstance(node, ToolNode):
@@ -219,12 +304,14 @@ def compile_spec(spec: AgentSpec, *, folder: Path = registry.AGENTS_DIR, depth: 
             fn = _interrupt(node)
         else:
             fn = _subgraph(node, folder, depth)
-        builder.add_node(name, reports_errors(_counting(fn, node.increment)))  # type: ignore[call-overload]
+        wrapped: Any = reports_errors(_per_turn(spec, fn, node.increment))  # LangGraph's overloads want a typed state
+        builder.add_node(name, wrapped)
     for edge in spec.edges:
         builder.add_edge(_endpoint(edge.source), _endpoint(edge.target))
     for cond in spec.conditional_edges:
         router = spec.nodes[cond.source]
         assert isinstance(router, RouterNode)  # checked by validation
-        targets = {route: _endpoint(target) for route, target in cond.map.items()}
-        builder.add_conditional_edges(cond.source, _route(spec, router), targets)  # type: ignore[arg-type]
-    return builder.compile(name=spec.name)
+        targets: dict[Hashable, str] = {route: _endpoint(target) for route, target in cond.map.items()}
+        choose: Any = _route(spec, router)
+        builder.add_conditional_edges(cond.source, choose, targets)
+    return builder.compile(checkpointer=checkpointer, name=spec.name)

@@ -2,7 +2,8 @@
 
 - Models: ``workbench/agents/models.yaml`` maps logical ids (``fast``, ``smart``, ...) to ``provider/model``
   strings; ``WORKBENCH_MODEL_<ID>`` overrides one (``WORKBENCH_MODEL_SMART=openai/gpt-4o-mini``).
-- Prompts: the chat graph's versioned prompts (``chat-answer@v1``, ``chat-answer@v2``, ``chat-rewrite@v1``).
+- Prompts: the chat graph's versioned prompts (``chat-answer@v1``, ``chat-answer@v2``, ``chat-rewrite@v1``) and
+  those of ``workbench/agents/prompts.yaml`` (``agent-plan@v1``, ``agent-critique@v1``, ``agent-calculator@v1``).
 - Tools: the chat graph's tools (``calculator``, ``search_documents``); :func:`register_tool` adds one (a LangChain
   tool: a function decorated with ``@tool``, whose name and docstring the model sees).
 - Agents: the specs of the agents folder (``agents/*.yaml`` and ``*.json``), by their ``name``.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import string
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from graphs.chat_tools import TOOLS
 from workbench.agents.validate import Known
 
 MODELS_FILE = Path(__file__).with_name("models.yaml")
+PROMPTS_FILE = Path(__file__).with_name("prompts.yaml")
 AGENTS_DIR = Path(__file__).resolve().parents[2] / "agents"
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 _tools: dict[str, BaseTool] = {t.name: t for t in TOOLS}
@@ -40,7 +43,17 @@ def models(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def prompts() -> dict[str, Prompt]:
-    return {p.id: p for p in [*ANSWER_PROMPTS.values(), REWRITE_PROMPT]}
+    """``name@version`` -> prompt: the chat graph's and those of ``workbench/agents/prompts.yaml``."""
+    table = {p.id: p for p in [*ANSWER_PROMPTS.values(), REWRITE_PROMPT]}
+    for key, template in (yaml.safe_load(PROMPTS_FILE.read_text()) or {}).items():
+        name, _, version = str(key).partition("@")
+        table[str(key)] = Prompt(name, version, str(template).strip())
+    return table
+
+
+def placeholders(template: str) -> frozenset[str]:
+    """The ``{name}`` fields a prompt template renders."""
+    return frozenset(name for _, name, _, _ in string.Formatter().parse(template) if name)
 
 
 def tools() -> dict[str, BaseTool]:
@@ -74,9 +87,11 @@ def spec_names(folder: Path = AGENTS_DIR) -> dict[str, Path]:
 
 def known(folder: Path = AGENTS_DIR) -> Known:
     """Everything a spec in `folder` may refer to."""
+    table = prompts()
     return Known(
         models=frozenset(models()),
-        prompts=frozenset(prompts()),
+        prompts=frozenset(table),
+        prompt_fields={key: placeholders(p.template) for key, p in table.items()},
         tools=frozenset(tools()),
         agents=frozenset(spec_names(folder)),
     )

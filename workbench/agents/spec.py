@@ -22,6 +22,8 @@ START = "START"
 END = "END"
 NAME = r"^[a-z][a-z0-9_]{0,63}$"
 """Node, state field, route and agent names: lower snake case (they become graph node and state keys)."""
+BUILT_IN_GRAPHS = frozenset({"chat", "voice", "repo_audit"})
+"""Names a spec may not take: the built-in graphs are served under them."""
 StateType = Literal["str", "int", "float", "bool", "list", "dict", "documents"]
 SearchMode = Literal["hybrid", "dense", "sparse"]
 
@@ -45,6 +47,9 @@ class StateField(_Strict):
     type: StateType
     default: Any = None
     description: str = ""
+    persist: bool = Field(
+        default=False, description="Keep the value across the turns of a session (else each turn starts at default)."
+    )
 
 
 class _Node(_Strict):

@@ -10,6 +10,7 @@ registries do not know, and state fields of the wrong type for where they are us
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from workbench.agents import conditions
 from workbench.agents.source import SpecError, SpecProblem, SpecSource, read_spec
 from workbench.agents.spec import (
+    BUILT_IN_GRAPHS,
     END,
     START,
     AgentSpec,
@@ -40,6 +42,12 @@ class Known:
     prompts: frozenset[str] = frozenset()
     tools: frozenset[str] = frozenset()
     agents: frozenset[str] = frozenset()
+    prompt_fields: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """The placeholders of each prompt's template."""
+
+
+PROMPT_VALUES = frozenset({"context", "question", "conversation"})
+"""What an llm node renders into any prompt, beside the spec's `str` state fields."""
 
 
 @dataclass
@@ -69,6 +77,8 @@ def check(source: SpecSource, known: Known) -> AgentSpec:
             node = str(loc[1]) if len(loc) > 1 and loc[0] == "nodes" else None
             report.problems.append(SpecProblem(source.file, source.line_of_loc(loc), _say(error), node))
         raise SpecError(report.problems) from None
+    if spec.name in BUILT_IN_GRAPHS:
+        report.add(f"the name {spec.name!r} is a built-in graph's; choose another", "name")
     _check_graph(spec, report)
     _check_references(spec, report, known)
     _check_state(spec, report)
@@ -158,6 +168,10 @@ def _check_references(spec: AgentSpec, report: _Report, known: Known) -> None:
             if node.prompt not in known.prompts:
                 report.add(f"unknown prompt {node.prompt!r}; prompts: {', '.join(sorted(known.prompts))}", "nodes",
                            name, "prompt", node=name)  # fmt: skip
+            strings = {field for field, f in spec.state.items() if f.type == "str"} | PROMPT_VALUES
+            for placeholder in sorted(known.prompt_fields.get(node.prompt, frozenset()) - strings):
+                report.add(f"prompt {node.prompt!r} uses {{{placeholder}}}: declare it as a `str` state field",
+                           "nodes", name, "prompt", node=name)  # fmt: skip
             for i, tool in enumerate(node.tools):
                 if tool not in known.tools:
                     report.add(f"unknown tool {tool!r}; tools: {', '.join(sorted(known.tools))}", "nodes", name,
@@ -177,6 +191,10 @@ def _check_state(spec: AgentSpec, report: _Report) -> None:
     fields = {name: f.type for name, f in spec.state.items()}
     if "messages" in fields:
         report.add("`messages` is every spec's conversation; do not declare it", "state", "messages")
+    for name in sorted({"metadata", "model", "turn"} & set(fields)):
+        report.add(
+            f"state field {name!r} is kept by every agent (filters, served model, turn); rename it", "state", name
+        )
 
     def need(node: str, key: str, fieldname: str | None, types: tuple[str, ...]) -> None:
         if fieldname is None:

@@ -22,6 +22,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from graphs.chat import GENERATE
 from graphs.chat_prompts import ANSWER_PROMPTS
 from graphs.chat_state import ChatContext, ChatInput
+from workbench.agents import catalog
+from workbench.agents.compiler import AgentContext, answer_nodes
 from workbench.citations import cited_numbers, supporting_documents
 from workbench.documents import COLLECTION_PATTERN, RetrievedDoc, SearchMode
 from workbench.errors import ConfigurationError, WorkbenchError
@@ -43,9 +45,16 @@ class TurnRequest:
     model: str | None = None
     collection: str | None = None
     top_k: int | None = None
-    search_mode: SearchMode = "hybrid"
+    search_mode: SearchMode | None = None
+    """None: hybrid on the chat graph, the spec's own on an agent."""
     prompt_version: str = "v1"
     entry_point: str = "api"
+    agent: str | None = None
+    """An agent spec (by name) to run instead of the chat graph."""
+
+    @property
+    def graph(self) -> str:
+        return self.agent or "chat"
 
 
 def public_document(doc: RetrievedDoc) -> dict[str, Any]:
@@ -85,15 +94,17 @@ class ChatService:
         collection name raises :class:`ConfigurationError`, a cloud model that is not configured
         :class:`~workbench.errors.ProviderUnavailable`."""
         get_resources().models.check(request.model)
+        if request.agent is not None:
+            catalog.require(request.agent)
         if request.prompt_version not in ANSWER_PROMPTS:
             known = ", ".join(ANSWER_PROMPTS)
             raise ConfigurationError(f"unknown prompt version {request.prompt_version[:40]!r}; choose one of {known}")
         if request.collection is not None and not re.fullmatch(COLLECTION_PATTERN, request.collection):
             raise ConfigurationError("a collection name is 1-63 letters, digits, '_', '-' or '.'")
 
-    async def history(self, session_id: str) -> list[BaseMessage]:
-        """The conversation so far in ``session_id``."""
-        return await self.runtime.messages("chat", session_id)
+    async def history(self, session_id: str, agent: str | None = None) -> list[BaseMessage]:
+        """The conversation so far in ``session_id`` (of the chat graph, or of `agent`: each has its sessions)."""
+        return await self.runtime.messages(agent or "chat", session_id)
 
     async def stream(self, request: TurnRequest, run_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
         """Yield ``retrieval``, ``token`` and finally ``done`` events for one turn.
@@ -130,20 +141,33 @@ class ChatService:
             "prompt_version": request.prompt_version,
             "input": request.content[:TEXT_LIMIT],
         }
-        self.callback.settle(unstarted_run(run_id, "chat", status, error or status, **fields))
+        self.callback.settle(unstarted_run(run_id, request.graph, status, error or status, **fields))
         await self.callback.runlog.durable()
 
     async def _run(self, request: TurnRequest, run_id: str, model: str) -> AsyncIterator[dict[str, Any]]:
-        context = ChatContext(
-            model=request.model,
-            collection=request.collection,
-            top_k=request.top_k,
-            search_mode=request.search_mode,
-            prompt_version=request.prompt_version,
-        )
+        context: ChatContext | AgentContext
+        if request.agent is None:
+            context = ChatContext(
+                model=request.model,
+                collection=request.collection,
+                top_k=request.top_k,
+                search_mode=request.search_mode or "hybrid",
+                prompt_version=request.prompt_version,
+            )
+            answering = frozenset({GENERATE})
+        else:
+            agent = await asyncio.to_thread(catalog.require, request.agent)
+            assert agent.spec is not None
+            context = AgentContext(
+                model=request.model,
+                collection=request.collection,
+                top_k=request.top_k,
+                search_mode=request.search_mode,
+            )
+            answering = answer_nodes(agent.spec)
         inputs: ChatInput = {"messages": [HumanMessage(request.content)], "metadata": request.metadata}
         run = GraphRun(
-            "chat",
+            request.graph,
             dict(inputs),
             run_id,
             thread=request.session_id,
@@ -153,6 +177,7 @@ class ChatService:
                 "session_id": request.session_id,
                 "prompt_version": request.prompt_version,
                 "model": model,
+                **({"agent": request.agent} if request.agent else {}),
             },
             callbacks=[self.callback],
         )
@@ -170,7 +195,7 @@ class ChatService:
                             "query": chunk.get("query"),
                             "documents": [public_document(d) for d in docs],
                         }
-                    elif mode == "token" and isinstance(chunk, Token) and chunk.node == GENERATE:
+                    elif mode == "token" and isinstance(chunk, Token) and chunk.node in answering:
                         yield {"type": "token", "content": chunk.text}
                     elif mode == "values":
                         final = chunk

@@ -1,8 +1,8 @@
 """The graph-runtime seam: what the chat, voice and audit services ask of whoever runs their graphs.
 
-A :class:`GraphRun` names a graph (``chat``, ``voice``, ``repo_audit``), the session it continues (a LangGraph
-thread), its input, context and run id; :meth:`GraphRuntime.stream` runs it and yields :data:`RunPart` items,
-the same on every runtime:
+A :class:`GraphRun` names a graph (``chat``, ``voice``, ``repo_audit``, or an agent spec by name), the session
+it continues (a LangGraph thread), its input, context and run id; :meth:`GraphRuntime.stream` runs it and
+yields :data:`RunPart` items, the same on every runtime:
 
 - ``("custom", dict)``: what a node wrote with ``get_stream_writer()`` (retrieval, transcription, task events...);
 - ``("token", Token)``: a streamed text chunk of an LLM call, with the node it came from;
@@ -27,7 +27,8 @@ from workbench.runlog.callback import GATEWAY_RUN_ID
 
 __all__ = ["GATEWAY_RUN_ID", "GraphFailed", "GraphName", "GraphRun", "GraphRuntime", "RunPart", "SessionBusy", "Token"]
 
-GraphName = Literal["chat", "voice", "repo_audit"]
+GraphName = str
+"""``chat``, ``voice``, ``repo_audit``, or the name of an agent spec (see :mod:`workbench.agents.catalog`)."""
 StreamMode = Literal["custom", "messages", "values"]
 
 

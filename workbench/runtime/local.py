@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
@@ -47,14 +48,30 @@ class LocalRuntime(GraphRuntime):
         self.checkpointer = checkpointer
         self.leases = leases or MemoryLeases()
         self.graphs = compiled_graphs(checkpointer)
+        self._agents: dict[tuple[str, str], Compiled] = {}
         self.name = name
         """Where the sessions are kept: "sqlite", "postgres" or "memory"."""
 
     def stream(self, run: GraphRun) -> AsyncIterator[RunPart]:
         return self._stream(run)
 
+    def graph(self, name: GraphName) -> Compiled:
+        """A built-in graph, or the agent spec called `name` compiled on this runtime's checkpointer (again when
+        its file changed); :class:`~workbench.errors.ConfigurationError` for an unknown or broken agent."""
+        if name in self.graphs:
+            return self.graphs[name]
+        from workbench.agents import catalog
+        from workbench.agents.compiler import compile_spec
+
+        agent = catalog.require(name)
+        key = (agent.name, agent.digest)
+        if key not in self._agents:
+            assert agent.spec is not None  # require() returns runnable agents only
+            self._agents[key] = compile_spec(agent.spec, folder=agent.path.parent, checkpointer=self.checkpointer)
+        return self._agents[key]
+
     async def _stream(self, run: GraphRun) -> AsyncIterator[RunPart]:
-        graph = self.graphs[run.graph]
+        graph = await asyncio.to_thread(self.graph, run.graph)  # reads and checks the spec file
         config: RunnableConfig = {
             "run_id": uuid.UUID(run.run_id),
             "callbacks": list(run.callbacks),
@@ -90,7 +107,9 @@ class LocalRuntime(GraphRuntime):
                 yield mode, chunk
 
     async def state(self, graph: GraphName, thread: str) -> dict[str, Any]:
-        snapshot = await self.graphs[graph].aget_state({"configurable": {"thread_id": thread}})
+        snapshot = await (await asyncio.to_thread(self.graph, graph)).aget_state(
+            {"configurable": {"thread_id": thread}}
+        )
         return dict(snapshot.values) if snapshot.values else {}
 
     async def close(self) -> None:

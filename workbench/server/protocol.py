@@ -33,9 +33,17 @@ class UserMessage(BaseModel):
     )
     collection: CollectionName | None = None
     top_k: Annotated[int, Field(ge=1, le=50)] | None = None
-    search_mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
+    search_mode: Literal["hybrid", "dense", "sparse"] | None = Field(
+        default=None, description="Default: hybrid on the chat graph, the spec's own search on an agent."
+    )
     prompt_version: Annotated[str, Field(max_length=40)] = Field(
         default="v1", description="A version of the answer prompt (v1, v2); others are refused (invalid_config)."
+    )
+    agent: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")] | None = Field(
+        default=None,
+        description="An agent spec by name (`workbench agents list`) to run instead of the chat graph; one the "
+        "server does not have, or whose spec has problems, is refused (invalid_config). A session's conversation "
+        "is kept per agent.",
     )
 
 

@@ -45,6 +45,7 @@ class ChatSocket(TurnSocket):
                 top_k=message.top_k,
                 search_mode=message.search_mode,
                 prompt_version=message.prompt_version,
+                agent=message.agent,
                 entry_point="ws",
             )
             if await self.refused(lambda: self.service.check(request)):

@@ -1,32 +1,28 @@
 """The agent specs (``agents/*.yaml``) as graphs for ``langgraph dev`` and LangGraph Server.
 
 ``langgraph.json`` names each spec as ``./graphs/agents.py:<name>``; ``workbench agents sync`` writes those
-entries from the agents folder and ``workbench agents validate`` reports any that are missing or stale. Each
-attribute is compiled from its spec on first use; the server provides the checkpointer, and every run is logged
-to DuckDB, as the built-in graphs are.
+entries from the agents folder and ``workbench agents validate`` reports any that are missing or stale. Every
+spec that validates is compiled here, at import, into a module variable of its name (the server reads the
+module's variables); one with problems is left out, so the server names it as missing. The server provides the
+checkpointer, and every run is logged to DuckDB, as the built-in graphs' are.
 """
 
-from __future__ import annotations
+# Every name of this module but the graphs starts with "_": an agent may be called anything else.
+import typing as _typing
 
-from typing import Any
-
-from workbench.agents import catalog
-from workbench.agents.compiler import compile_spec
-from workbench.runlog.callback import RunLogCallback
-
-_graphs: dict[tuple[str, str], Any] = {}
+from workbench.agents import catalog as _catalog
+from workbench.agents.compiler import compile_spec as _compile_spec
+from workbench.runlog.callback import RunLogCallback as _RunLogCallback
 
 
-def __getattr__(name: str) -> Any:
-    if name.startswith("__"):
-        raise AttributeError(name)
-    try:
-        agent = catalog.require(name)
-    except Exception as exc:
-        raise AttributeError(f"graphs.agents has no agent {name!r}: {exc}") from None
-    assert agent.spec is not None
-    key = (agent.name, agent.digest)
-    if key not in _graphs:
-        compiled = compile_spec(agent.spec, folder=agent.path.parent)
-        _graphs[key] = compiled.with_config(callbacks=[RunLogCallback()])
-    return _graphs[key]
+def _compiled() -> dict[str, _typing.Any]:
+    """Agent name -> its compiled graph, for every spec of the agents folder that validates."""
+    graphs: dict[str, _typing.Any] = {}
+    for agent in _catalog.agents():
+        if agent.spec is not None:
+            graph = _compile_spec(agent.spec, folder=agent.path.parent)
+            graphs[agent.name] = graph.with_config(callbacks=[_RunLogCallback()])
+    return graphs
+
+
+globals().update(_compiled())

@@ -100,3 +100,165 @@ async def test_the_rag_chat_spec_rewrites_an_off_topic_question_once_then_answer
     assert (result["rewrites"], result["query"], result["relevance"]) == (1, "workbench server default port", 0.7)
     assert [type(m).__name__ for m in result["messages"]] == ["HumanMessage", "AIMessage"]  # the rewrite is not a reply
     assert "8000" in result["messages"][-1].content
+
+
+SNAPSHOTS = Path(__file__).parent / "snapshots" / "agents"
+
+
+@pytest.mark.parametrize("name", ["rag_chat", "research_loop", "calculator"])
+def test_each_example_spec_compiles_to_its_snapshot(name):
+    import os
+
+    from workbench.agents import catalog
+
+    agent = catalog.require(name, registry.AGENTS_DIR)
+    assert agent.spec is not None
+    drawing = compile_spec(agent.spec).get_graph().draw_mermaid()
+    snapshot = SNAPSHOTS / f"{name}.mmd"
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        snapshot.parent.mkdir(exist_ok=True)
+        snapshot.write_text(drawing)
+    assert drawing == snapshot.read_text(), "the graph's shape changed; review it, then rerun with UPDATE_SNAPSHOTS=1"
+
+
+def _flow(graph, routers: set[str], tool_nodes: set[str]) -> set[tuple[str, str]]:
+    """The graph's edges with its routers folded into their predecessors and its tool nodes into the node that
+    calls them (where the spec's llm node runs its tool loop itself)."""
+    edges = {(e.source, e.target) for e in graph.get_graph().edges}
+    for router in routers:
+        into = {s for s, t in edges if t == router}
+        out = {t for s, t in edges if s == router}
+        edges = {(s, t) for s, t in edges if router not in (s, t)} | {(s, t) for s in into for t in out}
+    return {(s, t) for s, t in edges if s not in tool_nodes and t not in tool_nodes}
+
+
+def test_the_rag_chat_spec_has_the_chat_graphs_shape():
+    from graphs.chat import builder
+
+    spec = load_spec(ROOT / "agents" / "rag-chat.yaml", registry.known())
+    ours = _flow(compile_spec(spec), {"decide"}, set())
+    theirs = _flow(builder.compile(), set(), {"tools"})
+    assert ours == theirs == {
+        ("__start__", "retrieve"), ("retrieve", "rewrite"), ("retrieve", "generate"), ("rewrite", "retrieve"),
+        ("generate", "__end__"),
+    }  # fmt: skip
+
+
+async def test_turn_fields_start_fresh_each_turn_of_a_session(fakes):
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    model, store = fakes
+    off_topic, on_topic = [doc(1, "Voices are piper models.", dense=0.1)], [doc(2, "Port 8000.", dense=0.7)]
+    store.results = [off_topic, on_topic, off_topic, on_topic]
+    model.enqueue("server port", "Port 8000 [1].", "voice models", "Piper [1].")
+    graph = compile_spec(load_spec(ROOT / "agents" / "rag-chat.yaml", registry.known()), checkpointer=InMemorySaver())
+    session = {"configurable": {"thread_id": "s1"}}
+    first = await graph.ainvoke({"messages": [HumanMessage("Which port?")]}, session)
+    second = await graph.ainvoke({"messages": [HumanMessage("And the voices?")]}, session)
+    assert first["rewrites"] == 1 and second["rewrites"] == 1  # the second turn may rewrite again
+    assert [q[1] for q in store.queries] == ["Which port?", "server port", "And the voices?", "voice models"]
+    assert len(second["messages"]) == 4  # the session keeps the conversation
+
+
+async def test_the_turns_knobs_override_the_spec_and_the_answer_node_announces_its_passages(fakes):
+    from workbench.agents.compiler import AgentContext
+
+    model, store = fakes
+    store.results = [[doc(1, "The default port is 8000.", dense=0.9)]]
+    model.enqueue("Port 8000 [1].")
+    graph = compile_spec(load_spec(ROOT / "agents" / "rag-chat.yaml", registry.known()))
+    context = AgentContext(model="fake", collection="other", top_k=7, search_mode="dense")
+    events = [
+        chunk
+        async for mode, chunk in graph.astream(
+            {"messages": [HumanMessage("Which port?")]}, context=context, stream_mode=["custom", "values"]
+        )
+        if mode == "custom"
+    ]
+    assert store.queries == [("other", "Which port?", 7, None, "dense")]
+    assert [e["type"] for e in events] == ["retrieval"]  # once, from the answering node
+    assert events[0]["query"] == "Which port?" and events[0]["documents"][0]["chunk_id"] == "c1"
+
+
+async def test_on_the_extractive_baseline_a_rewrite_widens_the_query_with_earlier_questions(tmp_path, monkeypatch):
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    store = FakeStore([doc(1, "Voices are piper models.", dense=0.1)])
+    settings = Settings(home=tmp_path, llm="extractive", testing=True)
+    previous = set_resources(Resources(settings, store=store))
+    monkeypatch.setenv("WORKBENCH_MODEL_SMART", "extractive")
+    monkeypatch.setenv("WORKBENCH_MODEL_FAST", "extractive")
+    try:
+        graph = compile_spec(
+            load_spec(ROOT / "agents" / "rag-chat.yaml", registry.known()), checkpointer=InMemorySaver()
+        )
+        session = {"configurable": {"thread_id": "s"}}
+        await graph.ainvoke({"messages": [HumanMessage("What is the home folder?")]}, session)
+        result = await graph.ainvoke({"messages": [HumanMessage("And its default?")]}, session)
+    finally:
+        set_resources(previous)
+    assert store.queries[-1][1] == "What is the home folder? And its default?"
+    assert result["model"] == "extractive" and isinstance(result["messages"][-1], AIMessage)
+
+
+async def test_the_research_loop_revises_once_when_the_critic_asks_then_stops(fakes):
+    model, store = fakes
+    store.results = [[doc(1, "The server listens on 8000.")], [doc(2, "Set WORKBENCH_PORT to change it.")]]
+    model.enqueue(
+        "server port",  # plan
+        "It listens on 8000 [1].",  # answer
+        "revise: say how to change it",  # critique
+        "change server port",  # plan again, with the critic's note
+        "It listens on 8000; WORKBENCH_PORT changes it [1].",
+        "accept",
+    )
+    spec = load_spec(ROOT / "agents" / "research-loop.yaml", registry.known())
+    result = await compile_spec(spec).ainvoke({"messages": [HumanMessage("Which port, and how to change it?")]})
+    assert [q[1] for q in store.queries] == ["server port", "change server port"]
+    assert (result["rounds"], result["verdict"]) == (2, "accept")
+    assert "revise: say how to change it" in model.calls[3][0].content  # the planner saw the critic's note
+    assert "It listens on 8000 [1]." in model.calls[2][0].content  # the critic saw the draft
+    assert result["messages"][-1].content == "It listens on 8000; WORKBENCH_PORT changes it [1]."
+
+
+async def test_the_calculator_agent_calls_the_tool_and_answers_with_its_result(fakes):
+    model, _ = fakes
+    model.enqueue(tool_call("calculator", {"expression": "2 * (3 + 4)"}), "2 * (3 + 4) is 14.")
+    spec = load_spec(ROOT / "agents" / "calculator.yaml", registry.known())
+    result = await compile_spec(spec).ainvoke({"messages": [HumanMessage("What is 2 * (3 + 4)?")]})
+    assert model.bound_tools == ["calculator"]
+    assert [type(m).__name__ for m in result["messages"]] == ["HumanMessage", "AIMessage", "ToolMessage", "AIMessage"]
+    assert result["messages"][2].content == "14" and result["model"] == "fake"
+
+
+async def test_the_chat_service_runs_an_agent_with_its_own_session_and_streams_only_the_answer(tmp_path, fakes):
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from workbench.chat.service import ChatService, TurnRequest
+    from workbench.errors import ConfigurationError
+    from workbench.runlog import RunLog
+    from workbench.runlog.callback import RunLogCallback
+    from workbench.runtime import LocalRuntime
+
+    model, store = fakes
+    store.results = [[doc(1, "Voices are piper models.", dense=0.1)], [doc(2, "The default port is 8000.", dense=0.7)]]
+    model.enqueue("workbench server port", "The port is 8000 [1].")
+    runlog = RunLog(tmp_path / "runs.duckdb")
+    service = ChatService(Settings(home=tmp_path, llm="fake"), LocalRuntime(InMemorySaver()), RunLogCallback(runlog))
+    try:
+        request = TurnRequest("Which port?", "s1", agent="rag_chat", entry_point="test")
+        events = [event async for event in service.stream(request)]
+        with pytest.raises(ConfigurationError, match="unknown agent 'nope'; choose one of calculator, rag_chat"):
+            service.check(TurnRequest("Hi", "s1", agent="nope"))
+        agent_history = await service.history("s1", agent="rag_chat")
+        chat_history = await service.history("s1")
+    finally:
+        runlog.close()
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "retrieval" and kinds[-1] == "done" and set(kinds[1:-1]) == {"token"}
+    assert events[0]["query"] == "workbench server port" and events[0]["documents"][0]["text"].endswith("8000.")
+    streamed = "".join(e["content"] for e in events if e["type"] == "token")
+    assert streamed == "The port is 8000 [1]." == events[-1]["answer"]  # the rewrite's text is not streamed
+    assert events[-1]["citations"] == [1] and events[-1]["model"] == "fake"
+    assert [m.content for m in agent_history] == ["Which port?", "The port is 8000 [1]."]
+    assert chat_history == []  # the chat graph's session of the same id is another conversation

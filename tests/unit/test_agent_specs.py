@@ -242,3 +242,90 @@ def test_the_cli_lists_and_validates_specs_and_exits_1_on_a_bad_one(tmp_path):
     assert result.exit_code == 1
     assert "bad.yaml:4: node a: unknown model 'huge'" in result.output
     assert "bad.yaml:4: node a: cannot reach END" in result.output
+
+
+def test_a_name_taken_by_a_built_in_graph_and_reserved_state_fields(tmp_path):
+    text = GOOD.replace("name: tiny", "name: chat")
+    text = text.replace(
+        "  rewrites: {type: int, default: 0}", "  rewrites: {type: int, default: 0}\n  model: {type: str}"
+    )
+    found = problems(tmp_path, text)
+    assert (1, None, "the name 'chat' is a built-in graph's; choose another") in found
+    assert (6, None, "state field 'model' is kept by every agent (filters, served model, turn); rename it") in found
+
+
+def test_a_prompt_placeholder_that_is_not_a_str_field_is_reported(tmp_path):
+    known = Known(
+        models=KNOWN.models,
+        prompts=KNOWN.prompts | {"agent-critique@v1"},
+        tools=KNOWN.tools,
+        prompt_fields={"agent-critique@v1": frozenset({"question", "draft", "context"})},
+    )
+    path = tmp_path / "spec.yaml"
+    path.write_text(GOOD.replace("chat-answer@v1", "agent-critique@v1"))
+    with pytest.raises(SpecError) as caught:
+        load_spec(path, known)
+    assert [(p.line, p.node, p.message) for p in caught.value.problems] == [
+        (18, "answer", "prompt 'agent-critique@v1' uses {draft}: declare it as a `str` state field")
+    ]
+    path.write_text(GOOD.replace("chat-answer@v1", "agent-critique@v1").replace(
+        "  rewrites:", "  draft: {type: str, default: ''}\n  rewrites:"))  # fmt: skip
+    assert load_spec(path, known).nodes["answer"].kind == "llm"
+
+
+def test_every_example_spec_validates_against_the_registries_and_the_schema():
+    import json
+
+    import jsonschema
+    import yaml
+
+    from workbench.agents import catalog, registry
+
+    schema = jsonschema.Draft202012Validator(json.loads((ROOT / "protocols" / "agent-spec.schema.json").read_text()))
+    found = catalog.agents(registry.AGENTS_DIR)
+    assert {a.name for a in found} == {"rag_chat", "research_loop", "calculator"}
+    for agent in found:
+        assert agent.ok, agent.problems
+        schema.validate(yaml.safe_load(agent.path.read_text()))
+        assert len(agent.digest) == 12
+
+
+def test_the_catalog_refuses_unknown_and_broken_agents_by_name(tmp_path, monkeypatch):
+    from workbench.agents import catalog
+    from workbench.errors import ConfigurationError
+
+    (tmp_path / "tiny.yaml").write_text(GOOD)
+    (tmp_path / "broken.yaml").write_text(GOOD.replace("name: tiny", "name: broken").replace("smart", "huge"))
+    monkeypatch.setenv("WORKBENCH_AGENTS_DIR", str(tmp_path))
+    assert catalog.names() == ["tiny"]
+    assert catalog.require("tiny").spec is not None
+    with pytest.raises(ConfigurationError, match=r"unknown agent '\.\./etc'; choose one of tiny"):
+        catalog.require("../etc")
+    with pytest.raises(ConfigurationError, match="agent 'broken' has 1 problem"):
+        catalog.require("broken")
+    listed = {a.name: a for a in catalog.agents()}
+    assert not listed["broken"].ok and "unknown model 'huge'" in str(listed["broken"].problems[0])
+
+
+def test_langgraph_json_serves_every_spec_and_sync_would_change_nothing():
+    import json
+
+    from workbench.agents import catalog, registry
+
+    config = json.loads((ROOT / "langgraph.json").read_text())
+    assert catalog.stale_entries(config, registry.AGENTS_DIR) == ([], []), "run: workbench agents sync"
+    assert catalog.synced(config, registry.AGENTS_DIR) == config
+    config["graphs"].pop("calculator")
+    config["graphs"]["gone"] = "./graphs/agents.py:gone"
+    assert catalog.stale_entries(config, registry.AGENTS_DIR) == (["calculator"], ["gone"])
+    fixed = catalog.synced(config, registry.AGENTS_DIR)
+    assert list(fixed["graphs"])[:3] == ["chat", "voice", "repo_audit"]  # the built-in graphs stay, first
+    assert "gone" not in fixed["graphs"] and fixed["graphs"]["calculator"] == "./graphs/agents.py:calculator"
+
+
+def test_the_langgraph_module_holds_a_graph_per_valid_spec_and_nothing_else_public():
+    import graphs.agents
+
+    public = {name for name in vars(graphs.agents) if not name.startswith("_")}
+    assert public == {"rag_chat", "research_loop", "calculator"}
+    assert graphs.agents.rag_chat.get_graph().nodes.keys() >= {"retrieve", "decide", "rewrite", "generate"}

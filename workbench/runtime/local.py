@@ -55,6 +55,11 @@ class LocalRuntime(GraphRuntime):
     def stream(self, run: GraphRun) -> AsyncIterator[RunPart]:
         return self._stream(run)
 
+    def thread_id(self, graph: GraphName, session: str) -> str:
+        """The checkpointer thread of `session`: the session id itself for the built-in graphs, and one of each
+        agent's own (``agent/<name>/<session>``; a session id cannot hold "/"), whose state is shaped by its spec."""
+        return session if graph in self.graphs else f"agent/{graph}/{session}"
+
     def graph(self, name: GraphName) -> Compiled:
         """A built-in graph, or the agent spec called `name` compiled on this runtime's checkpointer (again when
         its file changed); :class:`~workbench.errors.ConfigurationError` for an unknown or broken agent."""
@@ -78,7 +83,7 @@ class LocalRuntime(GraphRuntime):
             "metadata": dict(run.metadata),
         }
         if run.thread is not None:
-            config["configurable"] = {"thread_id": run.thread}
+            config["configurable"] = {"thread_id": self.thread_id(run.graph, run.thread)}
         kwargs: dict[str, Any] = {"context": run.context, "stream_mode": list(run.stream_mode)}
         if run.durability is not None:
             kwargs["durability"] = run.durability
@@ -107,9 +112,8 @@ class LocalRuntime(GraphRuntime):
                 yield mode, chunk
 
     async def state(self, graph: GraphName, thread: str) -> dict[str, Any]:
-        snapshot = await (await asyncio.to_thread(self.graph, graph)).aget_state(
-            {"configurable": {"thread_id": thread}}
-        )
+        compiled = await asyncio.to_thread(self.graph, graph)
+        snapshot = await compiled.aget_state({"configurable": {"thread_id": self.thread_id(graph, thread)}})
         return dict(snapshot.values) if snapshot.values else {}
 
     async def close(self) -> None:

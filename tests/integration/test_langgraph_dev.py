@@ -256,3 +256,36 @@ async def test_voice_turns_leave_no_recording_in_any_checkpoint_or_file(tmp_path
 def persisted(workdir: Path) -> dict[str, bytes]:
     """Every file the dev server wrote in its working folder."""
     return {p.name: p.read_bytes() for p in (workdir / ".langgraph_api").iterdir() if p.is_file()}
+
+
+async def test_every_agent_spec_is_served_and_the_sdk_runs_one_on_a_thread(langgraph_dev):
+    url, home = langgraph_dev
+    client = get_client(url=url)
+    for name in ("rag_chat", "research_loop", "calculator"):
+        (assistant,) = await client.assistants.search(graph_id=name)
+        drawing = await client.assistants.get_graph(assistant["assistant_id"])
+        assert {n["id"] for n in drawing["nodes"]} >= {"__start__", "__end__"}, name
+    drawing = await client.assistants.get_graph(
+        (await client.assistants.search(graph_id="rag_chat"))[0]["assistant_id"]
+    )
+    assert {n["id"] for n in drawing["nodes"]} == {"__start__", "retrieve", "decide", "rewrite", "generate", "__end__"}
+
+    thread = await client.threads.create()
+    tokens: list[str] = []
+    final: Any = None
+    async for part in client.runs.stream(
+        thread["thread_id"], "rag_chat",
+        input=human("Which default port does the server listen on?"),
+        stream_mode=["messages-tuple", "values"],
+    ):  # fmt: skip
+        if part.event == "messages" and part.data[1].get("langgraph_node") == "generate":
+            tokens.append(part.data[0]["content"])
+        elif part.event == "values":
+            final = part.data
+    answer = final["messages"][-1]["content"]
+    assert "".join(tokens) == answer and "8000" in answer
+    assert final["documents"] and final["model"] == "extractive" and final["rewrites"] == 0
+    deadline = time.monotonic() + 15
+    while not recent_runs(home / "runs.duckdb", 5, graph="rag_chat", status="ok"):
+        assert time.monotonic() < deadline, "the server logs the agent's runs like the built-in graphs'"
+        await asyncio.sleep(0.3)

@@ -206,3 +206,33 @@ def test_second_message_while_answering_is_refused_as_busy(chat_server):
         ws.send(json.dumps({"type": "abort"}))
         while receive(ws).get("type") != "done":
             pass
+
+
+def test_an_agent_spec_answers_a_turn_in_its_own_session(chat_server):
+    question = "Which port does the workbench server listen on by default?"
+    with connect(f"{chat_server.ws_url}/ws/chat") as ws:
+        messages = turn(ws, question, "agent-1", model="extractive", agent="rag_chat")
+        again = turn(ws, "And which host?", "agent-1", model="extractive", agent="research_loop")
+    retrieval, *chunks, done = messages
+    assert retrieval["type"] == "retrieval" and retrieval["query"] == question and retrieval["documents"]
+    assert done["status"] == "ok" and done["model"] == "extractive" and done["citations"]
+    assert "8000" in tokens(messages)
+    run = wait_for_run(chat_server.home, done["run_id"])
+    assert (run["graph"], run["entry_point"], run["session_id"], run["status"]) == ("rag_chat", "ws", "agent-1", "ok")
+    assert wait_for_run(chat_server.home, again[-1]["run_id"])["graph"] == "research_loop"
+    assert checkpointed_messages(chat_server.home, "agent-1") == [], "agent sessions are not the chat graph's"
+
+
+@pytest.mark.parametrize(
+    ("agent", "code"),
+    [("nope", "invalid_config"), ("../agents/rag-chat", "invalid_message"), ("RAG", "invalid_message")],
+)
+def test_an_unknown_agent_is_refused_and_the_socket_stays_usable(chat_server, agent, code):
+    with connect(f"{chat_server.ws_url}/ws/chat") as ws:
+        ws.send(json.dumps({"type": "user_message", "content": "Hi", "session_id": "agent-x", "agent": agent}))
+        error = receive(ws)
+        assert error["type"] == "error" and error["code"] == code, error
+        if code == "invalid_config":
+            assert "unknown agent 'nope'; choose one of calculator, rag_chat, research_loop" in error["message"]
+        assert "/" not in error["message"].replace("../agents/rag-chat", "")  # no server path
+        assert turn(ws, "What is hybrid search?", "agent-x", model="extractive")[-1]["status"] == "ok"

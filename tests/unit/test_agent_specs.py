@@ -206,7 +206,7 @@ def test_the_registries_know_the_models_prompts_tools_and_specs(monkeypatch):
     table = registry.models()
     assert (
         table["smart"] == "openai/gpt-4o-mini"
-        and table["fast"] == "auto"
+        and table["fast"] == "default"
         and table["local_tiny"] == "local/smollm2-135m"
     )
     assert {"chat-answer@v1", "chat-answer@v2", "chat-rewrite@v1"} <= set(registry.prompts())

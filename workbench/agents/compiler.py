@@ -161,9 +161,8 @@ def _llm(spec: AgentSpec, node: LlmNode) -> NodeFn:
     )
 
     async def run(state: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[str, Any]:
-        choice = await asyncio.to_thread(
-            get_resources().models.choose, _context(runtime).model or registry.models()[node.model]
-        )
+        wanted = _context(runtime).model or registry.models()[node.model]
+        choice = await asyncio.to_thread(get_resources().models.choose, None if wanted == "default" else wanted)
         messages: list[AnyMessage] = list(state.get("messages") or [])
         earlier = [_text(m) for m in _humans(messages)][:-1][-3:]
         if node.output and not node.append_messages and isinstance(choice.model, ExtractiveChatModel):

@@ -1,7 +1,8 @@
 """What agent specs refer to by name: models by logical id, prompts by ``name@version``, tools, and other specs.
 
 - Models: ``workbench/agents/models.yaml`` maps logical ids (``fast``, ``smart``, ...) to ``provider/model``
-  strings; ``WORKBENCH_MODEL_<ID>`` overrides one (``WORKBENCH_MODEL_SMART=openai/gpt-4o-mini``).
+  strings, or ``default`` (the server's configured model, ``WORKBENCH_LLM``); ``WORKBENCH_MODEL_<ID>`` overrides
+  one (``WORKBENCH_MODEL_SMART=openai/gpt-4o-mini``).
 - Prompts: the chat graph's versioned prompts (``chat-answer@v1``, ``chat-answer@v2``, ``chat-rewrite@v1``) and
   those of ``workbench/agents/prompts.yaml`` (``agent-plan@v1``, ``agent-critique@v1``, ``agent-calculator@v1``).
 - Tools: the chat graph's tools (``calculator``, ``search_documents``); :func:`register_tool` adds one (a LangChain

@@ -16,7 +16,7 @@ from workbench.audit.tasks import TaskManager
 from workbench.chat.service import ChatService
 from workbench.resources import Resources
 from workbench.settings import Settings
-from workbench.ui import audit_tab, chat_tab, evals_tab, runs_tab, voice_tab
+from workbench.ui import agents_tab, audit_tab, chat_tab, evals_tab, runs_tab, voice_tab
 from workbench.voice.service import VoiceService
 
 
@@ -30,7 +30,7 @@ class Services:
     tasks: Callable[[], TaskManager]
 
 
-TABS: tuple[ModuleType, ...] = (chat_tab, voice_tab, audit_tab, runs_tab, evals_tab)
+TABS: tuple[ModuleType, ...] = (chat_tab, agents_tab, voice_tab, audit_tab, runs_tab, evals_tab)
 
 
 def build_ui(services: Services) -> gr.Blocks:

@@ -329,3 +329,42 @@ def test_the_langgraph_module_holds_a_graph_per_valid_spec_and_nothing_else_publ
     public = {name for name in vars(graphs.agents) if not name.startswith("_")}
     assert public == {"rag_chat", "research_loop", "calculator"}
     assert graphs.agents.rag_chat.get_graph().nodes.keys() >= {"retrieve", "decide", "rewrite", "generate"}
+
+
+GUIDE = ROOT / "datasets" / "corpus" / "agent-specs.md"
+
+
+def _blocks(language: str) -> list[str]:
+    import re
+
+    return re.findall(rf"```{language}\n(.*?)```", GUIDE.read_text(), flags=re.S)
+
+
+def test_the_guides_first_spec_validates_and_its_conditions_parse(tmp_path):
+    from workbench.agents import registry
+
+    first = next(block for block in _blocks("yaml") if block.startswith("name:"))
+    (tmp_path / "guide.yaml").write_text(first)
+    assert load_spec(tmp_path / "guide.yaml", registry.known(tmp_path)).name == "guide_helper"
+    import yaml
+
+    routes = next(yaml.safe_load(b)["routes"] for b in _blocks("yaml") if b.startswith("routes:"))
+    for condition in routes.values():
+        assert conditions.problems(condition, {"relevance", "rewrites", "verdict", "rounds"}) == []
+
+
+def test_the_guides_tool_example_is_added_through_the_environment(tmp_path, monkeypatch):
+    from workbench.agents import registry
+    from workbench.errors import ConfigurationError
+
+    (tmp_path / "my_tools.py").write_text(_blocks("python")[0])
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("WORKBENCH_AGENT_TOOLS", "my_tools:word_count")
+    assert registry.tools()["word_count"].invoke({"text": "three short words"}) == 3
+    assert "word_count" in registry.known().tools
+    monkeypatch.setenv("WORKBENCH_AGENT_TOOLS", "my_tools:nothing")
+    with pytest.raises(ConfigurationError, match="cannot import 'my_tools:nothing'"):
+        registry.tools()
+    monkeypatch.setenv("WORKBENCH_AGENT_TOOLS", "os:sep")
+    with pytest.raises(ConfigurationError, match="is not a LangChain tool"):
+        registry.tools()

@@ -5,13 +5,15 @@
   one (``WORKBENCH_MODEL_SMART=openai/gpt-4o-mini``).
 - Prompts: the chat graph's versioned prompts (``chat-answer@v1``, ``chat-answer@v2``, ``chat-rewrite@v1``) and
   those of ``workbench/agents/prompts.yaml`` (``agent-plan@v1``, ``agent-critique@v1``, ``agent-calculator@v1``).
-- Tools: the chat graph's tools (``calculator``, ``search_documents``); :func:`register_tool` adds one (a LangChain
-  tool: a function decorated with ``@tool``, whose name and docstring the model sees).
+- Tools: the chat graph's tools (``calculator``, ``search_documents``); ``WORKBENCH_AGENT_TOOLS`` adds yours
+  (``package.module:attribute`` of a LangChain tool: a function decorated with ``@tool``, whose name and docstring
+  the model sees), as :func:`register_tool` does in code.
 - Agents: the specs of the agents folder (``agents/*.yaml`` and ``*.json``), by their ``name``.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import string
@@ -24,6 +26,7 @@ from langchain_core.tools import BaseTool
 from graphs.chat_prompts import ANSWER_PROMPTS, REWRITE_PROMPT, Prompt
 from graphs.chat_tools import TOOLS
 from workbench.agents.validate import Known
+from workbench.errors import ConfigurationError
 
 MODELS_FILE = Path(__file__).with_name("models.yaml")
 PROMPTS_FILE = Path(__file__).with_name("prompts.yaml")
@@ -57,8 +60,27 @@ def placeholders(template: str) -> frozenset[str]:
     return frozenset(name for _, name, _, _ in string.Formatter().parse(template) if name)
 
 
-def tools() -> dict[str, BaseTool]:
-    return dict(_tools)
+def tools(environ: Mapping[str, str] | None = None) -> dict[str, BaseTool]:
+    """Tool name -> tool: the chat graph's, those given to :func:`register_tool`, and those that
+    ``WORKBENCH_AGENT_TOOLS`` names (``package.module:attribute`` entries, comma-separated, imported on use)."""
+    environ = os.environ if environ is None else environ
+    table = dict(_tools)
+    for entry in filter(None, (e.strip() for e in environ.get("WORKBENCH_AGENT_TOOLS", "").split(","))):
+        table.update({t.name: t for t in [_import_tool(entry)]})
+    return table
+
+
+def _import_tool(entry: str) -> BaseTool:
+    module, _, attribute = entry.partition(":")
+    try:
+        found = getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigurationError(f"WORKBENCH_AGENT_TOOLS: cannot import {entry!r} ({exc})") from None
+    if not isinstance(found, BaseTool):
+        raise ConfigurationError(f"WORKBENCH_AGENT_TOOLS: {entry!r} is not a LangChain tool (decorate it with @tool)")
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", found.name):
+        raise ConfigurationError(f"WORKBENCH_AGENT_TOOLS: tool name {found.name!r}: use lower snake case")
+    return found
 
 
 def register_tool(tool: BaseTool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -64,3 +65,19 @@ def test_audit_writes_the_report_fails_on_high_and_leaves_its_findings_in_the_ru
 
     refused = workbench(tmp_path, "audit", "ext::sh -c touch% /tmp/pwned")
     assert refused.returncode == 2 and "ext::" in refused.stderr
+
+
+def test_agents_run_answers_with_a_spec_and_continues_its_session(tmp_path):
+    first = workbench(tmp_path, "agents", "run", "rag_chat", "Which port does the server use by default?",
+                      "--session", "cli-agent")  # fmt: skip
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "8000" in first.stdout and "session: cli-agent" in first.stderr
+    assert re.search(r"^\[\d\] corpus/installation\.md", first.stdout, flags=re.M), "citations under the answer"
+    again = workbench(tmp_path, "agents", "run", "rag_chat", "And the host?", "--session", "cli-agent")
+    assert again.returncode == 0, again.stderr[-2000:]
+    runs = workbench(tmp_path, "runs", "--json", "--graph", "rag_chat")
+    rows = [json.loads(line) for line in runs.stdout.splitlines()]
+    assert [(r["entry_point"], r["session_id"], r["status"]) for r in rows] == [("cli", "cli-agent", "ok")] * 2
+    refused = workbench(tmp_path, "agents", "run", "nope", "Hi")
+    assert refused.returncode == 2 and "unknown agent 'nope'; choose one of" in refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -48,7 +48,10 @@ def test_each_agent_is_an_mlflow_run_with_its_version_hash_and_drawing(home, com
         assert (params["agent_version"], params["agent_hash"]) == (agent.version, agent.digest)
         assert len(params["graph_version"]) == 12 and params["search_mode"] == "hybrid" and params["top_k"] == "5"
         assert runs[name].data.metrics["cases"] == 48 and runs[name].data.metrics["errors"] == 0
-    assert runs["research_loop"].data.params["prompt_id"] == "agent-plan@v1,chat-answer@v2,agent-critique@v1"
+    assert (
+        runs["research_loop"].data.params["prompt_id"]
+        == "agent-plan@v1,chat-answer@v2,agent-critique@v1,agent-answer@v1"
+    )
     assert runs["rag_chat"].data.params["graph_version"] != runs["chat"].data.params["graph_version"]
     assert "agent_hash" not in runs["chat"].data.params
 

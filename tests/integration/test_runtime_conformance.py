@@ -193,6 +193,21 @@ def test_retrieval_comes_first_then_tokens_then_done(deployment: Deployment) -> 
         assert events[-1][1] == "ok"
 
 
+def test_an_agent_spec_answers_and_keeps_its_own_session(deployment: Deployment) -> None:
+    name = session("agent")
+    with chat(deployment) as ws:
+        first = turn(ws, QUESTION, name, model="fake/stream", agent="rag_chat", top_k=3)
+        second = turn(ws, "And after a restart?", name, model="fake/stream", agent="rag_chat")
+    retrieval, *_, done = first
+    assert retrieval["type"] == "retrieval" and len(retrieval["documents"]) == 3  # the turn's top_k beats the spec's
+    assert (done["status"], done["model"]) == ("ok", "fake/stream") and second[-1]["status"] == "ok"
+    run = logged(deployment, done["run_id"], status="ok")
+    assert (run["graph"], run["entry_point"], run["output"]) == ("rag_chat", "ws", tokens(first))
+    kept = history(deployment, "rag_chat", name)
+    assert [kind for kind, _ in kept] == ["human", "ai", "human", "ai"] and kept[0][1] == QUESTION
+    assert history(deployment, "chat", name) == []  # the chat graph's session of that id is another one
+
+
 def test_abort_mid_stream_stops_the_run_and_frees_the_session(deployment: Deployment) -> None:
     name = session("abort")
     with chat(deployment) as ws:

@@ -201,24 +201,36 @@ async def test_on_the_extractive_baseline_a_rewrite_widens_the_query_with_earlie
     assert result["model"] == "extractive" and isinstance(result["messages"][-1], AIMessage)
 
 
-async def test_the_research_loop_revises_once_when_the_critic_asks_then_stops(fakes):
+async def test_the_research_loop_revises_once_when_the_critic_asks_then_answers_once(fakes):
     model, store = fakes
     store.results = [[doc(1, "The server listens on 8000.")], [doc(2, "Set WORKBENCH_PORT to change it.")]]
     model.enqueue(
         "server port",  # plan
-        "It listens on 8000 [1].",  # answer
+        "It listens on 8000 [1].",  # draft
         "revise: say how to change it",  # critique
         "change server port",  # plan again, with the critic's note
-        "It listens on 8000; WORKBENCH_PORT changes it [1].",
-        "accept",
+        "It listens on 8000; WORKBENCH_PORT changes it [1].",  # draft
+        "accept",  # critique
+        "It listens on 8000; set WORKBENCH_PORT to change it [1].",  # the answer
     )
     spec = load_spec(ROOT / "agents" / "research-loop.yaml", registry.known())
-    result = await compile_spec(spec).ainvoke({"messages": [HumanMessage("Which port, and how to change it?")]})
+    graph = compile_spec(spec)
+    parts = [
+        part
+        async for part in graph.astream(
+            {"messages": [HumanMessage("Which port, and how to change it?")]}, stream_mode=["custom", "values"]
+        )
+    ]
+    result = parts[-1][1]
     assert [q[1] for q in store.queries] == ["server port", "change server port"]
     assert (result["rounds"], result["verdict"]) == (2, "accept")
     assert "revise: say how to change it" in model.calls[3][0].content  # the planner saw the critic's note
     assert "It listens on 8000 [1]." in model.calls[2][0].content  # the critic saw the draft
-    assert result["messages"][-1].content == "It listens on 8000; WORKBENCH_PORT changes it [1]."
+    final = model.calls[6][0].content
+    assert "WORKBENCH_PORT changes it" in final and "Reviewer's note: accept" in final  # the answer sees both
+    assert [type(m).__name__ for m in result["messages"]] == ["HumanMessage", "AIMessage"]  # drafts stay out
+    assert result["messages"][-1].content == "It listens on 8000; set WORKBENCH_PORT to change it [1]."
+    assert [p[1]["type"] for p in parts if p[0] == "custom"] == ["retrieval"]  # announced once, by the answer
 
 
 async def test_the_calculator_agent_calls_the_tool_and_answers_with_its_result(fakes):

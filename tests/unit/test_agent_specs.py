@@ -368,3 +368,24 @@ def test_the_guides_tool_example_is_added_through_the_environment(tmp_path, monk
     monkeypatch.setenv("WORKBENCH_AGENT_TOOLS", "os:sep")
     with pytest.raises(ConfigurationError, match="is not a LangChain tool"):
         registry.tools()
+
+
+def test_the_catalog_refuses_a_subgraph_of_a_broken_spec_a_duplicate_name_and_an_unreadable_file(tmp_path):
+    from workbench.agents import catalog
+
+    (tmp_path / "a-tiny.yaml").write_text(GOOD)
+    (tmp_path / "b-tiny-again.yaml").write_text(GOOD)
+    (tmp_path / "broken.yaml").write_text(GOOD.replace("name: tiny", "name: broken").replace("smart", "huge"))
+    outer = "name: outer\nversion: 1\nnodes:\n  inner: {kind: subgraph, agent: %s}\nedges:\n"
+    outer += "  - {from: START, to: inner}\n  - {from: inner, to: END}\n"
+    (tmp_path / "outer.yaml").write_text(outer % "broken")
+    (tmp_path / "outer-ok.yaml").write_text((outer % "tiny").replace("name: outer", "name: outer_ok"))
+    found = {a.path.name: a for a in catalog.agents(tmp_path)}
+    assert found["a-tiny.yaml"].ok
+    assert [str(p) for p in found["b-tiny-again.yaml"].problems] == ["b-tiny-again.yaml:1: a-tiny.yaml has this name"]
+    assert [(p.node, p.message) for p in found["outer.yaml"].problems] == [
+        ("inner", "subgraph agent 'broken' has problems")
+    ]
+    assert catalog.names(tmp_path) == ["outer_ok", "tiny"]
+    unreadable = catalog.read(tmp_path / "gone.yaml", tmp_path)
+    assert not unreadable.ok and [p.message for p in unreadable.problems] == ["cannot be read"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from workbench.agents import registry
 from workbench.agents.source import SpecError, SpecProblem
-from workbench.agents.spec import AgentSpec
+from workbench.agents.spec import AgentSpec, SubgraphNode
 from workbench.agents.validate import load_spec
 from workbench.errors import ConfigurationError
 
@@ -44,24 +44,45 @@ class Agent:
         return self.spec is not None
 
 
-def read(path: Path, folder: Path | None = None) -> Agent:
-    """The spec at `path`, checked against the registries and the other specs of `folder`."""
+def read(path: Path, folder: Path | None = None, _seen: frozenset[str] = frozenset()) -> Agent:
+    """The spec at `path`, checked against the registries and the other specs of `folder` (an agent it runs as a
+    subgraph must validate too)."""
     folder = folder or path.parent
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
     try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
         spec = load_spec(path, registry.known(folder))
+    except OSError:
+        return Agent(path.stem, path, "-", problems=[SpecProblem(path.name, None, "cannot be read")])
     except SpecError as exc:
         return Agent(name=path.stem, path=path, digest=digest, problems=list(exc.problems))
+    problems = []
+    for name, node in spec.nodes.items():
+        if isinstance(node, SubgraphNode) and node.agent is not None:
+            inner = registry.spec_names(folder).get(node.agent)
+            if node.agent in _seen:
+                problems.append(SpecProblem(path.name, None, f"subgraph agent {node.agent!r} includes this one", name))
+            elif inner is not None and not read(inner, folder, _seen | {spec.name}).ok:
+                problems.append(SpecProblem(path.name, None, f"subgraph agent {node.agent!r} has problems", name))
+    if problems:
+        return Agent(name=spec.name, path=path, digest=digest, problems=problems)
     return Agent(name=spec.name, path=path, digest=digest, spec=spec)
 
 
 def agents(folder: Path | None = None) -> list[Agent]:
-    """Every spec of the agents folder, by file name (a broken one carries its problems)."""
+    """Every spec of the agents folder, by file name (a broken one carries its problems; of two files with one
+    name, the second is refused)."""
     folder = folder or agents_dir()
-    names = {path: name for name, path in registry.spec_names(folder).items()}
+    owners = registry.spec_names(folder)
+    names = {path: name for name, path in owners.items()}
     found = []
     for path in registry.spec_files(folder):
         agent = read(path, folder)
+        if agent.ok and owners.get(agent.name) != path:
+            other = owners[agent.name].name
+            found.append(
+                Agent(agent.name, path, agent.digest, None, [SpecProblem(path.name, 1, f"{other} has this name")])
+            )
+            continue
         found.append(agent if agent.ok else Agent(names.get(path, path.stem), path, agent.digest, None, agent.problems))
     return found
 
@@ -81,7 +102,8 @@ def require(name: str, folder: Path | None = None) -> Agent:
     agent = read(path, folder)
     if not agent.ok:
         raise ConfigurationError(
-            f"agent {name!r} has {len(agent.problems)} problem(s) in its spec; run `workbench agents validate`"
+            f"agent {name!r} has {len(agent.problems)} problem(s) in its spec; see the Agents tab or "
+            "`workbench agents validate`"
         )
     return agent
 

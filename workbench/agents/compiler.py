@@ -28,6 +28,7 @@ from typing import Annotated, Any, TypedDict
 
 from langchain_core.callbacks import adispatch_custom_event
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.config import get_stream_writer
 from langgraph.graph import END as GRAPH_END
@@ -38,6 +39,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
+from graphs.chat_prompts import Prompt
 from workbench.agents import conditions, registry
 from workbench.agents.spec import (
     END,
@@ -54,6 +56,7 @@ from workbench.agents.spec import (
 from workbench.agents.validate import load_spec
 from workbench.citations import format_context
 from workbench.documents import RetrievedDoc
+from workbench.providers.llm import ModelChoice
 from workbench.providers.llm_extractive import ExtractiveChatModel
 from workbench.resources import get_resources
 from workbench.runlog.callback import RUNLOG_EVENT
@@ -135,13 +138,14 @@ def _retriever(node: RetrieverNode) -> NodeFn:
         ctx = _context(runtime)
         filters = (state.get("metadata") or None) if node.filters_from_metadata else None
         query = (state.get(node.query) if node.query else None) or _last_human(state.get("messages") or [])
-        docs = await asyncio.to_thread(  # opening the store on first use does file I/O: keep it off the loop
-            resources.store.search,
-            ctx.collection or node.collection or resources.settings.collection,
-            query,
-            ctx.top_k or node.top_k,
-            filters,
-            ctx.search_mode or node.search,
+        docs = await asyncio.to_thread(
+            lambda: resources.store.search(  # opening the store on first use does file I/O: keep it off the loop
+                ctx.collection or node.collection or resources.settings.collection,
+                query,
+                ctx.top_k or node.top_k,
+                filters,
+                ctx.search_mode or node.search,
+            )
         )
         update: dict[str, Any] = {node.output: docs}
         if node.query:
@@ -153,6 +157,14 @@ def _retriever(node: RetrieverNode) -> NodeFn:
     return run
 
 
+def _resolve(node: LlmNode, override: str | None) -> tuple[ModelChoice, Prompt, dict[str, BaseTool]]:
+    """The model an llm node runs on (the turn's, else its logical id's), its prompt and its tools."""
+    wanted = override or registry.models()[node.model]
+    choice = get_resources().models.choose(None if wanted == "default" else wanted)
+    every = registry.tools()
+    return choice, registry.prompts()[node.prompt], {name: every[name] for name in node.tools}
+
+
 def _llm(spec: AgentSpec, node: LlmNode) -> NodeFn:
     # The search query behind the node's documents, for the retrieval event: the field its retriever searches with.
     query_field = next(
@@ -161,8 +173,8 @@ def _llm(spec: AgentSpec, node: LlmNode) -> NodeFn:
     )
 
     async def run(state: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[str, Any]:
-        wanted = _context(runtime).model or registry.models()[node.model]
-        choice = await asyncio.to_thread(get_resources().models.choose, None if wanted == "default" else wanted)
+        # The registries read their files (and import configured tools): off the event loop, with the model.
+        choice, prompt, tools = await asyncio.to_thread(_resolve, node, _context(runtime).model)
         messages: list[AnyMessage] = list(state.get("messages") or [])
         earlier = [_text(m) for m in _humans(messages)][:-1][-3:]
         if node.output and not node.append_messages and isinstance(choice.model, ExtractiveChatModel):
@@ -174,7 +186,6 @@ def _llm(spec: AgentSpec, node: LlmNode) -> NodeFn:
             query = state.get(query_field) if query_field else None
             get_stream_writer()({"type": "retrieval", "documents": docs, "query": query or _last_human(messages)})
         await adispatch_custom_event(RUNLOG_EVENT, {"model": choice.spec})  # an aborted run names it too
-        prompt = registry.prompts()[node.prompt]
         fields = {name: str(state.get(name) or "") for name, f in spec.state.items() if f.type == "str"}
         system = prompt.render(
             **fields,
@@ -182,7 +193,6 @@ def _llm(spec: AgentSpec, node: LlmNode) -> NodeFn:
             question=_last_human(messages),
             conversation="\n".join(f"user: {text}" for text in earlier) or "(none)",
         )
-        tools = {name: registry.tools()[name] for name in node.tools}
         model: Any = choice.model.bind_tools(list(tools.values())) if tools and choice.supports_tools else choice.model
         if choice.fallback is not None:
             model = model.with_fallbacks([choice.fallback])

@@ -4,7 +4,8 @@
   strings, or ``default`` (the server's configured model, ``WORKBENCH_LLM``); ``WORKBENCH_MODEL_<ID>`` overrides
   one (``WORKBENCH_MODEL_SMART=openai/gpt-4o-mini``).
 - Prompts: the chat graph's versioned prompts (``chat-answer@v1``, ``chat-answer@v2``, ``chat-rewrite@v1``) and
-  those of ``workbench/agents/prompts.yaml`` (``agent-plan@v1``, ``agent-critique@v1``, ``agent-calculator@v1``).
+  those of ``workbench/agents/prompts.yaml`` (``agent-plan@v1``, ``agent-critique@v1``, ``agent-answer@v1``,
+  ``agent-calculator@v1``).
 - Tools: the chat graph's tools (``calculator``, ``search_documents``); ``WORKBENCH_AGENT_TOOLS`` adds yours
   (``package.module:attribute`` of a LangChain tool: a function decorated with ``@tool``, whose name and docstring
   the model sees), as :func:`register_tool` does in code.

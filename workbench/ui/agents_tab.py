@@ -166,12 +166,12 @@ def refusal(name: str | None, known: dict[str, bool]) -> str | None:
 def render(services: Services, demo: gr.Blocks) -> None:
     session = gr.State(lambda: str(uuid.uuid4()))
     known = gr.State({})  # agent name -> whether it validates, as last listed
+    with gr.Row(equal_height=True):
+        select = gr.Dropdown(label="Agent", choices=[], elem_id="agents-select", scale=4)
+        reload = gr.Button("Reload", elem_id="agents-reload", scale=1)
+    listing = gr.Markdown("_Reading the agents folder…_", elem_id="agents-list")
     with gr.Row():
         with gr.Column(scale=2):
-            with gr.Row():
-                select = gr.Dropdown(label="Agent", choices=[], elem_id="agents-select", scale=3)
-                reload = gr.Button("Reload", elem_id="agents-reload", scale=1)
-            listing = gr.Markdown("_Reading the agents folder…_", elem_id="agents-list")
             problems = gr.Markdown(elem_id="agents-problems")
             diagram = gr.Markdown(elem_id="agents-diagram", visible=False)
             graph = gr.Code(

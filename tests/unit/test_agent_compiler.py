@@ -274,3 +274,91 @@ async def test_the_chat_service_runs_an_agent_with_its_own_session_and_streams_o
     assert events[-1]["citations"] == [1] and events[-1]["model"] == "fake"
     assert [m.content for m in agent_history] == ["Which port?", "The port is 8000 [1]."]
     assert chat_history == []  # the chat graph's session of the same id is another conversation
+
+
+TOOL_SPEC = """\
+name: arithmetic
+version: 1
+state:
+  expression: {type: str, default: ""}
+  result: {type: str, default: ""}
+nodes:
+  extract: {kind: llm, model: fast, prompt: chat-rewrite@v1, output: expression, append_messages: false}
+  calculate: {kind: tool, tool: calculator, arguments: {expression: expression}, output: result}
+edges:
+  - {from: START, to: extract}
+  - {from: extract, to: calculate}
+  - {from: calculate, to: END}
+"""
+
+APPROVAL_SPEC = """\
+name: approval
+version: 1
+state:
+  approved: {type: str, default: ""}
+nodes:
+  ask: {kind: interrupt, question: "Answer this one?", output: approved}
+  gate:
+    kind: router
+    routes: {go: lower(approved) == "yes"}
+    default: stop
+  answer: {kind: llm, model: smart, prompt: chat-answer@v1}
+edges:
+  - {from: START, to: ask}
+  - {from: ask, to: gate}
+  - {from: answer, to: END}
+conditional_edges:
+  - from: gate
+    map: {go: answer, stop: END}
+"""
+
+
+async def test_a_tool_node_runs_its_tool_on_state_fields(tmp_path, fakes):
+    model, _ = fakes
+    model.enqueue("6 * 7")
+    spec = load_spec(spec_file(tmp_path, TOOL_SPEC), registry.known(tmp_path / "agents"))
+    result = await compile_spec(spec, folder=tmp_path / "agents").ainvoke({"messages": [HumanMessage("six sevens")]})
+    assert (result["expression"], result["result"]) == ("6 * 7", "42")
+    assert [type(m).__name__ for m in result["messages"]] == ["HumanMessage"]
+
+
+async def test_an_interrupt_node_waits_for_a_human_and_resumes_with_the_answer(tmp_path, fakes):
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.types import Command
+
+    model, _ = fakes
+    model.enqueue("Approved answer.")
+    spec = load_spec(spec_file(tmp_path, APPROVAL_SPEC), registry.known(tmp_path / "agents"))
+    graph = compile_spec(spec, folder=tmp_path / "agents", checkpointer=InMemorySaver())
+    session = {"configurable": {"thread_id": "t"}}
+    paused = await graph.ainvoke({"messages": [HumanMessage("Please answer")]}, session)
+    assert paused["__interrupt__"][0].value == {"question": "Answer this one?"} and model.calls == []
+    resumed = await graph.ainvoke(Command(resume="yes"), session)
+    assert resumed["approved"] == "yes" and resumed["messages"][-1].content == "Approved answer."
+
+
+async def test_a_subgraph_node_runs_another_spec_on_the_conversation(tmp_path, fakes):
+    model, store = fakes
+    store.results = [[doc(1, "The default port is 8000.")]]
+    model.enqueue("Port 8000 [1].")
+    spec_file(tmp_path, GOOD)  # agents/tiny.yaml
+    outer = tmp_path / "agents" / "outer.yaml"
+    outer.write_text("name: outer\nversion: 1\nnodes:\n  inner: {kind: subgraph, agent: tiny}\n"
+                     "edges:\n  - {from: START, to: inner}\n  - {from: inner, to: END}\n")  # fmt: skip
+    spec = load_spec(outer, registry.known(tmp_path / "agents"))
+    result = await compile_spec(spec, folder=tmp_path / "agents").ainvoke({"messages": [HumanMessage("Which port?")]})
+    assert [m.content for m in result["messages"]] == ["Which port?", "Port 8000 [1]."]
+
+
+def test_the_chat_service_refuses_an_agent_that_waits_for_approval(tmp_path, fakes, monkeypatch):
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from workbench.chat.service import ChatService, TurnRequest
+    from workbench.errors import ConfigurationError
+    from workbench.runtime import LocalRuntime
+
+    spec_file(tmp_path, APPROVAL_SPEC)
+    monkeypatch.setenv("WORKBENCH_AGENTS_DIR", str(tmp_path / "agents"))
+    service = ChatService(Settings(home=tmp_path, llm="fake"), LocalRuntime(InMemorySaver()))
+    with pytest.raises(ConfigurationError, match="run it in LangGraph Studio or with the LangGraph SDK"):
+        service.check(TurnRequest("Hi", "s", agent="approval"))

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from workbench.agents.registry import AGENTS_DIR as ROOT_AGENTS
 from workbench.evals.compare import CaseDiff, Comparison
 from workbench.evals.runner import SuiteRun
 from workbench.evals.suite import Case, Variant
@@ -172,3 +173,14 @@ def test_the_tracking_uri_is_shown_without_its_password():
     assert (
         evals_tab.redact(error) == "MLflow tracking at http://u:***@host/ is not usable: refused; see https://x.org/a"
     )
+
+
+def test_the_runs_graph_filter_offers_the_agents_by_name(tmp_path, monkeypatch):
+    from workbench.ui.runs_tab import graph_choices, query_args
+
+    (tmp_path / "calc.yaml").write_text((ROOT_AGENTS / "calculator.yaml").read_text())
+    monkeypatch.setenv("WORKBENCH_AGENTS_DIR", str(tmp_path))
+    assert graph_choices() == ["all", "chat", "voice", "repo_audit", "calculator"]
+    assert query_args("calculator", None, None, None, None, 10)["graph"] == "calculator"
+    monkeypatch.setenv("WORKBENCH_AGENTS_DIR", str(tmp_path / "missing"))
+    assert graph_choices() == ["all", "chat", "voice", "repo_audit"]

@@ -95,7 +95,12 @@ class ChatService:
         :class:`~workbench.errors.ProviderUnavailable`."""
         get_resources().models.check(request.model)
         if request.agent is not None:
-            catalog.require(request.agent)
+            agent = catalog.require(request.agent)
+            if agent.spec is not None and any(n.kind == "interrupt" for n in agent.spec.nodes.values()):
+                raise ConfigurationError(
+                    f"agent {request.agent!r} stops for human approval (an interrupt node), which a chat turn cannot "
+                    "give; run it in LangGraph Studio or with the LangGraph SDK"
+                )
         if request.prompt_version not in ANSWER_PROMPTS:
             known = ", ".join(ANSWER_PROMPTS)
             raise ConfigurationError(f"unknown prompt version {request.prompt_version[:40]!r}; choose one of {known}")

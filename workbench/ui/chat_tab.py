@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import uuid
 from pathlib import Path
@@ -93,8 +94,9 @@ def render(services: Services, demo: gr.Blocks) -> None:
         )
         documents: list[dict[str, Any]] = []
         answer = ""
+        run_id = str(uuid.uuid4())
         try:
-            async for event in services.chat().stream(request):
+            async for event in services.chat().stream(request, run_id):
                 if event["type"] == "retrieval":
                     documents = event["documents"]
                     yield history, sources_markdown(documents), "", "_Answering…_"
@@ -114,6 +116,10 @@ def render(services: Services, demo: gr.Blocks) -> None:
             yield history, gr.update(), "", "⚠️ The answer took too long and was stopped."
         except WorkbenchError as exc:
             yield history, gr.update(), "", f"⚠️ {exc}"
+        except asyncio.CancelledError:  # Stop, New session or the page closed: the run's row says "aborted"
+            with contextlib.suppress(Exception):  # (a turn stopped before its graph started gets its row here)
+                await asyncio.shield(services.chat().settle(request, run_id))
+            raise
 
     inputs = [question, chatbot, session, model, collection, top_k, mode, prompt]
     outputs = [chatbot, sources, question, status]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 TITLE = "Runs"
 ALL = "all"
 GRAPHS = (ALL, "chat", "voice", "repo_audit")
+log = logging.getLogger(__name__)
 STATUSES = (ALL, *RUN_STATUSES[1:], RUN_STATUSES[0])
 SINCE = {"last hour": timedelta(hours=1), "last day": timedelta(days=1), "last week": timedelta(weeks=1), ALL: None}
 RUN_COLUMNS = ["started (UTC)", "run id", "graph", "entry point", "status", "duration (s)", "model", "input"]
@@ -39,6 +41,19 @@ ENGINES = (("persona", "persona"), ("LLM", "model"), ("speech to text", "stt_mod
 
 
 # Pure helpers (testable without a server)
+
+
+def graph_choices() -> list[str]:
+    """The graph filter's choices: all, the built-in graphs, and the agents of the agents folder (by name; the
+    filter also takes any name typed in, such as an agent removed since)."""
+    from workbench.agents import catalog
+
+    try:
+        agents = catalog.names()
+    except Exception:  # an unreadable agents folder must not keep the Runs tab from rendering
+        log.warning("the agents folder could not be read for the Runs tab's graph filter", exc_info=True)
+        agents = []
+    return [*GRAPHS, *(name for name in agents if name not in GRAPHS)]
 
 
 def query_args(graph: str | None, status: str | None, model: str | None, session: str | None, since: str | None,
@@ -193,7 +208,7 @@ def render(services: Services, demo: gr.Blocks) -> None:
     listed = gr.State([])  # full run ids of the table's rows, in order
     shown = gr.State(None)  # the run whose detail is shown (Promote acts on it)
     with gr.Row():
-        graph = gr.Dropdown(list(GRAPHS), value=ALL, label="Graph", elem_id="runs-graph")
+        graph = gr.Dropdown(graph_choices(), value=ALL, label="Graph", elem_id="runs-graph", allow_custom_value=True)
         status = gr.Dropdown(list(STATUSES), value=ALL, label="Status", elem_id="runs-status")
         model = gr.Textbox(label="Model", placeholder="e.g. extractive", elem_id="runs-model")
         session = gr.Textbox(label="Session", elem_id="runs-session")

@@ -10,7 +10,6 @@ with them and cannot be chatted with.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import uuid
@@ -25,9 +24,8 @@ from workbench.agents import catalog
 from workbench.agents.catalog import Agent
 from workbench.agents.source import SpecError, SpecProblem
 from workbench.audit.markdown import md_fence, md_text
-from workbench.chat.service import SessionBusy, TurnRequest
-from workbench.errors import WorkbenchError
-from workbench.ui.chat_tab import sources_markdown
+from workbench.chat.service import TurnRequest
+from workbench.ui.chat_tab import stream_turn
 
 if TYPE_CHECKING:
     from workbench.ui.app import Services
@@ -233,34 +231,8 @@ def render(services: Services, demo: gr.Blocks) -> None:
         history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": ""}]
         yield history, gr.update(), "", "_Running…_"
         request = TurnRequest(content=message, session_id=session_id, agent=name, entry_point="ui")
-        run_id = str(uuid.uuid4())
-        documents: list[dict[str, Any]] = []
-        answer = ""
-        try:
-            async for event in services.chat().stream(request, run_id):
-                if event["type"] == "retrieval":
-                    documents = event["documents"]
-                    yield history, sources_markdown(documents), "", "_Answering…_"
-                elif event["type"] == "token":
-                    answer += event["content"]
-                    history[-1] = {"role": "assistant", "content": answer}
-                    yield history, gr.update(), "", gr.update()
-                elif event["type"] == "done":
-                    if event["answer"] and event["answer"] != answer:  # an answer that was not streamed token by token
-                        history[-1] = {"role": "assistant", "content": event["answer"]}
-                    model = str(event["model"] or "the agent").replace("`", "")
-                    done = f"Answered by `{model}` · run `{event['run_id']}`"
-                    yield history, sources_markdown(documents, event["citations"]), "", done
-        except SessionBusy:
-            yield history, gr.update(), "", "⚠️ This conversation is still answering; wait or press Stop."
-        except TimeoutError:
-            yield history, gr.update(), "", "⚠️ The answer took too long and was stopped."
-        except WorkbenchError as exc:
-            yield history, gr.update(), "", f"⚠️ {md_text(exc)}"
-        except asyncio.CancelledError:  # Stop, another agent, or the page closed: the run's row says "aborted"
-            with contextlib.suppress(Exception):
-                await asyncio.shield(services.chat().settle(request, run_id))
-            raise
+        async for update in stream_turn(services.chat(), request, history):
+            yield update
 
     inputs = [question, chatbot, session, select, known]
     outputs = [chatbot, sources, question, status]

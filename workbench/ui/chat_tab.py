@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import re
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import gradio as gr
 
-from workbench.chat.service import SessionBusy, TurnRequest
+from workbench.audit.markdown import md_text
+from workbench.chat.service import ChatService, SessionBusy, TurnRequest
 from workbench.citations import label
 from workbench.documents import COLLECTION_PATTERN, RetrievedDoc, SearchMode
 from workbench.errors import WorkbenchError
@@ -38,6 +40,51 @@ def sources_markdown(documents: list[dict[str, Any]], cited: list[int] | None = 
         scores = " | ".join(fmt(doc[key]) for key in ("score", "dense_score", "sparse_score"))
         rows.append(f"| {i} | {label(cast(RetrievedDoc, doc))} | {scores} | {mark} |")
     return "\n".join(rows)
+
+
+async def stream_turn(
+    chat: ChatService,
+    request: TurnRequest,
+    history: list[dict[str, Any]],
+    note: Callable[[dict[str, Any]], Awaitable[str | None]] | None = None,
+) -> AsyncIterator[tuple[Any, Any, str, Any]]:
+    """One chat turn for a tab (the Chat tab, the Agents tab): ``(chatbot, sources, question box, status)`` updates
+    as the answer streams into ``history``'s last message. A turn stopped by the user (Stop, a new session, the page
+    closed) is logged as aborted, even one stopped before its graph started; `note` adds a line to the status."""
+    documents: list[dict[str, Any]] = []
+    answer = ""
+    run_id = str(uuid.uuid4())
+    try:
+        async for event in chat.stream(request, run_id):
+            if event["type"] == "retrieval":
+                documents = event["documents"]
+                yield history, sources_markdown(documents), "", "_Answering…_"
+            elif event["type"] == "token":
+                answer += event["content"]
+                history[-1] = {"role": "assistant", "content": answer}
+                yield history, gr.update(), "", gr.update()
+            elif event["type"] == "done":
+                if event["answer"] and event["answer"] != answer:  # an answer that was not streamed token by token
+                    history[-1] = {"role": "assistant", "content": event["answer"]}
+                model = str(event["model"] or "the agent").replace("`", "")
+                status = f"Answered by `{model}` · run `{event['run_id']}`"
+                extra = await note(event) if note is not None else None
+                yield (
+                    history,
+                    sources_markdown(documents, event["citations"]),
+                    "",
+                    status + (f"  \nℹ️ {extra}" if extra else ""),
+                )
+    except SessionBusy:
+        yield history, gr.update(), "", "⚠️ This conversation is still answering; wait or press Stop."
+    except TimeoutError:
+        yield history, gr.update(), "", "⚠️ The answer took too long and was stopped."
+    except WorkbenchError as exc:
+        yield history, gr.update(), "", f"⚠️ {md_text(exc)}"
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(chat.settle(request, run_id))
+        raise
 
 
 def render(services: Services, demo: gr.Blocks) -> None:
@@ -92,34 +139,14 @@ def render(services: Services, demo: gr.Blocks) -> None:
             prompt_version=prompt_version,
             entry_point="ui",
         )
-        documents: list[dict[str, Any]] = []
-        answer = ""
-        run_id = str(uuid.uuid4())
-        try:
-            async for event in services.chat().stream(request, run_id):
-                if event["type"] == "retrieval":
-                    documents = event["documents"]
-                    yield history, sources_markdown(documents), "", "_Answering…_"
-                elif event["type"] == "token":
-                    answer += event["content"]
-                    history[-1] = {"role": "assistant", "content": answer}
-                    yield history, gr.update(), "", gr.update()
-                elif event["type"] == "done":
-                    done = f"Answered by `{event['model']}` · run `{event['run_id']}`"
-                    if event["model"] == "extractive" and (model_spec or "auto") == "auto":
-                        note = await asyncio.to_thread(auto_note, services.resources().settings)
-                        done += f"  \nℹ️ {note}" if note else ""
-                    yield history, sources_markdown(documents, event["citations"]), "", done
-        except SessionBusy:
-            yield history, gr.update(), "", "⚠️ This session is still answering; wait or press Stop."
-        except TimeoutError:
-            yield history, gr.update(), "", "⚠️ The answer took too long and was stopped."
-        except WorkbenchError as exc:
-            yield history, gr.update(), "", f"⚠️ {exc}"
-        except asyncio.CancelledError:  # Stop, New session or the page closed: the run's row says "aborted"
-            with contextlib.suppress(Exception):  # (a turn stopped before its graph started gets its row here)
-                await asyncio.shield(services.chat().settle(request, run_id))
-            raise
+
+        async def note(done: dict[str, Any]) -> str | None:
+            if done["model"] == "extractive" and (model_spec or "auto") == "auto":
+                return await asyncio.to_thread(auto_note, services.resources().settings)
+            return None
+
+        async for update in stream_turn(services.chat(), request, history, note):
+            yield update
 
     inputs = [question, chatbot, session, model, collection, top_k, mode, prompt]
     outputs = [chatbot, sources, question, status]

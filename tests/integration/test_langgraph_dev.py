@@ -53,23 +53,27 @@ def human(text: str) -> Any:
     return {"messages": [{"role": "human", "content": text}]}
 
 
+async def streamed(client: Any, thread_id: str, graph: str, question: str) -> tuple[list[str], Any]:
+    """One run of `graph` on the thread: the tokens its ``generate`` node streamed, and the final state."""
+    tokens: list[str] = []
+    final: Any = None
+    async for part in client.runs.stream(
+        thread_id, graph, input=human(question), stream_mode=["messages-tuple", "values"]
+    ):
+        if part.event == "messages" and part.data[1].get("langgraph_node") == "generate":
+            tokens.append(part.data[0]["content"])
+        elif part.event == "values":
+            final = part.data
+    return tokens, final
+
+
 async def test_sdk_streams_a_cited_answer_and_keeps_thread_history(langgraph_dev):
     url, home = langgraph_dev
     client = get_client(url=url)
     assistants = await client.assistants.search(graph_id="chat")
     assert assistants, "langgraph.json registers the chat graph"
     thread = await client.threads.create()
-    tokens: list[str] = []
-    final: Any = None
-    async for part in client.runs.stream(
-        thread["thread_id"], "chat",
-        input=human("Which default port does the server listen on?"),
-        stream_mode=["messages-tuple", "values"],
-    ):  # fmt: skip
-        if part.event == "messages" and part.data[1].get("langgraph_node") == "generate":
-            tokens.append(part.data[0]["content"])
-        elif part.event == "values":
-            final = part.data
+    tokens, final = await streamed(client, thread["thread_id"], "chat", "Which default port does the server listen on?")
     answer = final["messages"][-1]["content"]
     assert "".join(tokens) == answer
     assert "[1]" in answer or "[2]" in answer
@@ -271,17 +275,9 @@ async def test_every_agent_spec_is_served_and_the_sdk_runs_one_on_a_thread(langg
     assert {n["id"] for n in drawing["nodes"]} == {"__start__", "retrieve", "decide", "rewrite", "generate", "__end__"}
 
     thread = await client.threads.create()
-    tokens: list[str] = []
-    final: Any = None
-    async for part in client.runs.stream(
-        thread["thread_id"], "rag_chat",
-        input=human("Which default port does the server listen on?"),
-        stream_mode=["messages-tuple", "values"],
-    ):  # fmt: skip
-        if part.event == "messages" and part.data[1].get("langgraph_node") == "generate":
-            tokens.append(part.data[0]["content"])
-        elif part.event == "values":
-            final = part.data
+    tokens, final = await streamed(
+        client, thread["thread_id"], "rag_chat", "Which default port does the server listen on?"
+    )
     answer = final["messages"][-1]["content"]
     assert "".join(tokens) == answer and "8000" in answer
     assert final["documents"] and final["model"] == "extractive" and final["rewrites"] == 0

@@ -465,6 +465,56 @@ def eval_suite(
         _print_comparison(compare_runs(settings, runs[0].mlflow_run_id, runs[1].mlflow_run_id))
 
 
+index_app = typer.Typer(help="The vector index: move a collection between stores as a file.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+
+
+@index_app.command("export")
+def index_export(
+    file: Annotated[Path, typer.Argument(help="The file to write (JSON lines).", dir_okay=False)],
+    collection: Annotated[str | None, typer.Option(help="The collection (default: WORKBENCH_COLLECTION).")] = None,
+) -> None:
+    """Write a collection's points (ids, dense and sparse vectors, payloads) to a file, from the configured store."""
+    from workbench.providers.index_file import export_collection
+    from workbench.resources import get_resources
+
+    resources = get_resources()
+    name = collection or resources.settings.collection
+    store = resources.store
+    try:
+        if name not in store.collections():
+            raise _fail(f"no collection {name[:64]!r}; collections: {', '.join(store.collections()) or 'none'}", 2)
+        with file.open("w") as out:
+            count = export_collection(store, name, out, store.embeddings_id, store.dim)
+    finally:
+        resources.close()
+    typer.echo(f"exported {count} points of {name!r} to {file}")
+
+
+@index_app.command("import")
+def index_import(
+    file: Annotated[Path, typer.Argument(help="A file written by `workbench index export`.", dir_okay=False)],
+    collection: Annotated[str | None, typer.Option(help="The collection to write (default: the file's).")] = None,
+) -> None:
+    """Read an exported collection into the configured store (checked first: a broken file writes nothing)."""
+    from workbench.errors import WorkbenchError
+    from workbench.providers.index_file import import_collection
+    from workbench.resources import get_resources
+
+    if not file.is_file():
+        raise _fail(f"no file {file.name!r}", 2)
+    resources = get_resources()
+    store = resources.store
+    try:
+        with file.open() as src:
+            name, count = import_collection(store, src, store.embeddings_id, store.dim, collection)
+    except (WorkbenchError, UnicodeDecodeError) as exc:
+        raise _fail(str(exc) if isinstance(exc, WorkbenchError) else "the file is not UTF-8 text", 2) from None
+    finally:
+        resources.close()
+    typer.echo(f"imported {count} points into {name!r}")
+
+
 agents_app = typer.Typer(
     help="Declarative agent specs (agents/*.yaml): list, validate, draw, run, sync.", no_args_is_help=True
 )

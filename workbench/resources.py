@@ -16,7 +16,7 @@ from workbench.providers.llm import ModelRegistry
 from workbench.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from workbench.providers.vectorstore import QdrantStore
+    from workbench.providers.vectorstore import VectorStore
     from workbench.voice.engines import SpeechEngines
 
 
@@ -27,7 +27,7 @@ class Resources:
         self,
         settings: Settings,
         *,
-        store: QdrantStore | None = None,
+        store: VectorStore | None = None,
         models: ModelRegistry | None = None,
         speech: SpeechEngines | None = None,
     ) -> None:
@@ -57,7 +57,7 @@ class Resources:
             return self._speech
 
     @property
-    def store(self) -> QdrantStore:
+    def store(self) -> VectorStore:
         """The vector store (Qdrant local files under WORKBENCH_HOME, or QDRANT_URL)."""
         if self._parent is not None:
             return self._parent.store

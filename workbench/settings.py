@@ -10,7 +10,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     qdrant_url: str | None = Field(default=None, validation_alias=AliasChoices("WORKBENCH_QDRANT_URL", "QDRANT_URL"))
     qdrant_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("WORKBENCH_QDRANT_API_KEY", "QDRANT_API_KEY")
+    )
+    vector_store: Literal["edge", "local"] = Field(
+        default="edge",
+        description="The embedded store when QDRANT_URL is unset: edge (Qdrant Edge, native) or local "
+        "(qdrant-client's local mode, pure Python).",
     )
     collection: str = Field(default="docs", description="Default collection for chat and ingest.")
     corpus_dir: Path | None = Field(
@@ -253,7 +258,13 @@ class Settings(BaseSettings):
 
     @property
     def qdrant_path(self) -> Path:
+        """qdrant-client's local-mode folder (``WORKBENCH_VECTOR_STORE=local``)."""
         return self.home / "qdrant"
+
+    @property
+    def edge_path(self) -> Path:
+        """Qdrant Edge's folder (the embedded default)."""
+        return self.home / "qdrant-edge"
 
     @property
     def runlog_path(self) -> Path:

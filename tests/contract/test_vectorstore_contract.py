@@ -64,14 +64,15 @@ def test_ensure_collection_is_idempotent(store_under_test: StoreUnderTest) -> No
     store.ensure_collection(name)
     assert name in store.collections()
     assert store.count(name) == 0
-    other = QdrantStore(store.client, store.embeddings)  # a fresh process's view
+    other = store_under_test.view(store.embeddings)  # a fresh process's view
     other.ensure_collection(name)
+    assert other.count(name) == 0
 
 
 def test_a_collection_built_with_another_embedder_is_refused(store_under_test: StoreUnderTest) -> None:
     store, name = store_under_test.store, store_under_test.collection
     store.ensure_collection(name)
-    other = QdrantStore(store.client, FakeEmbeddings(dim=store.dim + 1))
+    other = store_under_test.view(FakeEmbeddings(dim=store.dim + 1))
     with pytest.raises(ConfigurationError, match="another embedding model"):
         other.ensure_collection(name)
     with pytest.raises(ConfigurationError, match="another embedding model"):
@@ -273,16 +274,73 @@ def test_unknown_search_mode_and_bad_k_are_refused() -> None:
 # Opening the process's store from settings.
 
 
-def test_open_store_uses_local_files_under_the_home_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_open_store_uses_qdrant_edge_under_the_home_folder_by_default(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from workbench.providers.edge_store import EdgeStore
+
     settings = Settings(_env_file=None, home=tmp_path / "home")
     store = open_store(settings, FakeEmbeddings())
     try:
-        assert settings.qdrant_path.is_dir()
+        assert isinstance(store, EdgeStore) and settings.edge_path.is_dir() and not settings.qdrant_path.exists()
+        store.ensure_collection("docs")
+        with pytest.raises(ConfigurationError, match="in use by another workbench process") as refused:
+            open_store(settings, FakeEmbeddings())
+        assert str(tmp_path) not in str(refused.value)  # the error names no server path
+    finally:
+        store.close()
+    reopened = open_store(settings, FakeEmbeddings())  # closing released the folder
+    assert reopened.collections() == ["docs"]
+    reopened.close()
+
+
+def test_open_store_uses_local_mode_when_asked(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(_env_file=None, home=tmp_path / "home", vector_store="local")
+    store = open_store(settings, FakeEmbeddings())
+    try:
+        assert isinstance(store, QdrantStore) and settings.qdrant_path.is_dir()
         store.ensure_collection("docs")
         with pytest.raises(ConfigurationError, match="in use by another workbench process"):
             open_store(settings, FakeEmbeddings())
     finally:
         store.close()
+
+
+def test_a_new_edge_store_adopts_the_local_mode_index_of_its_home(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    local_settings = Settings(_env_file=None, home=tmp_path, vector_store="local")
+    local = open_store(local_settings, FakeEmbeddings(), embeddings_id="fake")
+    local.upsert("docs", CHUNKS)
+    before = local.search("docs", "chat runs model tokens DuckDB", k=3)  # three hits without ties
+    local.close()
+    edge = open_store(Settings(_env_file=None, home=tmp_path), FakeEmbeddings(), embeddings_id="fake")
+    try:
+        assert edge.collections() == ["docs"] and edge.count("docs") == len(CHUNKS)
+        after = edge.search("docs", "chat runs model tokens DuckDB", k=3)
+        assert [d["chunk_id"] for d in after] == [d["chunk_id"] for d in before]
+        assert [d["score"] for d in after] == pytest.approx([d["score"] for d in before])
+    finally:
+        edge.close()
+    assert (tmp_path / "qdrant").is_dir(), "the local-mode files are left as they were"
+
+
+def test_a_second_process_cannot_open_an_edge_store_and_is_told_why(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    from workbench.providers.edge_store import EdgeStore
+
+    store = EdgeStore(tmp_path / "edge", FakeEmbeddings())
+    store.upsert("docs", CHUNKS)
+    code = (
+        "import sys; from pathlib import Path; from workbench.providers.edge_store import EdgeStore\n"
+        "from workbench.testing_embeddings import FakeEmbeddings\n"
+        "try:\n    EdgeStore(Path(sys.argv[1]), FakeEmbeddings())\nexcept Exception as e:\n    print(e); sys.exit(3)"
+    )
+    try:
+        other = subprocess.run([sys.executable, "-c", code, str(tmp_path / "edge")], capture_output=True, text=True)
+    finally:
+        store.close()
+    assert other.returncode == 3 and "in use by another workbench process" in other.stdout, other.stderr[-2000:]
+    again = subprocess.run([sys.executable, "-c", code, str(tmp_path / "edge")], capture_output=True, text=True)
+    assert again.returncode == 0, again.stdout + again.stderr[-2000:]
 
 
 def test_open_store_talks_to_a_server_when_a_url_is_set(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -292,7 +350,7 @@ def test_open_store_talks_to_a_server_when_a_url_is_set(tmp_path) -> None:  # ty
     try:
         assert store.client.init_options["url"] == "https://127.0.0.1:9"
         assert store.client.init_options["api_key"] == "k"
-        assert not settings.qdrant_path.exists()
+        assert not settings.qdrant_path.exists() and not settings.edge_path.exists()
     finally:
         store.close()
 

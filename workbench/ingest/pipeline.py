@@ -22,7 +22,7 @@ from workbench.ingest.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, split
 from workbench.ingest.loaders import check_supported, is_supported, load_document
 
 if TYPE_CHECKING:
-    from workbench.providers.vectorstore import QdrantStore
+    from workbench.providers.vectorstore import VectorStore
 
 _CHUNK_NAMESPACE = uuid.UUID("6f1c1d52-7a8e-4c51-9d0c-2b7f6a3e9b10")
 
@@ -120,7 +120,7 @@ def build_chunks(
 
 
 def ingest_paths(
-    store: QdrantStore,
+    store: VectorStore,
     paths: Iterable[str | Path],
     collection: str,
     *,
@@ -153,7 +153,7 @@ def ingest_paths(
 
 
 def ingest_bytes(
-    store: QdrantStore,
+    store: VectorStore,
     name: str,
     data: bytes,
     collection: str,
@@ -175,7 +175,7 @@ def ingest_bytes(
 
 
 def _ingest_one(
-    store: QdrantStore,
+    store: VectorStore,
     collection: str,
     source: str,
     data: bytes,

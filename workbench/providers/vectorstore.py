@@ -1,18 +1,22 @@
 """Qdrant as the vector store: dense (embeddings) and sparse (BM25) vectors per chunk, fused by Qdrant's RRF.
 
-One code path for every deployment: qdrant-client local mode (``path=`` on disk, or ``":memory:"``) and a Qdrant
-server or cluster (``QDRANT_URL``) are the same :class:`QdrantStore` over a different ``QdrantClient``. Local mode
-locks its folder for one process, so :func:`open_store` is meant to be called once per process.
+qdrant-client's local mode (``path=`` on disk, or ``":memory:"``) and a Qdrant server or cluster (``QDRANT_URL``)
+are the same :class:`QdrantStore` over a different ``QdrantClient``; Qdrant Edge, the embedded default, is
+:class:`~workbench.providers.edge_store.EdgeStore` (the same contract, payloads, point ids and vectors). An
+embedded store locks its folder for one process, so :func:`open_store` is meant to be called once per process.
 
 All methods are synchronous (callers on an event loop run them in a thread).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from qdrant_client import QdrantClient, models
 
@@ -32,8 +36,20 @@ SPARSE = "sparse"
 DEFAULT_CANDIDATES = 20
 """Candidates each of dense and sparse search hands to the fusion, unless the caller says otherwise."""
 REMOTE_TIMEOUT_S = 30
+log = logging.getLogger(__name__)
 _KEYWORD_FIELDS = ("source", "content_hash")
 _SCALARS = (str, int, bool)
+
+
+@dataclass(frozen=True)
+class IndexedPoint:
+    """One chunk as a store holds it: its id, dense and sparse (BM25) vectors, and payload (the chunk's fields).
+    The same in every store, so an index moves between them without embedding again."""
+
+    id: str
+    dense: Sequence[float]
+    sparse: models.SparseVector | None
+    payload: dict[str, Any]
 
 
 class QdrantStore:
@@ -104,11 +120,7 @@ class QdrantStore:
             )
         built_with = (config.metadata or {}).get("embeddings")
         if dense.size != self.dim or (built_with and self.embeddings_id and built_with != self.embeddings_id):
-            raise ConfigurationError(
-                f"collection {name!r} was built with another embedding model ({built_with or 'unknown'}, "
-                f"{dense.size} dimensions; now {self.embeddings_id or 'the current embedder'}, {self.dim}): "
-                "ingest into a new collection or switch WORKBENCH_EMBEDDINGS back"
-            )
+            raise embedder_mismatch(name, built_with, dense.size, self.embeddings_id, self.dim)
 
     def collections(self) -> list[str]:
         """Names of every collection, sorted."""
@@ -156,19 +168,54 @@ class QdrantStore:
         for start in range(0, len(chunks), batch_size):
             batch = chunks[start : start + batch_size]
             texts = [chunk["text"] for chunk in batch]
-            dense = self.embeddings.embed_documents(texts)
-            sparse = self.sparse.encode_documents(texts)
-            points = [
-                models.PointStruct(
-                    id=chunk["chunk_id"],
-                    vector={DENSE: d, SPARSE: s} if s.indices else {DENSE: d},
-                    payload=dict(chunk),
-                )
-                for chunk, d, s in zip(batch, dense, sparse, strict=True)
-            ]
-            with self._guard:
-                self.client.upsert(name, points=points, wait=True)
+            self.write(name, batch, self.embeddings.embed_documents(texts), self.sparse.encode_documents(texts))
         return len(chunks)
+
+    def write(
+        self, name: str, chunks: Sequence[Chunk], dense: Sequence[list[float]], sparse: Sequence[models.SparseVector]
+    ) -> None:
+        """Write chunks whose vectors are already computed (one dense and one sparse vector each)."""
+        self.put(
+            name, [IndexedPoint(c["chunk_id"], d, s, dict(c)) for c, d, s in zip(chunks, dense, sparse, strict=True)]
+        )
+
+    def put(self, name: str, points: Sequence[IndexedPoint]) -> None:
+        """Write points as they are (an imported index, a copy from another store)."""
+        self.ensure_collection(name)
+        structs = [
+            models.PointStruct(
+                id=p.id,
+                vector={DENSE: list(p.dense), SPARSE: p.sparse}
+                if p.sparse and p.sparse.indices
+                else {DENSE: list(p.dense)},
+                payload=p.payload,
+            )
+            for p in points
+        ]
+        with self._guard:
+            self.client.upsert(name, points=structs, wait=True)
+
+    def points(self, name: str, batch: int = 512) -> Iterator[IndexedPoint]:
+        """Every point of a collection with its vectors and payload (for export)."""
+        offset: models.ExtendedPointId | None = None
+        while True:
+            with self._guard:
+                if not self.client.collection_exists(name):
+                    return
+                records, offset = self.client.scroll(
+                    name, limit=batch, offset=offset, with_payload=True, with_vectors=True
+                )
+            for record in records:
+                vectors = record.vector if isinstance(record.vector, dict) else {}
+                sparse = vectors.get(SPARSE)
+                yield IndexedPoint(
+                    str(record.id),
+                    list(vectors[DENSE]),  # type: ignore[arg-type]
+                    sparse if isinstance(sparse, models.SparseVector) else None,
+                    record.payload or {},
+                )
+            if offset is None:
+                return
 
     def search(
         self,
@@ -186,10 +233,7 @@ class QdrantStore:
         each hit's dense and sparse score where it was among that list's candidates. ``filters`` maps payload
         fields to a value or a list of accepted values (``{"source": "a.md", "page": [1, 2]}``).
         """
-        if k < 1:
-            raise ValueError("k must be at least 1")
-        if mode not in ("hybrid", "dense", "sparse"):
-            raise ValueError(f"unknown search mode {mode!r}: choose hybrid, dense or sparse")
+        check_query(k, mode)
         query_filter = build_filter(filters)
         if name not in self._ready:
             with self._guard:
@@ -251,34 +295,54 @@ class QdrantStore:
             self.client.close()
 
 
-def build_filter(filters: Mapping[str, Any] | None) -> models.Filter | None:
+def build_filter(filters: Mapping[str, Any] | None, ns: Any = models) -> Any:
     """A Qdrant filter requiring every field to equal its value, or one of its values when given a list.
 
-    Values must be str, int or bool, or non-empty lists of them; anything else raises ``ValueError``.
+    Values must be str, int or bool, or non-empty lists of them; anything else raises ``ValueError``. ``ns`` is
+    where the filter classes come from: ``qdrant_client.models`` (the default), or the ``qdrant_edge`` module,
+    whose classes have the same names and fields.
     """
     if not filters:
         return None
-    return models.Filter(must=[_condition(field, value) for field, value in filters.items()])
+    return ns.Filter(must=[_condition(field, value, ns) for field, value in filters.items()])
 
 
-def _condition(field: str, value: Any) -> models.Condition:
+def _condition(field: str, value: Any, ns: Any = models) -> Any:
     if isinstance(value, _SCALARS):
-        return _match(field, value)
+        return _match(field, value, ns)
     if isinstance(value, list | tuple | set | frozenset) and value and all(isinstance(v, _SCALARS) for v in value):
         values = list(value)
         if all(isinstance(v, str) for v in values) or not any(isinstance(v, bool | str) for v in values):
-            return models.FieldCondition(key=field, match=models.MatchAny(any=values))
-        return models.Filter(should=[_match(field, v) for v in values])  # MatchAny takes only all-str or all-int
+            return ns.FieldCondition(key=field, match=ns.MatchAny(any=values))
+        return ns.Filter(should=[_match(field, v, ns) for v in values])  # MatchAny takes only all-str or all-int
     raise ValueError(f"filter {field!r}: expected a str, int or bool or a non-empty list of them, got {value!r}")
 
 
-def _match(field: str, value: str | int | bool) -> models.FieldCondition:
-    return models.FieldCondition(key=field, match=models.MatchValue(value=value))
+def _match(field: str, value: str | int | bool, ns: Any = models) -> Any:
+    return ns.FieldCondition(key=field, match=ns.MatchValue(value=value))
 
 
-def _doc(
-    point: models.ScoredPoint, score: float, *, dense: float | None = None, sparse: float | None = None
-) -> RetrievedDoc:
+def check_query(k: int, mode: str) -> None:
+    """Refuse a search that asks for no hits or for a mode no store has."""
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    if mode not in ("hybrid", "dense", "sparse"):
+        raise ValueError(f"unknown search mode {mode!r}: choose hybrid, dense or sparse")
+
+
+def embedder_mismatch(
+    name: str, built_with: str | None, size: int, current: str | None, dim: int
+) -> ConfigurationError:
+    """The error for a collection built with another embedding model than the store's."""
+    return ConfigurationError(
+        f"collection {name!r} was built with another embedding model ({built_with or 'unknown'}, "
+        f"{size} dimensions; now {current or 'the current embedder'}, {dim}): "
+        "ingest into a new collection or switch WORKBENCH_EMBEDDINGS back"
+    )
+
+
+def _doc(point: Any, score: float, *, dense: float | None = None, sparse: float | None = None) -> RetrievedDoc:
+    """A scored point (of qdrant-client or of Qdrant Edge) as a retrieved document."""
     payload = point.payload or {}
     return RetrievedDoc(
         chunk_id=str(point.id),
@@ -293,11 +357,59 @@ def _doc(
     )
 
 
+class VectorStore(Protocol):
+    """What the workbench asks of a vector store (:class:`QdrantStore`, or
+    :class:`~workbench.providers.edge_store.EdgeStore`): the vector-store contract suite holds each to it."""
+
+    embeddings: Embeddings
+    embeddings_id: str | None
+    local: bool
+
+    @property
+    def dim(self) -> int: ...
+    def ensure_collection(self, name: str) -> None: ...
+    def collections(self) -> list[str]: ...
+    def count(self, name: str) -> int: ...
+    def source_hashes(self, name: str) -> dict[str, str]: ...
+    def delete_source(self, name: str, source: str, *, keep_hash: str | None = None) -> None: ...
+    def upsert(self, name: str, chunks: Sequence[Chunk], batch_size: int = 256) -> int: ...
+    def put(self, name: str, points: Sequence[IndexedPoint]) -> None: ...
+    def points(self, name: str) -> Iterator[IndexedPoint]: ...
+    def search(
+        self,
+        name: str,
+        query: str,
+        k: int = 5,
+        filters: Mapping[str, Any] | None = None,
+        mode: SearchMode = "hybrid",
+        candidates: int | None = None,
+    ) -> list[RetrievedDoc]: ...
+    def close(self) -> None: ...
+
+
+def copy_collection(source: VectorStore, target: VectorStore, name: str, batch: int = 512) -> int:
+    """Copy a collection's points, vectors and payloads as they are (no embedding); returns how many."""
+    copied, pending = 0, []
+    for point in source.points(name):
+        pending.append(point)
+        if len(pending) == batch:
+            target.put(name, pending)
+            copied, pending = copied + len(pending), []
+    if pending or not copied:
+        target.put(name, pending) if pending else target.ensure_collection(name)
+        copied += len(pending)
+    return copied
+
+
 def open_store(
     settings: Settings, embeddings: Embeddings | None = None, *, embeddings_id: str | None = None
-) -> QdrantStore:
-    """The process's store: a Qdrant server when ``settings.qdrant_url`` is set, else local files under
-    ``settings.qdrant_path``. Call it once per process.
+) -> VectorStore:
+    """The process's store: a Qdrant server when ``settings.qdrant_url`` is set, else the embedded store that
+    ``settings.vector_store`` names: Qdrant Edge under ``settings.edge_path`` (the default), or qdrant-client's
+    local mode under ``settings.qdrant_path``. Call it once per process (an embedded store's folder belongs to one).
+
+    A new Edge store copies the collections a local-mode store of the same home holds (vectors and payloads as
+    they are), once, so a home indexed before Edge was the default keeps its index.
 
     ``embeddings`` defaults to ``settings.embeddings``; ``embeddings_id``, recorded in new collections and checked
     against existing ones, defaults to ``settings.embeddings`` as well.
@@ -311,12 +423,42 @@ def open_store(
         api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
         client = QdrantClient(url=settings.qdrant_url, api_key=api_key, timeout=REMOTE_TIMEOUT_S)
         return QdrantStore(client, embeddings, embeddings_id=embeddings_id)
-    path = settings.qdrant_path
+    if settings.vector_store == "local":
+        return open_local(settings.qdrant_path, embeddings, embeddings_id)
+    from workbench.providers.edge_store import EdgeStore
+
+    fresh = not settings.edge_path.exists()
+    store = EdgeStore(settings.edge_path, embeddings, embeddings_id=embeddings_id)
+    if fresh and (settings.qdrant_path / "collection").is_dir():
+        _adopt_local_index(settings, store, embeddings, embeddings_id)
+    return store
+
+
+def open_local(path: Path, embeddings: Embeddings, embeddings_id: str | None = None) -> QdrantStore:
+    """qdrant-client's local mode in `path` (one process at a time)."""
     path.mkdir(parents=True, exist_ok=True)
     try:
         client = QdrantClient(path=str(path))
     except RuntimeError as exc:
         raise ConfigurationError(
-            f"{path} is in use by another workbench process: stop it, or set QDRANT_URL to share a Qdrant server"
+            f"{path.name}/ is in use by another workbench process: stop it, or set QDRANT_URL to share a Qdrant server"
         ) from exc
     return QdrantStore(client, embeddings, embeddings_id=embeddings_id)
+
+
+def _adopt_local_index(
+    settings: Settings, store: VectorStore, embeddings: Embeddings, embeddings_id: str | None
+) -> None:
+    """Copy the local-mode collections of this home into the new Edge store (the local files are left as they
+    are); a local store another process holds is left for ``workbench index export``/``import``."""
+    try:
+        local = open_local(settings.qdrant_path, embeddings, embeddings_id)
+    except ConfigurationError:
+        log.warning("the local-mode index of this home is in use; move it with `workbench index export` and `import`")
+        return
+    try:
+        for name in local.collections():
+            copied = copy_collection(local, store, name)
+            log.info("copied collection %r (%d chunks) from local mode into Qdrant Edge", name, copied)
+    finally:
+        local.close()

@@ -1,0 +1,326 @@
+"""Qdrant Edge as the embedded vector store: Qdrant's Rust engine in this process, one shard per collection.
+
+The same chunks, point ids, payloads, dense and sparse (BM25, IDF modifier) vectors and RRF fusion as
+:class:`~workbench.providers.vectorstore.QdrantStore`, so results agree with qdrant-client's local mode and with a
+Qdrant server, and an index moves between them (``workbench index export`` / ``import``). Where qdrant-client's
+local mode scans every point in Python, Edge searches in native code: a hybrid query stays in the low
+milliseconds at tens of thousands of chunks (``bench/retrieval.py``, docs/benchmarks.md).
+
+Layout under the store's folder: ``<collection>/shard/`` (the Edge shard) and ``<collection>/collection.json``
+(the embedding model and dimension it was built with). The folder belongs to one process at a time: the store
+takes a lock on ``.lock`` when it opens, and a second process is refused with a clear error (Edge itself refuses
+to open a shard whose write-ahead log another process holds, and opening one without its log while another
+process writes corrupts it; measured, see docs/benchmarks.md).
+
+Search is exact: the shards are never indexed with HNSW, which at the sizes measured here (up to 100,000 chunks)
+costs more to build than it saves per query. All methods are synchronous and serialized by one lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import qdrant_edge as qe
+from qdrant_client import models
+
+from workbench.documents import COLLECTION_PATTERN, Chunk, RetrievedDoc, SearchMode
+from workbench.errors import ConfigurationError
+from workbench.providers.sparse import SparseEncoder
+from workbench.providers.vectorstore import (
+    DEFAULT_CANDIDATES,
+    DENSE,
+    SPARSE,
+    IndexedPoint,
+    _doc,
+    build_filter,
+    check_query,
+    embedder_mismatch,
+)
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+
+RRF_K = 2
+"""RRF's ranking constant: Qdrant's default, which qdrant-client's local mode and a Qdrant server use too."""
+_RRF: Any = qe.Fusion.Rrf(k=RRF_K)  # (the package's stubs type a fusion as Fusion, not its Rrf)
+_KEYWORD_FIELDS = ("source", "content_hash")
+META = "collection.json"
+
+
+class StoreInUse(ConfigurationError):
+    """Another process holds the store's folder."""
+
+
+class EdgeStore:
+    """Chunks in Qdrant Edge shards (one per collection), searchable by dense, sparse (BM25) or hybrid (RRF)."""
+
+    kind = "edge"
+
+    def __init__(
+        self,
+        root: Path,
+        embeddings: Embeddings,
+        sparse: SparseEncoder | None = None,
+        *,
+        embeddings_id: str | None = None,
+    ) -> None:
+        """Open (creating it if needed) the store in ``root``; :class:`StoreInUse` when another process has it."""
+        self.root = root
+        self.embeddings = embeddings
+        self.sparse = sparse or SparseEncoder()
+        self.embeddings_id = embeddings_id
+        self.local = True
+        root.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(root / ".lock", "a+")  # noqa: SIM115 (held for the store's life)
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            raise StoreInUse(
+                f"the vector store in {root.name}/ is in use by another workbench process (one process at a time "
+                "opens an embedded store): stop it, or set QDRANT_URL to share a Qdrant server"
+            ) from None
+        self._guard = threading.RLock()
+        self._shards: dict[str, qe.EdgeShard] = {}
+        self._dim: int | None = None
+        self._closed = False
+
+    @property
+    def dim(self) -> int:
+        """Size of the embedder's vectors, found by embedding a probe once."""
+        if self._dim is None:
+            self._dim = len(self.embeddings.embed_query("dimension probe"))
+        return self._dim
+
+    # --- collections --------------------------------------------------------------------------------------------
+
+    def _folder(self, name: str) -> Path:
+        if not re.fullmatch(COLLECTION_PATTERN, name):
+            raise ValueError("a collection name is 1-63 letters, digits, '_', '-' or '.'")
+        return self.root / name
+
+    def _exists(self, name: str) -> bool:
+        return (self._folder(name) / META).is_file()
+
+    def _shard(self, name: str) -> qe.EdgeShard:
+        """The open shard of an existing collection (loaded on first use)."""
+        shard = self._shards.get(name)
+        if shard is None:
+            try:
+                shard = qe.EdgeShard.load(str(self._folder(name) / "shard"))
+            except Exception as exc:  # Edge raises plain exceptions with its own messages
+                raise ConfigurationError(
+                    f"collection {name!r} cannot be opened ({_reason(exc)}): another process may hold it, or its "
+                    "files are damaged (re-ingest into a new collection)"
+                ) from None
+            self._shards[name] = shard
+        return shard
+
+    def ensure_collection(self, name: str) -> None:
+        """Create the collection if it is missing; check that an existing one fits the embedder. Idempotent."""
+        dim = self.dim
+        with self._guard:
+            if self._exists(name):
+                self._check_collection(name)
+                return
+            folder = self._folder(name)
+            if folder.exists():  # an earlier create that stopped before its metadata was written
+                shutil.rmtree(folder)
+            config = qe.EdgeConfig(
+                vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
+                sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            )
+            shard = qe.EdgeShard.create(str(folder / "shard"), config)
+            for field in _KEYWORD_FIELDS:
+                shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword))
+            shard.flush()
+            self._shards[name] = shard
+            meta = {"embeddings": self.embeddings_id, "dim": dim, "dense": DENSE, "sparse": SPARSE}
+            tmp = folder / f"{META}.tmp"
+            tmp.write_text(json.dumps(meta))
+            os.replace(tmp, folder / META)
+
+    def _check_collection(self, name: str) -> None:
+        meta = json.loads((self._folder(name) / META).read_text())
+        built_with, size = meta.get("embeddings"), int(meta.get("dim") or 0)
+        if size != self.dim or (built_with and self.embeddings_id and built_with != self.embeddings_id):
+            raise embedder_mismatch(name, built_with, size, self.embeddings_id, self.dim)
+
+    def collections(self) -> list[str]:
+        """Names of every collection, sorted."""
+        with self._guard:
+            return sorted(p.name for p in self.root.iterdir() if (p / META).is_file())
+
+    def count(self, name: str) -> int:
+        """Number of chunks in a collection (0 when it does not exist)."""
+        with self._guard:
+            if not self._exists(name):
+                return 0
+            return int(self._shard(name).count(qe.CountRequest(exact=True)))
+
+    def source_hashes(self, name: str) -> dict[str, str]:
+        """Each indexed source's content hash; ``""`` for a source whose chunks disagree."""
+        hashes: dict[str, str] = {}
+        for payload in self._scroll(name, list(_KEYWORD_FIELDS), with_vector=False):
+            source, content_hash = payload[1].get("source"), payload[1].get("content_hash", "")
+            if isinstance(source, str):
+                hashes[source] = content_hash if hashes.get(source, content_hash) == content_hash else ""
+        return hashes
+
+    def _scroll(self, name: str, with_payload: bool | list[str], *, with_vector: bool) -> Iterator[tuple[Any, dict]]:
+        offset: Any = None
+        while True:
+            with self._guard:
+                if not self._exists(name):
+                    return
+                request = qe.ScrollRequest(
+                    offset=offset, limit=1024, with_payload=with_payload, with_vector=with_vector
+                )
+                records, offset = self._shard(name).scroll(request)
+            for record in records:
+                yield record, dict(record.payload or {})
+            if offset is None:
+                return
+
+    def delete_source(self, name: str, source: str, *, keep_hash: str | None = None) -> None:
+        """Delete a source's chunks (but those with content hash ``keep_hash``, when given)."""
+        keep: list[Any] | None = [_match("content_hash", keep_hash)] if keep_hash is not None else None
+        selector = qe.Filter(must=[_match("source", source)], must_not=keep)
+        with self._guard:
+            if self._exists(name):
+                shard = self._shard(name)
+                shard.update(qe.UpdateOperation.delete_points_by_filter(selector))
+                shard.flush()
+
+    # --- writing ------------------------------------------------------------------------------------------------
+
+    def upsert(self, name: str, chunks: Sequence[Chunk], batch_size: int = 256) -> int:
+        """Embed (dense and sparse) and write chunks in batches; the point id is the chunk id. Returns the count."""
+        self.ensure_collection(name)
+        for start in range(0, len(chunks), batch_size):
+            batch = chunks[start : start + batch_size]
+            texts = [chunk["text"] for chunk in batch]
+            self.write(name, batch, self.embeddings.embed_documents(texts), self.sparse.encode_documents(texts))
+        return len(chunks)
+
+    def write(
+        self, name: str, chunks: Sequence[Chunk], dense: Sequence[list[float]], sparse: Sequence[models.SparseVector]
+    ) -> None:
+        """Write chunks whose vectors are already computed (one dense and one sparse vector each)."""
+        points = [IndexedPoint(c["chunk_id"], d, s, dict(c)) for c, d, s in zip(chunks, dense, sparse, strict=True)]
+        self.put(name, points)
+
+    def put(self, name: str, points: Sequence[IndexedPoint]) -> None:
+        """Write points as they are (an imported index, a copy from another store); durable when it returns."""
+        self.ensure_collection(name)
+        edge_points = []
+        for point in points:
+            vector: dict[str, Any] = {DENSE: list(point.dense)}
+            if point.sparse is not None and point.sparse.indices:
+                vector[SPARSE] = qe.SparseVector(list(point.sparse.indices), list(point.sparse.values))
+            edge_points.append(qe.Point(point.id, vector, point.payload))
+        with self._guard:
+            shard = self._shard(name)
+            shard.update(qe.UpdateOperation.upsert_points(edge_points))
+            shard.flush()
+
+    def points(self, name: str) -> Iterator[IndexedPoint]:
+        """Every point of a collection with its vectors and payload (for export)."""
+        for record, payload in self._scroll(name, True, with_vector=True):
+            vectors = record.vector if isinstance(record.vector, dict) else {}
+            sparse = vectors.get(SPARSE)
+            yield IndexedPoint(
+                str(record.id),
+                list(vectors[DENSE]),
+                models.SparseVector(indices=list(sparse.indices), values=list(sparse.values)) if sparse else None,
+                payload,
+            )
+
+    # --- searching ----------------------------------------------------------------------------------------------
+
+    def search(
+        self,
+        name: str,
+        query: str,
+        k: int = 5,
+        filters: Mapping[str, Any] | None = None,
+        mode: SearchMode = "hybrid",
+        candidates: int | None = None,
+    ) -> list[RetrievedDoc]:
+        """The ``k`` best chunks for ``query`` (see :meth:`QdrantStore.search`: the same contract)."""
+        check_query(k, mode)
+        query_filter = build_filter(filters, qe)
+        with self._guard:
+            if not self._exists(name):
+                return []
+        self.ensure_collection(name)  # checks it was built with this embedder
+        limit = max(candidates or DEFAULT_CANDIDATES, k)
+        if mode == "dense":
+            request = _nearest(DENSE, self.embeddings.embed_query(query), k, query_filter)
+            return [_doc(p, p.score, dense=p.score) for p in self._query(name, [request])[0]]
+        sparse_query = self.sparse.encode_query(query)
+        sparse = qe.SparseVector(list(sparse_query.indices), list(sparse_query.values))
+        if mode == "sparse":
+            if not sparse_query.indices:
+                return []
+            return [
+                _doc(p, p.score, sparse=p.score)
+                for p in self._query(name, [_nearest(SPARSE, sparse, k, query_filter)])[0]
+            ]
+        lists: list[tuple[str, Any]] = [(DENSE, self.embeddings.embed_query(query))]
+        if sparse_query.indices:
+            lists.append((SPARSE, sparse))
+        fused = qe.QueryRequest(
+            limit=k,
+            query=_RRF,
+            prefetches=[
+                qe.Prefetch(limit=limit, query=qe.Query.Nearest(q, using=u), filter=query_filter) for u, q in lists
+            ],
+            filter=query_filter,
+            with_payload=True,
+        )
+        # The candidate lists again, ids and scores only, to report why each fused hit ranked where it did.
+        parts = [_nearest(using, q, limit, query_filter, with_payload=False) for using, q in lists]
+        hits, *candidate_lists = self._query(name, [fused, *parts])
+        scores = [{p.id: p.score for p in points} for points in candidate_lists]
+        dense_scores, sparse_scores = scores[0], scores[1] if len(scores) > 1 else {}
+        return [_doc(p, p.score, dense=dense_scores.get(p.id), sparse=sparse_scores.get(p.id)) for p in hits]
+
+    def _query(self, name: str, requests: list[qe.QueryRequest]) -> list[list[qe.ScoredPoint]]:
+        with self._guard:
+            return self._shard(name).query_batch(qe.QueryBatchRequest(requests))
+
+    def close(self) -> None:
+        """Flush and close every shard and release the folder."""
+        with self._guard:
+            if self._closed:
+                return
+            for shard in self._shards.values():
+                shard.flush()
+                shard.close()
+            self._shards.clear()
+            self._closed = True
+            self._lock_file.close()  # releases the lock
+
+
+def _nearest(using: str, vector: Any, limit: int, query_filter: Any, *, with_payload: bool = True) -> qe.QueryRequest:
+    return qe.QueryRequest(
+        limit=limit, query=qe.Query.Nearest(vector, using=using), filter=query_filter, with_payload=with_payload
+    )
+
+
+def _match(field: str, value: str) -> qe.FieldCondition:
+    return qe.FieldCondition(key=field, match=qe.MatchValue(value))
+
+
+def _reason(exc: Exception) -> str:
+    """Edge's message without the paths it names."""
+    return re.sub(r"/\S+", "…", str(exc))[:200]

@@ -43,6 +43,7 @@ from workbench.providers.vectorstore import (
     build_filter,
     check_query,
     embedder_mismatch,
+    fused_docs,
 )
 
 if TYPE_CHECKING:
@@ -203,12 +204,17 @@ class EdgeStore:
     # --- writing ------------------------------------------------------------------------------------------------
 
     def upsert(self, name: str, chunks: Sequence[Chunk], batch_size: int = 256) -> int:
-        """Embed (dense and sparse) and write chunks in batches; the point id is the chunk id. Returns the count."""
+        """Embed (dense and sparse) and write chunks in batches; the point id is the chunk id. Returns the count.
+        Durable when it returns (one flush for all the batches)."""
         self.ensure_collection(name)
         for start in range(0, len(chunks), batch_size):
             batch = chunks[start : start + batch_size]
             texts = [chunk["text"] for chunk in batch]
-            self.write(name, batch, self.embeddings.embed_documents(texts), self.sparse.encode_documents(texts))
+            dense, sparse = self.embeddings.embed_documents(texts), self.sparse.encode_documents(texts)
+            self._update(
+                name, [IndexedPoint(c["chunk_id"], d, s, dict(c)) for c, d, s in zip(batch, dense, sparse, strict=True)]
+            )
+        self._flush(name)
         return len(chunks)
 
     def write(
@@ -218,9 +224,14 @@ class EdgeStore:
         points = [IndexedPoint(c["chunk_id"], d, s, dict(c)) for c, d, s in zip(chunks, dense, sparse, strict=True)]
         self.put(name, points)
 
-    def put(self, name: str, points: Sequence[IndexedPoint]) -> None:
+    def put(self, name: str, points: Sequence[IndexedPoint], batch_size: int = 256) -> None:
         """Write points as they are (an imported index, a copy from another store); durable when it returns."""
         self.ensure_collection(name)
+        for start in range(0, len(points), batch_size):
+            self._update(name, points[start : start + batch_size])
+        self._flush(name)
+
+    def _update(self, name: str, points: Sequence[IndexedPoint]) -> None:
         edge_points = []
         for point in points:
             vector: dict[str, Any] = {DENSE: list(point.dense)}
@@ -228,9 +239,12 @@ class EdgeStore:
                 vector[SPARSE] = qe.SparseVector(list(point.sparse.indices), list(point.sparse.values))
             edge_points.append(qe.Point(point.id, vector, point.payload))
         with self._guard:
-            shard = self._shard(name)
-            shard.update(qe.UpdateOperation.upsert_points(edge_points))
-            shard.flush()
+            self._shard(name).update(qe.UpdateOperation.upsert_points(edge_points))
+
+    def _flush(self, name: str) -> None:
+        """Persist the shard's segments (its write-ahead log already holds every update)."""
+        with self._guard:
+            self._shard(name).flush()
 
     def points(self, name: str) -> Iterator[IndexedPoint]:
         """Every point of a collection with its vectors and payload (for export)."""
@@ -279,7 +293,7 @@ class EdgeStore:
         if sparse_query.indices:
             lists.append((SPARSE, sparse))
         fused = qe.QueryRequest(
-            limit=k,
+            limit=limit * len(lists),  # every candidate: fused_docs() breaks ties, then keeps k
             query=_RRF,
             prefetches=[
                 qe.Prefetch(limit=limit, query=qe.Query.Nearest(q, using=u), filter=query_filter) for u, q in lists
@@ -290,9 +304,7 @@ class EdgeStore:
         # The candidate lists again, ids and scores only, to report why each fused hit ranked where it did.
         parts = [_nearest(using, q, limit, query_filter, with_payload=False) for using, q in lists]
         hits, *candidate_lists = self._query(name, [fused, *parts])
-        scores = [{p.id: p.score for p in points} for points in candidate_lists]
-        dense_scores, sparse_scores = scores[0], scores[1] if len(scores) > 1 else {}
-        return [_doc(p, p.score, dense=dense_scores.get(p.id), sparse=sparse_scores.get(p.id)) for p in hits]
+        return fused_docs(hits, candidate_lists, k)
 
     def _query(self, name: str, requests: list[qe.QueryRequest]) -> list[list[qe.ScoredPoint]]:
         with self._guard:

@@ -179,9 +179,13 @@ class QdrantStore:
             name, [IndexedPoint(c["chunk_id"], d, s, dict(c)) for c, d, s in zip(chunks, dense, sparse, strict=True)]
         )
 
-    def put(self, name: str, points: Sequence[IndexedPoint]) -> None:
+    def put(self, name: str, points: Sequence[IndexedPoint], batch_size: int = 256) -> None:
         """Write points as they are (an imported index, a copy from another store)."""
         self.ensure_collection(name)
+        for start in range(0, len(points), batch_size):
+            self._put(name, points[start : start + batch_size])
+
+    def _put(self, name: str, points: Sequence[IndexedPoint]) -> None:
         structs = [
             models.PointStruct(
                 id=p.id,
@@ -265,16 +269,14 @@ class QdrantStore:
         fused = models.QueryRequest(
             prefetch=[models.Prefetch(query=q, using=using, limit=limit) for using, q in lists],
             query=models.FusionQuery(fusion=models.Fusion.RRF),
-            limit=k,
+            limit=limit * len(lists),  # every candidate: fused_docs() breaks ties, then keeps k
             filter=query_filter,
             with_payload=True,
         )
         # The candidate lists again, ids and scores only, to report why each fused hit ranked where it did.
         parts = [self._request(using, q, limit, query_filter, with_payload=False) for using, q in lists]
         hits, *candidate_lists = self._query(name, [fused, *parts])
-        scores = [{p.id: p.score for p in points} for points in candidate_lists]
-        dense_scores, sparse_scores = scores[0], scores[1] if len(scores) > 1 else {}
-        return [_doc(p, p.score, dense=dense_scores.get(p.id), sparse=sparse_scores.get(p.id)) for p in hits]
+        return fused_docs(hits, candidate_lists, k)
 
     @staticmethod
     def _request(
@@ -341,6 +343,27 @@ def embedder_mismatch(
     )
 
 
+def fused_docs(hits: Sequence[Any], candidate_lists: Sequence[Sequence[Any]], k: int) -> list[RetrievedDoc]:
+    """The `k` best of RRF's fused hits, each with its dense and sparse score where it was a candidate.
+
+    RRF scores only ranks, so hits tie often (rank 1 of one list and rank 1 of the other); a tie goes to the
+    higher dense score, then the higher sparse score, then the lower id, so every store ranks alike."""
+    scores = [{str(p.id): p.score for p in points} for points in candidate_lists]
+    dense_scores, sparse_scores = scores[0], scores[1] if len(scores) > 1 else {}
+
+    def key(point: Any) -> tuple[float, float, float, str]:
+        dense, sparse = dense_scores.get(str(point.id)), sparse_scores.get(str(point.id))
+        return (
+            -point.score,
+            -(dense if dense is not None else -2.0),
+            -(sparse if sparse is not None else -1.0),
+            str(point.id),
+        )
+
+    ranked = sorted(hits, key=key)[:k]
+    return [_doc(p, p.score, dense=dense_scores.get(str(p.id)), sparse=sparse_scores.get(str(p.id))) for p in ranked]
+
+
 def _doc(point: Any, score: float, *, dense: float | None = None, sparse: float | None = None) -> RetrievedDoc:
     """A scored point (of qdrant-client or of Qdrant Edge) as a retrieved document."""
     payload = point.payload or {}
@@ -373,7 +396,7 @@ class VectorStore(Protocol):
     def source_hashes(self, name: str) -> dict[str, str]: ...
     def delete_source(self, name: str, source: str, *, keep_hash: str | None = None) -> None: ...
     def upsert(self, name: str, chunks: Sequence[Chunk], batch_size: int = 256) -> int: ...
-    def put(self, name: str, points: Sequence[IndexedPoint]) -> None: ...
+    def put(self, name: str, points: Sequence[IndexedPoint], batch_size: int = 256) -> None: ...
     def points(self, name: str) -> Iterator[IndexedPoint]: ...
     def search(
         self,

@@ -81,3 +81,24 @@ def test_agents_run_answers_with_a_spec_and_continues_its_session(tmp_path):
     refused = workbench(tmp_path, "agents", "run", "nope", "Hi")
     assert refused.returncode == 2 and "unknown agent 'nope'; choose one of" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_index_export_then_import_moves_a_collection_between_stores(tmp_path):
+    edge_home, local_home = tmp_path / "edge-home", tmp_path / "local-home"
+    ingested = workbench(edge_home, "ingest", str(ROOT / "datasets" / "corpus" / "installation.md"))
+    assert ingested.returncode == 0, ingested.stderr[-2000:]
+    assert (edge_home / "qdrant-edge" / "docs").is_dir() and not (edge_home / "qdrant").exists()
+    exported = workbench(edge_home, "index", "export", str(tmp_path / "docs.jsonl"))
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    points = int(exported.stdout.split()[1])
+    assert points > 3 and len((tmp_path / "docs.jsonl").read_text().splitlines()) == points + 1
+    imported = run_cli(local_home, "index", "import", str(tmp_path / "docs.jsonl"), WORKBENCH_LLM="extractive",
+                       WORKBENCH_VECTOR_STORE="local")  # fmt: skip
+    assert imported.returncode == 0 and f"imported {points} points into 'docs'" in imported.stdout, imported.stderr
+    asked = run_cli(local_home, "ask", "Which port does the server listen on by default?", WORKBENCH_LLM="extractive",
+                    WORKBENCH_VECTOR_STORE="local")  # fmt: skip
+    assert asked.returncode == 0 and "8000" in asked.stdout, asked.stderr[-2000:]
+    (tmp_path / "broken.jsonl").write_text("{}\n")
+    refused = workbench(local_home, "index", "import", str(tmp_path / "broken.jsonl"))
+    assert refused.returncode == 2 and "line 1: not a workbench index file" in refused.stderr
+    assert "Traceback" not in refused.stderr and str(tmp_path) not in refused.stderr

@@ -361,3 +361,33 @@ def test_a_collection_records_its_embedding_model(tmp_path) -> None:  # type: ig
     same_size = QdrantStore(store.client, FakeEmbeddings(), embeddings_id="other/model")
     with pytest.raises(ConfigurationError, match=r"another embedding model \(fake, 64 dimensions"):
         same_size.ensure_collection("docs")
+
+
+def test_an_edge_collection_is_indexed_once_it_is_large_and_again_after_it_grows(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from workbench.providers.edge_store import EdgeStore
+
+    store = EdgeStore(tmp_path / "edge", FakeEmbeddings())
+    built: list[int] = []
+    store.hnsw_min_points = 5
+    try:
+        store.upsert("docs", CHUNKS[:4])
+        shard = store._shard("docs")
+        original = shard.optimize
+        store._shards["docs"] = _Spy(shard, lambda: built.append(store.count("docs")) or original())
+        store.upsert("docs", CHUNKS[4:6])  # 6 points: past the threshold, indexed
+        store.upsert("docs", CHUNKS[5:6])  # still 6: no growth, not again
+        store.upsert("docs", CHUNKS[6:])  # 7 points: grew by more than a tenth
+        assert built == [6, 7]
+        assert store.search("docs", "reciprocal rank fusion", k=1)[0]["source"] == "retrieval.md"
+    finally:
+        store.close()
+
+
+class _Spy:
+    """An Edge shard whose optimize() is replaced (the shard's own class is native and cannot be patched)."""
+
+    def __init__(self, shard: object, optimize: object) -> None:
+        self._shard, self.optimize = shard, optimize
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._shard, name)

@@ -12,8 +12,11 @@ takes a lock on ``.lock`` when it opens, and a second process is refused with a 
 to open a shard whose write-ahead log another process holds, and opening one without its log while another
 process writes corrupts it; measured, see docs/benchmarks.md).
 
-Search is exact: the shards are never indexed with HNSW, which at the sizes measured here (up to 100,000 chunks)
-costs more to build than it saves per query. All methods are synchronous and serialized by one lock.
+Search is exact below :data:`HNSW_MIN_POINTS` points, where an HNSW index saves nothing (measured at 20,000
+chunks: a hybrid query takes 2.6 ms exact, 2.8 ms with HNSW). A write that leaves a collection above it builds the
+index before it returns (about 18 s for 100,000 chunks, once; later writes index what they added), which halves an
+unfiltered hybrid query at 100,000 chunks (9.3 ms to 4.8 ms; filtered queries stay near 4 ms either way). All
+methods are synchronous and serialized by one lock (a search waits for an index build).
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ from workbench.providers.vectorstore import (
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
 
+HNSW_MIN_POINTS = 50_000
+"""From this many points on, a collection is indexed with HNSW after each write (see the module docstring)."""
 RRF_K = 2
 """RRF's ranking constant: Qdrant's default, which qdrant-client's local mode and a Qdrant server use too."""
 _RRF: Any = qe.Fusion.Rrf(k=RRF_K)  # (the package's stubs type a fusion as Fusion, not its Rrf)
@@ -91,6 +96,8 @@ class EdgeStore:
             ) from None
         self._guard = threading.RLock()
         self._shards: dict[str, qe.EdgeShard] = {}
+        self._indexed: dict[str, int] = {}
+        self.hnsw_min_points = HNSW_MIN_POINTS
         self._dim: int | None = None
         self._closed = False
 
@@ -242,9 +249,16 @@ class EdgeStore:
             self._shard(name).update(qe.UpdateOperation.upsert_points(edge_points))
 
     def _flush(self, name: str) -> None:
-        """Persist the shard's segments (its write-ahead log already holds every update)."""
+        """Persist the shard's segments (its write-ahead log already holds every update), and index a collection
+        that has grown past :attr:`hnsw_min_points` by a tenth since it was last indexed."""
         with self._guard:
-            self._shard(name).flush()
+            shard = self._shard(name)
+            shard.flush()
+            count = int(shard.count(qe.CountRequest(exact=True)))
+            if count >= self.hnsw_min_points and count * 10 >= self._indexed.get(name, 0) * 11:
+                shard.optimize()
+                shard.flush()
+                self._indexed[name] = count
 
     def points(self, name: str) -> Iterator[IndexedPoint]:
         """Every point of a collection with its vectors and payload (for export)."""

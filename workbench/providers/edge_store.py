@@ -97,6 +97,7 @@ class EdgeStore:
         self._guard = threading.RLock()
         self._shards: dict[str, qe.EdgeShard] = {}
         self._indexed: dict[str, int] = {}
+        self._ready: set[str] = set()
         self.hnsw_min_points = HNSW_MIN_POINTS
         self._dim: int | None = None
         self._closed = False
@@ -134,10 +135,13 @@ class EdgeStore:
 
     def ensure_collection(self, name: str) -> None:
         """Create the collection if it is missing; check that an existing one fits the embedder. Idempotent."""
+        if name in self._ready:
+            return
         dim = self.dim
         with self._guard:
             if self._exists(name):
                 self._check_collection(name)
+                self._ready.add(name)
                 return
             folder = self._folder(name)
             if folder.exists():  # an earlier create that stopped before its metadata was written
@@ -155,6 +159,7 @@ class EdgeStore:
             tmp = folder / f"{META}.tmp"
             tmp.write_text(json.dumps(meta))
             os.replace(tmp, folder / META)
+            self._ready.add(name)
 
     def _check_collection(self, name: str) -> None:
         meta = json.loads((self._folder(name) / META).read_text())

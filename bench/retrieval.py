@@ -33,8 +33,9 @@ from workbench.documents import Chunk, RetrievedDoc, SearchMode
 from workbench.ingest import ingest_paths
 from workbench.providers.edge_store import EdgeStore
 from workbench.providers.minilm import MiniLMEmbeddings
+from workbench.providers.qdrant_store import QdrantStore
 from workbench.providers.sparse import SparseEncoder
-from workbench.providers.vectorstore import QdrantStore, VectorStore, copy_collection
+from workbench.providers.vectorstore import VectorStore, copy_collection
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES: tuple[SearchMode, ...] = ("dense", "sparse", "hybrid")

@@ -101,11 +101,10 @@ async def _ask(
 ) -> None:
     from workbench.chat.service import TurnRequest
     from workbench.resources import get_resources
-    from workbench.services import open_services
+    from workbench.services import open_chat
 
     resources = get_resources()
-    async with open_services(resources) as services:
-        service = services.chat
+    async with open_chat(resources) as service:
         request = TurnRequest(question, session_id, model=model, collection=collection, entry_point="cli", agent=agent)
         documents = []
         async for event in service.stream(request):

@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from workbench.audit.tasks import TaskManager
 from workbench.chat.service import ChatService
 from workbench.errors import WorkbenchError
 from workbench.resources import Resources
@@ -22,7 +22,10 @@ from workbench.runlog import get_runlog
 from workbench.runlog.writer import close_runlog, serve_on_this_loop
 from workbench.runtime import GraphRuntime, open_runtime
 from workbench.settings import Settings
-from workbench.voice.service import VoiceService
+
+if TYPE_CHECKING:  # imported where they are built: a CLI chat turn needs neither audits nor voice
+    from workbench.audit.tasks import TaskManager
+    from workbench.voice.service import VoiceService
 
 log = logging.getLogger(__name__)
 SAMPLE_CORPUS = Path(__file__).resolve().parents[1] / "datasets" / "corpus"
@@ -77,20 +80,17 @@ class Services:
 async def open_services(resources: Resources, *, warm: bool = False) -> AsyncIterator[Services]:
     """Chat, voice and audit services on one graph runtime; ``warm`` preloads speech models in the background
     (in-process runtimes only: a LangGraph Server loads its own)."""
+    from workbench.audit.tasks import TaskManager
+    from workbench.voice.service import VoiceService
+
     settings = resources.settings
     serve_on_this_loop()
     settings.home.mkdir(parents=True, exist_ok=True)
     warming = None
     async with open_runtime(settings) as runtime:
-        if runtime.kind == "in-process":
-            await index_corpus_if_empty(resources)
-            if warm:
-                warming = asyncio.create_task(asyncio.to_thread(warm_speech, resources))
-        else:  # the server searches its own index and loads its own models; turns fail clearly while it is down
-            try:
-                await runtime.check()
-            except WorkbenchError as exc:
-                log.warning("%s", exc)
+        await _prepare(resources, runtime)
+        if warm and runtime.kind == "in-process":
+            warming = asyncio.create_task(asyncio.to_thread(warm_speech, resources))
         tasks = TaskManager(settings, get_runlog(), runtime=runtime)
         interrupted = await tasks.start()
         if interrupted:
@@ -102,4 +102,28 @@ async def open_services(resources: Resources, *, warm: bool = False) -> AsyncIte
             await tasks.close()
             if warming is not None:
                 await asyncio.gather(warming, return_exceptions=True)
+            await asyncio.to_thread(close_runlog)
+
+
+async def _prepare(resources: Resources, runtime: GraphRuntime) -> None:
+    """Index the sample corpus on a first in-process start; check a LangGraph Server is there."""
+    if runtime.kind == "in-process":
+        await index_corpus_if_empty(resources)
+    else:  # the server searches its own index and loads its own models; turns fail clearly while it is down
+        try:
+            await runtime.check()
+        except WorkbenchError as exc:
+            log.warning("%s", exc)
+
+
+@asynccontextmanager
+async def open_chat(resources: Resources) -> AsyncIterator[ChatService]:
+    """The chat service alone, as :func:`open_services` opens it (a CLI turn: no audit tasks, no voice)."""
+    serve_on_this_loop()
+    resources.settings.home.mkdir(parents=True, exist_ok=True)
+    async with open_runtime(resources.settings) as runtime:
+        await _prepare(resources, runtime)
+        try:
+            yield ChatService(resources.settings, runtime)
+        finally:
             await asyncio.to_thread(close_runlog)

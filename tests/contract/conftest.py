@@ -20,7 +20,7 @@ from langchain_core.embeddings import Embeddings
 from qdrant_client import QdrantClient
 
 from workbench.providers.edge_store import EdgeStore
-from workbench.providers.vectorstore import QdrantStore
+from workbench.providers.qdrant_store import QdrantStore
 from workbench.testing_embeddings import FakeEmbeddings
 
 REMOTE_URL = os.environ.get("WORKBENCH_TEST_QDRANT_URL")

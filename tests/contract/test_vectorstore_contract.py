@@ -12,8 +12,9 @@ from qdrant_client import models
 
 from workbench.documents import Chunk, RetrievedDoc
 from workbench.errors import ConfigurationError
+from workbench.providers.qdrant_store import QdrantStore, build_filter
 from workbench.providers.sparse import token_index
-from workbench.providers.vectorstore import QdrantStore, build_filter, open_store
+from workbench.providers.vectorstore import open_store
 from workbench.settings import Settings
 from workbench.testing_embeddings import FakeEmbeddings
 

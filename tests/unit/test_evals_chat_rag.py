@@ -331,7 +331,7 @@ def test_aggregate_means_percentiles_and_recall_per_style():
 
 async def test_another_collection_gets_the_sample_corpus_once(tmp_path):
     from evals.chat_rag import _ensure_corpus
-    from workbench.providers.vectorstore import QdrantStore
+    from workbench.providers.qdrant_store import QdrantStore
     from workbench.testing import FakeEmbeddings
 
     settings = Settings(home=tmp_path)

@@ -12,7 +12,7 @@ import pytest
 from workbench.errors import IngestError
 from workbench.ingest import IngestProgress, build_chunks, ingest_bytes, ingest_paths
 from workbench.ingest.loaders import load_document
-from workbench.providers.vectorstore import QdrantStore
+from workbench.providers.qdrant_store import QdrantStore
 from workbench.testing_embeddings import FakeEmbeddings
 
 DATASETS = Path(__file__).resolve().parents[2] / "datasets"

@@ -32,21 +32,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import qdrant_edge as qe
-from qdrant_client import models
 
 from workbench.documents import COLLECTION_PATTERN, Chunk, RetrievedDoc, SearchMode
 from workbench.errors import ConfigurationError
-from workbench.providers.sparse import SparseEncoder
+from workbench.providers.sparse import SparseEncoder, SparseVector
 from workbench.providers.vectorstore import (
     DEFAULT_CANDIDATES,
     DENSE,
+    KEYWORD_FIELDS,
     SPARSE,
     IndexedPoint,
     _doc,
-    build_filter,
     check_query,
     embedder_mismatch,
     fused_docs,
+    make_filter,
 )
 
 if TYPE_CHECKING:
@@ -57,7 +57,6 @@ HNSW_MIN_POINTS = 50_000
 RRF_K = 2
 """RRF's ranking constant: Qdrant's default, which qdrant-client's local mode and a Qdrant server use too."""
 _RRF: Any = qe.Fusion.Rrf(k=RRF_K)  # (the package's stubs type a fusion as Fusion, not its Rrf)
-_KEYWORD_FIELDS = ("source", "content_hash")
 META = "collection.json"
 
 
@@ -151,7 +150,7 @@ class EdgeStore:
                 sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             )
             shard = qe.EdgeShard.create(str(folder / "shard"), config)
-            for field in _KEYWORD_FIELDS:
+            for field in KEYWORD_FIELDS:
                 shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword))
             shard.flush()
             self._shards[name] = shard
@@ -182,7 +181,7 @@ class EdgeStore:
     def source_hashes(self, name: str) -> dict[str, str]:
         """Each indexed source's content hash; ``""`` for a source whose chunks disagree."""
         hashes: dict[str, str] = {}
-        for payload in self._scroll(name, list(_KEYWORD_FIELDS), with_vector=False):
+        for payload in self._scroll(name, list(KEYWORD_FIELDS), with_vector=False):
             source, content_hash = payload[1].get("source"), payload[1].get("content_hash", "")
             if isinstance(source, str):
                 hashes[source] = content_hash if hashes.get(source, content_hash) == content_hash else ""
@@ -230,7 +229,7 @@ class EdgeStore:
         return len(chunks)
 
     def write(
-        self, name: str, chunks: Sequence[Chunk], dense: Sequence[list[float]], sparse: Sequence[models.SparseVector]
+        self, name: str, chunks: Sequence[Chunk], dense: Sequence[list[float]], sparse: Sequence[SparseVector]
     ) -> None:
         """Write chunks whose vectors are already computed (one dense and one sparse vector each)."""
         points = [IndexedPoint(c["chunk_id"], d, s, dict(c)) for c, d, s in zip(chunks, dense, sparse, strict=True)]
@@ -273,7 +272,7 @@ class EdgeStore:
             yield IndexedPoint(
                 str(record.id),
                 list(vectors[DENSE]),
-                models.SparseVector(indices=list(sparse.indices), values=list(sparse.values)) if sparse else None,
+                SparseVector(list(sparse.indices), list(sparse.values)) if sparse else None,
                 payload,
             )
 
@@ -290,7 +289,7 @@ class EdgeStore:
     ) -> list[RetrievedDoc]:
         """The ``k`` best chunks for ``query`` (see :meth:`QdrantStore.search`: the same contract)."""
         check_query(k, mode)
-        query_filter = build_filter(filters, qe)
+        query_filter = make_filter(filters, qe)
         with self._guard:
             if not self._exists(name):
                 return []

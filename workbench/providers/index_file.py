@@ -19,10 +19,9 @@ import uuid
 from collections.abc import Iterator
 from typing import IO, Any
 
-from qdrant_client import models
-
 from workbench.documents import COLLECTION_PATTERN
 from workbench.errors import ConfigurationError
+from workbench.providers.sparse import SparseVector
 from workbench.providers.vectorstore import IndexedPoint, VectorStore
 
 FORMAT = "workbench-index"
@@ -99,7 +98,7 @@ def parse_point(line: str, number: int, dim: int) -> IndexedPoint:
             or not all(_finite(v) for v in values)
         ):
             raise bad("sparse needs as many unique 32-bit indices as finite values")
-        vector = models.SparseVector(indices=indices, values=[float(v) for v in values])
+        vector = SparseVector(indices, [float(v) for v in values])
     if not isinstance(data["payload"], dict):
         raise bad("payload is not an object")
     return IndexedPoint(point_id, [float(v) for v in dense], vector, data["payload"])

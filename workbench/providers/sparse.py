@@ -15,8 +15,16 @@ import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
-from qdrant_client import models
+
+@dataclass(frozen=True)
+class SparseVector:
+    """Token indices and their weights (each store converts it to its own class)."""
+
+    indices: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+
 
 K1 = 1.2
 """BM25 term-frequency saturation."""
@@ -76,30 +84,30 @@ def token_index(token: str) -> int:
 
 
 class SparseEncoder:
-    """Turns text into BM25-style :class:`qdrant_client.models.SparseVector` s (IDF applied by Qdrant)."""
+    """Turns text into BM25-style :class:`qdrant_client.SparseVector` s (IDF applied by Qdrant)."""
 
     def __init__(self, k1: float = K1, b: float = B, avg_doc_tokens: float = AVG_DOC_TOKENS) -> None:
         self.k1 = k1
         self.b = b
         self.avg_doc_tokens = avg_doc_tokens
 
-    def encode_document(self, text: str) -> models.SparseVector:
+    def encode_document(self, text: str) -> SparseVector:
         """BM25 saturated term frequencies ``tf*(k1+1)/(tf+k1*(1-b+b*len/avg_len))``, one entry per term."""
         tokens = tokenize(text)
         norm = self.k1 * (1 - self.b + self.b * len(tokens) / self.avg_doc_tokens)
         counts = self._counts_by_index(tokens)
         indices = sorted(counts)
         values = [counts[i] * (self.k1 + 1) / (counts[i] + norm) for i in indices]
-        return models.SparseVector(indices=indices, values=values)
+        return SparseVector(indices=indices, values=values)
 
-    def encode_documents(self, texts: Iterable[str]) -> list[models.SparseVector]:
+    def encode_documents(self, texts: Iterable[str]) -> list[SparseVector]:
         """:meth:`encode_document` for each text."""
         return [self.encode_document(text) for text in texts]
 
-    def encode_query(self, text: str) -> models.SparseVector:
+    def encode_query(self, text: str) -> SparseVector:
         """1.0 per unique query term; empty when the query has no indexable word."""
         indices = sorted(self._counts_by_index(tokenize(text)))
-        return models.SparseVector(indices=indices, values=[1.0] * len(indices))
+        return SparseVector(indices=indices, values=[1.0] * len(indices))
 
     @staticmethod
     def _counts_by_index(tokens: list[str]) -> Counter[int]:

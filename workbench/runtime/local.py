@@ -20,17 +20,25 @@ from workbench.runtime.leases import MemoryLeases, SessionLeases
 Compiled = CompiledStateGraph[Any, Any, Any, Any]
 
 
-def compiled_graphs(checkpointer: BaseCheckpointSaver | None) -> dict[GraphName, Compiled]:
-    """The project's graphs, compiled for in-process runs (the callers pass the run log's callback)."""
-    from graphs.chat import builder as chat
-    from graphs.repo_audit import builder as repo_audit
-    from graphs.voice import builder as voice
+def compiled_graph(name: GraphName, checkpointer: BaseCheckpointSaver | None) -> Compiled | None:
+    """A built-in graph compiled for in-process runs (the callers pass the run log's callback), or None for a name
+    that is not one; each is imported on first use, so a chat turn never loads the audit or voice graphs."""
+    if name == "chat":
+        from graphs.chat import builder as chat
 
-    return {
-        "chat": chat.compile(checkpointer=checkpointer, name="chat"),
-        "voice": voice.compile(checkpointer=checkpointer, name="voice"),
-        "repo_audit": repo_audit.compile(name="repo_audit"),  # an audit has no history to keep
-    }
+        return chat.compile(checkpointer=checkpointer, name="chat")
+    if name == "voice":
+        from graphs.voice import builder as voice
+
+        return voice.compile(checkpointer=checkpointer, name="voice")
+    if name == "repo_audit":
+        from graphs.repo_audit import builder as repo_audit
+
+        return repo_audit.compile(name="repo_audit")  # an audit has no history to keep
+    return None
+
+
+BUILT_IN = ("chat", "voice", "repo_audit")
 
 
 class LocalRuntime(GraphRuntime):
@@ -47,7 +55,7 @@ class LocalRuntime(GraphRuntime):
     ) -> None:
         self.checkpointer = checkpointer
         self.leases = leases or MemoryLeases()
-        self.graphs = compiled_graphs(checkpointer)
+        self.graphs: dict[GraphName, Compiled] = {}
         self._agents: dict[tuple[str, str], Compiled] = {}
         self.name = name
         """Where the sessions are kept: "sqlite", "postgres" or "memory"."""
@@ -58,13 +66,17 @@ class LocalRuntime(GraphRuntime):
     def thread_id(self, graph: GraphName, session: str) -> str:
         """The checkpointer thread of `session`: the session id itself for the built-in graphs, and one of each
         agent's own (``agent/<name>/<session>``; a session id cannot hold "/"), whose state is shaped by its spec."""
-        return session if graph in self.graphs else f"agent/{graph}/{session}"
+        return session if graph in BUILT_IN else f"agent/{graph}/{session}"
 
     def graph(self, name: GraphName) -> Compiled:
         """A built-in graph, or the agent spec called `name` compiled on this runtime's checkpointer (again when
         its file changed); :class:`~workbench.errors.ConfigurationError` for an unknown or broken agent."""
         if name in self.graphs:
             return self.graphs[name]
+        built_in = compiled_graph(name, self.checkpointer)
+        if built_in is not None:
+            self.graphs[name] = built_in
+            return built_in
         from workbench.agents import catalog
         from workbench.agents.compiler import compile_spec
 

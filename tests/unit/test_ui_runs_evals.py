@@ -184,3 +184,42 @@ def test_the_runs_graph_filter_offers_the_agents_by_name(tmp_path, monkeypatch):
     assert query_args("calculator", None, None, None, None, 10)["graph"] == "calculator"
     monkeypatch.setenv("WORKBENCH_AGENTS_DIR", str(tmp_path / "missing"))
     assert graph_choices() == ["all", "chat", "voice", "repo_audit"]
+
+
+def test_gradios_idle_queue_sleeps_longer_and_keeps_working():
+    import gradio as gr
+
+    from workbench.ui.app import PROGRESS_IDLE_SLEEP_S, QUEUE_IDLE_SLEEP_S, quiet_queue
+
+    with gr.Blocks() as demo:
+        gr.Markdown("x")
+    assert demo._queue.sleep_when_free == 0.001  # Gradio's own value off Windows: 1,000 wake-ups a second
+    quiet_queue(demo)
+    assert (demo._queue.sleep_when_free, demo._queue.progress_update_sleep_when_free) == (
+        QUEUE_IDLE_SLEEP_S,
+        PROGRESS_IDLE_SLEEP_S,
+    )
+
+
+def test_mlflow_is_warmed_once_in_the_background_and_a_failure_is_tried_again(tmp_path, monkeypatch):
+    from workbench.errors import ConfigurationError
+    from workbench.evals import tracking
+    from workbench.settings import Settings
+
+    calls: list[str] = []
+
+    def configure(settings):
+        calls.append("configure")
+        if len(calls) == 1:
+            raise ConfigurationError("MLflow tracking at x is not usable")
+        return "sqlite:///ok"
+
+    monkeypatch.setattr(tracking, "configure", configure)
+    monkeypatch.setattr(tracking, "_warming", {})
+    settings = Settings(home=tmp_path)
+    first = tracking.warm_in_background(settings)
+    with pytest.raises(ConfigurationError):
+        first.result(timeout=10)
+    second = tracking.warm_in_background(settings)
+    assert second is not first and second.result(timeout=10) == "sqlite:///ok"
+    assert tracking.warm_in_background(settings) is second and calls == ["configure", "configure"]

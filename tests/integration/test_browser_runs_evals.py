@@ -135,7 +135,10 @@ def test_the_evals_pickers_are_ready_while_mlflow_loads_then_its_runs_follow(bro
     start). The seconds each takes are measured by bench/startup.py, not asserted here."""
     from playwright.sync_api import expect
 
-    server = Server(tmp_path / "home", {"WORKBENCH_LLM": "extractive", "WORKBENCH_WARM_SPEECH": "false"}).start()
+    (tmp_path / "home").mkdir()
+    server = Server(tmp_path / "home", {"WORKBENCH_LLM": "extractive", "WORKBENCH_WARM_SPEECH": "false"})
+    server.env.pop("MLFLOW_TRACKING_URI", None)  # the sqlite store under the temporary home
+    server.start()
     try:
         page = browser.new_page()
         page.goto(server.url + "/", wait_until="load")

@@ -1,7 +1,7 @@
 """Qdrant Edge as the embedded vector store: Qdrant's Rust engine in this process, one shard per collection.
 
 The same chunks, point ids, payloads, dense and sparse (BM25, IDF modifier) vectors and RRF fusion as
-:class:`~workbench.providers.vectorstore.QdrantStore`, so results agree with qdrant-client's local mode and with a
+:class:`~workbench.providers.qdrant_store.QdrantStore`, so results agree with qdrant-client's local mode and with a
 Qdrant server, and an index moves between them (``workbench index export`` / ``import``). Where qdrant-client's
 local mode scans every point in Python, Edge searches in native code: a hybrid query stays in the low
 milliseconds at tens of thousands of chunks (``bench/retrieval.py``, docs/benchmarks.md).
@@ -287,7 +287,7 @@ class EdgeStore:
         mode: SearchMode = "hybrid",
         candidates: int | None = None,
     ) -> list[RetrievedDoc]:
-        """The ``k`` best chunks for ``query`` (see :meth:`QdrantStore.search`: the same contract)."""
+        """The ``k`` best chunks for ``query`` (the contract of :meth:`VectorStore.search`)."""
         check_query(k, mode)
         query_filter = make_filter(filters, qe)
         with self._guard:

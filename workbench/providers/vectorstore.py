@@ -1,11 +1,13 @@
-"""Qdrant as the vector store: dense (embeddings) and sparse (BM25) vectors per chunk, fused by Qdrant's RRF.
+"""The vector store's contract and the pieces every store shares: dense (embeddings) and sparse (BM25) vectors
+per chunk, fused by Qdrant's RRF.
 
-qdrant-client's local mode (``path=`` on disk, or ``":memory:"``) and a Qdrant server or cluster (``QDRANT_URL``)
-are the same :class:`QdrantStore` over a different ``QdrantClient``; Qdrant Edge, the embedded default, is
-:class:`~workbench.providers.edge_store.EdgeStore` (the same contract, payloads, point ids and vectors). An
-embedded store locks its folder for one process, so :func:`open_store` is meant to be called once per process.
+Two stores implement :class:`VectorStore`: :class:`~workbench.providers.edge_store.EdgeStore` (Qdrant Edge, the
+embedded default) and :class:`~workbench.providers.qdrant_store.QdrantStore` (qdrant-client: its local mode, or a
+Qdrant server with ``QDRANT_URL``), with the same payloads, point ids and vectors. :func:`open_store` picks one
+from the settings; an embedded store locks its folder for one process, so it is meant to be called once per
+process. This module does not import qdrant-client (half a second of every command's start).
 
-All methods are synchronous (callers on an event loop run them in a thread).
+All store methods are synchronous (callers on an event loop run them in a thread).
 """
 
 from __future__ import annotations
@@ -133,7 +135,7 @@ def _doc(point: Any, score: float, *, dense: float | None = None, sparse: float 
 
 
 class VectorStore(Protocol):
-    """What the workbench asks of a vector store (:class:`QdrantStore`, or
+    """What the workbench asks of a vector store (:class:`~workbench.providers.qdrant_store.QdrantStore`, or
     :class:`~workbench.providers.edge_store.EdgeStore`): the vector-store contract suite holds each to it."""
 
     embeddings: Embeddings
@@ -158,7 +160,13 @@ class VectorStore(Protocol):
         filters: Mapping[str, Any] | None = None,
         mode: SearchMode = "hybrid",
         candidates: int | None = None,
-    ) -> list[RetrievedDoc]: ...
+    ) -> list[RetrievedDoc]:
+        """The ``k`` best chunks for ``query``; ``[]`` when the collection does not exist, ConfigurationError when it
+        was built with another embedding model. ``hybrid`` fuses ``candidates`` dense and sparse hits each with RRF
+        (ties ordered by :func:`fused_docs`) and reports each hit's dense and sparse score where it was a candidate;
+        ``filters`` maps payload fields to a value or a list of accepted values."""
+        ...
+
     def close(self) -> None: ...
 
 

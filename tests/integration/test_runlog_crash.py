@@ -365,14 +365,16 @@ def fake_git(folder: Path, hold: Path) -> Path:
     return fake
 
 
-# Local Qdrant lets one process at a time use its folder, so each of the two servers on one home gets its own
-# (everything else, the run log and its journal, the checkpoints and the audit checkouts, is the shared home's).
+# An embedded vector store lets one process at a time use its folder, so each of the two servers on one home gets
+# its own (everything else, the run log and its journal, the checkpoints and the audit checkouts, is the shared
+# home's).
 LAUNCHER = """
 import os, runpy, sys
 from pathlib import Path
 from workbench.settings import Settings
 
 Settings.qdrant_path = property(lambda self: Path(os.environ["TEST_QDRANT_PATH"]))
+Settings.edge_path = property(lambda self: Path(os.environ["TEST_QDRANT_PATH"]) / "edge")
 sys.argv = ["workbench.cli", *sys.argv[1:]]
 runpy.run_module("workbench.cli", run_name="__main__")
 """

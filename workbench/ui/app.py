@@ -70,7 +70,7 @@ def mount_ui(app: FastAPI, settings: Settings) -> None:
     quiet_queue(demo)
 
 
-QUEUE_IDLE_SLEEP_S = 0.02
+QUEUE_IDLE_SLEEP_S = 0.05
 PROGRESS_IDLE_SLEEP_S = 0.1
 
 
@@ -78,8 +78,8 @@ def quiet_queue(demo: gr.Blocks) -> None:
     """Let Gradio's queue sleep longer while it has nothing to do.
 
     Its two loops poll every 1 ms and 10 ms when idle (Gradio's values off Windows; no setting changes them), which
-    kept an idle server at about 5 % of a core. At 20 ms and 100 ms (the progress loop's Windows value) an event
-    waits at most 20 ms more to start and streaming is unchanged: a running event's updates do not go through
+    kept an idle server at about 5 % of a core. At 50 ms and 100 ms (Gradio's own values on Windows) an event
+    waits at most 50 ms more to start and streaming is unchanged: a running event's updates do not go through
     these loops. bench/startup.py measures the idle CPU."""
     queue = getattr(demo, "_queue", None)
     if queue is not None and hasattr(queue, "sleep_when_free"):

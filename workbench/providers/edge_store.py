@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import qdrant_edge as qe
 
-from workbench.documents import COLLECTION_PATTERN, Chunk, RetrievedDoc, SearchMode
+from workbench.documents import COLLECTION_PATTERN, RetrievedDoc, SearchMode
 from workbench.errors import ConfigurationError
 from workbench.providers.sparse import SparseEncoder, SparseVector
 from workbench.providers.vectorstore import (
@@ -41,12 +41,14 @@ from workbench.providers.vectorstore import (
     DENSE,
     KEYWORD_FIELDS,
     SPARSE,
+    EmbeddingStore,
     IndexedPoint,
     _doc,
     check_query,
     embedder_mismatch,
     fused_docs,
     make_filter,
+    source_hashes_of,
 )
 
 if TYPE_CHECKING:
@@ -64,7 +66,7 @@ class StoreInUse(ConfigurationError):
     """Another process holds the store's folder."""
 
 
-class EdgeStore:
+class EdgeStore(EmbeddingStore):
     """Chunks in Qdrant Edge shards (one per collection), searchable by dense, sparse (BM25) or hybrid (RRF)."""
 
     kind = "edge"
@@ -100,13 +102,6 @@ class EdgeStore:
         self.hnsw_min_points = HNSW_MIN_POINTS
         self._dim: int | None = None
         self._closed = False
-
-    @property
-    def dim(self) -> int:
-        """Size of the embedder's vectors, found by embedding a probe once."""
-        if self._dim is None:
-            self._dim = len(self.embeddings.embed_query("dimension probe"))
-        return self._dim
 
     # --- collections --------------------------------------------------------------------------------------------
 
@@ -179,13 +174,8 @@ class EdgeStore:
             return int(self._shard(name).count(qe.CountRequest(exact=True)))
 
     def source_hashes(self, name: str) -> dict[str, str]:
-        """Each indexed source's content hash; ``""`` for a source whose chunks disagree."""
-        hashes: dict[str, str] = {}
-        for payload in self._scroll(name, list(KEYWORD_FIELDS), with_vector=False):
-            source, content_hash = payload[1].get("source"), payload[1].get("content_hash", "")
-            if isinstance(source, str):
-                hashes[source] = content_hash if hashes.get(source, content_hash) == content_hash else ""
-        return hashes
+        """Each indexed source's content hash (see :func:`source_hashes_of`)."""
+        return source_hashes_of(payload for _, payload in self._scroll(name, list(KEYWORD_FIELDS), with_vector=False))
 
     def _scroll(self, name: str, with_payload: bool | list[str], *, with_vector: bool) -> Iterator[tuple[Any, dict]]:
         offset: Any = None
@@ -214,35 +204,7 @@ class EdgeStore:
 
     # --- writing ------------------------------------------------------------------------------------------------
 
-    def upsert(self, name: str, chunks: Sequence[Chunk], batch_size: int = 256) -> int:
-        """Embed (dense and sparse) and write chunks in batches; the point id is the chunk id. Returns the count.
-        Durable when it returns (one flush for all the batches)."""
-        self.ensure_collection(name)
-        for start in range(0, len(chunks), batch_size):
-            batch = chunks[start : start + batch_size]
-            texts = [chunk["text"] for chunk in batch]
-            dense, sparse = self.embeddings.embed_documents(texts), self.sparse.encode_documents(texts)
-            self._update(
-                name, [IndexedPoint(c["chunk_id"], d, s, dict(c)) for c, d, s in zip(batch, dense, sparse, strict=True)]
-            )
-        self._flush(name)
-        return len(chunks)
-
-    def write(
-        self, name: str, chunks: Sequence[Chunk], dense: Sequence[list[float]], sparse: Sequence[SparseVector]
-    ) -> None:
-        """Write chunks whose vectors are already computed (one dense and one sparse vector each)."""
-        points = [IndexedPoint(c["chunk_id"], d, s, dict(c)) for c, d, s in zip(chunks, dense, sparse, strict=True)]
-        self.put(name, points)
-
-    def put(self, name: str, points: Sequence[IndexedPoint], batch_size: int = 256) -> None:
-        """Write points as they are (an imported index, a copy from another store); durable when it returns."""
-        self.ensure_collection(name)
-        for start in range(0, len(points), batch_size):
-            self._update(name, points[start : start + batch_size])
-        self._flush(name)
-
-    def _update(self, name: str, points: Sequence[IndexedPoint]) -> None:
+    def _write(self, name: str, points: Sequence[IndexedPoint]) -> None:
         edge_points = []
         for point in points:
             vector: dict[str, Any] = {DENSE: list(point.dense)}
@@ -252,9 +214,10 @@ class EdgeStore:
         with self._guard:
             self._shard(name).update(qe.UpdateOperation.upsert_points(edge_points))
 
-    def _flush(self, name: str) -> None:
-        """Persist the shard's segments (its write-ahead log already holds every update), and index a collection
-        that has grown past :attr:`hnsw_min_points` by a tenth since it was last indexed."""
+    def _written(self, name: str) -> None:
+        """Persist the shard's segments once per write call (its write-ahead log already holds every update; a
+        flush per batch cost two thirds of ingest), and index a collection that has grown past
+        :attr:`hnsw_min_points` by a tenth since it was last indexed."""
         with self._guard:
             shard = self._shard(name)
             shard.flush()

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from qdrant_client import QdrantClient, models
 
-from workbench.documents import Chunk, RetrievedDoc, SearchMode
+from workbench.documents import RetrievedDoc, SearchMode
 from workbench.errors import ConfigurationError
 from workbench.providers.sparse import SparseEncoder, SparseVector
 from workbench.providers.vectorstore import (
@@ -24,12 +24,14 @@ from workbench.providers.vectorstore import (
     KEYWORD_FIELDS,
     REMOTE_TIMEOUT_S,
     SPARSE,
+    EmbeddingStore,
     IndexedPoint,
     _doc,
     check_query,
     embedder_mismatch,
     fused_docs,
     make_filter,
+    source_hashes_of,
 )
 
 if TYPE_CHECKING:
@@ -62,7 +64,7 @@ def _ours(vector: models.SparseVector) -> SparseVector:
     return SparseVector(list(vector.indices), list(vector.values))
 
 
-class QdrantStore:
+class QdrantStore(EmbeddingStore):
     """Chunks in Qdrant collections, searchable by dense, sparse (BM25) or hybrid (RRF) retrieval."""
 
     def __init__(
@@ -91,13 +93,6 @@ class QdrantStore:
     def in_memory(cls, embeddings: Embeddings, *, embeddings_id: str | None = None) -> QdrantStore:
         """A store that lives and dies with the process (tests, throwaway experiments)."""
         return cls(QdrantClient(location=":memory:"), embeddings, embeddings_id=embeddings_id)
-
-    @property
-    def dim(self) -> int:
-        """Size of the embedder's vectors, found by embedding a probe once."""
-        if self._dim is None:
-            self._dim = len(self.embeddings.embed_query("dimension probe"))
-        return self._dim
 
     def ensure_collection(self, name: str) -> None:
         """Create the collection if it is missing; check that an existing one fits the embedder. Idempotent."""
@@ -145,24 +140,22 @@ class QdrantStore:
             return self.client.count(name, exact=True).count
 
     def source_hashes(self, name: str) -> dict[str, str]:
-        """Each indexed source's content hash. A source whose chunks disagree (an interrupted re-ingest) maps
-        to ``""``, so it never looks unchanged."""
-        hashes: dict[str, str] = {}
+        """Each indexed source's content hash (see :func:`source_hashes_of`)."""
+        return source_hashes_of(self._payloads(name))
+
+    def _payloads(self, name: str) -> Iterator[dict[str, Any]]:
         offset: models.ExtendedPointId | None = None
         while True:
             with self._guard:
                 if not self.client.collection_exists(name):
-                    return hashes
+                    return
                 points, offset = self.client.scroll(
                     name, limit=1024, offset=offset, with_payload=list(KEYWORD_FIELDS), with_vectors=False
                 )
             for point in points:
-                payload = point.payload or {}
-                source, content_hash = payload.get("source"), payload.get("content_hash", "")
-                if isinstance(source, str):
-                    hashes[source] = content_hash if hashes.get(source, content_hash) == content_hash else ""
+                yield point.payload or {}
             if offset is None:
-                return hashes
+                return
 
     def delete_source(self, name: str, source: str, *, keep_hash: str | None = None) -> None:
         """Delete a source's chunks (but those with content hash ``keep_hash``, when given)."""
@@ -172,30 +165,7 @@ class QdrantStore:
             if self.client.collection_exists(name):
                 self.client.delete(name, points_selector=selector, wait=True)
 
-    def upsert(self, name: str, chunks: Sequence[Chunk], batch_size: int = 256) -> int:
-        """Embed (dense and sparse) and write chunks in batches; the point id is the chunk id. Returns the count."""
-        self.ensure_collection(name)
-        for start in range(0, len(chunks), batch_size):
-            batch = chunks[start : start + batch_size]
-            texts = [chunk["text"] for chunk in batch]
-            self.write(name, batch, self.embeddings.embed_documents(texts), self.sparse.encode_documents(texts))
-        return len(chunks)
-
-    def write(
-        self, name: str, chunks: Sequence[Chunk], dense: Sequence[list[float]], sparse: Sequence[SparseVector]
-    ) -> None:
-        """Write chunks whose vectors are already computed (one dense and one sparse vector each)."""
-        self.put(
-            name, [IndexedPoint(c["chunk_id"], d, s, dict(c)) for c, d, s in zip(chunks, dense, sparse, strict=True)]
-        )
-
-    def put(self, name: str, points: Sequence[IndexedPoint], batch_size: int = 256) -> None:
-        """Write points as they are (an imported index, a copy from another store)."""
-        self.ensure_collection(name)
-        for start in range(0, len(points), batch_size):
-            self._put(name, points[start : start + batch_size])
-
-    def _put(self, name: str, points: Sequence[IndexedPoint]) -> None:
+    def _write(self, name: str, points: Sequence[IndexedPoint]) -> None:
         structs = [
             models.PointStruct(
                 id=p.id,

@@ -84,7 +84,7 @@ def token_index(token: str) -> int:
 
 
 class SparseEncoder:
-    """Turns text into BM25-style :class:`qdrant_client.SparseVector` s (IDF applied by Qdrant)."""
+    """Turns text into BM25-style :class:`SparseVector` s (IDF applied by Qdrant)."""
 
     def __init__(self, k1: float = K1, b: float = B, avg_doc_tokens: float = AVG_DOC_TOKENS) -> None:
         self.k1 = k1

@@ -13,14 +13,14 @@ All store methods are synchronous (callers on an event loop run them in a thread
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from workbench.documents import Chunk, RetrievedDoc, SearchMode
 from workbench.errors import ConfigurationError
-from workbench.providers.sparse import SparseVector
+from workbench.providers.sparse import SparseEncoder, SparseVector
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -49,6 +49,77 @@ class IndexedPoint:
     dense: Sequence[float]
     sparse: SparseVector | None
     payload: dict[str, Any]
+
+
+class EmbeddingStore:
+    """What every store does the same way: finds its embedder's dimension, embeds chunks in batches, and writes
+    points through :meth:`_write` (one batch) and :meth:`_written` (once the call's batches are in: a store that
+    makes writes durable in one step does it there). Subclasses set ``embeddings``, ``sparse``, ``embeddings_id``
+    and ``_dim = None``, and implement ``ensure_collection`` and :meth:`_write`."""
+
+    embeddings: Embeddings
+    sparse: SparseEncoder
+    embeddings_id: str | None
+    _dim: int | None
+
+    @property
+    def dim(self) -> int:
+        """Size of the embedder's vectors, found by embedding a probe once."""
+        if self._dim is None:
+            self._dim = len(self.embeddings.embed_query("dimension probe"))
+        return self._dim
+
+    def ensure_collection(self, name: str) -> None:
+        raise NotImplementedError
+
+    def upsert(self, name: str, chunks: Sequence[Chunk], batch_size: int = 256) -> int:
+        """Embed (dense and sparse) and write chunks in batches; the point id is the chunk id. Returns the count."""
+        self.ensure_collection(name)
+        for start in range(0, len(chunks), batch_size):
+            batch = chunks[start : start + batch_size]
+            texts = [chunk["text"] for chunk in batch]
+            self._write(
+                name, as_points(batch, self.embeddings.embed_documents(texts), self.sparse.encode_documents(texts))
+            )
+        self._written(name)
+        return len(chunks)
+
+    def write(
+        self, name: str, chunks: Sequence[Chunk], dense: Sequence[list[float]], sparse: Sequence[SparseVector]
+    ) -> None:
+        """Write chunks whose vectors are already computed (one dense and one sparse vector each)."""
+        self.put(name, as_points(chunks, dense, sparse))
+
+    def put(self, name: str, points: Sequence[IndexedPoint], batch_size: int = 256) -> None:
+        """Write points as they are (an imported index, a copy from another store)."""
+        self.ensure_collection(name)
+        for start in range(0, len(points), batch_size):
+            self._write(name, points[start : start + batch_size])
+        self._written(name)
+
+    def _write(self, name: str, points: Sequence[IndexedPoint]) -> None:
+        raise NotImplementedError
+
+    def _written(self, name: str) -> None:
+        """After a call's batches are written (nothing, unless the store has more to do)."""
+
+
+def as_points(
+    chunks: Sequence[Chunk], dense: Sequence[list[float]], sparse: Sequence[SparseVector]
+) -> list[IndexedPoint]:
+    """Chunks with their vectors as points: the chunk id is the point id, the chunk its payload."""
+    return [IndexedPoint(c["chunk_id"], d, s, dict(c)) for c, d, s in zip(chunks, dense, sparse, strict=True)]
+
+
+def source_hashes_of(payloads: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Each source's content hash from its chunks' payloads; ``""`` for a source whose chunks disagree (an
+    interrupted re-ingest), so it never looks unchanged."""
+    hashes: dict[str, str] = {}
+    for payload in payloads:
+        source, content_hash = payload.get("source"), payload.get("content_hash", "")
+        if isinstance(source, str):
+            hashes[source] = content_hash if hashes.get(source, content_hash) == content_hash else ""
+    return hashes
 
 
 def make_filter(filters: Mapping[str, Any] | None, ns: Any) -> Any:

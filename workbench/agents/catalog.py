@@ -14,7 +14,7 @@ from pathlib import Path
 from workbench.agents import registry
 from workbench.agents.source import SpecError, SpecProblem
 from workbench.agents.spec import AgentSpec, SubgraphNode
-from workbench.agents.validate import load_spec
+from workbench.agents.validate import Known, load_spec
 from workbench.errors import ConfigurationError
 
 
@@ -44,13 +44,16 @@ class Agent:
         return self.spec is not None
 
 
-def read(path: Path, folder: Path | None = None, _seen: frozenset[str] = frozenset()) -> Agent:
+def read(
+    path: Path, folder: Path | None = None, _seen: frozenset[str] = frozenset(), known: Known | None = None
+) -> Agent:
     """The spec at `path`, checked against the registries and the other specs of `folder` (an agent it runs as a
-    subgraph must validate too)."""
+    subgraph must validate too); `known` is what the registries hold, when the caller has read it already."""
     folder = folder or path.parent
+    known = known or registry.known(folder)
     try:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-        spec = load_spec(path, registry.known(folder))
+        spec = load_spec(path, known)
     except OSError:
         return Agent(path.stem, path, "-", problems=[SpecProblem(path.name, None, "cannot be read")])
     except SpecError as exc:
@@ -58,10 +61,10 @@ def read(path: Path, folder: Path | None = None, _seen: frozenset[str] = frozens
     problems = []
     for name, node in spec.nodes.items():
         if isinstance(node, SubgraphNode) and node.agent is not None:
-            inner = registry.spec_names(folder).get(node.agent)
+            inner = registry.spec_names(folder).get(node.agent) if node.agent in known.agents else None
             if node.agent in _seen:
                 problems.append(SpecProblem(path.name, None, f"subgraph agent {node.agent!r} includes this one", name))
-            elif inner is not None and not read(inner, folder, _seen | {spec.name}).ok:
+            elif inner is not None and not read(inner, folder, _seen | {spec.name}, known).ok:
                 problems.append(SpecProblem(path.name, None, f"subgraph agent {node.agent!r} has problems", name))
     if problems:
         return Agent(name=spec.name, path=path, digest=digest, problems=problems)
@@ -73,10 +76,11 @@ def agents(folder: Path | None = None) -> list[Agent]:
     name, the second is refused)."""
     folder = folder or agents_dir()
     owners = registry.spec_names(folder)
+    known = registry.known(folder)  # read once for every file, not once per file
     names = {path: name for name, path in owners.items()}
     found = []
     for path in registry.spec_files(folder):
-        agent = read(path, folder)
+        agent = read(path, folder, known=known)
         if agent.ok and owners.get(agent.name) != path:
             other = owners[agent.name].name
             found.append(

@@ -89,11 +89,12 @@ class ChatService:
         self.runtime = runtime
         self.callback = callback or RunLogCallback()
 
-    def check(self, request: TurnRequest) -> None:
+    def check(self, request: TurnRequest) -> catalog.Agent | None:
         """Refuse a turn this server cannot run before anything starts: an unknown model, prompt version or
         collection name raises :class:`ConfigurationError`, a cloud model that is not configured
-        :class:`~workbench.errors.ProviderUnavailable`."""
+        :class:`~workbench.errors.ProviderUnavailable`. Returns the agent the turn runs, if it names one."""
         get_resources().models.check(request.model)
+        agent = None
         if request.agent is not None:
             agent = catalog.require(request.agent)
             if agent.spec is not None and any(n.kind == "interrupt" for n in agent.spec.nodes.values()):
@@ -106,6 +107,7 @@ class ChatService:
             raise ConfigurationError(f"unknown prompt version {request.prompt_version[:40]!r}; choose one of {known}")
         if request.collection is not None and not re.fullmatch(COLLECTION_PATTERN, request.collection):
             raise ConfigurationError("a collection name is 1-63 letters, digits, '_', '-' or '.'")
+        return agent
 
     async def history(self, session_id: str, agent: str | None = None) -> list[BaseMessage]:
         """The conversation so far in ``session_id`` (of the chat graph, or of `agent`: each has its sessions)."""
@@ -120,13 +122,13 @@ class ChatService:
         aborted; call :meth:`settle` after stopping a turn to be sure its row exists even if it never started).
         ``done`` is yielded once the run's row is in the run log's crash journal.
         """
-        model = await asyncio.to_thread(self._concrete_model, request)
-        async for event in self._run(request, run_id or str(uuid.uuid4()), model):
+        agent, model = await asyncio.to_thread(self._checked, request)
+        async for event in self._run(request, run_id or str(uuid.uuid4()), model, agent):
             yield event
 
-    def _concrete_model(self, request: TurnRequest) -> str:
-        self.check(request)
-        return get_resources().models.concrete(request.model)
+    def _checked(self, request: TurnRequest) -> tuple[catalog.Agent | None, str]:
+        """The turn checked: its agent (if any) and the concrete model it runs on."""
+        return self.check(request), get_resources().models.concrete(request.model)
 
     async def settle(
         self, request: TurnRequest, run_id: str, status: str = "aborted", error: str | None = None
@@ -149,7 +151,9 @@ class ChatService:
         self.callback.settle(unstarted_run(run_id, request.graph, status, error or status, **fields))
         await self.callback.runlog.durable()
 
-    async def _run(self, request: TurnRequest, run_id: str, model: str) -> AsyncIterator[dict[str, Any]]:
+    async def _run(
+        self, request: TurnRequest, run_id: str, model: str, agent: catalog.Agent | None
+    ) -> AsyncIterator[dict[str, Any]]:
         context: ChatContext | AgentContext
         if request.agent is None:
             context = ChatContext(
@@ -161,8 +165,7 @@ class ChatService:
             )
             answering = frozenset({GENERATE})
         else:
-            agent = await asyncio.to_thread(catalog.require, request.agent)
-            assert agent.spec is not None
+            assert agent is not None and agent.spec is not None  # check() found it
             context = AgentContext(
                 model=request.model,
                 collection=request.collection,

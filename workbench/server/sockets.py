@@ -124,8 +124,9 @@ class TurnSocket:
 
     # -- turns --------------------------------------------------------------------------------------------
 
-    async def refused(self, check: Callable[[], None]) -> bool:
-        """Run a turn's up-front ``check`` (in a thread); a refusal is sent as an error and no turn starts."""
+    async def refused(self, check: Callable[[], object]) -> bool:
+        """Run a turn's up-front ``check`` in a thread (what it returns is not used); a refusal is sent as an error
+        and no turn starts."""
         try:
             await asyncio.to_thread(check)
         except ConfigurationError as exc:

@@ -6,7 +6,9 @@ compiles its source again), against ``python -c pass`` as the floor:
 
 - ``ask``: ``workbench ask --model extractive`` on an indexed home;
 - ``runs``: ``workbench runs``;
-- ``audit``: ``workbench audit datasets/repos/inventory-api --model none``;
+- ``audit``: ``workbench audit datasets/repos/inventory-api --model none``, and as its baseline ``audit by hand``: a
+  process that imports only the explorer and the analyzers and runs them on the same folder one after another
+  (the explorer's map, then every tool of the three agents), no graph, no report;
 - ``serve → /health`` and ``serve → first answer`` (a ``/ws/chat`` turn, extractive) on an indexed home;
 - the server's RSS once it answers, and its CPU over ``--idle`` seconds of idling (as a share of one core), from
   15 s after its first answer (MLflow loads in the background after start);
@@ -39,6 +41,12 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 QUESTION = "Which port does the server listen on by default?"
+AUDITED = ROOT / "datasets" / "repos" / "inventory-api"
+BY_HAND = (
+    "import sys; from pathlib import Path; "
+    "from workbench.audit.agents import TOOLS; from workbench.audit.explorer import build_repo_map; "
+    "root = Path(sys.argv[1]); build_repo_map(root); [tool(root, timeout_s=120) for tool in TOOLS.values()]"
+)
 SETTLE_S = 15.0
 
 
@@ -158,12 +166,13 @@ def run(repeats: int, idle_s: float) -> dict[str, Any]:
                 "-m",
                 "workbench.cli",
                 "audit",
-                str(ROOT / "datasets" / "repos" / "inventory-api"),
+                str(AUDITED),
                 "--model",
                 "none",
                 "-o",
                 str(Path(tmp) / "report.md"),
             ],  # fmt: skip
+            "audit by hand": [PYTHON, "-c", BY_HAND, str(AUDITED)],
         }
         for name, command in commands.items():
             for cold in (False, True):
@@ -201,7 +210,7 @@ def print_table(results: dict[str, Any]) -> None:
     for name, row in results.items():
         warm, cold = row.get("warm"), row.get("cold")
         ratio = f"{cold / warm:>12.2f}x" if warm and cold else f"{'':>13}"
-        over = f"{warm - floor['warm']:>13.2f}s" if name in ("ask", "runs", "audit") else f"{'':>14}"
+        over = f"{warm - floor['warm']:>13.2f}s" if name in ("ask", "runs", "audit", "audit by hand") else f"{'':>14}"
         cold_cell = f"{cold:>13.2f}" if cold is not None else f"{'':>13}"
         print(f"{name:<28}{warm:>15.3f}{cold_cell}{ratio}{over}")
 

@@ -34,8 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import git
-
 from workbench.audit.checkout_tree import (
     Bounds,
     CloneError,
@@ -210,6 +208,8 @@ def _git_argv(args: list[str], protocol: str) -> list[str]:
         "advice.detachedHead": "false",
     }
     config = [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
+    import git  # GitPython, imported when a clone runs rather than with the server
+
     return [git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git", *config, *args]
 
 
@@ -280,6 +280,8 @@ def _is_git_repository(path: Path) -> bool:
 
 def _index_symlinks(dest: Path) -> list[str]:
     """Paths git recorded as symbolic links (checked out as plain files holding the link's target)."""
+    import git
+
     repo = git.Repo(dest)
     try:
         return [str(entry.path) for entry in repo.index.entries.values() if stat.S_ISLNK(entry.mode)]

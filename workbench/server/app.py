@@ -6,6 +6,7 @@ Everything shared (vector store, models, checkpointer, run log) is built in the 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +16,10 @@ from workbench.resources import Resources, get_resources, set_resources
 from workbench.server import security
 from workbench.services import open_services
 from workbench.settings import Settings, get_settings
+
+# MLflow's import holds the GIL for seconds: begun at once, it would slow the first page's own load events (a
+# browser opened with the server) by as much. The Evals tab starts it itself when it needs it sooner.
+MLFLOW_WARM_DELAY_S = 5.0
 
 
 def create_app(
@@ -42,11 +47,18 @@ def create_app(
                 app.state.chat = services.chat
                 app.state.voice = services.voice
                 app.state.tasks = services.tasks
-                if ui:  # the Evals tab's first open should not wait seconds for MLflow: load it now, aside
+                warming = None
+                if ui:  # the Evals tab's first open should not wait seconds for MLflow: load it soon, aside
                     from workbench.evals.tracking import warm_in_background
 
-                    warm_in_background(active.settings)
-                yield
+                    warming = asyncio.get_running_loop().call_later(
+                        MLFLOW_WARM_DELAY_S, warm_in_background, active.settings
+                    )
+                try:
+                    yield
+                finally:
+                    if warming is not None:
+                        warming.cancel()
         finally:
             set_resources(previous)
             if resources is None:

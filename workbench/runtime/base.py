@@ -23,6 +23,7 @@ from typing import Any, Literal
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 
+from workbench.health import Check
 from workbench.runlog.callback import GATEWAY_RUN_ID
 
 __all__ = ["GATEWAY_RUN_ID", "GraphFailed", "GraphName", "GraphRun", "GraphRuntime", "RunPart", "SessionBusy", "Token"]
@@ -94,6 +95,11 @@ class GraphRuntime(ABC):
     async def check(self) -> None:
         """Raise :class:`~workbench.errors.ProviderUnavailable` when the runtime cannot run graphs now."""
         return None
+
+    async def health(self) -> list[Check]:
+        """Cheap probes of what the runtime depends on (checkpoints, session leases, a graph server), for ``/ready``;
+        never raises, bounds its own waits."""
+        return []
 
     async def close(self) -> None:
         """Release what the runtime holds (connections); running streams are cancelled by their consumers."""

@@ -59,7 +59,7 @@ _RETRIEVED_KEYS = ("chunk_id", "source", "score", "dense_score", "sparse_score")
 _FINISHED_MEMORY = 10_000
 # Where a run's model name came from, weakest first: a stronger source replaces a weaker one, never the reverse.
 _FROM_PROVIDER, _FROM_LLM, _FROM_METADATA, _FROM_OUTPUT, _FROM_EVENT = range(1, 6)
-_ABORTED_MEMORY = 256
+_ENDED_MEMORY = 256
 
 
 def unstarted_run(run_id: str, graph: str, status: str, error: str | None, **fields: Any) -> RunRecord:
@@ -293,7 +293,8 @@ class RunLogCallback(BaseCallbackHandler):
         self._open: dict[UUID, _OpenRun] = {}
         self._root_of: dict[UUID, UUID] = {}
         self._finished: OrderedDict[UUID, None] = OrderedDict()
-        self._aborted: OrderedDict[UUID, RunRecord] = OrderedDict()
+        self._ended: OrderedDict[UUID, RunRecord] = OrderedDict()
+        """The last rows logged for runs that ended, so one can be logged again as what its client was told."""
 
     @property
     def runlog(self) -> RunLog:
@@ -323,10 +324,20 @@ class RunLogCallback(BaseCallbackHandler):
         if self._finish(key, status, error, None):
             return True
         with self._lock:
-            record = self._aborted.get(key)
-            if record is None or record.status == status:
+            record = self._ended.get(key)
+            if record is None or record.status != "aborted" or record.status == status:
                 return False
-            del self._aborted[key]
+        return self.relog(key, status, error)
+
+    def relog(self, run_id: str | UUID, status: str, error: str | None) -> bool:
+        """Log the ended run ``run_id`` again with ``status`` and ``error``: what its client was told when that
+        differs from how the graph ended (an ``ok`` run that could not be saved is an error to its client). False
+        when the run is not among the last ones ended here."""
+        key = run_id if isinstance(run_id, UUID) else UUID(str(run_id))
+        with self._lock:
+            record = self._ended.pop(key, None)
+        if record is None:
+            return False
         self.runlog.log_run(dataclasses.replace(record, status=status, error=error))
         return True
 
@@ -519,10 +530,9 @@ class RunLogCallback(BaseCallbackHandler):
             if outputs is not None:
                 run.record.output = output_text(outputs)
             record, events = run.finish(status, error)
-            if status == "aborted":
-                self._aborted[root_id] = record
-                if len(self._aborted) > _ABORTED_MEMORY:
-                    self._aborted.popitem(last=False)
+            self._ended[root_id] = record
+            if len(self._ended) > _ENDED_MEMORY:
+                self._ended.popitem(last=False)
         self.runlog.log_run(record)
         self.runlog.log_events(events)
         return True

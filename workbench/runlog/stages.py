@@ -22,23 +22,26 @@ class Stop:
 
 
 class Marker:
-    """Set once everything queued before it has reached a stage; wakes a thread or an event loop."""
+    """Set once everything queued before it has reached a stage (``ok``), or once it is known that some of it could
+    not (``ok=False``); wakes a thread or an event loop."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._loop = loop
         self.event = threading.Event()
-        self.future: asyncio.Future[None] | None = loop.create_future() if loop is not None else None
+        self.ok = True
+        self.future: asyncio.Future[bool] | None = loop.create_future() if loop is not None else None
 
-    def set(self) -> None:
+    def set(self, ok: bool = True) -> None:
+        self.ok = ok
         self.event.set()
         if self._loop is not None and self.future is not None:
             with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile: nobody waits any more
-                self._loop.call_soon_threadsafe(_resolve, self.future)
+                self._loop.call_soon_threadsafe(_resolve, self.future, ok)
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
+def _resolve(future: asyncio.Future[bool], ok: bool) -> None:
     if not future.done():
-        future.set_result(None)
+        future.set_result(ok)
 
 
 class Journaled(Marker):
@@ -54,6 +57,8 @@ class WriterBatch:
 
     def __init__(self, journal: Journal | None) -> None:
         self.journal = journal
+        self.unjournaled = 0
+        """Pending rows whose journal append failed: until DuckDB has them, they survive nothing."""
         self.pending = Pending()
         self.first_id = self.last_id = 0
         self.first_at = 0.0
@@ -68,6 +73,8 @@ class WriterBatch:
         if not self.pending.count:
             self.first_at = time.monotonic()
         self.pending.add(staged.records)
+        if not staged.journaled:
+            self.unjournaled += len(staged.records)
         if staged.last:
             self.first_id, self.last_id = self.first_id or staged.first, staged.last
 
@@ -83,7 +90,7 @@ class WriterBatch:
 
     def give_up(self) -> tuple[int, bool]:
         """Forget the pending rows; how many, and whether their journal entries keep them."""
-        count, journaled = self.pending.count, bool(self.last_id)
+        count, journaled = self.pending.count, bool(self.last_id) and not self.unjournaled
         self.pending.take()
         self.written()
         return count, journaled
@@ -91,18 +98,20 @@ class WriterBatch:
     def written(self) -> tuple[int, int]:
         """The journal span just written (or given up), and a fresh start."""
         span = (self.first_id, self.last_id)
-        self.first_id = self.last_id = self.failures = 0
+        self.first_id = self.last_id = self.failures = self.unjournaled = 0
         self.retry_at = 0.0
         return span
 
 
 @dataclass
 class Staged:
-    """Records on their way to DuckDB, with the ids of their journal entries (0, 0 without a journal)."""
+    """Records on their way to DuckDB, with the ids of their journal entries (0, 0 without a journal, or when the
+    append failed: then ``journaled`` is False)."""
 
     records: list[Record]
     first: int
     last: int
+    journaled: bool = True
 
 
 STOP = Stop()

@@ -4,7 +4,10 @@ DuckDB in Arrow batches.
 ``log_run`` and ``log_records`` only put on a queue (a few microseconds, never blocking, never raising). The
 journal thread takes whatever is queued and appends it to the SQLite journal beside the database in one
 transaction (:mod:`workbench.runlog.journal`), at once: ``await runlog.durable()`` returns when everything logged
-before it is there, which is what a turn waits for before it tells its client ``done``. The writer thread waits
+before it is there, which is what a turn waits for before it tells its client ``done``; it returns False (and
+:meth:`RunLog.require_durable` raises :class:`~workbench.errors.StorageUnavailable`) while records the journal could
+not take (a full disk, a read-only home) are not yet in DuckDB either, so no client hears ``ok`` of a run that would
+not survive a crash. Such records are kept in memory and written as soon as the disk allows (up to ``max_batch``). The writer thread waits
 until 500 rows are pending or 200 ms have passed since the first one, writes everything pending in one DuckDB
 transaction through a connection it opens for that batch only (so another process can use the file between
 batches), then deletes those entries from the journal. When a process dies, its journal entries are replayed by
@@ -29,6 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from workbench.errors import StorageUnavailable
+from workbench.health import Check
 from workbench.runlog import queries
 from workbench.runlog.batches import describe, write_batch
 from workbench.runlog.journal import Journal, Synchronous, gone_owners, journal_path
@@ -100,6 +105,11 @@ class RunLog:
         self.rows_deferred = 0
         """Rows that could not be written to DuckDB now; their journal entries are replayed after this process."""
         self.last_recovery: Recovery | None = None
+        self._unjournaled = 0
+        """Records the journal could not take that DuckDB does not hold yet (updated under ``_count_lock``)."""
+        self._count_lock = threading.Lock()
+        self._journal_problem: str | None = None
+        self._write_problem: str | None = None
         self._listeners: list[Callable[[Recovery], None]] = []
         self._recovered = threading.Event()
         self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
@@ -145,11 +155,34 @@ class RunLog:
 
     async def durable(self) -> bool:
         """Wait until everything logged before this call is in the journal (it survives a crash from then on);
-        False if the lock timeout passed first. Without a journal: at once."""
+        False if the lock timeout passed first or if some of it could not be journaled and is not in DuckDB yet.
+        Without a journal: at once."""
         if self._closed or self.journal_path is None:
             return True
         return await self._reached(Journaled(asyncio.get_running_loop()))
 
+    async def require_durable(self) -> None:
+        """:meth:`durable`, raising :class:`~workbench.errors.StorageUnavailable` when it is not."""
+        if not await self.durable():
+            raise StorageUnavailable(
+                "the run could not be saved to the run log (the disk holding the workbench's home may be full or "
+                "read-only); it is kept in memory and saved once the disk allows. Ask the operator to free space "
+                "(GET /ready names what fails)"
+            )
+
+    def health(self) -> Check:
+        """Whether runs logged now are saved: the journal takes them and DuckDB is written (cheap: no file access)."""
+        unsaved = self._unjournaled
+        if self._closed:
+            return Check("runlog", False, "the run log is closed (the server is stopping)")
+        if unsaved or self._journal_problem:
+            held = f"; {unsaved} records are held in memory until it can" if unsaved else ""
+            return Check("runlog", False, f"{self._journal_problem or 'the crash journal cannot be written'}{held}")
+        if self._write_problem:
+            return Check("runlog", False, self._write_problem)
+        if self.rows_dropped:
+            return Check("runlog", False, f"{self.rows_dropped} records were dropped (see the server log)")
+        return Check("runlog", True)
     def flush(self, timeout: float = 5.0) -> bool:
         """Block until everything enqueued before this call is in DuckDB; False if ``timeout`` passed first.
 
@@ -174,10 +207,9 @@ class RunLog:
         self._queue.put(marker)
         try:
             async with asyncio.timeout(self.lock_timeout):
-                await marker.future
+                return await marker.future
         except TimeoutError:
             return False
-        return True
 
     def wait_recovered(self, timeout: float | None = None) -> Recovery | None:
         """Block until this process's first recovery ran (see :mod:`workbench.runlog.recovery`); its result."""
@@ -228,13 +260,20 @@ class RunLog:
 
     # -- journal thread ------------------------------------------------------------------------------------
 
-    def _open_journal(self) -> Journal | None:
+    def _open_journal(self, *, quiet: bool = False) -> Journal | None:
         if self.journal_path is None:
             return None
         try:
             return Journal(self.journal_path, synchronous=self.synchronous, busy_timeout=self.lock_timeout)
-        except Exception:
-            logger.exception("run log journal %s cannot be opened; runs are not crash-safe", self.journal_path)
+        except Exception as exc:
+            self._journal_problem = _storage_problem(exc, "the run log's crash journal")
+            if not quiet:
+                logger.warning(
+                    "run log journal %s cannot be opened (%s); clients are told storage_unavailable until it can: "
+                    "free space on the disk holding WORKBENCH_HOME or make it writable",
+                    self.journal_path,
+                    exc,
+                )
             return None
 
     def _journal_loop(self) -> None:
@@ -244,7 +283,12 @@ class RunLog:
         next_beat = time.monotonic() + self.heartbeat_interval
         stop = False
         while not stop:
-            wait = max(0.0, next_beat - time.monotonic()) if journal is not None else None
+            if journal is None and self.journal_path is not None and time.monotonic() >= next_beat:
+                journal = self._open_journal(quiet=True)  # the disk may have room again
+                if journal is not None:
+                    self._guarded(journal.register, self.owner)
+                next_beat = time.monotonic() + self.heartbeat_interval
+            wait = max(0.0, next_beat - time.monotonic()) if self.journal_path is not None else None
             records: list[Record] = []
             journaled: list[Marker] = []
             written: list[Marker] = []
@@ -262,7 +306,7 @@ class RunLog:
             if records:
                 self._stage.put(self._journal(journal, records))
             for marker in journaled:
-                marker.set()
+                marker.set(ok=self._unjournaled == 0)
             for marker in written:
                 self._stage.put(marker)
             if journal is not None and time.monotonic() >= next_beat:
@@ -276,14 +320,32 @@ class RunLog:
         for record in records:
             if isinstance(record, RunRecord | TaskRecord) and record.owner is None:
                 record.owner = self.owner.id
-        if journal is None:
+        if self.journal_path is None:
             return Staged(records, 0, 0)
         try:
+            if journal is None:
+                raise OSError("the crash journal could not be opened")
             last = journal.append(self.owner, records)
-        except Exception:
-            logger.exception("run log journal %s: %d records not journaled", self.journal_path, len(records))
-            return Staged(records, 0, 0)
+        except Exception as exc:
+            if self._journal_problem is None:
+                logger.warning(
+                    "run log journal %s cannot be written (%s): finished runs are held in memory and clients are told "
+                    "storage_unavailable until it can; free space on the disk holding WORKBENCH_HOME or make it "
+                    "writable",
+                    self.journal_path,
+                    exc,
+                )
+            self._journal_problem = _storage_problem(exc, "the run log's crash journal")
+            self._count_unjournaled(len(records))
+            return Staged(records, 0, 0, journaled=False)
+        if self._journal_problem is not None:
+            logger.warning("run log journal %s is written again", self.journal_path)
+            self._journal_problem = None
         return Staged(records, last - len(records) + 1, last)
+
+    def _count_unjournaled(self, change: int) -> None:
+        with self._count_lock:
+            self._unjournaled += change
 
     @staticmethod
     def _guarded(call: Callable[..., object], *args: object) -> None:
@@ -295,7 +357,7 @@ class RunLog:
     # -- writer thread -------------------------------------------------------------------------------------
 
     def _writer_loop(self) -> None:
-        journal = self._open_journal()
+        journal = self._open_journal(quiet=True)
         self._recover(journal)
         self._recovered.set()
         batch = WriterBatch(journal)
@@ -318,8 +380,10 @@ class RunLog:
                 self._write(batch, final=stop)
             for marker in markers:
                 marker.set()
-            if journal is not None and time.monotonic() >= next_check:
-                if self._someone_stopped(journal):
+            if time.monotonic() >= next_check:
+                if journal is None and self.journal_path is not None and not batch.count:
+                    journal = batch.journal = self._open_journal(quiet=True)
+                if journal is not None and self._someone_stopped(journal):
                     self._recover(journal)
                 next_check = time.monotonic() + self.recover_interval
         if journal is not None:
@@ -335,18 +399,22 @@ class RunLog:
         close, and before that after ``max_attempts`` failures in a row without a journal (they are dropped) or,
         with one, once ``max_batch`` rows wait (they stay in the journal and are replayed after this process)."""
         rows = batch.take()
+        unjournaled = batch.unjournaled
         try:
             with connect(self.path, lock_timeout=self.lock_timeout) as con:
                 con.begin()
                 write_batch(con, rows)
                 con.commit()
-        except Exception:
+        except Exception as exc:
             batch.failed(rows)
             attempt = f"{batch.failures}/{self.max_attempts}"
             logger.warning("run log write to %s failed (attempt %s)", self.path, attempt, exc_info=batch.failures == 1)
-            in_journal = batch.journal is not None and bool(batch.last_id)
-            if not final and (batch.failures < self.max_attempts or (in_journal and batch.count < self.max_batch)):
+            self._write_problem = _storage_problem(exc, "the run log (runs.duckdb)")
+            # Rows wait in memory (in order, retried after a growing pause) until the file can be written again,
+            # up to max_batch of them; past that, or at close, they are given up (kept in the journal if it has them).
+            if not final and batch.count < self.max_batch:
                 return
+            self._count_unjournaled(-unjournaled)
             given_up, journaled = batch.give_up()
             if journaled:
                 self.rows_deferred += given_up
@@ -356,6 +424,8 @@ class RunLog:
                 logger.error("run log: dropped %s for %s", describe(rows), self.path)
             return
         self.batches_written += 1
+        self._write_problem = None
+        self._count_unjournaled(-unjournaled)
         first, last = batch.written()
         if batch.journal is not None and last:
             self._guarded(batch.journal.delete, self.owner.id, first, last)
@@ -383,6 +453,18 @@ class RunLog:
                     listener(result)
                 except Exception:
                     logger.exception("run log: a recovery listener failed")
+
+
+def _storage_problem(exc: BaseException, store: str) -> str:
+    """What an operator should read about a failed write to ``store`` (no path, no exception class)."""
+    text = str(exc).lower()
+    if "full" in text or "no space" in text or getattr(exc, "errno", None) == 28:
+        return f"{store} cannot be written: the disk holding WORKBENCH_HOME is full; free space on it"
+    if "read-only" in text or "readonly" in text or "permission" in text:
+        return f"{store} cannot be written: WORKBENCH_HOME is read-only; make it writable"
+    if "malformed" in text or "not a database" in text or "corrupt" in text:
+        return f"{store} is damaged; move the file aside (the server rebuilds what it can) or restore a backup"
+    return f"{store} cannot be written; the server log has the details"
 
 
 _runlog: RunLog | None = None

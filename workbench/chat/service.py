@@ -216,7 +216,7 @@ class ChatService:
             if not finished:
                 with contextlib.suppress(Exception):
                     self.callback.abort(run_id)
-        await self.callback.runlog.durable()  # the finished row survives a crash before the client hears done
+        await self.callback.saved(run_id)  # the finished row survives a crash before the client hears done
         answer = final.get("messages", [])[-1] if final.get("messages") else None
         text = str(answer.content) if isinstance(answer, AIMessage) else ""
         citations, mode = cited_numbers(text, len(docs)), "explicit"

@@ -40,6 +40,7 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
+from workbench.errors import StorageUnavailable
 from workbench.runlog.schema import EventRecord, RunRecord
 from workbench.runlog.writer import get_runlog, utcnow
 
@@ -328,6 +329,16 @@ class RunLogCallback(BaseCallbackHandler):
             if record is None or record.status != "aborted" or record.status == status:
                 return False
         return self.relog(key, status, error)
+
+    async def saved(self, run_id: str | UUID) -> None:
+        """Wait until the ended run ``run_id`` is crash-safe in the run log, before its client hears ``done``; when
+        it cannot be (a full disk), log it as the error the client is about to hear and raise
+        :class:`~workbench.errors.StorageUnavailable`."""
+        try:
+            await self.runlog.require_durable()
+        except StorageUnavailable as exc:
+            self.relog(run_id, "error", exc.code)
+            raise
 
     def relog(self, run_id: str | UUID, status: str, error: str | None) -> bool:
         """Log the ended run ``run_id`` again with ``status`` and ``error``: what its client was told when that

@@ -149,7 +149,7 @@ class VoiceService:
                 SPEAKERS.cancel(final.get("turn_id"))
                 with contextlib.suppress(Exception):
                     self.callback.abort(run_id)
-        await self.callback.runlog.durable()  # the finished row survives a crash before the client hears done
+        await self.callback.saved(run_id)  # the finished row survives a crash before the client hears done
         if final.get("speech"):
             yield {"type": "audio", "format": final.get("speech_format") or "wav", "data": final["speech"]}
         yield {

@@ -42,6 +42,7 @@ from workbench.audit.agents import AgentContext, inventory, run_agent, select_ag
 from workbench.audit.clone import clone as clone_target
 from workbench.audit.clone import remove_checkout
 from workbench.audit.findings import count_by_severity, merge_findings, rank, summarize
+from workbench.audit.git_source import scratch_for
 from workbench.audit.models import AGENTS, AgentName, AgentResult, AuditReport
 from workbench.audit.prompts import PROMPT_VERSION
 from workbench.audit.safety import TargetError, check_ref, check_target, check_task_id
@@ -307,8 +308,9 @@ def cleanup(task_id: str) -> None:
         folder = _checkout_dir(task_id)
     except TargetError:
         return  # not a UUID: no checkout of ours
-    if folder.exists():
-        shutil.rmtree(folder, ignore_errors=True)
+    for each in (folder, scratch_for(folder)):  # the checkout and the copy of a local repository's history
+        if each.exists():
+            shutil.rmtree(each, ignore_errors=True)
 
 
 builder = StateGraph(AuditState, context_schema=AuditContext, input_schema=AuditInput, output_schema=AuditOutput)

@@ -13,6 +13,7 @@ import git
 import pytest
 
 from workbench.audit.clone import clone
+from workbench.audit.git_source import scratch_for
 from workbench.audit.safety import ROOTS_ENV, Target, TargetError, check_ref, check_target
 from workbench.settings import Settings
 
@@ -137,7 +138,8 @@ def test_canary_records_git_for_a_legitimate_target(
     checkout = clone(check_target(str(repo), settings), tmp_path / "checkout", settings)
     assert checkout.source == "git"
     clone_call = next(call for call in canary.read_text().splitlines() if " clone " in call)
-    assert clone_call.split()[-3:] == ["--", repo.as_uri(), str(tmp_path / "checkout")]
+    # git reads the audit's private copy of the history, never the repository itself (see git_source)
+    assert clone_call.split()[-3:] == ["--", scratch_for(tmp_path / "checkout").as_uri(), str(tmp_path / "checkout")]
 
 
 def test_credentials_are_not_echoed(settings: Settings) -> None:

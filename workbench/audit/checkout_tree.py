@@ -4,11 +4,12 @@ it and removing its symlinks without following any link, and copying a local fol
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -114,44 +115,131 @@ def remove_symlinks(dest: Path, recorded: list[str]) -> int:
     return removed
 
 
-def copy_tree(source: Path, dest: Path, bounds: Bounds) -> int:
-    """Copy regular files and folders (``.git`` skipped, symlinks never followed); return the symlinks left out."""
-    dest.mkdir(exist_ok=True)
-    skipped = files = size = 0
-    stack = [(source, dest)]
-    while stack:
-        source_dir, dest_dir = stack.pop()
-        with os.scandir(source_dir) as entries:
-            for entry in entries:
-                bounds.check_time()
-                if entry.name == ".git":
-                    continue
-                if entry.is_symlink():
-                    skipped += 1
-                elif entry.is_dir(follow_symlinks=False):
-                    (dest_dir / entry.name).mkdir()
-                    stack.append((Path(entry.path), dest_dir / entry.name))
-                elif entry.is_file(follow_symlinks=False):  # fifos, sockets and devices are left out
-                    copied = _copy_file(Path(entry.path), dest_dir / entry.name, bounds, size)
-                    if copied is None:
-                        skipped += 1
-                        continue
-                    files, size = files + 1, size + copied
-                    bounds.check_size(files, size)
-    return skipped
+class LinkFound(Exception):  # a signal between copy_tree and its caller, never shown
+    """``copy_tree(links="refuse")`` met a symbolic link; ``path`` is relative to the copied folder."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
 
 
-def _copy_file(source: Path, dest: Path, bounds: Bounds, copied_before: int) -> int | None:
-    """Copy one regular file; ``None`` when it turned into a symlink or special file since it was listed."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
+
+def open_dir(path: Path) -> int:
+    """A descriptor of the directory at the absolute ``path``, opened one component at a time without following
+    a link: the folder reached is the one the path names now, not wherever a link swapped in since it was
+    checked would lead. Raises :class:`CloneError` when a component is a link or not a directory."""
+    fd = os.open("/", _DIR_FLAGS)
     try:
-        fd = os.open(source, flags)
+        for part in Path(path).absolute().parts[1:]:
+            child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = child
     except OSError as error:
-        if os.path.islink(source):
+        os.close(fd)
+        raise CloneError(
+            "clone_failed", f"The folder changed while it was being read ({error.strerror}); try again."
+        ) from None
+    return fd
+
+
+def copy_tree(
+    source: int,
+    dest: Path,
+    bounds: Bounds,
+    *,
+    keep: Callable[[str], bool] = lambda relative: relative.rsplit("/", 1)[-1] != ".git",
+    links: Literal["skip", "refuse"] = "skip",
+    hardlink: bool = False,
+) -> int:
+    """Copy the regular files and folders under the directory ``source`` (a descriptor, see :func:`open_dir`)
+    that ``keep`` accepts (by their path relative to it; default: all but ``.git``) into ``dest``.
+
+    Nothing is ever followed: every folder is entered and every file opened relative to its parent's
+    descriptor with ``O_NOFOLLOW``, so a link swapped in while the copy runs is refused, never read through.
+    ``links``: symbolic links are left out (counted: the return value) or raise :class:`LinkFound`. Fifos,
+    sockets and devices are left out. ``hardlink``: link files rather than copy them where the file system
+    allows (the copy must then never be written to); linked bytes are not counted against ``bounds``."""
+    dest.mkdir(exist_ok=True)
+    totals = [0, 0, 0]  # skipped links, files copied, bytes copied
+    _copy_dir(source, "", dest, bounds, keep, links, hardlink, totals)
+    return totals[0]
+
+
+def _copy_dir(
+    fd: int,
+    prefix: str,
+    dest: Path,
+    bounds: Bounds,
+    keep: Callable[[str], bool],
+    links: Literal["skip", "refuse"],
+    hardlink: bool,
+    totals: list[int],
+) -> None:
+    with os.scandir(fd) as listing:
+        names = sorted(entry.name for entry in listing)
+    for name in names:
+        bounds.check_time()
+        relative = f"{prefix}{name}"
+        if not keep(relative):
+            continue
+        try:
+            mode = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(mode):
+            if links == "refuse":
+                raise LinkFound(relative)
+            totals[0] += 1
+        elif stat.S_ISDIR(mode):
+            try:
+                child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            except OSError as error:
+                if links == "refuse" and error.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise LinkFound(relative) from None
+                raise CloneError("clone_failed", f"Cannot read the folder {relative}: {error.strerror}.") from None
+            try:
+                (dest / name).mkdir()
+                _copy_dir(child, f"{relative}/", dest / name, bounds, keep, links, hardlink, totals)
+            finally:
+                os.close(child)
+        elif stat.S_ISREG(mode):
+            if hardlink and _link_file(fd, name, dest / name):
+                continue
+            copied = _copy_file(fd, name, dest / name, bounds, totals[2])
+            if copied is None:
+                if links == "refuse":
+                    raise LinkFound(relative)
+                totals[0] += 1
+                continue
+            totals[1], totals[2] = totals[1] + 1, totals[2] + copied
+            bounds.check_size(totals[1], totals[2])
+
+
+def _link_file(fd: int, name: str, dest: Path) -> bool:
+    """A hard link at ``dest`` to the regular file ``name`` (never to a link swapped in); False: copy it."""
+    try:
+        os.link(name, dest, src_dir_fd=fd, follow_symlinks=False)
+    except OSError:  # another file system, or protected_hardlinks and a file of another user
+        return False
+    if stat.S_ISREG(os.lstat(dest).st_mode):
+        return True
+    dest.unlink()  # it became something else since it was listed: copy_file refuses or skips it
+    return False
+
+
+def _copy_file(fd: int, name: str, dest: Path, bounds: Bounds, copied_before: int) -> int | None:
+    """Copy one regular file; ``None`` when it turned into a symlink or special file since it was listed."""
+    try:
+        source = os.open(name, _FILE_FLAGS, dir_fd=fd)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
             return None
-        raise CloneError("clone_failed", f"Cannot read {source}: {error.strerror}.") from None
-    with open(fd, "rb") as reader:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        raise CloneError("clone_failed", f"A file could not be read ({error.strerror}); try again.") from None
+    with open(source, "rb") as reader:
+        if not stat.S_ISREG(os.fstat(source).st_mode):
             return None
         copied = 0
         with open(dest, "xb") as writer:

@@ -18,11 +18,10 @@ copy and the symlink removal are in :mod:`workbench.audit.checkout_tree`.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import logging
 import os
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -34,14 +33,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from workbench.audit import child_processes
 from workbench.audit.checkout_tree import (
     Bounds,
     CloneError,
     copy_tree,
     measure,
+    open_dir,
     prepare_dest,
     remove_symlinks,
 )
+from workbench.audit.git_source import check_git_dir, private_copy, scratch_for
 from workbench.audit.safety import Target, check_ref, check_target
 from workbench.settings import Settings
 
@@ -93,18 +95,23 @@ def clone(
     prepare_dest(dest, source_dir)
     started = time.monotonic()
     try:
-        if source_dir is None or _is_git_repository(source_dir):
-            url = target.location if source_dir is None else source_dir.as_uri()
-            protocol = "https" if source_dir is None else "file"
-            _git_clone(url, dest, ref=ref, depth=settings.audit_clone_depth, protocol=protocol, bounds=bounds)
-            removed = remove_symlinks(dest, _index_symlinks(dest))
-            commit, depth = _history(dest)
-            source: Literal["git", "copy"] = "git"
-        else:
+        source: Literal["git", "copy"]
+        if source_dir is not None and not check_git_dir(source_dir):
             if ref:
                 raise CloneError("ref_not_found", f"{target.display} is not a git repository: it has no ref {ref!r}.")
-            removed = copy_tree(source_dir, dest, bounds) + remove_symlinks(dest, [])
+            removed = _copy_folder(source_dir, dest, bounds)
             commit, depth, source = None, 0, "copy"
+        else:
+            clone_into = functools.partial(
+                _git_clone, dest=dest, ref=ref, depth=settings.audit_clone_depth, bounds=bounds
+            )
+            if source_dir is None:
+                clone_into(target.location, protocol="https")
+            else:
+                with private_copy(source_dir, dest, bounds) as history:  # git never opens the repository itself
+                    clone_into(history.as_uri(), protocol="file")
+            removed = remove_symlinks(dest, _index_symlinks(dest))
+            (commit, depth), source = _history(dest), "git"
         files, size, total = measure(dest)
         bounds.check_size(files, total)
     except BaseException as error:
@@ -148,6 +155,15 @@ def remove_checkout(path: Path) -> None:
         shutil.rmtree(path, onerror=make_writable_and_retry)
 
 
+def _copy_folder(source_dir: Path, dest: Path, bounds: Bounds) -> int:
+    """Copy a folder that is not a repository; the links left out."""
+    folder = open_dir(source_dir)
+    try:
+        return copy_tree(folder, dest, bounds) + remove_symlinks(dest, [])
+    finally:
+        os.close(folder)
+
+
 def _discard(dest: Path) -> None:
     try:
         remove_checkout(dest)
@@ -166,29 +182,35 @@ def _git_clone(url: str, dest: Path, *, ref: str | None, depth: int, protocol: s
     with tempfile.TemporaryDirectory(prefix="workbench-git-") as home:
         stderr_path = Path(home) / "stderr"
         with stderr_path.open("wb") as stderr:
-            process = subprocess.Popen(
+            process = child_processes.spawn(  # a group of its own that dies with the task and with this process
                 _git_argv(args, protocol),
                 cwd=home,
                 env=_git_env(Path(home), protocol),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
-                start_new_session=True,  # its own process group: a kill reaches remote helpers and index-pack too
             )
             try:
                 _supervise(process, dest, bounds)
             finally:
-                _stop(process)
-        if process.returncode != 0:
+                returncode = child_processes.kill(process)  # also what git left running
+        if returncode != 0:
             message = _without_paths(stderr_path.read_text(errors="replace"), dest, Path(home)).strip()[-800:]
             if ref and "not found in upstream" in message:
                 raise CloneError("ref_not_found", f"The repository has no branch or tag {ref!r}.")
-            raise CloneError("clone_failed", f"git clone failed: {message or f'exit status {process.returncode}'}")
+            raise CloneError("clone_failed", f"git clone failed: {message or f'exit status {returncode}'}")
 
 
 def _without_paths(text: str, dest: Path, home: Path) -> str:
     """git's message with the server's folders (checkout, scratch home) replaced by what they are."""
-    for folder, name in ((dest, "<checkout>"), (dest.resolve(), "<checkout>"), (home, "<scratch>")):
+    history = scratch_for(dest)
+    for folder, name in (
+        (history, "<repository>"),
+        (history.resolve(), "<repository>"),
+        (dest, "<checkout>"),
+        (dest.resolve(), "<checkout>"),
+        (home, "<scratch>"),
+    ):
         text = text.replace(str(folder), name)
     return text
 
@@ -238,7 +260,7 @@ def _supervise(process: subprocess.Popen[bytes], dest: Path, bounds: Bounds) -> 
     next_measure = 0.0
     while True:
         bounds.check_time()
-        if process.poll() is not None:
+        if not child_processes.running(process):
             return
         if time.monotonic() >= next_measure:
             began = time.monotonic()
@@ -246,13 +268,6 @@ def _supervise(process: subprocess.Popen[bytes], dest: Path, bounds: Bounds) -> 
             bounds.check_size(files, total)
             next_measure = time.monotonic() + max(0.2, 4 * (time.monotonic() - began))  # big trees: measure less
         bounds.cancel.wait(_POLL_S)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def _history(dest: Path) -> tuple[str, int]:
@@ -270,12 +285,6 @@ def _history(dest: Path) -> tuple[str, int]:
     if result.returncode != 0 or not commits:
         raise CloneError("clone_failed", "The checkout has no readable HEAD commit.")
     return commits[0], len(commits)
-
-
-def _is_git_repository(path: Path) -> bool:
-    """A folder with a real ``.git`` directory; a ``.git`` file (worktree, submodule) could point anywhere."""
-    dot_git = path / ".git"
-    return dot_git.is_dir() and not dot_git.is_symlink()
 
 
 def _index_symlinks(dest: Path) -> list[str]:

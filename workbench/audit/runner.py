@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from graphs.repo_audit_state import AuditContext, AuditInput
+from workbench.audit.git_source import check_git_dir
 from workbench.audit.models import AGENTS, AuditReport
 from workbench.audit.records import finished_task, task_rows
 from workbench.audit.safety import check_ref, check_target
@@ -37,7 +39,9 @@ def validate_request(
     repo: str, ref: str | None, agents: list[str] | None, agent_timeouts: dict[str, float] | None, settings: Settings
 ) -> None:
     """Refuse a bad request before any task, clone or git process exists (raises TargetError/InvalidRequest)."""
-    check_target(repo, settings)
+    target = check_target(repo, settings)
+    if target.kind == "path":
+        check_git_dir(Path(target.location))  # a .git that links elsewhere is refused now, not when it runs
     check_ref(ref)
     unknown = sorted(set(agents or []) - set(AGENTS))
     if unknown:

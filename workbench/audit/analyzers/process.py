@@ -3,10 +3,8 @@ batches of files, a time budget and a cancel event; what a run reports as a :cla
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -17,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
+from workbench.audit import child_processes
 from workbench.audit.models import Finding
 
 ToolStatus = Literal["ok", "partial", "error", "timeout", "skipped"]
@@ -73,30 +72,26 @@ def _tool_env(work: Path) -> dict[str, str]:
 
 
 def _execute(cmd: list[str], *, cwd: Path, deadline: float, cancel: threading.Event | None) -> _Exec:
-    """Run one process in its own session, stdout to a file; kill its whole group at the deadline or on cancel."""
+    """Run one process in a group of its own, stdout to a file; kill the whole group at the deadline, on cancel,
+    and when it is done (what it left running); it dies with this process too (:mod:`..child_processes`)."""
     with tempfile.TemporaryFile(dir=cwd) as out, tempfile.TemporaryFile(dir=cwd) as err:
-        proc = subprocess.Popen(
-            cmd, cwd=cwd, env=_tool_env(cwd), stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True
-        )
+        proc = child_processes.spawn(cmd, cwd=cwd, env=_tool_env(cwd), stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         failure: Literal["timeout", "cancelled"] | None = None
+        stop = cancel or threading.Event()
         try:
-            while proc.poll() is None:
-                if cancel is not None and cancel.is_set():
+            while child_processes.running(proc):
+                if stop.is_set():
                     failure = "cancelled"
                     break
                 if time.monotonic() >= deadline:
                     failure = "timeout"
                     break
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=_POLL_S)
+                stop.wait(_POLL_S)
         finally:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()  # reap it: no zombie
+            returncode = child_processes.kill(proc)
         out.seek(0)
         err.seek(0)
-        return _Exec(failure, out.read(), err.read()[-2000:].decode(errors="replace"), proc.returncode)
+        return _Exec(failure, out.read(), err.read()[-2000:].decode(errors="replace"), returncode)
 
 
 def _batches(paths: list[str], max_bytes: int | None) -> Iterator[list[str]]:

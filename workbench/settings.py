@@ -175,6 +175,34 @@ class Settings(BaseSettings):
     model_cache_size: int = Field(default=8, ge=1, description="Chat models kept built at once (least recent go).")
     speech_cache_size: int = Field(default=4, ge=1, description="Speech engines of each kind kept loaded at once.")
 
+    # Speech models on offer, indexing and eval bounds
+    stt_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Speech-to-text models clients may choose besides local/tiny.en and stt_model (faster-whisper "
+        "folders or cached sizes, comma-separated); a client names one exactly as written here.",
+    )
+    tts_voices: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Voices clients may choose besides piper/joe-us, gTTS, tts_voice and the personas' voices "
+        "(comma-separated, e.g. piper//srv/voices/amy.onnx); a client names one exactly as written here.",
+    )
+    ingest_pdf_max_content_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="Page content one PDF may make indexing read: the decompressed bytes of each page's content "
+        "streams, a stream shared by several pages counted once per page; a PDF over it is refused before its text "
+        "is extracted.",
+    )
+    eval_max_per_client: int = Field(
+        default=2, ge=1, le=100, description="Eval runs one client address may have queued or running in the UI."
+    )
+
+    @field_validator("stt_models", "tts_voices", mode="before")
+    @classmethod
+    def _split_specs(cls, value: object) -> object:
+        """Model and voice specs: ``a,b`` (a spec may hold colons and slashes) or JSON."""
+        return _split(value, r",")
+
     # Security
     api_token: SecretStr | None = Field(
         default=None,

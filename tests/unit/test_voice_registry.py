@@ -3,7 +3,9 @@ same answer before any model runs. Speech engine caches and session bookkeeping 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from workbench.settings import Settings
 from workbench.voice import engines
 from workbench.voice.engines import SpeechEngines
 from workbench.voice.service import VoiceTurn
+from workbench.voice.stt import check_stt
 from workbench.voice.tts import check_voice
 
 UNKNOWN = ["piper//etc/passwd", "piper//nonexistent.onnx", "piper/../../etc/hostname", "gtts/xx", "espeak/en", ""]
@@ -58,7 +61,8 @@ def test_each_kind_of_engine_keeps_at_most_speech_cache_size_engines(tmp_path, m
 
     monkeypatch.setattr(engines, "build_stt", build)
     monkeypatch.setattr(engines, "build_tts", build)
-    speech = SpeechEngines(Settings(home=tmp_path, speech_cache_size=2))
+    offered = ["local/a", "local/b", "local/c"]
+    speech = SpeechEngines(Settings(home=tmp_path, speech_cache_size=2, stt_models=offered))
     first = speech.stt("local/a")
     speech.stt("local/b")
     assert speech.stt("local/a") is first  # used again: now the most recent
@@ -69,6 +73,54 @@ def test_each_kind_of_engine_keeps_at_most_speech_cache_size_engines(tmp_path, m
     for language in ("en", "fr", "de", "es"):
         speech.tts(f"gtts/{language}")
     assert list(speech._tts) == ["gtts/de", "gtts/es"]
+
+
+@pytest.fixture
+def whisper_folder(tmp_path) -> Path:
+    """A folder that looks like a faster-whisper model, which no configuration names."""
+    folder = tmp_path / "whisper-small"
+    folder.mkdir()
+    (folder / "model.bin").write_bytes(b"\0")
+    return folder
+
+
+def unknown_stt(folder: Path) -> list[str]:
+    return [str(folder), f"local/{folder}", str(folder.parent / "missing"), f"local/{folder.parent}/missing",
+            "../../../etc", "local/../../etc/passwd", "/etc", "local/base.en", "whisper-large", "groq/whisper",
+            "openai/whisper-1", "groq/../../x", ""]  # fmt: skip
+
+
+def test_the_bundled_and_configured_speech_models_are_on_offer(tmp_path):
+    settings = Settings(home=tmp_path, stt_model="/srv/whisper/base", stt_models=["/srv/whisper/small", "local/x"])
+    for spec in ("local/tiny.en", "/srv/whisper/base", "/srv/whisper/small", "local/x"):
+        assert check_stt(spec, settings) == spec
+    keyed = Settings(home=tmp_path, groq_api_key="k", openai_api_key="k")
+    for spec in ("groq/whisper-large-v3", "groq", "openai/whisper-1", "openai/gpt-4o-mini-transcribe"):
+        assert check_stt(spec, keyed) == spec
+
+
+def test_every_unknown_speech_model_gets_one_answer_without_touching_the_disk(tmp_path, whisper_folder):
+    settings = Settings(home=tmp_path)
+    messages = set()
+    with pytest.MonkeyPatch.context() as patched:
+        for name in ("stat", "lstat", "scandir", "listdir", "access"):
+            patched.setattr(os, name, lambda *a, **k: pytest.fail(f"touched the file system: {a[:1]}"))
+        for spec in unknown_stt(whisper_folder):
+            with pytest.raises(ConfigurationError) as caught:
+                check_stt(spec, settings)
+            messages.add(str(caught.value))
+    (message,) = messages  # an existing folder, a missing one and a name are told apart by nothing
+    assert message.startswith("unknown speech-to-text model; choose local/tiny.en")
+    assert str(tmp_path) not in message and "/etc" not in message and "Error" not in message
+
+
+def test_an_unknown_speech_model_is_refused_before_anything_is_built(tmp_path, whisper_folder, monkeypatch):
+    monkeypatch.setattr(engines, "build_stt", lambda spec, s: pytest.fail(f"built {spec}"))
+    speech = SpeechEngines(Settings(home=tmp_path))
+    for spec in unknown_stt(whisper_folder):
+        if spec:  # an empty spec is the configured default
+            with pytest.raises(ConfigurationError, match="unknown speech-to-text model"):
+                speech.stt(spec)
 
 
 @pytest.fixture
@@ -121,3 +173,33 @@ def test_the_voice_tab_offers_only_voices_on_offer(settings):
     from workbench.ui.voice_tab import VOICES
 
     assert all(check_voice(voice, settings) == voice for voice in VOICES)
+
+
+@pytest.fixture
+def checked_speech(installed, monkeypatch) -> SpeechEngines:
+    """The process's real speech engines (and so the real resolver), building the fake engines."""
+    monkeypatch.setattr(engines, "build_stt", lambda spec, settings: installed.speech.fake_stt)
+    monkeypatch.setattr(engines, "build_tts", lambda spec, settings: installed.speech.fake_tts)
+    speech = SpeechEngines(installed.settings)
+    installed.resources._speech = speech
+    return speech
+
+
+async def test_a_turn_naming_a_speech_model_folder_fails_before_anything_runs(installed, checked_speech,
+                                                                             whisper_folder):  # fmt: skip
+    for spec in (str(whisper_folder), f"local/{whisper_folder.parent}/missing"):
+        with pytest.raises(ConfigurationError, match="unknown speech-to-text model"):
+            await installed.events(VoiceTurn("s1", audio=recording(), stt_model=spec))
+    assert installed.speech.fake_stt.calls == [] and installed.model.calls == []
+    events = await installed.events(VoiceTurn("s1", audio=recording(), stt_model="local/tiny.en"))
+    assert events[-1]["type"] == "done"
+
+
+async def test_a_voice_eval_variant_naming_a_folder_is_refused(installed, checked_speech, whisper_folder):
+    from evals.voice import VoiceSuite
+    from workbench.evals.suite import Variant
+
+    suite = VoiceSuite()
+    with pytest.raises(ConfigurationError, match="unknown speech-to-text model"):
+        await suite.setup(installed.settings, Variant("v", {"stt_model": str(whisper_folder)}))
+    assert installed.speech.fake_stt.calls == []

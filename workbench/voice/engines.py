@@ -1,7 +1,8 @@
 """The process's speech engines, built on first use per spec and then shared (models load once).
 
 Each kind keeps at most ``speech_cache_size`` engines, dropping the least recently used, so the specs clients
-send cannot grow the process; a voice must be one on offer (:func:`~workbench.voice.tts.check_voice`).
+send cannot grow the process; a voice and a speech-to-text model must be ones on offer
+(:func:`~workbench.voice.tts.check_voice`, :func:`~workbench.voice.stt.check_stt`): no spec a client sends is a path.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from workbench.settings import Settings
-from workbench.voice.stt import SpeechToText, build_stt
+from workbench.voice.stt import SpeechToText, build_stt, check_stt
 from workbench.voice.tts import TextToSpeech, build_tts, check_voice
 
 Engine = TypeVar("Engine")
@@ -45,7 +46,9 @@ class SpeechEngines:
         self._lock = threading.Lock()
 
     def stt(self, spec: str | None = None) -> SpeechToText:
-        spec = spec or self.settings.stt_model
+        """The speech-to-text model ``spec`` names; :class:`~workbench.errors.ConfigurationError` for one not on
+        offer (:func:`~workbench.voice.stt.check_stt`)."""
+        spec = check_stt(spec or self.settings.stt_model, self.settings)
         with self._lock:
             return self._stt.get_or_build(spec, lambda: build_stt(spec, self.settings))
 

@@ -7,6 +7,8 @@ A cloud model that fails falls back to the local one, and the transcript says so
 from __future__ import annotations
 
 import importlib.util
+import logging
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,6 +21,13 @@ from workbench.voice.audio import SAMPLE_RATE, DecodedAudio, wav_bytes
 
 BUNDLED_WHISPER = "tiny.en"
 CLOUD_DEFAULTS = {"groq": "whisper-large-v3-turbo", "openai": "whisper-1"}
+CLOUD_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
+"""A cloud transcription model's name as a client may send it (a name for the provider's API, never a path)."""
+UNKNOWN_STT = (
+    f"unknown speech-to-text model; choose local/{BUNDLED_WHISPER}, groq/<model> or openai/<model> where the server "
+    "has that provider's key, or a model the server's configuration offers (send none for its default)"
+)
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -90,7 +99,10 @@ class WhisperSTT:
                         local_files_only=True,
                     )
                 except Exception as exc:  # a size that is not in the cache, a broken folder
-                    raise ProviderUnavailable(f"cannot load Whisper model {self.model_ref!r}: {exc}") from exc
+                    log.warning("cannot load Whisper model %r: %s", self.model_ref, exc)
+                    raise ProviderUnavailable(
+                        f"cannot load the speech-to-text model {self.name}; the server log says why"
+                    ) from exc
             return self._model
 
     def transcribe(self, audio: DecodedAudio) -> Transcript:
@@ -199,8 +211,33 @@ def local_stt(settings: Settings, ref: str = BUNDLED_WHISPER) -> WhisperSTT:
     )
 
 
+def offered_stt(settings: Settings) -> set[str]:
+    """The local speech-to-text models on offer: the bundled one, ``WORKBENCH_STT_MODEL`` and
+    ``WORKBENCH_STT_MODELS`` (the operator's folders and cached sizes), as the configuration spells them."""
+    return {f"local/{BUNDLED_WHISPER}", settings.stt_model, *settings.stt_models}
+
+
+def _has_key(provider: str, settings: Settings) -> bool:
+    return (settings.groq_api_key if provider == "groq" else settings.openai_api_key) is not None
+
+
+def check_stt(spec: str, settings: Settings) -> str:
+    """``spec`` if it names a speech-to-text model on offer (see :func:`offered_stt`, or ``groq/<model>`` and
+    ``openai/<model>`` where the server has that provider's key); else one and the same
+    :class:`ConfigurationError` whatever the spec, decided without looking at the disk: a folder that exists gets
+    the answer a missing one gets. Every model a client names (Voice tab, ``/ws/assistant``, the voice graph's
+    context, eval variants) is checked here, through :class:`~workbench.voice.engines.SpeechEngines`."""
+    if spec in offered_stt(settings):
+        return spec
+    provider, _, model = spec.partition("/")
+    if provider in CLOUD_DEFAULTS and _has_key(provider, settings) and (not model or CLOUD_MODEL_NAME.fullmatch(model)):
+        return spec
+    raise ConfigurationError(UNKNOWN_STT)
+
+
 def build_stt(spec: str, settings: Settings) -> SpeechToText:
-    """A speech-to-text engine from a spec such as ``local/tiny.en``, ``/models/whisper-small``, ``groq/<model>``."""
+    """A speech-to-text engine from a spec such as ``local/tiny.en``, ``/models/whisper-small``, ``groq/<model>``.
+    Check a spec that a client chose with :func:`check_stt` first: this one loads any folder it is given."""
     provider, _, rest = spec.partition("/")
     if provider in CLOUD_DEFAULTS:
         return FallbackSTT(CloudSTT(provider, rest or CLOUD_DEFAULTS[provider], settings), local_stt(settings))

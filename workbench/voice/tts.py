@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import io
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from workbench.voice.audio import SAMPLE_RATE, decode_audio, join_clips, wav_byt
 from workbench.voice.personas import load_personas
 
 BUNDLED_VOICE = "joe-us"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -104,7 +106,8 @@ class PiperTTS:
                 try:
                     self._voice = PiperVoice.load(self.model_path, config_path=self.config_path)
                 except Exception as exc:
-                    raise ProviderUnavailable(f"cannot load Piper voice {self.model_path}: {exc}") from exc
+                    log.warning("cannot load Piper voice %s: %s", self.model_path, exc)
+                    raise ProviderUnavailable(f"cannot load the voice {self.name}; the server log says why") from exc
             return self._voice
 
     def stream(self, text: str) -> Iterator[Speech]:
@@ -235,9 +238,10 @@ def gtts_languages() -> tuple[str, ...]:
 
 
 def configured_voices(settings: Settings) -> set[str]:
-    """The voices the server configuration names: ``WORKBENCH_TTS_VOICE`` and the personas' voices."""
+    """The voices the server configuration names: ``WORKBENCH_TTS_VOICE``, ``WORKBENCH_TTS_VOICES`` and the
+    personas' voices."""
     personas = load_personas(settings.personas_dir)
-    return {settings.tts_voice, *(p.voice for p in personas.values() if p.voice)}
+    return {settings.tts_voice, *settings.tts_voices, *(p.voice for p in personas.values() if p.voice)}
 
 
 def check_voice(spec: str, settings: Settings) -> str:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import PurePath
 
 from workbench.errors import IngestError
 from workbench.ingest.chunking import markdown_title, split_markdown
+from workbench.ingest.pdf import Cancel, pdf_pages
 
 MARKDOWN_EXTENSIONS = (".md", ".markdown")
 SUPPORTED_EXTENSIONS = (*MARKDOWN_EXTENSIONS, ".txt", ".pdf")
@@ -39,14 +39,22 @@ def check_supported(name: str) -> None:
         raise IngestError(f"{name}: unsupported file type {suffix}; supported: {', '.join(SUPPORTED_EXTENSIONS)}")
 
 
-def load_document(name: str, data: bytes) -> list[Section]:
+def load_document(
+    name: str, data: bytes, *, max_pdf_content_bytes: int | None = None, cancel: Cancel | None = None
+) -> list[Section]:
     """The sections of a document, by its name's extension. Raises :class:`IngestError` for an unsupported
-    extension, undecodable text or a PDF without extractable text."""
+    extension, undecodable text, a PDF without extractable text or one over ``max_pdf_content_bytes`` (default:
+    ``WORKBENCH_INGEST_PDF_MAX_CONTENT_BYTES``; see :mod:`workbench.ingest.pdf`), and
+    :class:`~workbench.ingest.pdf.IngestCancelled` once ``cancel`` is set."""
     check_supported(name)
     suffix = PurePath(name).suffix.lower()
     stem = PurePath(name).stem or name
     if suffix == ".pdf":
-        return _pdf(name, data, stem)
+        if max_pdf_content_bytes is None:
+            from workbench.settings import get_settings
+
+            max_pdf_content_bytes = get_settings().ingest_pdf_max_content_bytes
+        return _pdf(name, data, stem, max_pdf_content_bytes, cancel)
     text = _decode(name, data)
     if suffix in MARKDOWN_EXTENSIONS:
         return [Section(markdown_title(text) or stem, s.heading_path, None, s.text) for s in split_markdown(text)]
@@ -60,18 +68,8 @@ def _decode(name: str, data: bytes) -> str:
         raise IngestError(f"{name}: not UTF-8 text (byte {exc.start}); convert it to UTF-8 and ingest again") from exc
 
 
-def _pdf(name: str, data: bytes, stem: str) -> list[Section]:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise IngestError(f"{name}: the PDF is password-protected; save an unprotected copy and ingest that")
-        metadata_title = reader.metadata.title if reader.metadata else None
-        pages = [(number, page.extract_text() or "") for number, page in enumerate(reader.pages, start=1)]
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
-        raise IngestError(f"{name}: not a readable PDF ({exc})") from exc
+def _pdf(name: str, data: bytes, stem: str, max_content_bytes: int, cancel: Cancel | None) -> list[Section]:
+    metadata_title, pages = pdf_pages(name, data, max_content_bytes=max_content_bytes, cancel=cancel)
     title = (metadata_title or "").strip() or stem
     sections = [Section(title, None, number, text.strip()) for number, text in pages if text.strip()]
     if not sections:

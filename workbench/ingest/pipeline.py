@@ -20,6 +20,7 @@ from workbench.documents import Chunk
 from workbench.errors import IngestError, WorkbenchError
 from workbench.ingest.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, split_text
 from workbench.ingest.loaders import check_supported, is_supported, load_document
+from workbench.ingest.pdf import Cancel, IngestCancelled
 
 if TYPE_CHECKING:
     from workbench.providers.vectorstore import VectorStore
@@ -70,6 +71,20 @@ class IngestReport:
         )
 
 
+@dataclass(frozen=True)
+class _Limits:
+    """How one run chunks, and what bounds and stops it."""
+
+    chunk_size: int
+    overlap: int
+    max_pdf_content_bytes: int | None
+    cancel: Cancel | None
+
+    def check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise IngestCancelled("indexing was cancelled")
+
+
 def expand_sources(paths: Iterable[str | Path]) -> list[tuple[Path, str]]:
     """Files to ingest (each file as given, each folder searched recursively for supported files, sorted, hidden
     files and folders skipped, duplicates dropped), each with its source name: the path relative to the folder
@@ -95,12 +110,16 @@ def build_chunks(
     name: str | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     overlap: int = DEFAULT_OVERLAP,
+    max_pdf_content_bytes: int | None = None,
+    cancel: Cancel | None = None,
 ) -> list[Chunk]:
-    """The chunks of one document (``name`` picks the format; default: ``source``)."""
+    """The chunks of one document (``name`` picks the format; default: ``source``). See
+    :func:`~workbench.ingest.loaders.load_document` for the PDF budget and ``cancel``."""
     content_hash = hashlib.sha256(data).hexdigest()
     ingested_at = datetime.now(UTC).isoformat(timespec="seconds")
     chunks: list[Chunk] = []
-    for section in load_document(name or source, data):
+    sections = load_document(name or source, data, max_pdf_content_bytes=max_pdf_content_bytes, cancel=cancel)
+    for section in sections:
         for text in split_text(section.text, chunk_size, overlap):
             position = len(chunks)
             chunks.append(
@@ -127,19 +146,26 @@ def ingest_paths(
     progress: Callable[[IngestProgress], None] | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     overlap: int = DEFAULT_OVERLAP,
+    max_pdf_content_bytes: int | None = None,
+    cancel: Cancel | None = None,
 ) -> IngestReport:
-    """Ingest files and folders into ``collection``; one bad file is reported and the rest go on."""
+    """Ingest files and folders into ``collection``; one bad file is reported and the rest go on.
+
+    A set ``cancel`` stops the run between files and between a PDF's pages with
+    :class:`~workbench.ingest.pdf.IngestCancelled` (files done before it stay indexed)."""
+    limits = _Limits(chunk_size, overlap, max_pdf_content_bytes, cancel)
     started = time.perf_counter()
     report = IngestReport()
     files = expand_sources(paths)
     store.ensure_collection(collection)
     known = store.source_hashes(collection)
     for index, (path, source) in enumerate(files, start=1):
+        limits.check_cancel()
         try:
             if not path.is_file():
                 raise IngestError(f"{source}: no such file")
             check_supported(path.name)
-            _ingest_one(store, collection, source, path.read_bytes(), path.name, known, report, chunk_size, overlap)
+            _ingest_one(store, collection, source, path.read_bytes(), path.name, known, report, limits)
             if str(path) in known:  # indexed under its absolute path by an earlier version: that copy goes
                 store.delete_source(collection, str(path))
                 del known[str(path)]
@@ -160,14 +186,18 @@ def ingest_bytes(
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     overlap: int = DEFAULT_OVERLAP,
+    max_pdf_content_bytes: int | None = None,
+    cancel: Cancel | None = None,
 ) -> IngestReport:
-    """Ingest one upload; its ``name`` is the source and picks the format. Errors go into the report."""
+    """Ingest one upload; its ``name`` is the source and picks the format. Errors go into the report; a set
+    ``cancel`` raises :class:`~workbench.ingest.pdf.IngestCancelled` (nothing of the file was written)."""
     started = time.perf_counter()
     report = IngestReport(files_seen=1)
+    limits = _Limits(chunk_size, overlap, max_pdf_content_bytes, cancel)
     try:
         store.ensure_collection(collection)
         known = store.source_hashes(collection)
-        _ingest_one(store, collection, name, data, name, known, report, chunk_size, overlap)
+        _ingest_one(store, collection, name, data, name, known, report, limits)
     except WorkbenchError as exc:
         report.failures[name] = str(exc)
     report.seconds = time.perf_counter() - started
@@ -182,8 +212,7 @@ def _ingest_one(
     name: str,
     known: dict[str, str],
     report: IngestReport,
-    chunk_size: int,
-    overlap: int,
+    limits: _Limits,
 ) -> None:
     content_hash = hashlib.sha256(data).hexdigest()
     previous = known.get(source)
@@ -191,13 +220,15 @@ def _ingest_one(
         report.unchanged += 1
         return
     try:
-        chunks = build_chunks(source, data, name=name, chunk_size=chunk_size, overlap=overlap)
-    except IngestError:
+        chunks = build_chunks(source, data, name=name, chunk_size=limits.chunk_size, overlap=limits.overlap,
+                              max_pdf_content_bytes=limits.max_pdf_content_bytes, cancel=limits.cancel)  # fmt: skip
+    except (IngestError, IngestCancelled):
         raise
     except Exception as exc:  # a parser failing on one odd file must not stop the others
         raise IngestError(f"{source}: could not be read ({type(exc).__name__}: {exc})") from exc
     if not chunks:
         raise IngestError(f"{source}: no text to index")
+    limits.check_cancel()
     report.chunks_written += store.upsert(collection, chunks)
     if previous is None:
         report.added += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from workbench.ui.app import Services
 
 TITLE = "Chat"
+INDEX_CONCURRENCY = 4
+"""Uploads indexed at once, over all clients (Gradio runs an event one at a time unless told): each file's parse
+is bounded (``WORKBENCH_INGEST_PDF_MAX_CONTENT_BYTES``), so one slow file holds up no one else's indexing."""
 
 
 def sources_markdown(documents: list[dict[str, Any]], cited: list[int] | None = None) -> str:
@@ -109,7 +113,9 @@ def render(services: Services, demo: gr.Blocks) -> None:
             upload = gr.File(
                 label="Add documents (md, txt, pdf)", file_count="multiple", file_types=[".md", ".txt", ".pdf"]
             )
-            index = gr.Button("Index uploaded files", elem_id="chat-index")
+            with gr.Row():
+                index = gr.Button("Index uploaded files", elem_id="chat-index")
+                stop_index = gr.Button("Stop indexing", elem_id="chat-index-stop")
             ingest_status = gr.Markdown(elem_id="chat-ingest-status")
 
     def pickers() -> tuple[dict, dict]:
@@ -159,6 +165,7 @@ def render(services: Services, demo: gr.Blocks) -> None:
     async def index_files(files: list[str] | None, coll: str, progress: gr.Progress = gr.Progress()) -> str:
         if not files:
             return "Choose files first."
+        from workbench.ingest.pdf import IngestCancelled
         from workbench.ingest.pipeline import ingest_bytes
 
         resources = services.resources()
@@ -173,7 +180,7 @@ def render(services: Services, demo: gr.Blocks) -> None:
             label = Path(path).name
             progress((i, len(files)), desc=f"Indexing {label}")
             try:
-                upload = uploaded_file(path)
+                upload = uploaded_file(path, demo.upload_file_set)
             except NotAnUpload as exc:
                 lines.append(f"- {label}: skipped, {exc}")
                 continue
@@ -181,8 +188,17 @@ def render(services: Services, demo: gr.Blocks) -> None:
                 lines.append(f"- {label}: skipped, larger than {settings.max_upload_bytes} bytes")
                 continue
             data = await asyncio.to_thread(upload.read_bytes)
-            report = await asyncio.to_thread(ingest_bytes, resources.store, label, data, name)
+            cancel = threading.Event()
+            try:
+                report = await asyncio.to_thread(ingest_bytes, resources.store, label, data, name, cancel=cancel)
+            except asyncio.CancelledError:  # Stop indexing, the page closed, the server stopping: the parse
+                cancel.set()  # stops at its next page or operation instead of running on in its thread
+                raise
+            except IngestCancelled:
+                return "\n".join([*lines, f"- {label}: stopped"])
             lines.append(f"- {label}: {report.summary()}")
         return "\n".join(lines)
 
-    index.click(index_files, [upload, collection], [ingest_status])
+    on_index = index.click(index_files, [upload, collection], [ingest_status], concurrency_limit=INDEX_CONCURRENCY,
+                           concurrency_id="chat-index")  # fmt: skip
+    stop_index.click(lambda: "Indexing stopped.", outputs=[ingest_status], cancels=[on_index])

@@ -1,0 +1,191 @@
+"""Indexing work per file is bounded and can be stopped: a PDF whose pages make pypdf parse far more than the file
+holds (one large content stream shared by every page, a form drawn again and again) is refused at once, naming
+the file as uploaded; a normal one still indexes; a set cancel event stops a slow parse between operations."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pypdf import PageObject
+
+from workbench.errors import IngestError
+from workbench.ingest.loaders import load_document
+from workbench.ingest.pdf import IngestCancelled
+from workbench.ingest.pipeline import ingest_bytes, ingest_paths
+from workbench.providers.qdrant_store import QdrantStore
+from workbench.settings import Settings
+from workbench.testing_embeddings import FakeEmbeddings
+
+DATASETS = Path(__file__).resolve().parents[2] / "datasets"
+LINE = b"BT /F1 12 Tf 72 720 Td (Hello world) Tj ET\n"
+FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+
+
+def text_operators(size: int) -> bytes:
+    return LINE * (size // len(LINE))
+
+
+def stream(data: bytes, extra: bytes = b"") -> bytes:
+    packed = zlib.compress(data, 9)
+    return b"<< /Length %d /Filter /FlateDecode %s>>\nstream\n%s\nendstream" % (len(packed), extra, packed)
+
+
+def write_pdf(pages: list[bytes], others: list[bytes]) -> bytes:
+    """A PDF of ``pages`` (page dictionaries without /Type and /Parent) and the objects they refer to: objects
+    1-3 are the catalog, the page tree and a Helvetica font; the pages follow; ``others`` start right after."""
+    first_page = 4
+    kids = b" ".join(b"%d 0 R" % (first_page + i) for i in range(len(pages)))
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, len(pages)),
+               FONT]  # fmt: skip
+    objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] " + page + b" >>" for page in pages]
+    objects += others
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def shared_stream_pdf(pages: int, content_bytes: int) -> bytes:
+    """Every page's /Contents is the same Flate stream of ``content_bytes`` of text operators."""
+    shared = 4 + pages
+    page = b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R" % shared
+    return write_pdf([page] * pages, [stream(text_operators(content_bytes))])
+
+
+def repeated_form_pdf(draws: int, form_bytes: int) -> bytes:
+    """One page that draws one form XObject ``draws`` times (the form holds ``form_bytes`` of text operators)."""
+    form, content = 5, 6
+    page = b"/Resources << /Font << /F1 3 0 R >> /XObject << /X0 %d 0 R >> >> /Contents %d 0 R" % (form, content)
+    form_stream = stream(text_operators(form_bytes), b"/Type /XObject /Subtype /Form /BBox [0 0 612 792] "
+                         b"/Resources << /Font << /F1 3 0 R >> >> ")  # fmt: skip
+    return write_pdf([page], [form_stream, stream(b"/X0 Do\n" * draws)])
+
+
+def sample_pdf(pages: list[list[str]]) -> bytes:
+    spec = importlib.util.spec_from_file_location("make_sample_pdf", DATASETS / "make_sample_pdf.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_pdf(pages, "A manual")
+
+
+@pytest.fixture
+def store() -> Iterator[QdrantStore]:
+    store = QdrantStore.in_memory(FakeEmbeddings())
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def no_extraction(monkeypatch):
+    """Fail the test if pypdf starts extracting any page's text."""
+    monkeypatch.setattr(PageObject, "extract_text", lambda *a, **k: pytest.fail("a page's text was extracted"))
+
+
+def test_pages_sharing_one_large_stream_are_refused_before_any_text_is_extracted(no_extraction):
+    hostile = shared_stream_pdf(pages=20, content_bytes=2_000_000)  # ~9 KB; its pages parse 40 MB
+    assert len(hostile) < 12_000
+    started = time.perf_counter()
+    with pytest.raises(IngestError) as refused:
+        load_document("quarterly report.pdf", hostile, max_pdf_content_bytes=Settings().ingest_pdf_max_content_bytes)
+    assert time.perf_counter() - started < 20  # the unbounded parse took ~80 s of a core
+    message = str(refused.value)
+    assert message.startswith("quarterly report.pdf: too much page content to index")
+    assert "split the PDF" in message and "/tmp" not in message and "Error" not in message
+
+
+def test_an_upload_over_budget_is_reported_under_its_name_and_nothing_is_written(store, no_extraction):
+    report = ingest_bytes(store, "notes.pdf", shared_stream_pdf(20, 2_000_000), "docs")
+    assert report.failed == 1 and report.chunks_written == 0
+    assert report.failures["notes.pdf"].startswith("notes.pdf: too much page content to index")
+
+
+def test_the_budget_is_a_setting(monkeypatch):
+    hostile = shared_stream_pdf(pages=4, content_bytes=20_000)  # 80 KB of page content in all
+    monkeypatch.setenv("WORKBENCH_INGEST_PDF_MAX_CONTENT_BYTES", "50000")
+    from workbench.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(IngestError, match="too much page content"):
+            load_document("small.pdf", hostile)
+        assert len(load_document("small.pdf", hostile, max_pdf_content_bytes=100_000)) == 4  # explicit beats env
+    finally:
+        get_settings.cache_clear()
+
+
+def test_a_form_drawn_again_and_again_is_refused_by_the_operation_count():
+    hostile = repeated_form_pdf(draws=4000, form_bytes=2_000)  # 28 KB of page content, 200,000 operations
+    with pytest.raises(IngestError, match="its pages draw more than 25,000 operations"):
+        load_document("forms.pdf", hostile, max_pdf_content_bytes=100_000)
+
+
+def test_normal_multi_page_pdfs_still_index_under_the_default_budget(store):
+    release_notes = (DATASETS / "corpus" / "release-notes.pdf").read_bytes()
+    assert [s.page for s in load_document("release-notes.pdf", release_notes)] == [1, 2]
+    pages = [[f"Page {n} explains step {n} of installing the workbench."] * 30 for n in range(1, 61)]
+    report = ingest_bytes(store, "manual.pdf", sample_pdf(pages), "docs")
+    assert report.failed == 0 and report.added == 1 and report.chunks_written >= 60
+
+
+class StartedEvent(threading.Event):
+    """A cancel event that says when the parse first looked at it from inside a page's operations."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.looked = threading.Event()
+
+    def is_set(self) -> bool:
+        self.looked.set()
+        return super().is_set()
+
+
+def test_a_set_cancel_event_stops_a_slow_parse_mid_way():
+    slow = shared_stream_pdf(pages=40, content_bytes=400_000)  # ~40 s of a core unbounded
+    cancel = StartedEvent()
+    outcome: list[BaseException] = []
+
+    def parse() -> None:
+        try:
+            load_document("slow.pdf", slow, max_pdf_content_bytes=10**9, cancel=cancel)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=parse)
+    worker.start()
+    assert cancel.looked.wait(30)
+    time.sleep(1.0)  # well into the pages
+    cancel.set()
+    stopped_at = time.perf_counter()
+    worker.join(30)
+    assert not worker.is_alive()
+    assert time.perf_counter() - stopped_at < 15  # at most one page's parse after the event is set
+    assert len(outcome) == 1 and isinstance(outcome[0], IngestCancelled)
+
+
+def test_a_cancelled_folder_ingest_stops_between_files(store, tmp_path):
+    for n in range(3):
+        (tmp_path / f"note{n}.md").write_text(f"# Note {n}\n\nSome text about thing {n}.\n")
+    cancel = threading.Event()
+    seen: list[str] = []
+
+    def progress(update) -> None:
+        seen.append(update.path)
+        cancel.set()  # the UI's Stop after the first file
+
+    with pytest.raises(IngestCancelled):
+        ingest_paths(store, [tmp_path], "docs", progress=progress, cancel=cancel)
+    assert len(seen) == 1
+    assert store.source_hashes("docs") == {seen[0]: store.source_hashes("docs")[seen[0]]}

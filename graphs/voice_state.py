@@ -30,8 +30,10 @@ class VoiceOutput(TypedDict, total=False):
     """What the user said (or typed)."""
     reply: str
     """The assistant's answer as text."""
-    speech: str
-    """The answer as audio, base64-encoded; empty when speech is off."""
+    speech: Annotated[str, UntrackedValue]
+    """The answer as audio, base64-encoded; empty when speech is off. Never checkpointed: it reaches the client in
+    the run's stream (the ``values`` of its last step, and sentence by sentence as ``audio_chunk`` events) and
+    is gone from the thread's state once the run ends."""
     speech_format: str
     """``wav`` (Piper) or ``mp3`` (gTTS)."""
     timings: dict[str, float]
@@ -43,7 +45,8 @@ class VoiceOutput(TypedDict, total=False):
 
 
 class VoiceState(VoiceInput, VoiceOutput, total=False):
-    """The whole state, persisted per session (thread) by the checkpointer."""
+    """The whole state, persisted per session (thread) by the checkpointer, except the recording and the spoken
+    reply (untracked channels: they live in the memory of the run)."""
 
     messages: Annotated[list[AnyMessage], add_messages]
     """The conversation, capped to the persona's (or the settings') history length."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from uuid import uuid4
 
+import numpy as np
 import pytest
 from langchain_core.callbacks import adispatch_custom_event
 from langchain_core.language_models import BaseChatModel
@@ -17,9 +20,11 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.tools import tool
 from langgraph.graph import END, START, MessagesState, StateGraph
 
+from tests.voice_traces import leaks, runlog_files
 from workbench.runlog import RUNLOG_EVENT, RunLog, RunLogCallback, get_run, recent_runs, set_runlog
 from workbench.runlog import callback as callback_module
 from workbench.testing import flushed
+from workbench.voice.audio import wav_bytes
 
 ANSWER = "Paris is the capital of France and its largest city by far ."
 
@@ -102,6 +107,11 @@ def build(model: BaseChatModel, *, fail: BaseException | None = None, timeout_s:
     builder.add_edge("retrieve", "respond")
     builder.add_edge("respond", END)
     return builder.compile(name="chat")
+
+
+def noise_wav(seconds: float, seed: int) -> bytes:
+    """A wav of seeded noise (1,324 bytes for 0.04 s): every slice of it is unique to it."""
+    return wav_bytes(np.random.default_rng(seed).uniform(-0.5, 0.5, int(16_000 * seconds)), 16_000)
 
 
 QUESTION = {"messages": [{"role": "user", "content": "What is the capital of France?"}]}
@@ -406,3 +416,47 @@ async def test_the_handler_knows_the_runs_it_saw(runlog: RunLog) -> None:
     assert not handler.knows(run_id)
     await graph.ainvoke(QUESTION, {"run_id": run_id})
     assert handler.knows(run_id) and handler.knows(str(run_id))
+
+
+class AudioState(TypedDict, total=False):
+    audio: str
+    clip: str
+    blob: bytes
+    note: str
+    speech: str
+
+
+async def test_audio_in_any_field_of_a_run_is_logged_as_its_size_and_hash_only(tmp_path: Path) -> None:
+    """Recordings under an audio key, under any other key, as bytes, inside a text, in a node's event, in run
+    metadata, in an error and in the output: no row or journal entry keeps them, and the row says what they were."""
+    recording, other, reply, pcm = (noise_wav(0.04, seed) for seed in range(4))
+    clips = {"recording": recording, "other": other, "reply": reply, "pcm": pcm[44:]}
+    b64 = {name: base64.b64encode(clip).decode() for name, clip in clips.items()}
+
+    async def speak(state: AudioState) -> dict[str, Any]:
+        chunk = {"type": "audio_chunk", "data": b64["pcm"]}
+        await adispatch_custom_event(RUNLOG_EVENT, {"attachment": b64["other"], "chunk": chunk})
+        if state.get("note") == "fail":
+            raise ValueError(f"cannot read {b64['recording']}")
+        return {"speech": b64["reply"]}
+
+    builder = StateGraph(AudioState)
+    builder.add_node("speak", speak)
+    builder.add_edge(START, "speak")
+    builder.add_edge("speak", END)
+    runlog = RunLog(tmp_path / "runs.duckdb")
+    graph = builder.compile(name="voice").with_config(callbacks=[RunLogCallback(runlog)])
+    inputs: AudioState = {"audio": b64["recording"], "clip": b64["other"], "blob": other, "note": f"see {b64['other']}"}
+    ok, failed = uuid4(), uuid4()
+    await graph.ainvoke(inputs, {"run_id": ok, "metadata": {"upload": b64["other"]}})
+    with pytest.raises(ValueError):
+        await graph.ainvoke({**inputs, "note": "fail"}, {"run_id": failed})
+    rows = [logged(runlog, ok), logged(runlog, failed)]
+    runlog.close()
+
+    recording_hash = hashlib.sha256(recording).hexdigest()
+    assert f'"audio": {{"audio": {{"bytes": {len(recording)}, "sha256": "{recording_hash}"}}}}' in rows[0]["input"]
+    assert f"<audio: {len(recording)} bytes, sha256 {recording_hash}>" in rows[1]["error"]
+    pcm_marker = {"audio": {"bytes": len(pcm) - 44, "sha256": hashlib.sha256(pcm[44:]).hexdigest()}}
+    assert rows[0]["metadata"]["chunk"] == {"type": "audio_chunk", "data": pcm_marker}
+    assert leaks(runlog_files(tmp_path / "runs.duckdb"), list(clips.values())) == []

@@ -41,6 +41,7 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 
 from workbench.errors import StorageUnavailable
+from workbench.runlog.redact import redact, redact_text, redacted_events, redacted_run
 from workbench.runlog.schema import EventRecord, RunRecord
 from workbench.runlog.writer import get_runlog, utcnow
 
@@ -121,7 +122,7 @@ def _last_message_text(state: Any, roles: set[str]) -> str | None:
     for message in reversed(messages):
         role, content = _role_and_content(message)
         if role in roles:
-            return text_of(content)[:TEXT_LIMIT]
+            return text_of(content)
     return None
 
 
@@ -135,26 +136,30 @@ def _elide(value: Any) -> Any:
 
 
 def _json_text(value: Any) -> str:
+    """JSON of ``value`` with audio and binary data replaced by their size and hash (see
+    :mod:`workbench.runlog.redact`) and other long strings by their length."""
     try:
-        return json.dumps(_elide(value), default=str, ensure_ascii=False)[:TEXT_LIMIT]
+        return redact_text(json.dumps(_elide(redact(value)), default=str, ensure_ascii=False))[:TEXT_LIMIT]
     except (TypeError, ValueError):
-        return str(value)[:TEXT_LIMIT]
+        return redact_text(str(value))[:TEXT_LIMIT]
 
 
 def input_text(inputs: Any) -> str:
-    """Readable text of a run's inputs: the last human message, else JSON (truncated to 20k chars)."""
+    """Readable text of a run's inputs: the last human message, else JSON (truncated to 20k chars); audio and
+    binary data appear as their size and hash only."""
     if isinstance(inputs, str):
-        return inputs[:TEXT_LIMIT]
+        return redact_text(inputs)[:TEXT_LIMIT]
     text = _last_message_text(inputs, {"human", "user"})
-    return text if text is not None else _json_text(inputs)
+    return redact_text(text)[:TEXT_LIMIT] if text is not None else _json_text(inputs)
 
 
 def output_text(outputs: Any) -> str:
-    """Readable text of a run's outputs: the last AI message, else JSON (truncated to 20k chars)."""
+    """Readable text of a run's outputs: the last AI message, else JSON (truncated to 20k chars); audio and
+    binary data appear as their size and hash only."""
     if isinstance(outputs, str):
-        return outputs[:TEXT_LIMIT]
+        return redact_text(outputs)[:TEXT_LIMIT]
     text = _last_message_text(outputs, {"ai", "assistant", "AIMessageChunk"})
-    return text if text is not None else _json_text(outputs)
+    return redact_text(text)[:TEXT_LIMIT] if text is not None else _json_text(outputs)
 
 
 def retrieved_docs(value: Any) -> list[dict[str, Any]] | None:
@@ -349,7 +354,7 @@ class RunLogCallback(BaseCallbackHandler):
             record = self._ended.pop(key, None)
         if record is None:
             return False
-        self.runlog.log_run(dataclasses.replace(record, status=status, error=error))
+        self._log_run(dataclasses.replace(record, status=status, error=error))
         return True
 
     def settle(self, unseen: RunRecord) -> None:
@@ -358,7 +363,7 @@ class RunLogCallback(BaseCallbackHandler):
         if self.knows(unseen.run_id):
             self.abort(unseen.run_id, status=unseen.status, error=unseen.error)
         else:
-            self.runlog.log_run(unseen)
+            self._log_run(unseen)
 
     def finish_open_runs(self, status: str = "aborted", error: str | None = "aborted") -> list[str]:
         """Log every still-open run as finished with ``status``; return their ids."""
@@ -409,7 +414,7 @@ class RunLogCallback(BaseCallbackHandler):
                 and isinstance(value, str | int | float | bool)
             )
             self._root_of[run_id] = run_id
-        self.runlog.log_run(dataclasses.replace(record))
+        self._log_run(record)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         if not self._finish(run_id, "ok", None, outputs):
@@ -460,7 +465,7 @@ class RunLogCallback(BaseCallbackHandler):
             run = self._run_of(run_id)
             checkpoint = run.on_token(run_id, text, self.checkpoint_interval) if run is not None else None
             if checkpoint is not None:  # under the lock: the final row cannot be queued before it
-                self.runlog.log_run(checkpoint)
+                self._log_run(checkpoint)
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         with self._lock:
@@ -525,6 +530,13 @@ class RunLogCallback(BaseCallbackHandler):
 
     # -- bookkeeping -------------------------------------------------------------------------------------
 
+    def _log_run(self, record: RunRecord) -> None:
+        """Queue a copy of ``record``'s row without audio or binary data: the one way a row leaves here."""
+        self.runlog.log_run(redacted_run(record))
+
+    def _log_events(self, events: list[EventRecord]) -> None:
+        self.runlog.log_events(redacted_events(events))
+
     def _finish(self, root_id: UUID, status: str, error: str | None, outputs: Any) -> bool:
         with self._lock:
             run = self._open.pop(root_id, None)
@@ -544,8 +556,8 @@ class RunLogCallback(BaseCallbackHandler):
             self._ended[root_id] = record
             if len(self._ended) > _ENDED_MEMORY:
                 self._ended.popitem(last=False)
-        self.runlog.log_run(record)
-        self.runlog.log_events(events)
+        self._log_run(record)
+        self._log_events(events)
         return True
 
     def _child(self, run_id: UUID, parent_run_id: UUID | None) -> _OpenRun | None:

@@ -179,7 +179,8 @@ def detail_markdown(run: dict[str, Any], report: dict[str, Any] | None = None) -
     if run.get("graph") == "voice":
         engines = " · ".join(f"**{n}** {md_text(metadata[k])}" for n, k in ENGINES if metadata.get(k))
         parts += [
-            "_The audio itself is not kept: the log holds the transcript, the reply and the timings._",
+            "_The audio itself is not kept, neither the recording nor the spoken reply: the log holds the transcript,"
+            " the reply and the timings (a recording that was not transcribed appears as its size and SHA-256 only)._",
             f"**Transcript** {md_text(metadata.get('transcript') or run.get('input') or '–')}",
             engines or "_No engines recorded._",
             latency_markdown({k: v for k, v in metadata.items() if isinstance(v, int | float)}),

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
+from workbench.health import Check, ok
 from workbench.providers.llm import ModelRegistry
 from workbench.settings import Settings, get_settings
 
@@ -69,6 +70,13 @@ class Resources:
                 embeddings = load_embeddings(self.settings.embeddings, self.settings)
                 self._store = open_store(self.settings, embeddings)
             return self._store
+
+    def store_health(self) -> Check:
+        """The vector store's state for ``/ready``: not opened yet counts as ok (it opens on first use)."""
+        if self._parent is not None:
+            return self._parent.store_health()
+        store = self._store
+        return ok("vector_store") if store is None else store.health()
 
     def close(self) -> None:
         with self._lock:

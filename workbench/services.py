@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workbench.chat.service import ChatService
-from workbench.errors import WorkbenchError
+from workbench.errors import StorageUnavailable, WorkbenchError
 from workbench.resources import Resources
 from workbench.runlog import get_runlog
 from workbench.runlog.writer import close_runlog, serve_on_this_loop
@@ -108,7 +108,10 @@ async def open_services(resources: Resources, *, warm: bool = False) -> AsyncIte
 async def _prepare(resources: Resources, runtime: GraphRuntime) -> None:
     """Index the sample corpus on a first in-process start; check a LangGraph Server is there."""
     if runtime.kind == "in-process":
-        await index_corpus_if_empty(resources)
+        try:
+            await index_corpus_if_empty(resources)
+        except StorageUnavailable as exc:  # the server starts; turns and /ready say what is wrong
+            log.warning("the sample corpus was not indexed: %s", exc)
     else:  # the server searches its own index and loads its own models; turns fail clearly while it is down
         try:
             await runtime.check()

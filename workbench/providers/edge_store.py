@@ -17,6 +17,14 @@ chunks: a hybrid query takes 2.6 ms exact, 2.8 ms with HNSW). A write that leave
 index before it returns (about 18 s for 100,000 chunks, once; later writes index what they added), which halves an
 unfiltered hybrid query at 100,000 chunks (9.3 ms to 4.8 ms; filtered queries stay near 4 ms either way). All
 methods are synchronous and serialized by one lock (a search waits for an index build).
+
+Disk space: Edge maps its files into memory, and they are sparse (a write-ahead log segment or a page file is 32 MB
+long from its creation, backed by the disk only as it is written). A write into a hole when the disk is full kills
+the process with SIGBUS, with no chance to report it, and a store that filled the disk would then crash every
+process that opens it (its log is replayed on open). So before opening a shard or writing to it, the store checks
+that the disk has room for every hole its files still hold plus ``min_free_bytes`` (``WORKBENCH_MIN_FREE_DISK_MB``)
+for the files a write may add, and refuses with :class:`~workbench.errors.StorageUnavailable` otherwise: its files
+stay intact, and once space is freed it opens and writes as before.
 """
 
 from __future__ import annotations
@@ -34,7 +42,8 @@ from typing import TYPE_CHECKING, Any
 import qdrant_edge as qe
 
 from workbench.documents import COLLECTION_PATTERN, RetrievedDoc, SearchMode
-from workbench.errors import ConfigurationError
+from workbench.errors import ConfigurationError, StorageUnavailable
+from workbench.health import Check, failing, ok
 from workbench.providers.sparse import SparseEncoder, SparseVector
 from workbench.providers.vectorstore import (
     DEFAULT_CANDIDATES,
@@ -78,9 +87,11 @@ class EdgeStore(EmbeddingStore):
         sparse: SparseEncoder | None = None,
         *,
         embeddings_id: str | None = None,
+        min_free_bytes: int = 64 * 2**20,
     ) -> None:
         """Open (creating it if needed) the store in ``root``; :class:`StoreInUse` when another process has it."""
         self.root = root
+        self.min_free_bytes = min_free_bytes
         self.embeddings = embeddings
         self.sparse = sparse or SparseEncoder()
         self.embeddings_id = embeddings_id
@@ -117,6 +128,7 @@ class EdgeStore(EmbeddingStore):
         """The open shard of an existing collection (loaded on first use)."""
         shard = self._shards.get(name)
         if shard is None:
+            self._check_room(name, "open")
             try:
                 shard = qe.EdgeShard.load(str(self._folder(name) / "shard"))
             except Exception as exc:  # Edge raises plain exceptions with its own messages
@@ -140,6 +152,7 @@ class EdgeStore(EmbeddingStore):
             folder = self._folder(name)
             if folder.exists():  # an earlier create that stopped before its metadata was written
                 shutil.rmtree(folder)
+            self._check_room(name, "create")
             config = qe.EdgeConfig(
                 vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
                 sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
@@ -199,10 +212,35 @@ class EdgeStore(EmbeddingStore):
         with self._guard:
             if self._exists(name):
                 shard = self._shard(name)
+                self._check_room(name, "change")
                 shard.update(qe.UpdateOperation.delete_points_by_filter(selector))
                 shard.flush()
 
+    def health(self) -> Check:
+        """Failing while a collection could not be opened or written for want of disk space (see the module
+        docstring); cheap: it reads file sizes, never the shards."""
+        try:
+            for name in self.collections():
+                self._check_room(name, "write to")
+        except StorageUnavailable as exc:
+            return failing("vector_store", str(exc))
+        except OSError:
+            return failing("vector_store", "the vector store's folder cannot be read; check WORKBENCH_HOME")
+        return ok("vector_store")
+
     # --- writing ------------------------------------------------------------------------------------------------
+
+    def _check_room(self, name: str, action: str) -> None:
+        """Refuse (:class:`StorageUnavailable`) to ``action`` collection ``name`` unless the disk can back every
+        hole of its files plus :attr:`min_free_bytes` (see the module docstring)."""
+        needed = unbacked_bytes(self._folder(name)) + self.min_free_bytes
+        free = shutil.disk_usage(self.root).free
+        if free < needed:
+            raise StorageUnavailable(
+                f"the vector store needs about {_mb(needed)} MB free on the disk holding WORKBENCH_HOME to {action} "
+                f"collection {name!r} safely, and {_mb(free)} MB are free: free space on that disk (the index is "
+                "intact and is used again once there is room)"
+            )
 
     def _write(self, name: str, points: Sequence[IndexedPoint]) -> None:
         edge_points = []
@@ -212,7 +250,9 @@ class EdgeStore(EmbeddingStore):
                 vector[SPARSE] = qe.SparseVector(list(point.sparse.indices), list(point.sparse.values))
             edge_points.append(qe.Point(point.id, vector, point.payload))
         with self._guard:
-            self._shard(name).update(qe.UpdateOperation.upsert_points(edge_points))
+            shard = self._shard(name)
+            self._check_room(name, "write to")
+            shard.update(qe.UpdateOperation.upsert_points(edge_points))
 
     def _written(self, name: str) -> None:
         """Persist the shard's segments once per write call (its write-ahead log already holds every update; a
@@ -312,6 +352,23 @@ def _nearest(using: str, vector: Any, limit: int, query_filter: Any, *, with_pay
 
 def _match(field: str, value: str) -> qe.FieldCondition:
     return qe.FieldCondition(key=field, match=qe.MatchValue(value))
+
+
+def unbacked_bytes(folder: Path) -> int:
+    """Bytes of ``folder``'s files that the disk does not back yet (the holes of sparse files)."""
+    total = 0
+    for path in folder.rglob("*") if folder.is_dir() else ():
+        try:
+            stat = path.lstat()
+        except OSError:
+            continue
+        if path.is_file():
+            total += max(0, stat.st_size - stat.st_blocks * 512)
+    return total
+
+
+def _mb(count: int) -> int:
+    return -(-count // 2**20)
 
 
 def _reason(exc: Exception) -> str:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from workbench.documents import Chunk, RetrievedDoc, SearchMode
 from workbench.errors import ConfigurationError
+from workbench.health import Check, failing, ok
 from workbench.providers.sparse import SparseEncoder, SparseVector
 
 if TYPE_CHECKING:
@@ -70,6 +71,18 @@ class EmbeddingStore:
         return self._dim
 
     def ensure_collection(self, name: str) -> None:
+        raise NotImplementedError
+
+    def health(self) -> Check:
+        """Whether the store answers now (it lists its collections), for ``/ready``."""
+        try:
+            self.collections()
+        except Exception as exc:
+            log.warning("vector store health check failed: %s", exc)
+            return failing("vector_store", "the vector store does not answer; the server log has the details")
+        return ok("vector_store")
+
+    def collections(self) -> list[str]:
         raise NotImplementedError
 
     def upsert(self, name: str, chunks: Sequence[Chunk], batch_size: int = 256) -> int:
@@ -217,6 +230,7 @@ class VectorStore(Protocol):
     def dim(self) -> int: ...
     def ensure_collection(self, name: str) -> None: ...
     def collections(self) -> list[str]: ...
+    def health(self) -> Check: ...
     def count(self, name: str) -> int: ...
     def source_hashes(self, name: str) -> dict[str, str]: ...
     def delete_source(self, name: str, source: str, *, keep_hash: str | None = None) -> None: ...
@@ -282,7 +296,9 @@ def open_store(
     from workbench.providers.edge_store import EdgeStore
 
     fresh = not settings.edge_path.exists()
-    store = EdgeStore(settings.edge_path, embeddings, embeddings_id=embeddings_id)
+    store = EdgeStore(
+        settings.edge_path, embeddings, embeddings_id=embeddings_id, min_free_bytes=settings.min_free_disk_mb * 2**20
+    )
     if fresh and (settings.qdrant_path / "collection").is_dir():
         _adopt_local_index(settings, store, embeddings, embeddings_id)
     return store

@@ -7,11 +7,12 @@ transaction (:mod:`workbench.runlog.journal`), at once: ``await runlog.durable()
 before it is there, which is what a turn waits for before it tells its client ``done``; it returns False (and
 :meth:`RunLog.require_durable` raises :class:`~workbench.errors.StorageUnavailable`) while records the journal could
 not take (a full disk, a read-only home) are not yet in DuckDB either, so no client hears ``ok`` of a run that would
-not survive a crash. Such records are kept in memory and written as soon as the disk allows (up to ``max_batch``). The writer thread waits
-until 500 rows are pending or 200 ms have passed since the first one, writes everything pending in one DuckDB
-transaction through a connection it opens for that batch only (so another process can use the file between
-batches), then deletes those entries from the journal. When a process dies, its journal entries are replayed by
-the next one (:mod:`workbench.runlog.recovery`).
+not survive a crash. Such records are kept in memory and written as soon as the disk allows (up to ``max_batch``).
+
+The writer thread waits until 500 rows are pending or 200 ms have passed since the first one, writes everything
+pending in one DuckDB transaction through a connection it opens for that batch only (so another process can use the
+file between batches), then deletes those entries from the journal. When a process dies, its journal entries are
+replayed by the next one (:mod:`workbench.runlog.recovery`).
 
 Nothing here blocks an event loop: :meth:`RunLog.flush` refuses to run on a serving one (use
 :meth:`RunLog.aflush`), and the read helpers are meant for threads (``await asyncio.to_thread(runlog.recent_runs)``).

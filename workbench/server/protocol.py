@@ -126,6 +126,7 @@ ErrorCode = Literal[
     "model_unavailable",
     "invalid_config",
     "internal_error",
+    "storage_unavailable",
 ]
 
 

@@ -119,6 +119,7 @@ ErrorCode = Literal[
     "model_unavailable",
     "invalid_config",
     "internal_error",
+    "storage_unavailable",
     "message_too_large",
     "rate_limited",
     AudioErrorCode,

@@ -2,6 +2,11 @@
 socket, one turn at a time per socket and a few per client address, abort, and the mapping of failures to
 ``error`` events whose messages say what to do (the details of an unexpected failure stay in the server log).
 
+Every turn ends with a terminal event: ``done`` (after an ``error`` when it failed), whatever the failure, unless
+the client is gone. "The client is gone" is known only from a send that finds the socket closed
+(:class:`SocketClosed`), never guessed from an exception's type: a graph's own ``RuntimeError`` (LangGraph's
+``GraphRecursionError``, a tool's ``NotImplementedError``) is a failed turn like any other.
+
 A protocol subclasses :class:`TurnSocket` with its client message adapter, what a valid message does
 (:meth:`on_message`), what a binary frame does (:meth:`on_bytes`) and how an event goes out (:meth:`forward`).
 """
@@ -19,13 +24,16 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.websockets import WebSocketState
 
 from workbench.chat.service import SessionBusy
-from workbench.errors import ConfigurationError, WorkbenchError
+from workbench.errors import WorkbenchError
 from workbench.server.frames import ClientTurns, FrameError, TokenBucket, parse_frame
 from workbench.settings import Settings
-from workbench.voice.audio import AudioError
 
 log = logging.getLogger(__name__)
 CLOSE_MESSAGE_TOO_BIG = 1009
+
+
+class SocketClosed(Exception):
+    """A send found the client's socket closed: the client is gone, and nothing more can reach it."""
 
 
 def client_turns(websocket: WebSocket, settings: Settings) -> ClientTurns:
@@ -55,8 +63,13 @@ class TurnSocket:
     # -- sending ------------------------------------------------------------------------------------------
 
     async def send(self, message: dict[str, Any]) -> None:
-        if self.ws.client_state == WebSocketState.CONNECTED:
+        """Send ``message``; :class:`SocketClosed` when the client is gone (whichever way the server noticed)."""
+        if self.ws.client_state != WebSocketState.CONNECTED:
+            raise SocketClosed
+        try:
             await self.ws.send_json(message)
+        except (WebSocketDisconnect, RuntimeError, OSError) as exc:  # closed meanwhile: starlette, uvicorn
+            raise SocketClosed from exc
 
     async def error(self, code: str, message: str, run_id: str | None = None) -> None:
         await self.send({"type": "error", "code": code, "message": message, "run_id": run_id})
@@ -88,7 +101,7 @@ class TurnSocket:
                         return
                     continue
                 await self.handle(text)
-        except WebSocketDisconnect:
+        except (WebSocketDisconnect, SocketClosed):
             return
         finally:
             run_id = self.run_id
@@ -129,10 +142,8 @@ class TurnSocket:
         and no turn starts."""
         try:
             await asyncio.to_thread(check)
-        except ConfigurationError as exc:
-            await self.error("invalid_config", str(exc))
         except WorkbenchError as exc:
-            await self.error("model_unavailable", str(exc))
+            await self.error(exc.code, str(exc))
         else:
             return False
         return True
@@ -153,32 +164,22 @@ class TurnSocket:
         self.turn.add_done_callback(lambda _: self.client_turns.release(self.client))
 
     async def run_turn(self, events: AsyncIterator[dict[str, Any]], run_id: str, session_id: str) -> None:
-        failed = True
+        """Forward the turn's events; a failure becomes an ``error`` event, the run's row, then ``done``."""
         try:
             async for event in events:
                 await self.forward(event)
-            failed = False
-        except SessionBusy:
-            await self.error("busy", "this session has a turn running elsewhere; wait for it to end", run_id)
             return
-        except TimeoutError:
-            await self.error("timeout", "the turn took longer than the configured maximum generation time", run_id)
-        except AudioError as exc:
-            await self.error(exc.code, str(exc), run_id)
-        except ConfigurationError as exc:
-            await self.error("invalid_config", str(exc), run_id)
-        except WorkbenchError as exc:
-            await self.error("model_unavailable", str(exc), run_id)
-        except (WebSocketDisconnect, RuntimeError) as exc:
-            log.info("socket closed during run %s: %s", run_id, exc)
+        except SocketClosed:
+            log.info("run %s: the client left before its turn ended", run_id)
             return
-        except Exception:
-            log.exception("run %s failed", run_id)
-            message = f"the turn failed on the server; its log has the details of run {run_id}"
-            await self.error("internal_error", message, run_id)
-        if failed:
+        except Exception as exc:
+            code, message = failure(exc, run_id)
+        try:
+            await self.error(code, message, run_id)
             await self.settle(run_id, "error")
             await self.send({"type": "done", "run_id": run_id, "status": "error"})
+        except SocketClosed:
+            log.info("run %s: the client left before hearing that its turn failed", run_id)
 
     async def settle(self, run_id: str, status: str) -> None:
         """Make sure the stopped or failed turn ``run_id`` has its run-log row, crash-safe, before the client hears
@@ -203,3 +204,19 @@ class TurnSocket:
             await self.settle(run_id, "aborted")
         await self.send({"type": "aborted", "run_id": run_id})
         await self.send({"type": "done", "run_id": run_id, "status": "aborted"})
+
+
+def failure(exc: BaseException, run_id: str) -> tuple[str, str]:
+    """The protocol ``code`` and message a client gets for a turn that failed with ``exc``: a
+    :class:`~workbench.errors.WorkbenchError` says what to do in its own words; anything else is logged here with its
+    traceback, and the client hears only that it failed and which run to look up."""
+    if isinstance(exc, SessionBusy):
+        return "busy", "this session has a turn running elsewhere; wait for it to end"
+    if isinstance(exc, TimeoutError):
+        return "timeout", "the turn took longer than the configured maximum generation time"
+    if isinstance(exc, WorkbenchError):
+        if exc.code == "storage_unavailable":
+            log.warning("run %s: %s", run_id, exc)
+        return exc.code, str(exc)
+    log.error("run %s failed", run_id, exc_info=exc)
+    return "internal_error", f"the turn failed on the server; its log has the details of run {run_id}"

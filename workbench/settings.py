@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WORKBENCH_", env_file=".env", extra="ignore")
 
     home: Path = Field(default=Path(".workbench"), description="Where Qdrant, the run log and checkpoints live.")
+    min_free_disk_mb: int = Field(
+        default=64,
+        ge=0,
+        description="Free space (MB) the disk holding home must keep: below it, writes to the embedded vector store "
+        "are refused with what to do (a native store that runs out of disk mid-write would crash the process), and "
+        "/ready reports the disk as failing.",
+    )
 
     # Models
     llm: str = Field(

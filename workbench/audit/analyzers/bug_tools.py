@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -95,17 +96,22 @@ def run_lizard(
     """Complexity hotspots in any language lizard parses (agent bug_hunter): functions whose cyclomatic complexity
     is over `ccn_threshold` (medium from twice that), or with more than `length_threshold` lines of code."""
     root = root.resolve()
-    session = Session(
-        "lizard", root, [f for f in source_files(root) if Path(f).suffix in LIZARD_SUFFIXES], timeout_s, cancel
-    )
+    files = [f for f in source_files(root) if Path(f).suffix in LIZARD_SUFFIXES]
+    # lizard runs in the checkout and is given "./relative" paths after "--": no character of the checkout's
+    # path or a file's name can make it read another file. It cannot match a name holding a line break.
+    session = Session("lizard", root, files, timeout_s, cancel, from_checkout=True)
+    for file in files:
+        if "\n" in file:
+            session.skip_file(file, "lizard cannot read a file whose path holds a line break")
     if not session.files:
         return session.done("skipped", "no source files lizard can parse")
     sources = SourceFiles(root)
 
     def command(batch: list[str], work: Path) -> list[str]:
-        listing = work / "files.txt"
-        listing.write_text("\n".join(batch) + "\n")
-        return [*python_tool("lizard"), "--csv", "-f", str(listing)]
+        readable = [path for path in batch if "\n" not in path]
+        if not readable:  # lizard given no path would walk the whole checkout
+            return [sys.executable, "-I", "-c", ""]
+        return [*python_tool("lizard"), "--csv", "--", *readable]
 
     def parse(stdout: bytes, work: Path) -> None:
         for row in csv.reader(stdout.decode(errors="replace").splitlines()):

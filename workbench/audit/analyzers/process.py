@@ -71,11 +71,13 @@ def _tool_env(work: Path) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(work), "TMPDIR": str(work), "LC_ALL": "C.UTF-8"}
 
 
-def _execute(cmd: list[str], *, cwd: Path, deadline: float, cancel: threading.Event | None) -> _Exec:
+def _execute(cmd: list[str], *, cwd: Path, work: Path, deadline: float, cancel: threading.Event | None) -> _Exec:
     """Run one process in a group of its own, stdout to a file; kill the whole group at the deadline, on cancel,
     and when it is done (what it left running); it dies with this process too (:mod:`..child_processes`)."""
-    with tempfile.TemporaryFile(dir=cwd) as out, tempfile.TemporaryFile(dir=cwd) as err:
-        proc = child_processes.spawn(cmd, cwd=cwd, env=_tool_env(cwd), stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+    with tempfile.TemporaryFile(dir=work) as out, tempfile.TemporaryFile(dir=work) as err:
+        proc = child_processes.spawn(
+            cmd, cwd=cwd, env=_tool_env(work), stdin=subprocess.DEVNULL, stdout=out, stderr=err
+        )
         failure: Literal["timeout", "cancelled"] | None = None
         stop = cancel or threading.Event()
         try:
@@ -121,6 +123,9 @@ class Session:
     cancel: threading.Event | None
     batch_bytes: int | None = None
     """Split the files into calls of at most this much content, so that a timeout keeps the earlier results."""
+    from_checkout: bool = False
+    """Run the tool in the checkout and name its files ``./relative/path`` rather than by absolute paths in a
+    scratch directory: for a tool that misreads characters of the checkout's own path (lizard, line breaks)."""
     started: float = field(default_factory=time.monotonic)
     findings: list[Finding] = field(default_factory=list)
     not_analyzed: list[NotAnalyzed] = field(default_factory=list)
@@ -140,9 +145,12 @@ class Session:
         with tempfile.TemporaryDirectory(prefix=f"wb-audit-{self.tool}-") as tmp:
             work = Path(tmp).resolve()
             done = 0
-            for batch in _batches([str(self.root / f) for f in self.files], self.batch_bytes):
+            cwd = self.root if self.from_checkout else work
+            arguments = {str(self.root / f): f"./{f}" if self.from_checkout else str(self.root / f) for f in self.files}
+            for batch in _batches(list(arguments), self.batch_bytes):
                 try:
-                    result = _execute(make_cmd(batch, work), cwd=work, deadline=deadline, cancel=self.cancel)
+                    command = make_cmd([arguments[path] for path in batch], work)
+                    result = _execute(command, cwd=cwd, work=work, deadline=deadline, cancel=self.cancel)
                 except OSError as exc:
                     status, error = "error", f"{self.tool} could not start: {exc.strerror or 'the system refused'}"
                     break
@@ -179,8 +187,9 @@ class Session:
         )
 
     def relative(self, name: str, work: Path) -> str | None:
-        """The repository-relative path of a file name as the tool printed it (absolute or relative to `work`)."""
-        path = Path(os.path.normpath(os.path.join(work, name)))
+        """The repository-relative path of a file name as the tool printed it (absolute, or relative to where it
+        ran: `work`, or the checkout for a `from_checkout` session)."""
+        path = Path(os.path.normpath(os.path.join(self.root if self.from_checkout else work, name)))
         try:
             return path.relative_to(self.root).as_posix()
         except ValueError:

@@ -13,11 +13,47 @@ from workbench.runlog.schema import FindingRecord, Record, RepositoryRecord, Tas
 from workbench.settings import Settings
 
 TASK_FIELDS = frozenset(TaskRecord.__dataclass_fields__)
+STOPPED_RUNNING = "the server stopped while this task was running; submit it again"
+STOPPED_QUEUED = "the server stopped before this task started; submit it again"
+CLOSING = frozenset({"task.completed", "task.error"})
 
 
 def task_record(row: dict[str, Any]) -> TaskRecord:
-    """A ``tasks`` row (as the store reads it) back as a record."""
-    return TaskRecord(**{k: v for k, v in row.items() if k in TASK_FIELDS})
+    """A ``tasks`` row (as the store reads it) back as a record; an interrupted one as :func:`settle` leaves it
+    (the process that marked it may have been any, this one's predecessor or a neighbour's recovery)."""
+    record = TaskRecord(**{k: v for k, v in row.items() if k in TASK_FIELDS})
+    if record.status == "interrupted":
+        settle(record, STOPPED_RUNNING if record.started_at else STOPPED_QUEUED)
+    return record
+
+
+def settle(record: TaskRecord, why: str) -> None:
+    """A task that stopped before its end (interrupted, cancelled): ``why`` as its error, and no agent left
+    pending or running (pending: skipped, it never ran; running: an error, stopped with the task)."""
+    record.error = why
+    states: dict[str, Any] = dict(record.agent_states or {})
+    for name, state in states.items():
+        if state.get("status") == "pending":
+            states[name] = {**state, "status": "skipped", "message": f"not run: {why}"}
+        elif state.get("status") == "running":
+            states[name] = {**state, "status": "error", "error": f"stopped: {why}"}
+    record.agent_states = states
+
+
+def closing_event(record: TaskRecord, events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The ``task.error`` that ends a stopped task's logged events when its process could not write it (killed
+    mid-task); ``None`` when they end with one, or the task has not ended."""
+    if record.status != "interrupted" or any(e.get("type") in CLOSING and e.get("level") != "agent" for e in events):
+        return None
+    when = record.ended_at or record.started_at or record.created_at
+    return {
+        "type": "task.error",
+        "task_id": record.task_id,
+        "seq": max((int(e.get("seq", -1)) for e in events), default=-1) + 1,
+        "timestamp": when.isoformat() if when else "",
+        "level": "task",
+        "message": record.error,
+    }
 
 
 def task_rows(record: TaskRecord, report: AuditReport | None, settings: Settings) -> list[Record]:

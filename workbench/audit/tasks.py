@@ -6,7 +6,8 @@
   timestamps its events, replays them to late subscribers before the live ones, and writes the task, its
   findings, its events and the repository to the run log. It keeps the ``audit_tasks_kept`` most recently
   finished tasks in memory; older ones are served from the run log. Tasks found queued or running at startup
-  were cut off by a stop and are marked ``interrupted``.
+  were cut off by a stop and are marked ``interrupted``: read back, they say whether they had started, leave no
+  agent pending or running, and their events end with a ``task.error`` even when the process was killed.
 """
 
 from __future__ import annotations
@@ -23,7 +24,16 @@ from graphs.repo_audit import cleanup
 from graphs.repo_audit_state import AuditContext, AuditInput
 from workbench.audit import store
 from workbench.audit.models import AGENTS, AuditReport
-from workbench.audit.records import public_status, record_report, task_record, task_rows
+from workbench.audit.records import (
+    STOPPED_QUEUED,
+    STOPPED_RUNNING,
+    closing_event,
+    public_status,
+    record_report,
+    settle,
+    task_record,
+    task_rows,
+)
 from workbench.audit.runner import InvalidRequest, run_audit, validate_request
 from workbench.errors import WorkbenchError
 from workbench.runlog import RunLog, RunLogCallback
@@ -108,10 +118,14 @@ class TaskManager:
     async def close(self) -> None:
         """Stop running tasks (they are recorded as interrupted) and wait for them."""
         self._closing = True
-        runners = [t.runner for t in self._tasks.values() if t.runner is not None and not t.runner.done()]
-        for runner in runners:
+        active = [(t, t.runner) for t in self._tasks.values() if t.runner is not None and not t.runner.done()]
+        for _, runner in active:
             runner.cancel()
-        await asyncio.gather(*runners, return_exceptions=True)
+        await asyncio.gather(*(runner for _, runner in active), return_exceptions=True)
+        for task, _ in active:
+            if not task.done:  # cancelled before its runner ever ran: queued, never started
+                self._stopped(task)
+                self._finish(task)
 
     # -- requests -------------------------------------------------------------------------------------------
 
@@ -209,7 +223,10 @@ class TaskManager:
         task = self._tasks.get(task_id)
         if task is None:
             await self.runlog.aflush()
-            for event in await asyncio.to_thread(store.task_events, self.runlog.path, task_id):
+            events = await asyncio.to_thread(store.task_events, self.runlog.path, task_id)
+            row = await asyncio.to_thread(store.get_task, self.runlog.path, task_id)
+            closing = closing_event(task_record(row), events) if row is not None else None
+            for event in [*events, *([closing] if closing else [])]:  # a killed process wrote no closing event
                 yield event
             return
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
@@ -328,23 +345,34 @@ class TaskManager:
             task.report = report
             record_report(record, report)
         except asyncio.CancelledError:
-            if self._closing:
-                record.status, record.error = "interrupted", "the server stopped while this task was running"
-            else:
-                record.status, record.error = "cancelled", "the task was cancelled"
-            self._publish(task, {"type": "task.error", "level": "task", "message": record.error})
+            self._stopped(task)
             raise
         except Exception as exc:
             code, message = self._failure(record.task_id, exc)
             record.status, record.error = "failed", message
             self._publish(task, {"type": "task.error", "level": "task", "code": code, "message": record.error})
         finally:
-            record.ended_at = utcnow()
             await asyncio.to_thread(cleanup, record.task_id)
-            self._persist(task)
-            for queue in task.watchers:
-                queue.put_nowait(None)
-            self._forget_oldest(task)
+            self._finish(task)
+
+    def _stopped(self, task: Task) -> None:
+        """A task stopped by a cancel, or by the server stopping: says which, and whether it had started."""
+        record = task.record
+        started = record.started_at is not None  # set by task.started, once it had a slot and began
+        if self._closing:
+            record.status, why = "interrupted", STOPPED_RUNNING if started else STOPPED_QUEUED
+        else:
+            record.status = "cancelled"
+            why = "the task was cancelled" if started else "the task was cancelled before it started"
+        settle(record, why)
+        self._publish(task, {"type": "task.error", "level": "task", "message": why})
+
+    def _finish(self, task: Task) -> None:
+        task.record.ended_at = utcnow()
+        self._persist(task)
+        for queue in task.watchers:
+            queue.put_nowait(None)
+        self._forget_oldest(task)
 
     @staticmethod
     def _failure(task_id: str, exc: Exception) -> tuple[str, str]:

@@ -8,6 +8,7 @@ versions used are linked to the run from MLflow's prompt registry.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,12 @@ class SuiteRun:
     metrics: dict[str, float]
     results: list[CaseResult] = field(default_factory=list)
     duration_s: float = 0.0
+    status: str = "FINISHED"
+    """MLflow's end status: ``FINISHED``, or ``KILLED`` when cancelled (``results`` then hold the cases done)."""
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status == "KILLED"
 
 
 def _flat(params: dict[str, Any]) -> dict[str, str]:
@@ -54,11 +61,16 @@ async def run_variant(
     *,
     cases: list[Case] | None = None,
     progress: Progress | None = None,
+    cancel: threading.Event | None = None,
 ) -> SuiteRun:
     """One MLflow run: ``suite`` over its cases under ``variant``. A case that raises is an ``error`` row.
 
     MLflow is called with explicit run ids (never the thread's "active run"), in worker threads, so evals that
     share an event loop with a server neither block it nor log into each other's runs.
+
+    ``cancel``, once set, stops the run before its next case: the cases done so far are logged (metrics and case
+    table) and the MLflow run ends as ``KILLED``, tagged with how far it got; so does a run whose task is cancelled
+    (a server shutting down), without the logging.
     """
     from mlflow import MlflowClient
     from mlflow.entities import Param
@@ -81,6 +93,8 @@ async def run_variant(
         await asyncio.to_thread(client.log_batch, run_id, params=[Param(k, v) for k, v in flat.items()])
         results: list[CaseResult] = []
         for index, case in enumerate(cases):
+            if cancel is not None and cancel.is_set():
+                break
             if progress:
                 progress(f"{variant.name}: case {case.id}", index, len(cases))
             try:
@@ -89,15 +103,23 @@ async def run_variant(
                 result = CaseResult(case.id, "error", error=f"{type(exc).__name__}: {exc}")
             result.detail.setdefault("source", case.source)
             results.append(result)
+        ended = "KILLED" if len(results) < len(cases) else "FINISHED"
         metrics = {**base_metrics(results), **suite.aggregate(results)}
         metrics["duration_s"] = round(time.perf_counter() - started, 3)
         await asyncio.to_thread(_log_results, client, settings, run_id, metrics, results, prompt_uris)
-        status = "FINISHED"
+        if ended == "KILLED":
+            stopped = f"cancelled after {len(results)} of {len(cases)} cases"
+            await asyncio.to_thread(client.set_tag, run_id, "workbench.stopped", stopped)
+        status = ended
+    except asyncio.CancelledError:
+        status = "KILLED"
+        raise
     finally:
         await asyncio.to_thread(client.set_terminated, run_id, status)
     if progress:
-        progress(f"{variant.name}: done", len(cases), len(cases))
-    return SuiteRun(suite.name, variant, run_id, experiment, params, metrics, results, time.perf_counter() - started)
+        progress(f"{variant.name}: {'cancelled' if status == 'KILLED' else 'done'}", len(results), len(cases))
+    duration = time.perf_counter() - started
+    return SuiteRun(suite.name, variant, run_id, experiment, params, metrics, results, duration, status)
 
 
 def _log_results(

@@ -4,7 +4,9 @@ variant's metrics, and compare two MLflow runs case by case, the cases whose out
 An eval runs on the server's event loop, where the models it shares with chat and voice live (their async HTTP
 clients are bound to that loop), as a background task: closing the page does not leave a half-logged MLflow run.
 MLflow's slow first steps (import, store migrations, the experiment) happen first in a worker thread, and evals
-run one at a time per process (MLflow keeps the active run per thread). The MLflow UI is not started here:
+run one at a time per process, in the order asked for (:class:`~workbench.evals.queue.EvalQueue`): each client
+address may have ``eval_max_per_client`` queued or running, and Cancel drops a queued one or stops the running
+one after its current case (its MLflow run ends as KILLED with the cases done). The MLflow UI is not started here:
 ``workbench mlflow`` serves it on loopback.
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +25,9 @@ import pandas as pd
 from evals import SUITES, load_suite
 from workbench.audit.markdown import md_text
 from workbench.evals.compare import CaseDiff, Comparison, compare_runs
+from workbench.evals.queue import EvalJob, EvalQueue, TooManyEvals
 from workbench.evals.runner import SuiteRun, run_variant
-from workbench.evals.suite import Case, Suite
+from workbench.evals.suite import Case, Suite, Variant
 from workbench.evals.tracking import (
     configure,
     experiment_id,
@@ -194,12 +197,67 @@ def prepare_tracking(settings: Settings, suite: str) -> None:
     experiment_id(settings, suite)
 
 
+# Queued runs
+
+
+def client_key(request: gr.Request | None) -> str:
+    """Whom an eval run counts against: the client's address, as for chat and voice turns."""
+    client = getattr(request, "client", None)
+    return str(getattr(client, "host", None) or getattr(request, "session_hash", None) or "unknown")
+
+
+Report = Callable[[int, str, int, int], None]
+"""``report(variant index, message, cases done, cases)``."""
+
+
+async def run_variants(suite: Suite, variants: list[Variant], cases: list[Case], settings: Settings, job: EvalJob,
+                       report: Report) -> list[SuiteRun]:  # fmt: skip
+    """The queued job's work: each variant as an MLflow run, in order, until one is cancelled."""
+    await asyncio.to_thread(prepare_tracking, settings, suite.name)
+    done: list[SuiteRun] = []
+    for index, variant in enumerate(variants):
+        if job.cancel.is_set():
+            break
+
+        def progress(message: str, step: int, total: int, index: int = index) -> None:
+            report(index, message, step, total)
+
+        run = await run_variant(suite, variant, settings, cases=cases, progress=progress, cancel=job.cancel)
+        done.append(run)
+        if run.cancelled:
+            break
+    return done
+
+
+def cancel_eval(evals: EvalQueue, client: str, job_id: str | None) -> str:
+    """Cancel the page's eval (``job_id``), else the client's latest one; what happened, for the status line."""
+    job = evals.get(job_id)
+    if job is None or job.client != client:
+        mine = evals.active(client)
+        job = mine[-1] if mine else None
+    if job is None:
+        return "Nothing of yours is queued or running."
+    return {
+        "dropped": "⏹️ Cancelled before it started.",
+        "stopping": "⏹️ Stopping after the case in progress; the cases done so far are logged to MLflow (KILLED).",
+        "ended": "That eval has already ended.",
+    }[evals.cancel(job)]
+
+
+def cancelled_line(runs: list[SuiteRun], variants: int) -> str:
+    last = runs[-1] if runs else None
+    if last is None or not last.cancelled:
+        return f"⏹️ Cancelled after {len(runs)} of {variants} variant(s)."
+    return (f"⏹️ Cancelled: variant {md_text(last.variant.name)} stopped after {len(last.results)} case(s); its "
+            f"MLflow run `{last.mlflow_run_id[:8]}` ended as KILLED with them ({len(runs)} of {variants} "
+            "variant(s) run).")  # fmt: skip
+
+
 # The tab
 
 
 def render(services: Services, demo: gr.Blocks) -> None:
-    one_at_a_time = asyncio.Lock()
-    background: set[asyncio.Task] = set()
+    evals = EvalQueue()
     names = list(SUITES)
     with gr.Row():
         with gr.Column(scale=2):
@@ -214,7 +272,10 @@ def render(services: Services, demo: gr.Blocks) -> None:
                               elem_id="evals-settings")  # fmt: skip
             limit = gr.Number(None, label="Case limit (first N bundled cases; promoted cases always run)",
                               precision=0, minimum=0, elem_id="evals-limit")  # fmt: skip
-            run = gr.Button("Run", variant="primary", elem_id="evals-run")
+            with gr.Row():
+                run = gr.Button("Run", variant="primary", elem_id="evals-run")
+                cancel = gr.Button("Cancel", variant="stop", elem_id="evals-cancel")
+    job_id = gr.State(None)
     progress = gr.HTML(elem_id="evals-progress")
     status = gr.Markdown(elem_id="evals-status")
     metrics = gr.Dataframe(pd.DataFrame(columns=["metric"]), label="Metrics per variant", interactive=False,
@@ -300,7 +361,7 @@ def render(services: Services, demo: gr.Blocks) -> None:
         }
 
     async def run_eval(name: str, chosen_models: list[str], chosen_versions: list[str], lines: str,
-                       most: float | None) -> AsyncIterator[dict[Component, Any]]:  # fmt: skip
+                       most: float | None, request: gr.Request) -> AsyncIterator[dict[Component, Any]]:  # fmt: skip
         try:
             picked = await asyncio.to_thread(load_suite, name)
             variants = build_variants(picked.defaults, variant_choices(chosen_models, chosen_versions, lines))
@@ -314,44 +375,45 @@ def render(services: Services, demo: gr.Blocks) -> None:
         if len(variants) > MAX_VARIANTS:
             yield {status: f"⚠️ {len(variants)} variants: choose at most {MAX_VARIANTS} combinations."}
             return
-        names_line = ", ".join(md_text(v.name) for v in variants)
-        yield {status: f"⏳ Preparing {md_text(name)} · {len(variants)} variant(s): {names_line}",
-               progress: progress_html(0, "preparing"), metrics: pd.DataFrame(columns=["metric"]),
-               description: suite_markdown(picked, listed)}  # fmt: skip
         selected = limit_cases(listed, most)
         updates: asyncio.Queue[tuple[int, str, int, int] | None] = asyncio.Queue()
         loop = asyncio.get_running_loop()
+        current = settings()
 
-        async def work() -> list[SuiteRun]:
-            try:
-                async with one_at_a_time:
-                    current = settings()
-                    await asyncio.to_thread(prepare_tracking, current, picked.name)
-                    done: list[SuiteRun] = []
-                    for index, variant in enumerate(variants):
+        def report(index: int, message: str, step: int, total: int) -> None:
+            loop.call_soon_threadsafe(updates.put_nowait, (index, message, step, total))
 
-                        def report(message: str, step: int, total: int, index: int = index) -> None:
-                            loop.call_soon_threadsafe(updates.put_nowait, (index, message, step, total))
-
-                        done.append(await run_variant(picked, variant, current, cases=selected, progress=report))
-                    return done
-            finally:
-                updates.put_nowait(None)
-
-        task = asyncio.create_task(work())  # runs to the end even if the page goes away
-        background.add(task)
-        task.add_done_callback(background.discard)
-        if one_at_a_time.locked():
-            yield {progress: progress_html(0, "waiting for the eval already running to finish")}
+        try:  # runs to the end even if the page goes away
+            job = evals.submit(client_key(request), lambda job: run_variants(picked, variants, selected, current,
+                               job, report), limit=current.eval_max_per_client)  # fmt: skip
+        except TooManyEvals as exc:
+            yield {status: f"⚠️ {md_text(exc)}"}
+            return
+        task = job.task
+        assert task is not None
+        task.add_done_callback(lambda _: updates.put_nowait(None))
+        names_line = ", ".join(md_text(v.name) for v in variants)
+        ahead = evals.ahead(job)
+        waiting = f"queued behind {ahead} eval run(s)" if ahead else "preparing"
+        yield {status: f"⏳ Preparing {md_text(name)} · {len(variants)} variant(s): {names_line}",
+               progress: progress_html(0, waiting), metrics: pd.DataFrame(columns=["metric"]),
+               description: suite_markdown(picked, listed), job_id: job.job_id}  # fmt: skip
         while (update := await updates.get()) is not None:
             index, message, step, total = update
             fraction = (index + (step / total if total else 1)) / len(variants)
             where = f"variant {index + 1}/{len(variants)} · {step}/{total} cases · {message}"
             yield {progress: progress_html(fraction, where)}
+        if task.cancelled():  # while queued, or a server shutting down
+            yield {status: "⏹️ Cancelled.", progress: progress_html(0, "cancelled")}
+            return
         try:
-            runs = await task
+            runs = task.result()
         except Exception as exc:
             yield {status: f"⚠️ The eval failed: {md_text(redact(exc))}", progress: progress_html(0, "failed")}
+            return
+        if len(runs) < len(variants) or any(r.cancelled for r in runs):
+            shown = {progress: progress_html(0, "cancelled"), status: cancelled_line(runs, len(variants))}
+            yield shown | ({metrics: metrics_table(runs)} if runs else {})
             return
         labels = {r.mlflow_run_id: f"{r.variant.name} ({r.mlflow_run_id[:8]})" for r in runs}
         counted = f"{len(runs[0].results)} cases ({runs[0].params.get('cases_promoted', 0)} promoted)" if runs else ""
@@ -387,7 +449,12 @@ def render(services: Services, demo: gr.Blocks) -> None:
     )
     suite.input(show_suite, [suite], suite_outputs)
     reload.click(refresh, [suite, run_a, run_b], [description, run_a, run_b])
-    run_outputs = [progress, status, metrics, description, run_a, run_b, summary, cases, params, compared]
+
+    async def stop(page_job: str | None, request: gr.Request) -> str:
+        return cancel_eval(evals, client_key(request), page_job)
+
+    run_outputs = [progress, status, metrics, description, run_a, run_b, summary, cases, params, compared, job_id]
     run.click(run_eval, [suite, models, versions, sets, limit], run_outputs, concurrency_limit=None,
               show_progress="hidden")  # fmt: skip
+    cancel.click(stop, [job_id], [status], concurrency_limit=None)
     compare.click(compare_chosen, [run_a, run_b], [summary, cases, params, compared])

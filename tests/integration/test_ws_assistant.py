@@ -6,7 +6,9 @@ Every message the client receives is validated against protocols/assistant.schem
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -261,3 +263,45 @@ def test_disconnect_mid_reply_leaves_the_run_logged_as_aborted(voice_server):
             break
         time.sleep(0.2)
     assert runs and runs[0]["status"] == "aborted"
+
+
+def test_no_run_log_row_or_checkpoint_holds_a_recording_or_a_reply(tmp_path):
+    """The bundled clips as a binary frame and as base64 JSON (sentence audio on), and a recording with no speech
+    in it, on a server of their own: once it stops, neither its run log (DuckDB tables and crash journal, read raw
+    and row by row) nor its checkpoints (read raw, row by row and through the checkpointer) hold any of the
+    recordings or of the reply audio it sent; the failed recording is logged as its size and hash."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from tests.voice_traces import leaks, raw_files, runlog_files, sent_audio, sqlite_rows
+
+    mp3 = (SPEECH / "hotwords.mp3").read_bytes()
+    silent = wav_bytes(np.random.default_rng(7).uniform(-1e-3, 1e-3, 640), 16_000)  # 1,324 bytes
+    env = {"WORKBENCH_LLM": "extractive", "WORKBENCH_MAX_AUDIO_S": str(MAX_AUDIO_S)}
+    with running_server(tmp_path, **env) as server:
+        with connect(f"{server.ws_url}/ws/assistant?session_id=private&format=flac", max_size=None) as ws:
+            ws.send(JFK)
+            binary = until_done(ws)
+        with connect(f"{server.ws_url}/ws/assistant", max_size=None) as ws:
+            message = {"type": "audio", "data": base64.b64encode(mp3).decode(), "format": "mp3", "stream_audio": True}
+            ws.send(json.dumps({**message, "session_id": "private"}))
+            streamed = until_done(ws)
+            ws.send(json.dumps({"type": "audio", "data": base64.b64encode(silent).decode(), "session_id": "private"}))
+            failed = until_done(ws)
+        assert binary[-1]["status"] == "ok" and streamed[-1]["status"] == "ok"
+        assert [e["code"] for e in of_type(failed, "error")] == ["no_speech"], failed
+        run = wait_for_run(server.home, of_type(failed, "error")[0]["run_id"])
+    replies = sent_audio(binary) + sent_audio(streamed)
+    assert len(replies) >= 3 and of_type(streamed, "audio_chunk"), "both turns were spoken"
+    clips = [JFK, mp3, silent, *replies]
+
+    checkpoints = server.home / "checkpoints.sqlite"
+    with sqlite3.connect(checkpoints) as connection:
+        read_back = {
+            f"checkpointer {i}": repr(item).encode() for i, item in enumerate(SqliteSaver(connection).list(None))
+        }
+    assert any(b"country" in blob for blob in read_back.values()), "the scan reads the session"
+    assert leaks(sqlite_rows(checkpoints) | raw_files(checkpoints) | read_back, clips) == []
+    logged = runlog_files(server.home / "runs.duckdb")
+    assert sum(b"private" in blob for blob in logged.values()) >= 3, "the scan reads the three turns' rows"
+    assert leaks(logged, clips) == []
+    assert f'"bytes": {len(silent)}, "sha256": "{hashlib.sha256(silent).hexdigest()}"' in run["input"]

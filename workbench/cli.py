@@ -44,14 +44,16 @@ def serve(
     import uvicorn
 
     from workbench.server import create_app
-    from workbench.server.security import is_loopback
+    from workbench.server.security import MIN_TOKEN_LENGTH, is_loopback
     from workbench.server.ws_assistant import text_frame_limit
     from workbench.settings import get_settings
 
     settings = get_settings()
-    if not is_loopback(host) and settings.api_token is None:
+    token = settings.api_token.get_secret_value() if settings.api_token else ""
+    if not is_loopback(host) and len(token) < MIN_TOKEN_LENGTH:
+        problem = "every client must log in" if not token else f"the API token needs {MIN_TOKEN_LENGTH}+ characters"
         typer.echo(
-            f"Refusing to serve on {host}: beyond loopback every client must log in. Set a token first, e.g.\n"
+            f"Refusing to serve on {host}: beyond loopback {problem}. Set a token first, e.g.\n"
             "  export WORKBENCH_API_TOKEN=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')\n"
             "and list the names clients use for this machine in WORKBENCH_ALLOWED_HOSTS.",
             err=True,

@@ -228,6 +228,44 @@ class Settings(BaseSettings):
     )
     testing: bool = Field(default=False, description="Offer the scripted fake/ models (tests and benchmarks only).")
 
+    # The server's edges: request bodies, framing, logins
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest HTTP request body on any route (REST, /login, the UI's own calls): a larger declared "
+        "Content-Length gets 413 before anything is read, a streamed body 413 once it passes the limit. The UI's "
+        "file upload takes max_upload_files × max_upload_bytes.",
+    )
+    frame_ancestors: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port]) whose pages may show the server's pages in a frame; none: no "
+        "page may (Content-Security-Policy frame-ancestors 'none' and X-Frame-Options: DENY).",
+    )
+    session_ttl_s: int = Field(
+        default=12 * 3600, ge=1, description="How long a browser stays logged in after /login, in seconds."
+    )
+    auth_max_failures: int = Field(
+        default=10,
+        ge=1,
+        description="Wrong API tokens (Bearer, ?token=, /login) one client address may send within auth_lockout_s; "
+        "past that its attempts get 429 with Retry-After until the oldest of them is auth_lockout_s old.",
+    )
+    auth_lockout_s: float = Field(
+        default=60.0, gt=0, description="The window, in seconds, in which auth_max_failures wrong tokens lock out."
+    )
+
+    @field_validator("frame_ancestors", mode="before")
+    @classmethod
+    def _frame_ancestors(cls, value: object) -> object:
+        """Origins as for allowed_origins (``a,b`` or JSON), kept without a trailing slash."""
+        value = _split(value, r"[,\s]+")
+        if isinstance(value, list):
+            for origin in value:
+                if not isinstance(origin, str) or not re.fullmatch(r"https?://[^/\s;']+/?", origin):
+                    raise ValueError(f"{str(origin)[:80]!r} is not an origin like https://portal.example.com")
+            return [origin.rstrip("/").lower() for origin in value]
+        return value
+
     @field_validator("audit_allowed_hosts", "audit_allowed_roots", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import httpx
@@ -407,3 +407,180 @@ def test_a_socket_that_floods_is_rate_limited_and_stays_usable(guarded):
         assert "rate_limited" in codes and codes.count("nothing_to_abort") >= 30
         time.sleep(1.5)  # the bucket refills
         assert chat_turn(ws, "Which port does the server listen on?")[-1]["status"] == "ok"
+
+
+# --- request bodies ------------------------------------------------------------------------------------------------
+
+
+def raw_request(port: int, head: str, body_parts: Iterable[bytes] = (), timeout: float = 30) -> tuple[int, str]:
+    """Send a request head and then body parts (stopping early once the server answers); the status and the
+    answer's text. A server that waited for the whole body would time this out."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+        conn.sendall(head.encode())
+        conn.setblocking(False)
+        answer = b""
+        for part in body_parts:
+            try:
+                answer += conn.recv(65536)
+                break  # answered before the body ended
+            except BlockingIOError:
+                pass
+            try:
+                conn.sendall(part)
+            except BlockingIOError:  # the server stopped reading: its answer is on the way
+                break
+        conn.settimeout(timeout)
+        while b"\r\n\r\n" not in answer:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    status_line, _, rest = answer.decode("latin-1").partition("\r\n")
+    return int(status_line.split()[1]), rest
+
+
+def test_a_declared_body_over_the_limit_is_refused_before_it_is_read(server):
+    head = (f"POST /api/tasks/ HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {48 * 1024 * 1024 * 1024}\r\n\r\n")  # fmt: skip
+    started = time.monotonic()
+    status, answer = raw_request(server.port, head, [b'{"repo": "x"'])
+    assert status == 413 and "limited to 1048576 bytes" in answer
+    assert time.monotonic() - started < 10, "the server waited for a body it was never going to read"
+
+
+def test_a_chunked_body_is_cut_off_at_the_limit(server):
+    head = (f"POST /api/tasks/ HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n")  # fmt: skip
+    chunk = b"%x\r\n%s\r\n" % (64 * 1024, b" " * 64 * 1024)
+    # 3 MiB of chunks and never the last one: only a server that stops at 1 MiB answers at all
+    status, _ = raw_request(server.port, head, [chunk] * 48)
+    assert status == 413
+    assert httpx.get(f"{server.url}/health").status_code == 200
+
+
+def test_the_ui_upload_takes_more_than_a_rest_body(server):
+    files = [("files", (f"doc{i}.md", b"# doc\n" + b"x" * 60_000)) for i in range(20)]  # 1.2 MB, 20 files
+    upload = httpx.post(f"{server.url}/gradio_api/upload", files=files, timeout=60)
+    assert upload.status_code == 200 and len(upload.json()) == 20
+    rest = httpx.post(
+        f"{server.url}/api/tasks/", content=b" " * 1_200_000, headers={"Content-Type": "application/json"}
+    )
+    assert rest.status_code == 413 and rest.json()["detail"]["code"] == "body_too_large"
+
+
+# --- framing -------------------------------------------------------------------------------------------------------
+
+
+def test_no_site_may_frame_the_ui_or_the_login_page(server, guarded):
+    for response in (httpx.get(f"{server.url}/", headers={"Accept": "text/html"}),
+                     httpx.get(f"{guarded.url}/login", headers={"Accept": "text/html"})):  # fmt: skip
+        assert response.status_code == 200 and "text/html" in response.headers["content-type"]
+        assert response.headers["content-security-policy"] == "frame-ancestors 'none'"
+        assert response.headers["x-frame-options"] == "DENY"
+
+
+PORTAL = "https://portal.example.com"
+
+
+@pytest.fixture(scope="module")
+def edges(tmp_path_factory) -> Iterator[Server]:
+    """A token, a framing portal, and short lockout and session windows."""
+    env = {"WORKBENCH_LLM": "extractive", "WORKBENCH_API_TOKEN": TOKEN, "WORKBENCH_WARM_SPEECH": "false",
+           "WORKBENCH_FRAME_ANCESTORS": PORTAL, "WORKBENCH_AUTH_MAX_FAILURES": "5", "WORKBENCH_AUTH_LOCKOUT_S": "3",
+           "WORKBENCH_SESSION_TTL_S": "2"}  # fmt: skip
+    with running_server(tmp_path_factory.mktemp("edges"), **env) as running:
+        yield running
+
+
+def test_configured_origins_may_frame_the_ui(edges):
+    login = httpx.get(f"{edges.url}/login", headers={"Accept": "text/html"})
+    assert login.headers["content-security-policy"] == f"frame-ancestors {PORTAL}"
+    assert "x-frame-options" not in login.headers
+
+
+# --- wrong tokens, sessions, the token in the log ------------------------------------------------------------------
+
+
+def wait_until_unlocked(server: Server, window_s: float = 3) -> None:
+    """Let the failures of an earlier test leave the lockout window."""
+    time.sleep(window_s + 0.5)
+
+
+def test_wrong_tokens_are_locked_out_per_address_and_good_ones_work_after_the_window(edges):
+    wait_until_unlocked(edges)
+    tasks = f"{edges.url}/api/tasks/"
+    statuses = [httpx.get(tasks, headers={"Authorization": f"Bearer wrong-{i}"}).status_code for i in range(5)]
+    assert statuses == [401] * 5
+    for refused in (httpx.get(tasks, headers={"Authorization": f"Bearer {TOKEN}"}),  # even the right one, for now
+                    httpx.post(f"{edges.url}/login", data={"token": TOKEN, "next": "/"})):  # fmt: skip
+        assert refused.status_code == 429 and 1 <= int(refused.headers["retry-after"]) <= 3
+    assert "try again in" in httpx.get(f"{tasks}?token=wrong").json()["detail"]["message"]
+    assert handshake(edges.port, "/ws/chat?token=wrong") == 429
+    time.sleep(3.5)
+    assert httpx.get(tasks, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert handshake(edges.port, f"/ws/chat?token={TOKEN}") == 101
+
+
+def test_wrong_logins_are_locked_out_and_a_good_one_works_after_the_window(edges):
+    wait_until_unlocked(edges)
+    statuses = [httpx.post(f"{edges.url}/login", data={"token": f"wrong-{i}"}).status_code for i in range(5)]
+    assert statuses == [401] * 5
+    locked = httpx.post(f"{edges.url}/login", data={"token": "wrong"})
+    assert locked.status_code == 429 and "retry-after" in locked.headers and "try again in" in locked.text
+    time.sleep(3.5)
+    assert httpx.post(f"{edges.url}/login", data={"token": TOKEN}).status_code == 303
+
+
+def test_each_login_gets_its_own_cookie_which_expires(edges):
+    wait_until_unlocked(edges)
+    cookies = []
+    for _ in range(2):
+        login = httpx.post(f"{edges.url}/login", data={"token": TOKEN, "next": "/"})
+        assert login.status_code == 303
+        header = login.headers["set-cookie"]
+        assert "HttpOnly" in header and "SameSite=strict" in header and "Max-Age=2" in header
+        assert TOKEN not in header
+        cookies.append(login.cookies["workbench_session"])
+    assert cookies[0] != cookies[1]
+    for value in cookies:
+        assert httpx.get(f"{edges.url}/config", headers={"Cookie": f"workbench_session={value}"}).status_code == 200
+    time.sleep(3.5)  # the session lives 2 s (whole seconds)
+    for value in cookies:
+        expired = httpx.get(f"{edges.url}/config", headers={"Cookie": f"workbench_session={value}"})
+        assert expired.status_code == 401
+        page = httpx.get(f"{edges.url}/", headers={"Cookie": f"workbench_session={value}", "Accept": "text/html"})
+        assert page.status_code == 303 and page.headers["location"].startswith("/login")
+
+
+class FactoryServer(Server):
+    """The app started as `uvicorn workbench.server:create_app --factory` (uvicorn's own logging)."""
+
+    def command(self) -> list[str]:
+        run = "import sys, uvicorn; uvicorn.main(['workbench.server:create_app', '--factory', '--port', sys.argv[-1]])"
+        return [sys.executable, "-c", run]
+
+
+@pytest.mark.parametrize("kind", [Server, FactoryServer])
+def test_the_token_never_reaches_the_server_log(tmp_path, kind):
+    env = {"WORKBENCH_LLM": "extractive", "WORKBENCH_API_TOKEN": TOKEN, "WORKBENCH_WARM_SPEECH": "false"}
+    served = kind(tmp_path, env).start()
+    try:
+        with connect(f"{served.ws_url}/ws/chat?token={TOKEN}") as ws:
+            assert chat_turn(ws, "Which port does the server listen on?")[-1]["status"] == "ok"
+        assert handshake(served.port, f"/ws/assistant?token={TOKEN}") == 101
+        assert httpx.get(f"{served.url}/api/tasks/?token={TOKEN}").status_code == 200
+        assert httpx.get(f"{served.url}/?%74oken={TOKEN}&x=1", headers={"Accept": "text/html"}).status_code == 303
+        assert httpx.get(f"{served.url}/api/tasks/?token={TOKEN[:-1]}").status_code == 401
+    finally:
+        served.stop()
+    log = (tmp_path / f"server-{served.port}.log").read_text()
+    assert "/ws/chat?token=[redacted]" in log and "/api/tasks/?token=[redacted]" in log, log[-2000:]
+    assert TOKEN not in log and TOKEN[:-1] not in log
+
+
+def test_serve_refuses_a_short_token_beyond_loopback(tmp_path):
+    env = {**os.environ, "WORKBENCH_HOME": str(tmp_path), "WORKBENCH_API_TOKEN": "short-token"}
+    done = subprocess.run([sys.executable, "-m", "workbench.cli", "serve", "--host", "0.0.0.0", "--port", "1"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2 and "16+ characters" in done.stderr and "short-token" not in done.stderr
+    assert "Agent Workbench on" not in done.stdout

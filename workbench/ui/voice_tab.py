@@ -9,18 +9,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import os
 import uuid
 import wave
+from collections.abc import MutableSet
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 import numpy as np
-from gradio.utils import get_upload_folder
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from workbench.chat.service import SessionBusy
 from workbench.errors import WorkbenchError
+from workbench.ui.uploads import NotAnUpload, uploaded_file
 from workbench.voice.audio import AUDIO_FORMATS, AudioError, decode_audio
 from workbench.voice.personas import load_personas
 from workbench.voice.service import VoiceTurn
@@ -66,24 +68,29 @@ def playable(data: bytes, fmt: str) -> tuple[int, np.ndarray]:
     return decoded.sample_rate, (np.clip(decoded.samples, -1.0, 1.0) * 32767).astype(np.int16)
 
 
-def read_recording(path: str, limit: int) -> bytes:
+def read_recording(path: str, limit: int, uploads: MutableSet[str]) -> bytes:
     """The recorded or uploaded file's bytes, refusing one too large before reading it.
 
-    The path comes from the browser, so only a file inside Gradio's upload folder is read (symlinks resolved);
-    any other path is refused before it is looked at. The file is Gradio's cached copy of the recording; it is
-    deleted once read (the input is cleared when a turn starts), so recordings do not pile up on disk.
+    The path comes from the browser, so only a file that Gradio's upload route saved (one of ``uploads``, its
+    ``upload_file_set``) is read, deleted or answered about (:func:`~workbench.ui.uploads.uploaded_file`); any other
+    path is refused untouched, with one message whether or not it exists. The upload is deleted once read (the
+    input is cleared when a turn starts), so recordings do not pile up on disk.
     """
-    file = Path(path).resolve()
-    if not file.is_relative_to(Path(get_upload_folder()).resolve()):
-        raise AudioError("invalid_audio", "record or upload the audio in this page; that file cannot be used")
     try:
-        if (size := file.stat().st_size) > limit:
-            raise AudioError("audio_too_large", f"audio is limited to {limit} bytes; got {size}")
-        return file.read_bytes()
-    except OSError as exc:
-        raise AudioError("invalid_audio", "the recording could not be read; record or upload it again") from exc
+        file = uploaded_file(path, uploads)
+    except NotAnUpload:
+        raise AudioError("invalid_audio", "record or upload the audio in this page; that file cannot be used") from None
+    try:
+        descriptor = os.open(file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with open(descriptor, "rb") as source:
+            if (size := os.fstat(source.fileno()).st_size) > limit:
+                raise AudioError("audio_too_large", f"audio is limited to {limit} bytes; got {size}")
+            return source.read(limit + 1)
+    except OSError:
+        raise AudioError("invalid_audio", "the recording could not be read; record or upload it again") from None
     finally:
         file.unlink(missing_ok=True)
+        uploads.discard(str(file))
 
 
 def chat_messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
@@ -157,7 +164,7 @@ def render(services: Services, demo: gr.Blocks) -> None:
         try:
             data: bytes | None = None
             if path:
-                data = await asyncio.to_thread(read_recording, path, limit)
+                data = await asyncio.to_thread(read_recording, path, limit, demo.upload_file_set)
             else:
                 state["transcript"] = text.strip()
                 shown = [*shown, {"role": "user", "content": state["transcript"]}]
@@ -203,8 +210,10 @@ def render(services: Services, demo: gr.Blocks) -> None:
             yield view("⚠️ This session is still answering; wait or press Stop.")
         except TimeoutError:
             yield view("⚠️ The turn took too long and was stopped.")
-        except (WorkbenchError, OSError) as exc:
+        except WorkbenchError as exc:
             yield view(f"⚠️ {exc}")
+        except OSError:  # its message would name a server path
+            yield view("⚠️ The turn could not be completed; try again, or record or upload the audio again.")
         else:
             return
         shown = chat_messages(await service.history(session_id))  # drop what the failed turn showed

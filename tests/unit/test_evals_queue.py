@@ -64,7 +64,7 @@ async def drain(evals: EvalQueue) -> None:
 
 
 async def test_a_client_past_its_limit_is_refused_and_others_are_not():
-    evals, release, started = EvalQueue(), asyncio.Event(), []
+    evals, release, started = EvalQueue(), asyncio.Event(), list[str]()
     first = evals.submit("10.0.0.1", lambda job: blocked(job, release, started), limit=2)
     evals.submit("10.0.0.1", lambda job: blocked(job, release, started), limit=2)
     for _ in range(6):  # the probe sent 8 from one page
@@ -83,7 +83,7 @@ async def test_a_client_past_its_limit_is_refused_and_others_are_not():
 
 
 async def test_cancelling_a_queued_run_frees_its_slot_at_once():
-    evals, release, started = EvalQueue(), asyncio.Event(), []
+    evals, release, started = EvalQueue(), asyncio.Event(), list[str]()
     running = evals.submit("me", lambda job: blocked(job, release, started), limit=2)
     queued = evals.submit("me", lambda job: blocked(job, release, started), limit=2)
     await asyncio.sleep(0)
@@ -97,7 +97,7 @@ async def test_cancelling_a_queued_run_frees_its_slot_at_once():
 
 
 async def test_cancel_reaches_only_the_clients_own_runs():
-    evals, release, started = EvalQueue(), asyncio.Event(), []
+    evals, release, started = EvalQueue(), asyncio.Event(), list[str]()
     theirs = evals.submit("them", lambda job: blocked(job, release, started), limit=2)
     assert cancel_eval(evals, "me", theirs.job_id) == "Nothing of yours is queued or running."
     assert not theirs.cancel.is_set()
@@ -150,5 +150,7 @@ async def test_a_run_whose_task_is_cancelled_ends_killed(settings):
     job.task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await job.task
-    (logged,) = client(settings).search_runs([client(settings).get_experiment_by_name("workbench/gated").experiment_id])
+    experiment = client(settings).get_experiment_by_name("workbench/gated")
+    assert experiment is not None
+    (logged,) = client(settings).search_runs([experiment.experiment_id])
     assert logged.info.status == "KILLED"

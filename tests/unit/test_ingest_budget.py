@@ -4,12 +4,14 @@ the file as uploaded; a normal one still indexes; a set cancel event stops a slo
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import threading
 import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pypdf import PageObject
@@ -189,3 +191,52 @@ def test_a_cancelled_folder_ingest_stops_between_files(store, tmp_path):
         ingest_paths(store, [tmp_path], "docs", progress=progress, cancel=cancel)
     assert len(seen) == 1
     assert store.source_hashes("docs") == {seen[0]: store.source_hashes("docs")[seen[0]]}
+
+
+def chat_tab_events(services: object) -> dict[Any, Any]:
+    """The Chat tab's event listeners by id (Gradio's ``demo.fns``)."""
+    import gradio as gr
+
+    from workbench.ui import chat_tab
+
+    with gr.Blocks() as demo:
+        chat_tab.render(services, demo)  # type: ignore[arg-type]
+    return dict(demo.fns)
+
+
+def named(events: dict[Any, Any], name: str) -> tuple[Any, Any]:
+    return next((key, fn) for key, fn in events.items() if fn.name == name)
+
+
+def test_the_chat_tab_indexes_several_uploads_at_once_and_has_a_stop_for_them():
+    events = chat_tab_events(object())
+    key, index = named(events, "index_files")
+    assert index.concurrency_limit == 4 and index.concurrency_id == "chat-index"  # Gradio's default: 1, for all
+    assert any(key in (fn.cancels or []) for fn in events.values())
+
+
+async def test_stopping_the_chat_tabs_indexing_stops_the_parse_in_its_thread(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from workbench.ui import chat_tab
+
+    upload = tmp_path / "slow.pdf"
+    upload.write_bytes(b"%PDF-1.4")
+    parsing, stopped = threading.Event(), threading.Event()
+
+    def slow_ingest(store: object, name: str, data: bytes, collection: str, *, cancel: threading.Event) -> None:
+        parsing.set()
+        if cancel.wait(30):
+            stopped.set()
+        raise IngestCancelled(name)
+
+    monkeypatch.setattr("workbench.ingest.pipeline.ingest_bytes", slow_ingest)
+    monkeypatch.setattr(chat_tab, "uploaded_file", lambda path, uploads: Path(path))
+    resources = SimpleNamespace(settings=Settings(home=tmp_path), store=object())
+    _, index = named(chat_tab_events(SimpleNamespace(resources=lambda: resources)), "index_files")
+    task = asyncio.create_task(index.fn([str(upload)], "docs", progress=lambda *a, **k: None))
+    assert await asyncio.to_thread(parsing.wait, 30)
+    task.cancel()  # what Gradio does for Stop indexing, a closed page or a server shutting down
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await asyncio.to_thread(stopped.wait, 30)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from tests.unit.test_voice_service import Setup, recording
 from workbench.errors import ConfigurationError
@@ -94,7 +95,7 @@ def test_the_bundled_and_configured_speech_models_are_on_offer(tmp_path):
     settings = Settings(home=tmp_path, stt_model="/srv/whisper/base", stt_models=["/srv/whisper/small", "local/x"])
     for spec in ("local/tiny.en", "/srv/whisper/base", "/srv/whisper/small", "local/x"):
         assert check_stt(spec, settings) == spec
-    keyed = Settings(home=tmp_path, groq_api_key="k", openai_api_key="k")
+    keyed = Settings(home=tmp_path, groq_api_key=SecretStr("k"), openai_api_key=SecretStr("k"))
     for spec in ("groq/whisper-large-v3", "groq", "openai/whisper-1", "openai/gpt-4o-mini-transcribe"):
         assert check_stt(spec, keyed) == spec
 

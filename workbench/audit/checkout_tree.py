@@ -1,6 +1,7 @@
 """A checkout's file tree within its bounds: the limits it runs under (time, size, file count, cancel), measuring
-it and removing its symlinks without following any link, and copying a local folder that is not a repository
-(``.git`` skipped, only regular files and folders)."""
+it and removing its symlinks without following any link, and copying local folders (a folder that is not a
+repository, ``.git`` skipped; a repository's history, :mod:`workbench.audit.git_source`) through directory
+descriptors opened with ``O_NOFOLLOW``, so no link is ever followed, even one swapped in while the copy runs."""
 
 from __future__ import annotations
 

@@ -1,16 +1,19 @@
 """Check a :class:`~workbench.audit.safety.Target` out into a private folder without running anything from it.
 
-URLs and local git repositories are cloned by git: shallow (``settings.audit_clone_depth``), one branch, no
-submodules, no hooks, no templates, symlinks written as plain files, no credential helper, no prompt, no system or
-global configuration, redirects refused, only the https (or, for local repositories, file) protocol. Local folders
-that are not repositories are copied (``.git`` skipped, symlinks never followed, only regular files). Either way
-the checkout is bounded in time (``audit_clone_timeout_s``), size (``audit_max_repo_bytes``, watched while git
-runs) and file count (``audit_max_files``), can be cancelled, holds no symlink afterwards, and is removed on failure.
+URLs are cloned by git: shallow (``settings.audit_clone_depth``), one branch, no submodules, no hooks, no
+templates, symlinks written as plain files, no credential helper, no prompt, no system or global configuration,
+redirects refused, only the https (or, for local repositories, file) protocol. A local repository is never opened
+by git: its history is first copied, without following any link, into a private bare repository that git clones
+(:mod:`workbench.audit.git_source`: a ``.git`` that leads elsewhere is refused). Local folders that are not
+repositories are copied (``.git`` skipped, symlinks never followed, only regular files). Either way the checkout
+is bounded in time (``audit_clone_timeout_s``), size (``audit_max_repo_bytes``, watched while git runs) and file
+count (``audit_max_files``), can be cancelled, holds no symlink afterwards, and is removed on failure.
 
 Why ``subprocess`` rather than ``git.Repo.clone_from``: GitPython always starts from ``os.environ`` (so inherited
 ``GIT_DIR``, ``GIT_CONFIG_*`` and the like could not be dropped) and its clone blocks without a way to cancel or
-watch the size. Git runs in its own process group so a timeout or cancel kills git and all its helpers; the
-executable is the one GitPython is configured with (``GIT_PYTHON_GIT_EXECUTABLE``), and GitPython reads the index.
+watch the size. git runs in a process group of its own that a timeout or a cancel kills whole, and that dies with
+this process even when it is killed (:mod:`workbench.audit.child_processes`); the executable is the one
+GitPython is configured with (``GIT_PYTHON_GIT_EXECUTABLE``), and GitPython reads the index.
 
 A ``ref`` is a branch or tag name (``git clone --branch``); commit shas are not supported. The bounds, the folder
 copy and the symlink removal are in :mod:`workbench.audit.checkout_tree`.
@@ -272,17 +275,19 @@ def _supervise(process: subprocess.Popen[bytes], dest: Path, bounds: Bounds) -> 
 
 def _history(dest: Path) -> tuple[str, int]:
     """HEAD's sha and how many commits were fetched (in topological order HEAD, the only tip, comes first)."""
+    argv = _git_argv(["--git-dir", str(dest / ".git"), "rev-list", "--topo-order", "HEAD"], "file")
     with tempfile.TemporaryDirectory(prefix="workbench-git-") as home:
-        result = subprocess.run(
-            _git_argv(["--git-dir", str(dest / ".git"), "rev-list", "--topo-order", "HEAD"], "file"),
-            cwd=dest,
-            env=_git_env(Path(home), "file"),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=60,
+        process = child_processes.spawn(
+            argv, cwd=dest, env=_git_env(Path(home), "file"), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
         )
-    commits = result.stdout.decode().split()
-    if result.returncode != 0 or not commits:
+        try:
+            stdout, _ = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            stdout = b""
+        finally:
+            returncode = child_processes.kill(process)
+    commits = stdout.decode().split()
+    if returncode != 0 or not commits:
         raise CloneError("clone_failed", "The checkout has no readable HEAD commit.")
     return commits[0], len(commits)
 

@@ -1,17 +1,23 @@
 """The git history: one bounded ``git log --numstat`` over the fetched history, nothing from the repository run.
 
 Hooks, fsmonitor, external diff, textconv and signature display are switched off and the global and system
-configs ignored.
+configs ignored. git runs as the audit's other children do: killed on cancel, at its time limit, and with this
+process (:mod:`workbench.audit.child_processes`).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import tempfile
 import threading
+import time
 from collections import Counter, defaultdict
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from workbench.audit import child_processes
 from workbench.audit.explorer.cancel import check_cancelled
 
 if TYPE_CHECKING:
@@ -47,8 +53,6 @@ def read_git_history(root: Path, present: set[str], cancel: threading.Event | No
 
 
 def _read_history(repo: git.Repo, present: set[str], cancel: threading.Event | None) -> dict[str, Any]:
-    import git
-
     git_dir = Path(repo.git_dir)
     try:
         boundary = set((git_dir / "shallow").read_text().split())
@@ -59,22 +63,46 @@ def _read_history(repo: git.Repo, present: set[str], cancel: threading.Event | N
     if not repo.head.is_valid():
         return result
     base = ["git", f"--git-dir={git_dir}", *_GIT_SAFE]
-    run = lambda *args: repo.git.execute(  # noqa: E731
-        [*base, *args], env=_GIT_ENV, kill_after_timeout=GIT_TIMEOUT_S, stdout_as_string=False
-    )
     try:
-        result["commits"] = int(run("rev-list", "--count", "HEAD"))
+        result["commits"] = int(_run_git([*base, "rev-list", "--count", "HEAD"], cancel))
         check_cancelled(cancel)
-        log = run(
-            "log", f"--max-count={MAX_COMMITS}", "--no-renames", "--no-textconv", "--no-ext-diff", "--numstat",
+        log = _run_git([
+            *base, "log", f"--max-count={MAX_COMMITS}", "--no-renames", "--no-textconv", "--no-ext-diff", "--numstat",
             f"--format={_LOG_FORMAT}", "HEAD", "--",
-        )  # fmt: skip
-    except (git.GitCommandError, OSError, ValueError) as exc:
+        ], cancel)  # fmt: skip
+    except (GitFailed, OSError, ValueError) as exc:
         result["error"] = (str(exc).strip().splitlines() or ["git failed"])[-1][:300]
         return result
-    assert isinstance(log, bytes)
     _parse_log(log.decode("utf-8", errors="replace"), boundary, present, result)
     return result
+
+
+class GitFailed(Exception):
+    """A history command failed or ran past ``GIT_TIMEOUT_S``; the message is git's last words."""
+
+
+def _run_git(argv: list[str], cancel: threading.Event | None) -> bytes:
+    """One git command as the audit runs its children: killed with everything it started on cancel, after
+    ``GIT_TIMEOUT_S``, and when this process dies (:mod:`workbench.audit.child_processes`)."""
+    stop = cancel or threading.Event()
+    deadline = time.monotonic() + GIT_TIMEOUT_S
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = child_processes.spawn(
+            argv, env={**os.environ, **_GIT_ENV}, stdin=subprocess.DEVNULL, stdout=out, stderr=err
+        )
+        try:
+            while child_processes.running(process):
+                check_cancelled(stop)
+                if time.monotonic() > deadline:
+                    raise GitFailed(f"git took longer than {GIT_TIMEOUT_S} s")
+                stop.wait(0.02)
+        finally:
+            returncode = child_processes.kill(process)
+        if returncode != 0:
+            err.seek(0)
+            raise GitFailed(err.read()[-2000:].decode(errors="replace") or f"git exited {returncode}")
+        out.seek(0)
+        return out.read()
 
 
 def _parse_log(text: str, boundary: set[str], present: set[str], result: dict[str, Any]) -> None:

@@ -362,3 +362,35 @@ def test_the_chat_service_refuses_an_agent_that_waits_for_approval(tmp_path, fak
     service = ChatService(Settings(home=tmp_path, llm="fake"), LocalRuntime(InMemorySaver()))
     with pytest.raises(ConfigurationError, match="run it in LangGraph Studio or with the LangGraph SDK"):
         service.check(TurnRequest("Hi", "s", agent="approval"))
+
+
+UNSET_SPEC = """\
+name: unset
+version: 1
+state:
+  note: {type: str}
+  memo: {type: str, persist: true}
+  heard: {type: str}
+  kept: {type: str}
+nodes:
+  first: {kind: tool, tool: seen, arguments: {text: note}, output: heard}
+  second: {kind: tool, tool: seen, arguments: {text: memo}, output: kept}
+edges:
+  - {from: START, to: first}
+  - {from: first, to: second}
+  - {from: second, to: END}
+"""
+
+
+async def test_a_str_field_without_a_default_reaches_a_tool_as_an_empty_string(tmp_path, fakes, monkeypatch):
+    from langchain_core.tools import tool
+
+    @tool
+    def seen(text: str) -> str:
+        """Say what was given."""
+        return f"got {text!r}"
+
+    monkeypatch.setitem(registry._tools, "seen", seen)
+    spec = load_spec(spec_file(tmp_path, UNSET_SPEC), registry.known(tmp_path / "agents"))
+    result = await compile_spec(spec, folder=tmp_path / "agents").ainvoke({"messages": [HumanMessage("hi")]})
+    assert (result["heard"], result["kept"]) == ("got ''", "got ''")

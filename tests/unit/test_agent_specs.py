@@ -10,6 +10,7 @@ import pytest
 
 from workbench.agents import conditions
 from workbench.agents.source import SpecError
+from workbench.agents.spec import ZERO
 from workbench.agents.validate import Known, load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -389,3 +390,63 @@ def test_the_catalog_refuses_a_subgraph_of_a_broken_spec_a_duplicate_name_and_an
     assert catalog.names(tmp_path) == ["outer_ok", "tiny"]
     unreadable = catalog.read(tmp_path / "gone.yaml", tmp_path)
     assert not unreadable.ok and [p.message for p in unreadable.problems] == ["cannot be read"]
+
+
+def with_fields(fields: str) -> str:
+    """GOOD with ``fields`` (YAML lines) declared after its two state fields (they start on line 6)."""
+    return GOOD.replace("  rewrites: {type: int, default: 0}\n", f"  rewrites: {{type: int, default: 0}}\n{fields}")
+
+
+def test_state_fields_named_as_a_prompt_value_or_a_condition_name_are_refused_on_their_line(tmp_path):
+    text = with_fields(
+        "  question: {type: str}\n  context: {type: str, default: ''}\n  last_message: {type: int}\n"
+        "  conversation: {type: documents}\n"  # a documents field may take the name: it is never rendered as text
+    )
+    assert problems(tmp_path, text) == [
+        (6, None, "state field 'question' collides with {question}, which every prompt receives as the user's last "
+                  "message; rename the field (e.g. 'my_question')"),
+        (7, None, "state field 'context' collides with {context}, which every prompt receives as the passages of the "
+                  "node's `context` field; rename the field (e.g. 'my_context')"),
+        (8, None, "state field 'last_message' collides with the name conditions read as the text of the last "
+                  "message; rename the field (e.g. 'my_last_message')"),
+    ]  # fmt: skip
+
+
+def test_the_cli_and_the_catalog_refuse_a_str_field_named_question(tmp_path):
+    from typer.testing import CliRunner
+
+    from workbench.agents import catalog
+    from workbench.cli import app
+
+    path = tmp_path / "asker.yaml"
+    path.write_text(with_fields("  question: {type: str}\n").replace("name: tiny", "name: asker"))
+    result = CliRunner().invoke(app, ["agents", "validate", str(path)])
+    assert result.exit_code == 1
+    assert "asker.yaml:6: state field 'question' collides with {question}" in result.output
+    assert "rename the field (e.g. 'my_question')" in result.output
+    agent = catalog.read(path, known=KNOWN)
+    assert not agent.ok and [p.line for p in agent.problems] == [6], "a turn's check refuses it too"
+
+
+def test_a_default_of_another_type_or_null_is_refused_and_a_missing_one_is_the_types_zero_value(tmp_path):
+    text = with_fields(
+        "  query: {type: str, default: null}\n  flag: {type: bool, default: 1}\n  score: {type: float, default: 1}\n"
+        "  count: {type: int, default: '3'}\n  tags: {type: list, default: {}}\n"
+    )
+    assert problems(tmp_path, text) == [
+        (6, None, "state field 'query' is of type str: give it a default of that type, or leave `default` out (it "
+                  'then starts as "")'),
+        (7, None, "state field 'flag' is of type bool: give it a default of that type, or leave `default` out (it "
+                  "then starts as False)"),
+        (9, None, "state field 'count' is of type int: give it a default of that type, or leave `default` out (it "
+                  "then starts as 0)"),
+        (10, None, "state field 'tags' is of type list: give it a default of that type, or leave `default` out (it "
+                   "then starts as [])"),
+    ]  # fmt: skip
+    path = tmp_path / "zero.yaml"
+    path.write_text(with_fields("".join(f"  f_{kind}: {{type: {kind}}}\n" for kind in ZERO)))
+    spec = load_spec(path, KNOWN)
+    assert {name: field.default for name, field in spec.state.items() if name.startswith("f_")} == {
+        "f_str": "", "f_int": 0, "f_float": 0.0, "f_bool": False, "f_list": [], "f_dict": {}, "f_documents": [],
+    }  # fmt: skip
+    assert spec.state["documents"].default == [] and spec.state["documents"].default is not ZERO["documents"]

@@ -187,12 +187,12 @@ def _llm(spec: AgentSpec, node: LlmNode) -> NodeFn:
             get_stream_writer()({"type": "retrieval", "documents": docs, "query": query or _last_human(messages)})
         await adispatch_custom_event(RUNLOG_EVENT, {"model": choice.spec})  # an aborted run names it too
         fields = {name: str(state.get(name) or "") for name, f in spec.state.items() if f.type == "str"}
-        system = prompt.render(
-            **fields,
-            context=format_context(docs) if node.context else "",
-            question=_last_human(messages),
-            conversation="\n".join(f"user: {text}" for text in earlier) or "(none)",
-        )
+        given = {  # PROMPT_VALUES: validation keeps `str` fields off these names
+            "context": format_context(docs) if node.context else "",
+            "question": _last_human(messages),
+            "conversation": "\n".join(f"user: {text}" for text in earlier) or "(none)",
+        }
+        system = prompt.render(**(fields | given))
         model: Any = choice.model.bind_tools(list(tools.values())) if tools and choice.supports_tools else choice.model
         if choice.fallback is not None:
             model = model.with_fallbacks([choice.fallback])
@@ -272,15 +272,18 @@ def _per_turn(spec: AgentSpec, fn: NodeFn, counters: list[str]) -> NodeFn:
 
     A session's state outlives its turns (the checkpointer keeps it): the first node of a turn (a new human
     message) starts the spec's fields that do not ``persist`` from their defaults, so a counter or a rewritten
-    query of the previous turn never leaks into this one."""
+    query of the previous turn never leaks into this one, and those that ``persist`` from their defaults in the
+    session's first turn: every node and tool sees each field with a value of its type, never None."""
     fresh = {name: field.default for name, field in spec.state.items() if not field.persist}
+    kept = {name: field.default for name, field in spec.state.items() if field.persist}
 
     async def run(state: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[str, Any]:
         humans = _humans(list(state.get("messages") or []))
         turn = str(humans[-1].id) if humans else ""
         reset: dict[str, Any] = {}
         if state.get("turn") != turn:
-            reset = {name: copy.deepcopy(value) for name, value in fresh.items()} | {"turn": turn}
+            unset = {name: value for name, value in kept.items() if state.get(name) is None}
+            reset = {name: copy.deepcopy(value) for name, value in (fresh | unset).items()} | {"turn": turn}
             state = state | reset
         update = reset | await fn(state, runtime)
         return update | {name: int(state.get(name) or 0) + 1 for name in counters}

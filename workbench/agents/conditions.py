@@ -27,7 +27,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "startswith": lambda s, prefix: str(s).startswith(str(prefix)),
     "endswith": lambda s, suffix: str(s).endswith(str(suffix)),
 }
-BUILTIN_NAMES = ("last_message", "messages")
+BUILTIN_NAMES = {"last_message": "the text of the last message", "messages": "the conversation"}
+"""Names every condition may read beside the state fields (no state field takes them)."""
 _COMPARE = {
     ast.Eq: operator.eq,
     ast.NotEq: operator.ne,

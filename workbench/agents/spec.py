@@ -14,9 +14,10 @@ and the references, and reports every problem with its file and line.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import copy
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 START = "START"
 END = "END"
@@ -25,6 +26,22 @@ NAME = r"^[a-z][a-z0-9_]{0,63}$"
 BUILT_IN_GRAPHS = frozenset({"chat", "voice", "repo_audit"})
 """Names a spec may not take: the built-in graphs are served under them."""
 StateType = Literal["str", "int", "float", "bool", "list", "dict", "documents"]
+ZERO: dict[str, Any] = {"str": "", "int": 0, "float": 0.0, "bool": False, "list": [], "dict": {}, "documents": []}
+"""What a state field without a ``default`` starts as: its type's zero value (never None)."""
+KEPT_FIELDS: dict[str, str] = {
+    "messages": "the conversation",
+    "metadata": "the turn's retrieval filters",
+    "model": "the model that served the turn",
+    "turn": "the turn the fields belong to",
+}
+"""State keys every agent's graph keeps beside the spec's fields (a spec may not declare them)."""
+PROMPT_VALUES: dict[str, str] = {
+    "context": "the passages of the node's `context` field",
+    "question": "the user's last message",
+    "conversation": "the user's earlier questions",
+}
+"""What an ``llm`` node renders into every prompt beside the spec's `str` fields (no `str` field takes these
+names: ``{question}`` has one meaning in every prompt of the registry)."""
 SearchMode = Literal["hybrid", "dense", "sparse"]
 
 
@@ -50,6 +67,13 @@ class StateField(_Strict):
     persist: bool = Field(
         default=False, description="Keep the value across the turns of a session (else each turn starts at default)."
     )
+
+    @model_validator(mode="after")
+    def _zero_default(self) -> Self:
+        """A field given no default starts as its type's zero value ("" for `str`), so no node or tool sees None."""
+        if "default" not in self.model_fields_set:
+            self.default = copy.deepcopy(ZERO[self.type])
+        return self
 
 
 class _Node(_Strict):

@@ -22,7 +22,10 @@ from workbench.agents.source import SpecError, SpecProblem, SpecSource, read_spe
 from workbench.agents.spec import (
     BUILT_IN_GRAPHS,
     END,
+    KEPT_FIELDS,
+    PROMPT_VALUES,
     START,
+    ZERO,
     AgentSpec,
     InterruptNode,
     LlmNode,
@@ -46,8 +49,15 @@ class Known:
     """The placeholders of each prompt's template."""
 
 
-PROMPT_VALUES = frozenset({"context", "question", "conversation"})
-"""What an llm node renders into any prompt, beside the spec's `str` state fields."""
+_DEFAULT_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "list": (list,),
+    "dict": (dict,),
+    "documents": (list,),
+}
 
 
 @dataclass
@@ -168,7 +178,7 @@ def _check_references(spec: AgentSpec, report: _Report, known: Known) -> None:
             if node.prompt not in known.prompts:
                 report.add(f"unknown prompt {node.prompt!r}; prompts: {', '.join(sorted(known.prompts))}", "nodes",
                            name, "prompt", node=name)  # fmt: skip
-            strings = {field for field, f in spec.state.items() if f.type == "str"} | PROMPT_VALUES
+            strings = {field for field, f in spec.state.items() if f.type == "str"} | set(PROMPT_VALUES)
             for placeholder in sorted(known.prompt_fields.get(node.prompt, frozenset()) - strings):
                 report.add(f"prompt {node.prompt!r} uses {{{placeholder}}}: declare it as a `str` state field",
                            "nodes", name, "prompt", node=name)  # fmt: skip
@@ -191,10 +201,22 @@ def _check_state(spec: AgentSpec, report: _Report) -> None:
     fields = {name: f.type for name, f in spec.state.items()}
     if "messages" in fields:
         report.add("`messages` is every spec's conversation; do not declare it", "state", "messages")
-    for name in sorted({"metadata", "model", "turn"} & set(fields)):
+    for name in sorted((set(KEPT_FIELDS) - {"messages"}) & set(fields)):
         report.add(
             f"state field {name!r} is kept by every agent (filters, served model, turn); rename it", "state", name
         )
+    for name in sorted(set(PROMPT_VALUES) & {n for n, kind in fields.items() if kind == "str"}):
+        report.add(f"state field {name!r} collides with {{{name}}}, which every prompt receives as "
+                   f"{PROMPT_VALUES[name]}; rename the field (e.g. 'my_{name}')", "state", name)  # fmt: skip
+    for name in sorted((set(conditions.BUILTIN_NAMES) - {"messages"}) & set(fields)):
+        report.add(f"state field {name!r} collides with the name conditions read as "
+                   f"{conditions.BUILTIN_NAMES[name]}; rename the field (e.g. 'my_{name}')", "state", name)  # fmt: skip
+    for name, declared in spec.state.items():
+        wanted = _DEFAULT_TYPES[declared.type]
+        if not isinstance(declared.default, wanted) or (isinstance(declared.default, bool) and bool not in wanted):
+            zero = repr(ZERO[declared.type]).replace("'", '"')
+            report.add(f"state field {name!r} is of type {declared.type}: give it a default of that type, or leave "
+                       f"`default` out (it then starts as {zero})", "state", name, "default")  # fmt: skip
 
     def need(node: str, key: str, fieldname: str | None, types: tuple[str, ...]) -> None:
         if fieldname is None:

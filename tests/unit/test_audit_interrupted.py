@@ -142,3 +142,21 @@ async def test_a_killed_processs_tasks_read_back_settled_and_closed(settings: Se
         assert [(e["type"], e["seq"], e["message"]) for e in never_ran] == [("task.error", 0, STOPPED_QUEUED)]
     finally:
         runlog.close()
+
+
+async def test_a_task_cancelled_before_its_runner_ran_still_ends(
+    settings: Settings, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(tasks_module, "run_audit", HangingAudit())
+    runlog = RunLog(tmp_path / "runs.duckdb")
+    try:
+        manager = TaskManager(settings, runlog)
+        task = manager.create(str(tmp_path / "repos" / "clean-lib"), agents=["explorer"])
+        assert await manager.cancel(task.record.task_id)  # no await between: its runner never started
+        why = "the task was cancelled before it started"
+        assert (task.record.status, task.record.error) == ("cancelled", why)
+        assert task.record.agent_states == {"explorer": {"status": "skipped", "message": f"not run: {why}"}}
+        assert [(e["type"], e["message"]) for e in task.events] == [("task.error", why)]
+        assert [e async for e in manager.subscribe(task.record.task_id)] == task.events  # a watcher is not left open
+    finally:
+        runlog.close()

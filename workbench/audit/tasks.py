@@ -123,9 +123,7 @@ class TaskManager:
             runner.cancel()
         await asyncio.gather(*(runner for _, runner in active), return_exceptions=True)
         for task, _ in active:
-            if not task.done:  # cancelled before its runner ever ran: queued, never started
-                self._stopped(task)
-                self._finish(task)
+            self._end_unstarted(task)
 
     # -- requests -------------------------------------------------------------------------------------------
 
@@ -216,6 +214,7 @@ class TaskManager:
         task.runner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task.runner
+        self._end_unstarted(task)
         return True
 
     async def subscribe(self, task_id: str) -> AsyncIterator[dict[str, Any]]:
@@ -366,6 +365,12 @@ class TaskManager:
             why = "the task was cancelled" if started else "the task was cancelled before it started"
         settle(record, why)
         self._publish(task, {"type": "task.error", "level": "task", "message": why})
+
+    def _end_unstarted(self, task: Task) -> None:
+        """End a task whose runner was cancelled before it ever ran (so none of its handlers did)."""
+        if not task.done:
+            self._stopped(task)
+            self._finish(task)
 
     def _finish(self, task: Task) -> None:
         task.record.ended_at = utcnow()

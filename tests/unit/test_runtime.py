@@ -148,7 +148,9 @@ async def test_a_node_writes_its_project_error_to_the_stream_before_raising():
     with pytest.raises(ConfigurationError):
         async for chunk in graph.compile().astream({"text": "x"}, stream_mode="custom"):
             seen.append(chunk)
-    assert seen == [{"type": ERROR_EVENT, "error": "ConfigurationError", "code": None, "message": "choose a persona"}]
+    assert seen == [
+        {"type": ERROR_EVENT, "error": "ConfigurationError", "code": "invalid_config", "message": "choose a persona"}
+    ]
 
 
 class OneDocument:
@@ -349,3 +351,133 @@ async def test_an_unreachable_server_fails_fast_with_what_to_do():
 def test_server_state_without_messages_is_left_as_it_is():
     assert with_messages({"report": {"a": 1}}) == {"report": {"a": 1}}
     assert with_messages({"messages": [{"no": "type"}]}) == {"messages": [{"no": "type"}]}
+
+
+# --- a server that drops a run --------------------------------------------------------------------------------------
+
+
+class BrokenBody(httpx.AsyncByteStream):
+    """An SSE body that sends one event, then breaks as a killed server's connection does."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b'event: metadata\ndata: {"run_id": "server-run"}\n\n'
+        yield b'event: messages\ndata: [{"type": "AIMessageChunk", "content": "hel"}, {"langgraph_node": "g"}]\n\n'
+        raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+
+
+def test_a_broken_stream_is_not_rejoined():
+    """The SDK follows a stream's Location after a drop; a restarted server would replay the run into it."""
+    from workbench.runtime.remote import NoRejoin
+
+    requests: list[httpx.Request] = []
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        headers = {"content-type": "text/event-stream", "location": "/threads/t/runs/server-run/stream"}
+        return httpx.Response(200, headers=headers, stream=BrokenBody())
+
+    async def consume() -> list[str]:
+        http = httpx.AsyncClient(base_url="http://server", transport=httpx.MockTransport(serve))
+        events = []
+        with pytest.raises(httpx.RemoteProtocolError):
+            async for part in NoRejoin(http).stream("/threads/t/runs/stream", "POST", json={}):
+                events.append(part.event)
+        return events
+
+    assert asyncio.run(consume()) == ["metadata", "messages"]
+    assert len(requests) == 1
+
+
+class DroppingRuns(Runs):
+    """A server that dies mid-stream, is down for ``down`` cancel attempts, then answers."""
+
+    def __init__(self, parts: list[StreamPart], down: int) -> None:
+        super().__init__(parts)
+        self.down = down
+        self.deleted: list[tuple[str, str]] = []
+        self.actions: list[str] = []
+
+    async def _stream(self, options: dict[str, Any]) -> AsyncIterator[StreamPart]:
+        options["on_run_created"]({"run_id": "server-run", "thread_id": "t"})
+        for part in self.parts:
+            yield part
+        raise httpx.RemoteProtocolError("peer closed connection")
+
+    async def cancel(self, tid: str, run_id: str, wait: bool = False, action: str = "interrupt") -> None:
+        if self.down > 0:
+            self.down -= 1
+            raise httpx.ConnectError("connection refused")
+        self.actions.append(action)
+        self.cancelled.append((tid, run_id, wait))
+
+    async def delete(self, tid: str, run_id: str) -> None:
+        self.deleted.append((tid, run_id))
+
+
+async def test_a_dropped_run_fails_at_once_and_is_rolled_back_once_the_server_answers(tmp_path, monkeypatch):
+    from workbench.runlog import RunLog, set_runlog
+    from workbench.runtime import remote as remote_module
+    from workbench.runtime.remote import DROPPED
+
+    monkeypatch.setattr(remote_module, "RETRY_DROPPED_S", (0.01,))
+    runlog = RunLog(tmp_path / "runs.duckdb", journal=False)
+    set_runlog(runlog)
+    try:
+        runs = DroppingRuns([token("hel"), token("lo")], down=2)
+        runtime = remote(runs)
+        run = chat_run()
+        seen: list[str] = []
+        started = time.monotonic()
+        with pytest.raises(ProviderUnavailable) as caught:
+            async for _kind, part in runtime.stream(run):
+                seen.append(part.text)
+        assert str(caught.value) == DROPPED and caught.value.code == "model_unavailable"
+        assert seen == ["hel", "lo"] and time.monotonic() - started < 2, "the client hears at once"
+        assert runtime._dropped, "the server is down: the run waits to be cancelled"
+        deadline = time.monotonic() + 5
+        while runtime._dropped:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        tid = thread_id("chat", "s1")
+        assert runs.cancelled == [(tid, "server-run", True)] and runs.actions == ["rollback"]
+        assert runs.deleted == [(tid, "server-run")], "a rerun that already ended is deleted with its checkpoints"
+        row = await asyncio.to_thread(runlog.get_run, run.run_id)
+        assert row is not None and (row["status"], row["error"]) == ("error", DROPPED)
+        await runtime.close()
+    finally:
+        set_runlog(None)
+        runlog.close()
+
+
+async def test_the_next_run_of_a_session_waits_until_its_dropped_run_is_rolled_back(tmp_path):
+    from workbench.runlog import RunLog, set_runlog
+
+    runlog = RunLog(tmp_path / "runs.duckdb", journal=False)
+    set_runlog(runlog)
+    try:
+        runs = DroppingRuns([token("a")], down=10**6)
+        runtime = remote(runs)
+        with pytest.raises(ProviderUnavailable):
+            async for _ in runtime.stream(chat_run()):
+                pass
+        runtime._retrying.cancel()  # the server comes back before the background retry tries again
+        runs.down = 0
+        runs.parts = []
+        with pytest.raises(ProviderUnavailable):  # this one is dropped too, after its session was settled
+            async for _ in runtime.stream(chat_run()):
+                pass
+        assert runs.actions[0] == "rollback" and len(runs.requests) == 2
+        assert runs.cancelled[0][1] == "server-run"
+        await runtime.close()
+    finally:
+        set_runlog(None)
+        runlog.close()
+
+
+async def test_the_graph_server_health_probe_is_bounded():
+    runtime = RemoteRuntime("http://127.0.0.1:9", timeout_s=30)  # nothing listens on port 9
+    started = time.monotonic()
+    (check,) = await runtime.health()
+    assert (check.name, check.ok) == ("graph_server", False) and "WORKBENCH_GRAPH_SERVER" in (check.reason or "")
+    assert "127.0.0.1" not in (check.reason or "") and time.monotonic() - started < 5
+    await runtime.close()

@@ -64,8 +64,8 @@ def rebuilt(event: dict[str, Any]) -> WorkbenchError:
         error = cls(code, message) if code is not None and _takes_code(cls) else cls(message)
     except TypeError:
         error = WorkbenchError(message)
-    if code is not None and not hasattr(error, "code"):
-        error.code = code  # type: ignore[attr-defined]
+    if isinstance(code, str) and error.code != code:  # e.g. a class unknown here, rebuilt as a WorkbenchError
+        error.code = code
     return error
 
 

@@ -6,6 +6,12 @@
   refuse a second run on a busy thread (409), which is :class:`SessionBusy` here.
 - Cancelling the consumer cancels the run on the server and waits until it stopped. A run whose id has not
   arrived yet is found by the gateway's run id in its metadata; ``on_disconnect="cancel"`` covers the rest.
+- A stream is never rejoined (the SDK follows a dropped stream's ``Location``, and a restarted server runs a run
+  it lost again from its start: the client would hear the answer twice, or an answer it was told had failed). A
+  stream that breaks fails the turn at once (:data:`DROPPED`), and the run is *dropped*: cancelled with
+  ``action="rollback"`` (or deleted once it ended), so neither it nor a rerun of it stays in the session's history;
+  when the server cannot be reached, that is retried in the background until it answers, and before the next run
+  or read of that session. Its row in the run log is then written as ``error``, whatever a rerun logged.
 - Audits (``background=True``) are background runs with a resumable stream, joined from the first event.
 - The server logs its runs to its run log with the graph's own callback, under the gateway's run id
   (metadata :data:`~workbench.runtime.base.GATEWAY_RUN_ID`).
@@ -19,16 +25,21 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import langgraph_sdk
 from langchain_core.messages import messages_from_dict
+from langgraph_sdk._async.http import HttpClient
+from langgraph_sdk._async.runs import RunsClient
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import ConflictError, NotFoundError
+from langgraph_sdk.schema import QueryParamTypes, StreamPart
 
 from workbench.errors import ProviderUnavailable
+from workbench.health import Check, failing, ok
 from workbench.runtime.base import (
     GATEWAY_RUN_ID,
     GraphFailed,
@@ -50,6 +61,16 @@ _MODES = {"messages": "messages-tuple", "custom": "custom", "values": "values"}
 _KNOWN_THREADS = 10_000
 _LIVE = ("pending", "running")
 MAX_STREAMS = 2_000
+DROPPED = (
+    "the LangGraph Server that runs the graphs dropped this run (it stopped, restarted or lost the connection); "
+    "the run is cancelled there and left out of the session's history: ask again once the server is back"
+)
+UNREACHABLE = (
+    "the LangGraph Server that runs the graphs does not answer; start it (WORKBENCH_GRAPH_SERVER names it), "
+    "or unset WORKBENCH_GRAPH_SERVER to run the graphs in this process"
+)
+RETRY_DROPPED_S = (0.5, 1.0, 2.0, 5.0)
+"""Pauses between attempts to cancel dropped runs on a server that does not answer (the last one repeats)."""
 
 
 def thread_id(graph: GraphName, session: str) -> str:
@@ -105,6 +126,55 @@ class GatewayEvents:
         self.log("end", status, parts=self.parts)
 
 
+class NoRejoin(HttpClient):
+    """The SDK's HTTP client without its reconnects: a stream (or a ``cancel(wait=True)``) that breaks raises
+    instead of following the response's ``Location`` to the run, which a restarted server may be running again
+    from its start."""
+
+    def stream(
+        self,
+        path: str,
+        method: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: QueryParamTypes | None = None,
+        headers: Mapping[str, str] | None = None,
+        on_response: Callable[[httpx.Response], None] | None = None,
+    ) -> AsyncIterator[StreamPart]:
+        def first_response(response: httpx.Response) -> None:
+            response.headers.pop("location", None)  # nothing to rejoin
+            if on_response is not None:
+                on_response(response)
+
+        return super().stream(path, method, json=json, params=params, headers=headers, on_response=first_response)
+
+    async def request_reconnect(
+        self,
+        path: str,
+        method: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: QueryParamTypes | None = None,
+        headers: Mapping[str, str] | None = None,
+        on_response: Callable[[httpx.Response], None] | None = None,
+        reconnect_limit: int = 5,
+    ) -> Any:
+        return await super().request_reconnect(
+            path, method, json=json, params=params, headers=headers, on_response=on_response, reconnect_limit=0
+        )
+
+
+@dataclass
+class Dropped:
+    """A run whose stream broke: the client was told it failed; the server may still run it, or run it again."""
+
+    thread: str
+    gateway_run: str
+    graph: GraphName
+    session: str | None
+    server_run: str | None
+
+
 class RemoteRuntime(GraphRuntime):
     kind = "remote"
 
@@ -123,16 +193,20 @@ class RemoteRuntime(GraphRuntime):
             headers=headers,
         )
         self.client = LangGraphClient(http)
+        self.client.runs = RunsClient(NoRejoin(http))
         self._threads: OrderedDict[str, None] = OrderedDict()
         self._on_server: OrderedDict[str, None] = OrderedDict()
         """Gateway run ids of recent runs the server created (and logs itself)."""
+        self._dropped: dict[str, Dropped] = {}
+        """Dropped runs not yet cancelled on the server, by gateway run id."""
+        self._retrying: asyncio.Task[None] | None = None
+        self._settling = asyncio.Lock()
 
     def _unreachable(self, exc: BaseException) -> ProviderUnavailable:
-        log.warning("the LangGraph Server at %s does not answer: %s", self.url, exc)  # its address stays here
-        return ProviderUnavailable(
-            "the LangGraph Server that runs the graphs does not answer; start it (WORKBENCH_GRAPH_SERVER names it), "
-            "or unset WORKBENCH_GRAPH_SERVER to run the graphs in this process"
-        )
+        log.warning(
+            "the LangGraph Server at %s does not answer (%s); turns fail until it is started again", self.url, exc
+        )  # its address stays here
+        return ProviderUnavailable(UNREACHABLE)
 
     async def check(self) -> None:
         try:
@@ -141,9 +215,27 @@ class RemoteRuntime(GraphRuntime):
         except (httpx.HTTPError, TimeoutError) as exc:
             raise self._unreachable(exc) from None
 
+    async def health(self) -> list[Check]:
+        try:
+            async with asyncio.timeout(min(self.timeout_s, 2.0)):
+                response = await self.client.http.client.get("/ok")
+            response.raise_for_status()
+        except (httpx.HTTPError, TimeoutError) as exc:
+            log.debug("LangGraph Server probe failed: %s", exc)
+            return [failing("graph_server", "the LangGraph Server (WORKBENCH_GRAPH_SERVER) does not answer; start it")]
+        if self._dropped:
+            return [
+                failing(
+                    "graph_server",
+                    f"{len(self._dropped)} dropped run(s) are still to be cancelled on the LangGraph Server",
+                )
+            ]
+        return [ok("graph_server")]
+
     async def _thread(self, run: GraphRun) -> str:
         session = run.thread if run.thread is not None else run.run_id
         tid = thread_id(run.graph, session)
+        await self._settle_dropped(tid)
         if tid in self._threads:
             self._threads.move_to_end(tid)
             return tid
@@ -165,10 +257,13 @@ class RemoteRuntime(GraphRuntime):
         created: dict[str, Any] = {}
         events = GatewayEvents(run.run_id)
         tid: str | None = None
+        sent = False
+        """Whether the run may exist on the server (the request went out)."""
         status = "error"
         try:
             tid = await self._thread(run)
             events.log("request", thread_id=tid)
+            sent = True
             async for kind, part in self._parts(run, tid, created):
                 if created.get("run_id") and run.run_id not in self._on_server:
                     self._remember(run.run_id)
@@ -185,7 +280,17 @@ class RemoteRuntime(GraphRuntime):
             status = "busy"
             raise SessionBusy(run.thread or run.run_id) from None
         except (httpx.TransportError, httpx.TimeoutException) as exc:
-            raise self._unreachable(exc) from None
+            if tid is None or not sent or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+                raise self._unreachable(exc) from None
+            status = "dropped"
+            log.warning(
+                "the LangGraph Server at %s dropped run %s (%s); it is cancelled there once the server answers",
+                self.url,
+                run.run_id,
+                exc,
+            )
+            self._drop(Dropped(tid, run.run_id, run.graph, run.thread, created.get("run_id")))
+            raise ProviderUnavailable(DROPPED) from None
         except httpx.HTTPStatusError as exc:
             log.error("LangGraph Server refused run %s: %s", run.run_id, exc)
             raise GraphFailed(f"the LangGraph Server refused the run ({exc.response.status_code})") from None
@@ -261,18 +366,64 @@ class RemoteRuntime(GraphRuntime):
         except (httpx.HTTPError, TimeoutError) as exc:
             log.warning("could not cancel run %s on the LangGraph Server: %s", gateway_run, exc)
 
-    async def _find(self, tid: str, gateway_run: str) -> str | None:
+    # -- dropped runs ----------------------------------------------------------------------------------------------
+
+    def _drop(self, dropped: Dropped) -> None:
+        """Remember ``dropped`` and start cancelling it (in the background: the client hears of the failure now)."""
+        self._dropped[dropped.gateway_run] = dropped
+        if self._retrying is None or self._retrying.done():
+            self._retrying = asyncio.get_running_loop().create_task(self._retry_dropped())
+
+    async def _retry_dropped(self) -> None:
+        attempt = 0
+        while self._dropped:
+            await self._settle_dropped(None)
+            if self._dropped:
+                await asyncio.sleep(RETRY_DROPPED_S[min(attempt, len(RETRY_DROPPED_S) - 1)])
+                attempt += 1
+
+    async def _settle_dropped(self, tid: str | None) -> None:
+        """Cancel the dropped runs (of thread ``tid``, or all); those the server does not answer for stay."""
+        if not any(tid is None or d.thread == tid for d in self._dropped.values()):
+            return
+        async with self._settling:
+            for dropped in [d for d in self._dropped.values() if tid is None or d.thread == tid]:
+                if await self._cancel_dropped(dropped):
+                    await asyncio.to_thread(log_dropped, dropped)
+                    self._dropped.pop(dropped.gateway_run, None)
+
+    async def _cancel_dropped(self, dropped: Dropped) -> bool:
+        """Roll ``dropped`` back on the server (a run still pending or running: cancelled and deleted with its
+        checkpoints; one that ended, a rerun that finished included: deleted with its checkpoints). False when the
+        server does not answer."""
+        tid = dropped.thread
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                server_run = dropped.server_run or await self._find(tid, dropped.gateway_run, live=False)
+                if server_run is not None:
+                    with contextlib.suppress(NotFoundError, ConflictError):
+                        await self.client.runs.cancel(tid, server_run, wait=True, action="rollback")
+                    with contextlib.suppress(NotFoundError):
+                        await self.client.runs.delete(tid, server_run)
+        except (httpx.HTTPError, TimeoutError) as exc:
+            log.debug("dropped run %s not cancelled yet: %s", dropped.gateway_run, exc)
+            return False
+        log.info("dropped run %s is cancelled on the LangGraph Server and left out of its session", dropped.gateway_run)
+        return True
+
+    async def _find(self, tid: str, gateway_run: str, *, live: bool = True) -> str | None:
         """The server's id of the live run the gateway started as ``gateway_run`` (it may still be on its way)."""
         for delay in (0.0, 0.1, 0.2, 0.4):
             await asyncio.sleep(delay)
             for item in await self.client.runs.list(tid, limit=20):
                 if (item.get("metadata") or {}).get(GATEWAY_RUN_ID) == gateway_run:
                     self._remember(gateway_run)
-                    return str(item["run_id"]) if item.get("status") in _LIVE else None
+                    return str(item["run_id"]) if not live or item.get("status") in _LIVE else None
         return None
 
     async def state(self, graph: GraphName, thread: str) -> dict[str, Any]:
         try:
+            await self._settle_dropped(thread_id(graph, thread))
             snapshot = await self.client.threads.get_state(thread_id(graph, thread))
         except NotFoundError:
             return {}
@@ -282,5 +433,39 @@ class RemoteRuntime(GraphRuntime):
         return with_messages(values) if isinstance(values, dict) else {}
 
     async def close(self) -> None:
+        if self._retrying is not None:
+            self._retrying.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._retrying
+        for dropped in self._dropped.values():
+            log.warning(
+                "dropped run %s (server run %s) could not be cancelled on the LangGraph Server before this process "
+                "stopped; if the server runs it again, its answer joins the session: cancel it there",
+                dropped.gateway_run,
+                dropped.server_run or "unknown",
+            )
         with contextlib.suppress(Exception):
             await self.client.http.client.aclose()
+
+
+def log_dropped(dropped: Dropped) -> None:
+    """Write the run-log row of a dropped run as the client saw it: an error (a rerun on the server may have logged
+    it running, ok or aborted; its other fields are kept)."""
+    from workbench.runlog import get_runlog
+    from workbench.runlog.schema import RUN_COLUMNS, RunRecord
+    from workbench.runlog.writer import utcnow
+
+    runlog = get_runlog()
+    try:
+        row = runlog.get_run(dropped.gateway_run)
+    except Exception as exc:  # the row stays as the server left it
+        log.warning("the run log row of dropped run %s is not corrected: %s", dropped.gateway_run, exc)
+        return
+    fields: dict[str, Any] = (
+        {name: row[name] for name in RUN_COLUMNS if name in row}
+        if row is not None
+        else {"run_id": dropped.gateway_run, "graph": dropped.graph, "session_id": dropped.session, "output": ""}
+    )
+    fields.update(status="error", error=DROPPED, ended_at=fields.get("ended_at") or utcnow())
+    fields.setdefault("started_at", fields["ended_at"])
+    runlog.log_run(RunRecord(**fields))

@@ -1,0 +1,187 @@
+"""A gateway on a real ``langgraph dev`` whose server dies mid-turn: the client hears at once that the server dropped
+the run, no token of it arrives twice, and a server that comes back (and would run the lost run again by itself)
+has the run cancelled and rolled back: the session's history never holds it, the session is free, and the run's
+row says error, not ok. A server left down is reported within the connect timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.sync.client import ClientConnection, connect
+
+from tests.integration.conftest import (
+    ROOT,
+    Server,
+    free_port,
+    run_cli,
+    server_config,
+    validate_chat_message,
+)
+from workbench.runlog import get_run
+from workbench.runtime import open_runtime
+from workbench.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+QUESTION = "How do I configure the data folder?"
+
+
+class DevServer:
+    """``langgraph dev`` on a fixed port and working folder, so it can be killed and started again as the same
+    server (it keeps its runs and threads in ``.langgraph_api/`` of the folder)."""
+
+    def __init__(self, home: Path, workdir: Path, env: dict[str, str]) -> None:
+        self.home, self.workdir, self.env = home, workdir, env
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        self.config = server_config(workdir)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> DevServer:
+        log = open(self.home / "langgraph.log", "a")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "langgraph"), "dev", "--no-browser", "--no-reload",
+             "--host", "127.0.0.1", "--port", str(self.port), "--config", str(self.config),
+             "--n-jobs-per-worker", "16"],
+            cwd=self.workdir, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, (self.home / "langgraph.log").read_text()[-3000:]
+            try:
+                if httpx.get(f"{self.url}/ok", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        self.kill()
+        raise TimeoutError((self.home / "langgraph.log").read_text()[-3000:])
+
+    def kill(self) -> None:
+        """SIGKILL: the server stops as in a crash, keeping what it last wrote to disk."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def saved_since(self, moment: float) -> bool:
+        """Whether the server wrote its runs to disk after ``moment`` (it does so every 10 s)."""
+        ops = self.workdir / ".langgraph_api" / ".langgraph_ops.pckl"
+        return ops.exists() and ops.stat().st_mtime > moment
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Iterator[tuple[DevServer, Server]]:
+    home, workdir = tmp_path / "home", tmp_path / "langgraph"
+    home.mkdir()
+    workdir.mkdir()
+    env = {"WORKBENCH_LLM": "fake/slow", "WORKBENCH_WARM_SPEECH": "false"}
+    ingested = run_cli(home, "ingest", str(ROOT / "datasets" / "corpus"), **env)
+    assert ingested.returncode == 0, ingested.stderr
+    dev = DevServer(home, workdir, {"WORKBENCH_HOME": str(home), **env}).start()
+    gateway = Server(home, {**env, "WORKBENCH_GRAPH_SERVER": dev.url, "WORKBENCH_GRAPH_SERVER_TIMEOUT_S": "3"})
+    try:
+        gateway.start()
+        yield dev, gateway
+    finally:
+        gateway.stop()
+        dev.kill()
+
+
+def receive(ws: ClientConnection, timeout: float = 60) -> dict[str, Any]:
+    message = json.loads(ws.recv(timeout=timeout))
+    validate_chat_message(message)
+    return message
+
+
+def send(ws: ClientConnection, content: str, session: str, **extra: Any) -> None:
+    ws.send(json.dumps({"type": "user_message", "content": content, "session_id": session, **extra}))
+
+
+def until_done(ws: ClientConnection, timeout: float = 60) -> list[dict[str, Any]]:
+    messages = [receive(ws, timeout)]
+    while messages[-1].get("type") != "done":
+        messages.append(receive(ws, timeout))
+    return messages
+
+
+def history(url: str, home: Path, session: str) -> list[tuple[str, str]]:
+    async def read() -> list[tuple[str, str]]:
+        async with open_runtime(Settings(home=home, graph_server=url)) as runtime:
+            return [(m.type, str(m.content)) for m in await runtime.messages("chat", session)]
+
+    return asyncio.run(read())
+
+
+def killed_mid_turn(dev: DevServer, gateway: Server, session: str) -> tuple[list[dict[str, Any]], float]:
+    """Start a turn, kill the server once it saved the running run to disk; what the client got after the
+    retrieval event, and how long after the kill the turn ended."""
+    with connect(f"{gateway.ws_url}/ws/chat", open_timeout=30) as ws:
+        started = time.time()
+        send(ws, QUESTION, session)
+        messages = [receive(ws)]
+        assert messages[0]["type"] == "retrieval"
+        while not dev.saved_since(started):  # the restarted server will know the run, and run it again
+            messages.append(receive(ws))
+            assert messages[-1].get("type") != "done", "the turn ended before the server saved it"
+        dev.kill()
+        killed = time.monotonic()
+        messages += until_done(ws)
+        return messages, time.monotonic() - killed
+
+
+def test_a_run_the_server_dropped_fails_at_once_and_is_never_replayed_nor_kept(deployment) -> None:
+    dev, gateway = deployment
+    session = f"dropped-{uuid.uuid4().hex[:8]}"
+    messages, took = killed_mid_turn(dev, gateway, session)
+    run_id = messages[0]["run_id"]
+    error, done = messages[-2:]
+    assert took < 10, "the client hears at once, not after the SDK's reconnect attempts"
+    assert (error["type"], error["code"], done["status"]) == ("error", "model_unavailable", "error")
+    assert "dropped" in error["message"] and dev.url not in error["message"]
+    words = [m["content"] for m in messages if m.get("role") == "assistant"]
+    assert "".join(words).split() == [f"word{i}" for i in range(len("".join(words).split()))], "nothing repeated"
+
+    dev.start()  # it finds the run it was running when it died, and starts it again by itself
+    deadline = time.monotonic() + 60
+    while (run := get_run(gateway.home / "runs.duckdb", run_id)) is None or run["status"] != "error":
+        assert time.monotonic() < deadline, f"the dropped run is not logged as an error: {run}"
+        time.sleep(0.5)
+    assert "dropped" in run["error"]
+    with connect(f"{gateway.ws_url}/ws/chat", open_timeout=30) as ws:
+        send(ws, "asked after the restart", session, model="fake/stream")
+        after = until_done(ws)
+    assert after[-1]["status"] == "ok", after  # the session is not busy with a rerun
+    # (langgraph dev keeps threads in memory: killed, it forgets them, but not the runs it was running)
+    kept = history(dev.url, gateway.home, session)
+    assert kept[0] == ("human", "asked after the restart"), "neither the dropped run nor a rerun of it is kept"
+    assert [kind for kind, _ in kept] == ["human", "ai"]
+    time.sleep(3)  # a rerun that was not cancelled would log its row again within its 20 s
+    assert get_run(gateway.home / "runs.duckdb", run_id)["status"] == "error"
+
+
+def test_a_server_left_down_is_reported_within_the_connect_timeout(deployment) -> None:
+    dev, gateway = deployment
+    session = f"down-{uuid.uuid4().hex[:8]}"
+    messages, took = killed_mid_turn(dev, gateway, session)
+    assert took < 10 and messages[-1]["status"] == "error"
+    with connect(f"{gateway.ws_url}/ws/chat", open_timeout=30) as ws:
+        started = time.monotonic()
+        send(ws, "anyone there?", session, model="fake/stream")
+        error, done = until_done(ws)
+        assert time.monotonic() - started < 3 * 3 + 5, "within the connect timeout (3 s) and the cancel attempt"
+    assert error["code"] == "model_unavailable" and "WORKBENCH_GRAPH_SERVER" in error["message"]
+    assert done["status"] == "error"

@@ -5,6 +5,10 @@ streams the persona's answer from the chat models, optionally grounded on the ch
 the default) starts speaking each sentence as soon as the model has finished it; ``synthesize`` finishes the
 speech and joins it into one clip. Each sentence's audio is emitted as soon as it exists. The session's history is
 capped and restarts after an idle TTL. Every turn is logged to DuckDB with its stage timings and engines.
+
+Neither the recording nor the spoken reply is ever checkpointed: ``audio`` and ``speech`` are untracked channels
+(see :mod:`graphs.voice_state`), so they reach the client in the run's stream and are gone when the run ends; the
+run log records audio only as its size and SHA-256 (:mod:`workbench.runlog.redact`).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from tests.integration.conftest import ROOT, Server, running_server, validate_tasks_message
+from workbench.audit.git_source import scratch_for
 from workbench.audit.models import AuditReport
 from workbench.runlog import RunLog, get_run
 from workbench.runlog.schema import TaskRecord
@@ -277,8 +278,9 @@ def test_the_canary_sees_the_git_calls_of_a_real_task(audit: AuditServer, invent
     """Proves the canary works, so its silence for refused requests means something."""
     clones = [call for call in inventory.git_calls if " clone " in call]
     assert len(clones) == 1
-    source = (audit.root / "inventory-api").as_uri()
-    assert clones[0].split()[-3:] == ["--", source, str(audit.server.home / "audits" / inventory.task_id)]
+    checkout = audit.server.home / "audits" / inventory.task_id
+    # git clones the audit's private copy of the history, never the repository itself (see git_source)
+    assert clones[0].split()[-3:] == ["--", scratch_for(checkout).as_uri(), str(checkout)]
 
 
 def test_status_and_results_in_three_formats(audit: AuditServer, inventory: FinishedAudit) -> None:

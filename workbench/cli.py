@@ -143,13 +143,26 @@ def runs(
         str | None, typer.Option(help="running, ok, error, aborted, or interrupted (cut off by a crash or kill).")
     ] = None,
 ) -> None:
-    """Recent runs from the DuckDB run log (what a stopped process left running is marked interrupted first)."""
-    from workbench.runlog import RUN_STATUSES, get_runlog
+    """Recent runs from the DuckDB run log (what a stopped process left running is marked interrupted first; a
+    home this command may not write is read as it is, read-only)."""
+    from workbench.errors import StorageUnavailable
+    from workbench.runlog import RUN_STATUSES, get_runlog, recent_runs
+    from workbench.runlog.schema import writable
+    from workbench.settings import get_settings
 
     if status is not None and status not in RUN_STATUSES:
         raise _fail(f"unknown status {status[:40]!r}; choose one of {', '.join(RUN_STATUSES)}", 2)
 
-    rows = get_runlog().recent_runs(limit=limit, graph=graph, status=status)
+    path = get_settings().runlog_path
+    try:
+        try:
+            if not writable(path.parent):
+                raise StorageUnavailable("the home folder is read-only")
+            rows = get_runlog().recent_runs(limit=limit, graph=graph, status=status)
+        except StorageUnavailable:  # read what is there, as it is
+            rows = recent_runs(path, limit, graph=graph, status=status, read_only=True)
+    except StorageUnavailable as exc:
+        raise _fail(str(exc), 1) from None
     if as_json:
         for row in rows:
             typer.echo(json.dumps(row, default=str))

@@ -102,6 +102,12 @@ class Settings(BaseSettings):
         description="postgresql://... to keep in-process sessions in Postgres (several gateway processes share them); "
         "unset: SQLite under home.",
     )
+    checkpointer_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long a turn waits for the Postgres checkpointer (a pooled connection, a new connection) "
+        "before it ends with storage_unavailable.",
+    )
 
     # Chat
     top_k: int = Field(default=5, ge=1, le=50)

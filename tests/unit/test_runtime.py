@@ -4,9 +4,13 @@ Server's stream (against a scripted SDK client), including cancel before and aft
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import sqlite3
+import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -18,7 +22,7 @@ from langgraph_sdk.schema import StreamPart
 from pydantic import ValidationError
 from typing_extensions import TypedDict
 
-from workbench.errors import ConfigurationError, ProviderUnavailable, WorkbenchError
+from workbench.errors import ConfigurationError, ProviderUnavailable, StorageUnavailable, WorkbenchError
 from workbench.runlog.callback import row_id
 from workbench.runtime import GATEWAY_RUN_ID, GraphFailed, GraphRun, SessionBusy, Token
 from workbench.runtime.errors import ERROR_EVENT, rebuilt, reports_errors
@@ -481,3 +485,153 @@ async def test_the_graph_server_health_probe_is_bounded():
     assert (check.name, check.ok) == ("graph_server", False) and "WORKBENCH_GRAPH_SERVER" in (check.reason or "")
     assert "127.0.0.1" not in (check.reason or "") and time.monotonic() - started < 5
     await runtime.close()
+
+
+# --- the in-process runtime's stores failing ------------------------------------------------------------------------
+
+
+class FailingSaver:
+    """An in-memory checkpointer whose writes fail once ``fail`` is set, as a full disk or a stopped database makes
+    them fail."""
+
+    def __new__(cls, error: BaseException):
+        from langgraph.checkpoint.memory import InMemorySaver
+
+        class Saver(InMemorySaver):
+            fail = False
+
+            async def aput(self, *args: Any, **kwargs: Any) -> Any:
+                if self.fail:
+                    raise error
+                return await super().aput(*args, **kwargs)
+
+        return Saver()
+
+
+@contextlib.contextmanager
+def chat_resources(tmp_path) -> Iterator[Any]:
+    from workbench.providers.llm import ModelRegistry
+    from workbench.resources import Resources, set_resources
+    from workbench.testing import ScriptedChatModel
+
+    settings = Settings(home=tmp_path, llm="fake")
+    model = ScriptedChatModel(default="t0 t1 t2")
+    previous = set_resources(Resources(settings, store=OneDocument(), models=ModelRegistry(settings, {"fake": model})))
+    try:
+        yield model
+    finally:
+        set_resources(previous)
+
+
+def turn(text: str, session: str = "s1") -> GraphRun:
+    return GraphRun("chat", {"messages": [HumanMessage(text)]}, str(uuid.uuid4()), thread=session)
+
+
+async def test_a_turn_whose_checkpoint_write_fails_ends_with_storage_unavailable_and_leaves_the_session_as_it_was(
+    tmp_path, caplog
+):
+    saver = FailingSaver(sqlite3.OperationalError("database or disk is full"))
+    runtime = LocalRuntime(saver, name="sqlite")
+    with chat_resources(tmp_path):
+        assert [kind async for kind, _ in runtime.stream(turn("first"))]
+        saver.fail = True
+        tokens = []
+        with pytest.raises(StorageUnavailable) as caught:
+            async for kind, part in runtime.stream(turn("second")):
+                if kind == "token":
+                    tokens.append(part.text)
+        assert tokens, "the answer streamed; saving it failed"
+        assert caught.value.code == "storage_unavailable" and "checkpoints.sqlite" in str(caught.value)
+        assert "/" not in str(caught.value).replace("read/", "") and "Error" not in str(caught.value)
+        assert [m.type for m in await runtime.messages("chat", "s1")] == ["human", "ai"], "no question without answer"
+        (check, leases) = await runtime.health()
+        assert (check.name, check.ok, leases.ok) == ("checkpoints", False, True)
+        saver.fail = False
+        assert [kind async for kind, _ in runtime.stream(turn("third"))]
+        assert [m.content for m in await runtime.messages("chat", "s1") if m.type == "human"] == ["first", "third"]
+        assert (await runtime.health())[0].ok
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "checkpoints" in r.getMessage()]
+    assert len(warnings) == 2 and "work again" in warnings[1].getMessage(), "one line when failing, one when back"
+
+
+def damage(path) -> None:
+    path.write_bytes(b"this is no database, just garbage " * 200)
+
+
+async def test_a_damaged_checkpoint_file_is_kept_and_every_session_turn_says_how_to_recover(tmp_path):
+    from workbench.runtime import open_runtime
+
+    damage(tmp_path / "checkpoints.sqlite")
+    before = (tmp_path / "checkpoints.sqlite").read_bytes()
+    with chat_resources(tmp_path):
+        async with open_runtime(Settings(home=tmp_path)) as runtime:
+            with pytest.raises(StorageUnavailable, match="damaged") as caught:
+                async for _ in runtime.stream(turn("hello")):
+                    pass
+            assert "backup" in str(caught.value) and str(tmp_path) not in str(caught.value)
+            with pytest.raises(StorageUnavailable, match="damaged"):
+                await runtime.messages("chat", "s1")
+            checks = {c.name: c for c in await runtime.health()}
+            assert not checks["checkpoints"].ok and "damaged" in (checks["checkpoints"].reason or "")
+            assert checks["leases"].ok
+    assert (tmp_path / "checkpoints.sqlite").read_bytes() == before, "the conversations' file is left as it was"
+
+
+async def test_a_damaged_lease_file_is_moved_aside_and_made_again(tmp_path, caplog):
+    from workbench.runtime import open_runtime
+
+    damage(tmp_path / "sessions.sqlite")
+    with chat_resources(tmp_path):
+        async with open_runtime(Settings(home=tmp_path)) as runtime:
+            assert [kind async for kind, _ in runtime.stream(turn("hello"))]
+            assert all(check.ok for check in await runtime.health())
+    aside = list(tmp_path.glob("sessions.sqlite.damaged-*"))
+    assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is no database")
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "lease" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+async def test_a_lease_file_damaged_while_running_is_made_again_on_the_next_connection(tmp_path):
+    leases = SqliteLeases(tmp_path / "sessions.sqlite")
+    damage(tmp_path / "sessions.sqlite")
+    try:
+        assert await leases.acquire("chat:s", "r1")
+    finally:
+        await leases.close()
+    assert list(tmp_path.glob("sessions.sqlite.damaged-*"))
+
+
+@contextlib.contextmanager
+def read_only(folder) -> Iterator[None]:
+    """``folder`` and what it holds made read-only, for root too (immutable)."""
+    paths = [folder, *folder.rglob("*")]
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i", *map(str, paths)], check=True)
+    else:
+        for path in paths:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        yield
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", *map(str, paths)], check=True)
+        else:
+            for path in paths:
+                path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+async def test_a_read_only_home_is_refused_with_what_to_do(tmp_path):
+    from workbench.runtime import open_runtime
+
+    with read_only(tmp_path), pytest.raises(StorageUnavailable, match="not writable") as caught:
+        async with open_runtime(Settings(home=tmp_path)):
+            pass
+    assert str(tmp_path) not in str(caught.value) and "WORKBENCH_HOME" in str(caught.value)
+
+
+async def test_the_in_process_runtime_reports_its_stores_healthy(tmp_path):
+    from workbench.runtime import open_runtime
+
+    async with open_runtime(Settings(home=tmp_path)) as runtime:
+        assert [(c.name, c.ok) for c in await runtime.health()] == [("checkpoints", True), ("leases", True)]
+    assert [(c.name, c.ok) for c in await LocalRuntime(None).health()] == [("checkpoints", True), ("leases", True)]

@@ -2,7 +2,9 @@
 
 Each call opens a short-lived connection (waiting while another process writes) and closes it, so readers
 never keep the file from the writers. They read what is on disk: call ``RunLog.flush()`` first to include
-records still queued in this process.
+records still queued in this process. ``read_only=True`` reads a log this process may not write (a read-only home):
+nothing is created or migrated, and a log that does not exist yet holds no runs. A file that cannot be read raises
+:class:`~workbench.runlog.schema.RunLogUnavailable` (a :class:`~workbench.errors.StorageUnavailable`).
 """
 
 from __future__ import annotations
@@ -27,9 +29,7 @@ _TIMESTAMPS = TIMESTAMP_COLUMNS
 
 
 def _path(source: Source) -> Path:
-    path = Path(source) if isinstance(source, str | Path) else Path(source.path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+    return Path(source) if isinstance(source, str | Path) else Path(source.path)
 
 
 def _select_list(columns: tuple[str, ...]) -> str:
@@ -67,6 +67,7 @@ def recent_runs(
     model: str | None = None,
     entry_point: str | None = None,
     since: datetime | None = None,
+    read_only: bool = False,
 ) -> list[dict[str, Any]]:
     """The newest runs first, optionally filtered (``model`` by substring, case-insensitive: ``openai`` finds
     ``openai/gpt-4o-mini``); JSON columns decoded, timestamps timezone-aware (UTC)."""
@@ -81,13 +82,19 @@ def recent_runs(
         params.append(since)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     params.append(limit)
-    with connect(_path(source)) as con:
+    path = _path(source)
+    if read_only and not path.exists():
+        return []
+    with connect(path, read_only=read_only) as con:
         return _rows(con, f"{RUNS} {where} ORDER BY started_at DESC NULLS LAST, run_id LIMIT ?", params)
 
 
-def get_run(source: Source, run_id: str) -> dict[str, Any] | None:
+def get_run(source: Source, run_id: str, *, read_only: bool = False) -> dict[str, Any] | None:
     """One run as a dict with its ``events`` (ordered by ``seq``), or None when there is no such run."""
-    with connect(_path(source)) as con:
+    path = _path(source)
+    if read_only and not path.exists():
+        return None
+    with connect(path, read_only=read_only) as con:
         runs = _rows(con, f"{RUNS} WHERE run_id = ?", [run_id])
         if not runs:
             return None

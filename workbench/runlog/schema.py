@@ -3,13 +3,16 @@
 DuckDB lets one process at a time hold a database file open for writing, so every user of the run log
 (the writer thread, the read queries) opens a short-lived connection with :func:`connect`, which waits
 with a short backoff while another process holds the file, applies the migrations on the first connection
-of this process, and closes the file again when the block ends.
+of this process, and closes the file again when the block ends. A file that cannot be opened or read (damaged,
+not a DuckDB file, on a read-only disk) raises :class:`RunLogUnavailable`, whose message says what to do; a reader
+of a home it may not write opens the file with ``read_only=True``.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +24,7 @@ from typing import Any
 
 import duckdb
 
-from workbench.errors import WorkbenchError
+from workbench.errors import StorageUnavailable, WorkbenchError
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +33,49 @@ Migration = Callable[[duckdb.DuckDBPyConnection], None]
 
 class RunLogBusyError(WorkbenchError):
     """The run-log file stayed locked by another process for longer than the lock timeout."""
+
+
+class RunLogUnavailable(StorageUnavailable):
+    """The run-log file cannot be opened or read: damaged, not a DuckDB file, or not writable."""
+
+
+DAMAGED = (
+    "the run log (runs.duckdb in the server's home folder) is damaged and cannot be read; stop the server, move "
+    "runs.duckdb aside (a new, empty log is made at start) or restore it from a backup"
+)
+NOT_WRITABLE = (
+    "the run log (runs.duckdb in the server's home folder) cannot be opened for writing: the home folder or the "
+    "file is read-only or its disk is full; make it writable (workbench runs reads it read-only meanwhile)"
+)
+_reported: set[tuple[str, str]] = set()
+
+
+def writable(folder: Path) -> bool:
+    """Whether this process can create files in ``folder`` (or in the nearest folder above it that exists): tried,
+    not inferred from permissions, which root, read-only mounts and immutable files answer differently."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            return True
+    except OSError:
+        return False
+
+
+def unavailable(path: Path, exc: BaseException) -> RunLogUnavailable:
+    """The error a failure to open or read the run log at ``path`` is reported as (logged once per path and kind:
+    the operator's line names the file and DuckDB's reason)."""
+    text = str(exc)
+    damaged = (
+        "not a valid DuckDB database file" in text
+        or "orrupt" in text
+        or isinstance(exc, duckdb.SerializationException | duckdb.InternalException)
+    )
+    message = DAMAGED if damaged else NOT_WRITABLE
+    if (str(path), message) not in _reported:
+        _reported.add((str(path), message))
+        logger.warning("run log %s: %s (%s)", path, message, text.splitlines()[0] if text else type(exc).__name__)
+    return RunLogUnavailable(message)
 
 
 RUN_STATUSES = ("running", "ok", "error", "aborted", "interrupted")
@@ -366,15 +412,15 @@ def is_lock_conflict(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.IOException) and "Could not set lock on file" in str(exc)
 
 
-def _open(path: Path, lock_timeout: float) -> duckdb.DuckDBPyConnection:
+def _open(path: Path, lock_timeout: float, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + lock_timeout
     delay = 0.005
     while True:
         try:
-            return duckdb.connect(str(path))
-        except duckdb.IOException as exc:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as exc:
             if not is_lock_conflict(exc):
-                raise
+                raise unavailable(path, exc) from exc
             if time.monotonic() >= deadline:
                 raise RunLogBusyError(
                     f"The run log {path} is held open by another process for more than {lock_timeout:.1f} s; "
@@ -384,24 +430,46 @@ def _open(path: Path, lock_timeout: float) -> duckdb.DuckDBPyConnection:
         delay = min(delay * 2, 0.1)
 
 
+_UNREADABLE = (duckdb.IOException, duckdb.SerializationException, duckdb.InternalException, duckdb.FatalException)
+"""DuckDB's errors for a file it cannot read or write (not those of a wrong query)."""
+
+
 @contextmanager
-def connect(path: str | Path, *, lock_timeout: float = 5.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(
+    path: str | Path, *, lock_timeout: float = 5.0, read_only: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived connection to the run log at ``path``, migrated, in UTC; closed (file released) on exit.
 
     Waits up to ``lock_timeout`` seconds while another process holds the file, then raises
-    :class:`RunLogBusyError`.
+    :class:`RunLogBusyError`; a file that cannot be opened or read raises :class:`RunLogUnavailable`.
+    ``read_only`` opens an existing file without writing anything (no folder, no migrations): a reader of a
+    read-only home.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = _open(path, lock_timeout)
+    if read_only and not path.exists():
+        raise RunLogUnavailable("there is no run log yet (runs.duckdb in the home folder): no run was logged")
+    if not read_only:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise unavailable(path, exc) from exc
+    con = _open(path, lock_timeout, read_only)
     try:
-        con.execute("SET TimeZone = 'UTC'")
-        key = str(path.resolve())
-        if key not in _migrated:
-            with _migrated_lock:
-                if key not in _migrated:
-                    migrate(con)
-                    _migrated.add(key)
-        yield con
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            key = str(path.resolve())
+            if not read_only and key not in _migrated:
+                with _migrated_lock:
+                    if key not in _migrated:
+                        migrate(con)
+                        _migrated.add(key)
+        except _UNREADABLE as exc:
+            raise unavailable(path, exc) from exc
+        try:
+            yield con
+        except _UNREADABLE as exc:
+            if is_lock_conflict(exc):
+                raise
+            raise unavailable(path, exc) from exc
     finally:
         con.close()

@@ -6,6 +6,9 @@ the SQLite file beside the checkpoints (processes on one home) or the Postgres d
 (gateway processes on any host). A process that dies stops renewing: its leases lapse after ``ttl_s``, at once
 when it ran on this host (its pid is gone). In-process runs on a memory checkpointer (tests, notebooks) use
 :class:`MemoryLeases`.
+
+A lease store that fails makes the turn end with :class:`~workbench.errors.StorageUnavailable` before it starts. The
+lease file holds nothing worth keeping: found damaged, it is moved aside and made again.
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from workbench.errors import StorageUnavailable
+from workbench.health import Check, failing, ok
 from workbench.runlog.owner import Owner, current_owner
 from workbench.runtime.base import SessionBusy
+from workbench.runtime.storage import is_damaged, leases_unavailable, move_aside, sqlite_problem
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +33,9 @@ log = logging.getLogger(__name__)
 class SessionLeases(ABC):
     ttl_s = 30.0
     renew_s = 10.0
+    store = "memory"
+    """Where the leases live ("memory", "sqlite", "postgres"), for what a failure says."""
+    probe_s = 2.0
 
     @abstractmethod
     async def acquire(self, key: str, run_id: str) -> bool:
@@ -45,10 +54,29 @@ class SessionLeases(ABC):
     async def close(self) -> None:
         return None
 
+    async def health(self) -> Check:
+        """Whether the lease store answers (within ``probe_s``)."""
+        try:
+            async with asyncio.timeout(self.probe_s):
+                await self.held()
+        except Exception as exc:
+            log.debug("session lease probe failed: %s", exc)
+            return failing("leases", str(leases_unavailable(self.store)))
+        return ok("leases")
+
     @contextlib.asynccontextmanager
     async def hold(self, key: str, run_id: str) -> AsyncIterator[None]:
-        """Hold ``key`` for the block; raises :class:`SessionBusy` when a turn elsewhere holds it."""
-        if not await self.acquire(key, run_id):
+        """Hold ``key`` for the block; raises :class:`SessionBusy` when a turn elsewhere holds it, and
+        :class:`~workbench.errors.StorageUnavailable` when the lease store fails."""
+        try:
+            taken = await self.acquire(key, run_id)
+        except StorageUnavailable:
+            raise
+        except Exception as exc:
+            error = leases_unavailable(self.store)
+            log.warning("session leases (%s) fail: %s; %s", self.store, exc, error)
+            raise error from None
+        if not taken:
             raise SessionBusy(key)
         renewing = asyncio.create_task(self._keep(key, run_id))
         try:
@@ -156,22 +184,47 @@ TABLE = (
 class SqliteLeases(_SqlLeases):
     """Leases in an SQLite file (WAL), shared by the processes on one home."""
 
+    store = "sqlite"
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._conn: Any = None
         self._opening = asyncio.Lock()
 
-    async def _connection(self) -> Any:
-        import aiosqlite
+    def rebuild_if_damaged(self) -> bool:
+        """Move a damaged lease file aside (it holds only the turns running now), so a new one is made; one warning.
+        True when it did."""
+        problem = sqlite_problem(self.path)
+        if problem is None:
+            return False
+        aside = move_aside(self.path)
+        log.warning("the session lease file %s was damaged (%s); moved aside to %s and made again", self.path,
+                    problem, aside.name)  # fmt: skip
+        return True
 
+    async def _connection(self) -> Any:
         async with self._opening:
             if self._conn is None:
-                conn = await aiosqlite.connect(self.path, isolation_level=None, timeout=10)
-                await conn.execute("PRAGMA journal_mode=WAL")
-                await conn.execute("PRAGMA busy_timeout=10000")
-                await conn.execute(TABLE)
-                self._conn = conn
+                try:
+                    self._conn = await self._open()
+                except Exception as exc:
+                    if not is_damaged(exc) or not await asyncio.to_thread(self.rebuild_if_damaged):
+                        raise
+                    self._conn = await self._open()
         return self._conn
+
+    async def _open(self) -> Any:
+        import aiosqlite
+
+        conn = await aiosqlite.connect(self.path, isolation_level=None, timeout=10)
+        try:
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA busy_timeout=10000")
+            await conn.execute(TABLE)
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
 
     async def _run(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         conn = await self._connection()
@@ -189,6 +242,7 @@ class PostgresLeases(_SqlLeases):
 
     ph = "%s"
     now = "extract(epoch from clock_timestamp())"
+    store = "postgres"
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool

@@ -1,9 +1,18 @@
-"""Graphs run in this process, on a LangGraph checkpointer (SQLite by default, Postgres to share sessions)."""
+"""Graphs run in this process, on a LangGraph checkpointer (SQLite by default, Postgres to share sessions).
+
+A session's turn is saved once, when it ends (``durability="exit"``, unless the run asks otherwise): a turn that
+fails to save (the database went down, the disk filled up) leaves the session as it was, never with the question
+and no answer. Failures of the checkpointer end the turn with
+:class:`~workbench.errors.StorageUnavailable` naming the store and what to do (:mod:`workbench.runtime.storage`);
+the operator gets one warning when a store starts failing and one line when it works again.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any, cast
@@ -13,9 +22,16 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
+from workbench.errors import StorageUnavailable
+from workbench.health import Check, failing, ok
 from workbench.runtime.base import GraphName, GraphRun, GraphRuntime, RunPart, Token
 from workbench.runtime.errors import ERROR_EVENT
 from workbench.runtime.leases import MemoryLeases, SessionLeases
+from workbench.runtime.storage import checkpoints_unavailable
+
+log = logging.getLogger(__name__)
+PROBE_S = 2.0
+"""The longest a health probe waits for a store."""
 
 Compiled = CompiledStateGraph[Any, Any, Any, Any]
 
@@ -52,6 +68,7 @@ class LocalRuntime(GraphRuntime):
         leases: SessionLeases | None = None,
         *,
         name: str = "memory",
+        damaged: str | None = None,
     ) -> None:
         self.checkpointer = checkpointer
         self.leases = leases or MemoryLeases()
@@ -59,6 +76,15 @@ class LocalRuntime(GraphRuntime):
         self._agents: dict[tuple[str, str], Compiled] = {}
         self.name = name
         """Where the sessions are kept: "sqlite", "postgres" or "memory"."""
+        self.damaged = damaged
+        """Why the checkpoint file cannot be used at all (found damaged at start): every session turn fails with it."""
+        self.problem: str | None = damaged
+        """What the last failure of the checkpoints said, until they work again (for health)."""
+        self._storage_errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
+        if name == "postgres":
+            import psycopg
+
+            self._storage_errors = (psycopg.Error, sqlite3.Error)
 
     def stream(self, run: GraphRun) -> AsyncIterator[RunPart]:
         return self._stream(run)
@@ -97,15 +123,39 @@ class LocalRuntime(GraphRuntime):
         if run.thread is not None:
             config["configurable"] = {"thread_id": self.thread_id(run.graph, run.thread)}
         kwargs: dict[str, Any] = {"context": run.context, "stream_mode": list(run.stream_mode)}
-        if run.durability is not None:
-            kwargs["durability"] = run.durability
         if run.thread is None or run.background:  # a background run (an audit) has no session to share
-            async for part in self._parts(graph, run, config, kwargs):
+            if run.durability is not None:
+                kwargs["durability"] = run.durability
+            async for part in self._saved(self._parts(graph, run, config, kwargs)):
                 yield part
             return
+        kwargs["durability"] = run.durability or "exit"  # the turn is saved whole, or not at all
+        if self.damaged is not None:
+            raise StorageUnavailable(self.damaged)
         async with self.leases.hold(f"{run.graph}:{run.thread}", run.run_id):
-            async for part in self._parts(graph, run, config, kwargs):
+            async for part in self._saved(self._parts(graph, run, config, kwargs)):
                 yield part
+
+    async def _saved(self, parts: AsyncIterator[RunPart]) -> AsyncIterator[RunPart]:
+        """``parts``, with a failure of the checkpointer raised as :class:`StorageUnavailable`."""
+        try:
+            async for part in parts:
+                yield part
+        except self._storage_errors as exc:
+            raise self._failed(exc) from None
+        self._worked()
+
+    def _failed(self, exc: BaseException) -> StorageUnavailable:
+        error = checkpoints_unavailable(self.name, exc)
+        if self.problem is None:
+            log.warning("session checkpoints (%s) fail: %s; %s", self.name, _first_line(exc), error)
+        self.problem = str(error)
+        return error
+
+    def _worked(self) -> None:
+        if self.problem is not None and self.damaged is None:
+            log.warning("session checkpoints (%s) work again", self.name)
+            self.problem = None
 
     @staticmethod
     async def _parts(
@@ -125,11 +175,42 @@ class LocalRuntime(GraphRuntime):
 
     async def state(self, graph: GraphName, thread: str) -> dict[str, Any]:
         compiled = await asyncio.to_thread(self.graph, graph)
-        snapshot = await compiled.aget_state({"configurable": {"thread_id": self.thread_id(graph, thread)}})
+        if self.damaged is not None:
+            raise StorageUnavailable(self.damaged)
+        try:
+            snapshot = await compiled.aget_state({"configurable": {"thread_id": self.thread_id(graph, thread)}})
+        except self._storage_errors as exc:
+            raise self._failed(exc) from None
         return dict(snapshot.values) if snapshot.values else {}
+
+    async def health(self) -> list[Check]:
+        return [await self._probe_checkpoints(), await self.leases.health()]
+
+    async def _probe_checkpoints(self) -> Check:
+        if self.damaged is not None:
+            return failing("checkpoints", self.damaged)
+        probe = getattr(self.checkpointer, "conn", None)  # the SQLite connection, or the Postgres pool
+        errors: tuple[type[BaseException], ...] = (TimeoutError, *self._storage_errors)
+        try:
+            async with asyncio.timeout(PROBE_S):
+                if self.name == "sqlite" and probe is not None:
+                    await (await probe.execute("SELECT count(*) FROM sqlite_master")).fetchall()
+                elif self.name == "postgres" and probe is not None:
+                    async with probe.connection(timeout=PROBE_S) as conn:
+                        await conn.execute("SELECT 1")
+        except errors as exc:
+            return failing("checkpoints", str(checkpoints_unavailable(self.name, exc)))
+        if self.problem is not None:  # reads work; the last write did not
+            return failing("checkpoints", self.problem)
+        return ok("checkpoints")
 
     async def close(self) -> None:
         await self.leases.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def context_dict(context: Any) -> dict[str, Any] | None:

@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.routing import APIRoute
 
 from workbench.audit.report import to_json, to_markdown, to_sarif
 from workbench.audit.runner import InvalidRequest
 from workbench.audit.safety import TargetError
 from workbench.audit.tasks import TaskManager, TooManyTasks
+from workbench.errors import StorageUnavailable
 from workbench.server.dependencies import get_task_manager
 from workbench.server.protocol_tasks import CreateTask, TaskCreated, TaskInfo
 
-router = APIRouter(prefix="/api/tasks", tags=["tasks"])
+
+class StorageRoute(APIRoute):
+    """A route whose store (the run log holding the tasks) cannot be read answers 503 with what to do."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except StorageUnavailable as exc:
+                return JSONResponse({"detail": {"code": exc.code, "message": str(exc)}}, status_code=503)
+
+        return handle
+
+
+router = APIRouter(prefix="/api/tasks", tags=["tasks"], route_class=StorageRoute)
 Manager = Annotated[TaskManager, Depends(get_task_manager)]
 
 

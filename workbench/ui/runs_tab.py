@@ -19,6 +19,7 @@ import pandas as pd
 
 from workbench.audit.markdown import md_text
 from workbench.audit.store import report_of_run
+from workbench.errors import StorageUnavailable
 from workbench.evals.cases import PromotionError, load_promoted, promote
 from workbench.runlog import RUN_STATUSES, get_run, get_runlog, recent_runs
 from workbench.ui.voice_tab import latency_markdown
@@ -245,7 +246,10 @@ def render(services: Services, demo: gr.Blocks) -> None:
         return recent_runs(settings().runlog_path, **args)
 
     async def list_runs(*filters: Any) -> tuple[pd.DataFrame, list[str], str]:
-        runs = await asyncio.to_thread(read_runs, query_args(*filters))
+        try:
+            runs = await asyncio.to_thread(read_runs, query_args(*filters))
+        except StorageUnavailable as exc:  # a damaged or unreadable run log: say what to do
+            return run_rows([]), [], f"⚠️ {md_text(exc)}"
         note = f"{len(runs)} run(s)" if runs else "_No runs match these filters._"
         return run_rows(runs), [r["run_id"] for r in runs], note
 
@@ -258,7 +262,11 @@ def render(services: Services, demo: gr.Blocks) -> None:
     async def show(typed: str | None, ids: list[str]) -> tuple:
         # outputs: run_id, shown, detail, run_input, run_output, timeline, docs, findings, promote_status
         wanted = resolve_id(typed, ids)
-        run, report = await asyncio.to_thread(read_run, wanted) if wanted else (None, None)
+        try:
+            run, report = await asyncio.to_thread(read_run, wanted) if wanted else (None, None)
+        except StorageUnavailable as exc:
+            return (typed, None, f"⚠️ {md_text(exc)}", "", "", timeline_rows({}), gr.update(visible=False),
+                    gr.update(visible=False), "")  # fmt: skip
         if run is None:
             note = "Select a run in the table first." if not wanted else f"No run `{md_text(wanted)}` in the log."
             return (typed, None, note, "", "", timeline_rows({}), gr.update(visible=False),

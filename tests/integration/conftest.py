@@ -55,8 +55,10 @@ def eval_case_rows(client, run_id: str, dest: Path | None = None) -> list[dict]:
 class Server:
     """A ``workbench`` uvicorn process on a free loopback port with its own WORKBENCH_HOME."""
 
-    def __init__(self, home: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, home: Path, env: dict[str, str] | None = None, *, log_dir: Path | None = None) -> None:
         self.home = home
+        self.log_dir = log_dir or home
+        """Where the server's output goes (outside the home when a test fills the home's disk)."""
         self.env = {**os.environ, "WORKBENCH_HOME": str(home), **(env or {})}
         self.port = free_port()
         self.process: subprocess.Popen | None = None
@@ -69,13 +71,17 @@ class Server:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / f"server-{self.port}.log"
+
     def command(self) -> list[str]:
         """How the server process is started, before ``serve --port N``."""
         return [sys.executable, "-m", "workbench.cli"]
 
     def start(self, timeout: float = 120) -> Server:
         self.port = free_port()
-        log = open(self.home / f"server-{self.port}.log", "w")  # noqa: SIM115
+        log = open(self.log_path, "w")  # noqa: SIM115
         self.process = subprocess.Popen(
             [*self.command(), "serve", "--port", str(self.port)],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
@@ -83,7 +89,7 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {(self.home / f'server-{self.port}.log').read_text()[-3000:]}")
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
             try:
                 if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
                     return self

@@ -59,6 +59,10 @@ def serve(
             err=True,
         )
         raise typer.Exit(2)
+    from workbench.runtime.storage import home_problem
+
+    if (unusable := home_problem(settings.home)) is not None:
+        raise _fail(f"{unusable} ({settings.home.resolve()})", 2)
     typer.echo(f"Agent Workbench on http://{host}:{port}/ (data in {settings.home.resolve()})")
     if settings.api_token is not None:
         typer.echo("The API token is required: log in at /login, or send it as 'Authorization: Bearer <token>'.")
@@ -158,6 +162,7 @@ def runs(
         try:
             if not writable(path.parent):
                 raise StorageUnavailable("the home folder is read-only")
+            recent_runs(path, 1, read_only=True)  # a damaged log is reported before a writer is started on it
             rows = get_runlog().recent_runs(limit=limit, graph=graph, status=status)
         except StorageUnavailable:  # read what is there, as it is
             rows = recent_runs(path, limit, graph=graph, status=status, read_only=True)
@@ -168,10 +173,12 @@ def runs(
             typer.echo(json.dumps(row, default=str))
         return
     for row in rows:
-        took = (row["ended_at"] - row["started_at"]).total_seconds() if row["ended_at"] else float("nan")
+        started = row["started_at"]
+        took = (row["ended_at"] - started).total_seconds() if row["ended_at"] and started else float("nan")
         text = (row["input"] or "").replace("\n", " ")[:60]
+        when = f"{started:%Y-%m-%d %H:%M:%S}" if started else "-"
         typer.echo(
-            f"{row['started_at']:%Y-%m-%d %H:%M:%S}  {row['run_id'][:8]}  {row['graph']:<10} {row['entry_point']:<9}"
+            f"{when:<19}  {row['run_id'][:8]}  {row['graph']:<10} {row['entry_point']:<9}"
             f" {row['status']:<11} {took:6.2f}s  {row['model'] or '-':<22} {text}"
         )
 

@@ -430,13 +430,22 @@ def raw_request(port: int, head: str, body_parts: Iterable[bytes] = (), timeout:
             except BlockingIOError:  # the server stopped reading: its answer is on the way
                 break
         conn.settimeout(timeout)
-        while b"\r\n\r\n" not in answer:
+        while not _complete(answer):
             chunk = conn.recv(65536)
             if not chunk:
                 break
             answer += chunk
     status_line, _, rest = answer.decode("latin-1").partition("\r\n")
     return int(status_line.split()[1]), rest
+
+
+def _complete(answer: bytes) -> bool:
+    """Whether ``answer`` holds a whole response head and the body its Content-Length announces."""
+    head, found, body = answer.partition(b"\r\n\r\n")
+    if not found:
+        return False
+    lengths = [line.split(b":", 1)[1] for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:")]
+    return not lengths or len(body) >= int(lengths[0])
 
 
 def test_a_declared_body_over_the_limit_is_refused_before_it_is_read(server):

@@ -118,3 +118,37 @@ def test_frame_ancestors_are_origins():
     ]
     with pytest.raises(ValueError, match="not an origin"):
         Settings(frame_ancestors="https://a.example.com 'unsafe-inline'")
+
+
+async def _guarded_status(token: str | None, server_host: str) -> int:
+    """The status TokenGuard gives a GET /api/tasks/ carrying ``token``, arriving on ``server_host``."""
+    from workbench.server.security import TokenGuard
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
+    scope = {"type": "http", "method": "GET", "path": "/api/tasks/", "query_string": b"", "headers": headers,
+             "server": (server_host, 8000), "client": ("198.51.100.7", 5000)}  # fmt: skip
+    sessions = Sessions(token, 60) if token else None
+    await TokenGuard(app, token, sessions, Lockout(10, 60.0))(scope, receive, send)
+    return sent[0]["status"]
+
+
+@pytest.mark.parametrize(
+    ("token", "server_host", "status"),
+    [("short-token", "192.0.2.10", 403), (None, "192.0.2.10", 403), (TOKEN, "192.0.2.10", 200),
+     ("short-token", "127.0.0.1", 200), (None, "127.0.0.1", 200)],
+)  # fmt: skip
+async def test_beyond_loopback_a_short_token_serves_nothing(token, server_host, status):
+    """`uvicorn … --factory` on another address: the app cannot refuse to start, so it refuses every request."""
+    assert await _guarded_status(token, server_host) == status

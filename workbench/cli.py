@@ -666,5 +666,17 @@ def mlflow(
     os.execv(sys.executable, command)  # MLflow takes this process over: Ctrl+C and signals reach it directly
 
 
+def main() -> None:
+    """The ``workbench`` command: an error a user can act on (a full disk, a refused repository, a missing model)
+    ends it with its message and exit status 1, never a traceback."""
+    from workbench.errors import WorkbenchError
+
+    try:
+        app()
+    except WorkbenchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -154,3 +154,18 @@ async def test_a_run_whose_task_is_cancelled_ends_killed(settings):
     assert experiment is not None
     (logged,) = client(settings).search_runs([experiment.experiment_id])
     assert logged.info.status == "KILLED"
+
+
+def test_gradio_hands_the_request_to_the_events_that_count_and_cancel_runs():
+    """Gradio finds a ``gr.Request`` parameter by its resolved type hint: one it cannot resolve (a name imported
+    only for type checking) makes every page's runs count as one anonymous client's."""
+    import gradio as gr
+    from gradio.utils import get_type_hints
+
+    from workbench.ui import evals_tab
+
+    with gr.Blocks() as demo:
+        evals_tab.render(object(), demo)  # type: ignore[arg-type]
+    events = {fn.name: fn.fn for fn in demo.fns.values()}
+    for name in ("run_eval", "cancel_run"):
+        assert get_type_hints(events[name]).get("request") is gr.Request, name

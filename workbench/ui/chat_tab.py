@@ -196,7 +196,8 @@ def render(services: Services, demo: gr.Blocks) -> None:
                 raise
             except IngestCancelled:
                 return "\n".join([*lines, f"- {label}: stopped"])
-            lines.append(f"- {label}: {report.summary()}")
+            reasons = "; ".join(reason.removeprefix(f"{label}: ") for reason in report.failures.values())
+            lines.append(f"- {md_text(label)}: " + (f"⚠️ {md_text(reasons)}" if reasons else report.summary()))
         return "\n".join(lines)
 
     on_index = index.click(index_files, [upload, collection], [ingest_status], concurrency_limit=INDEX_CONCURRENCY,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 import pandas as pd
+from gradio.components import Component
 
 from evals import SUITES, load_suite
 from workbench.audit.markdown import md_text
@@ -38,8 +39,6 @@ from workbench.evals.tracking import (
 from workbench.evals.variants import VariantError, build_variants, parse_sets
 
 if TYPE_CHECKING:
-    from gradio.components import Component
-
     from workbench.settings import Settings
     from workbench.ui.app import Services
 
@@ -450,11 +449,11 @@ def render(services: Services, demo: gr.Blocks) -> None:
     suite.input(show_suite, [suite], suite_outputs)
     reload.click(refresh, [suite, run_a, run_b], [description, run_a, run_b])
 
-    async def stop(page_job: str | None, request: gr.Request) -> str:
+    async def cancel_run(page_job: str | None, request: gr.Request) -> str:
         return cancel_eval(evals, client_key(request), page_job)
 
     run_outputs = [progress, status, metrics, description, run_a, run_b, summary, cases, params, compared, job_id]
     run.click(run_eval, [suite, models, versions, sets, limit], run_outputs, concurrency_limit=None,
               show_progress="hidden")  # fmt: skip
-    cancel.click(stop, [job_id], [status], concurrency_limit=None)
+    cancel.click(cancel_run, [job_id], [status], concurrency_limit=None)
     compare.click(compare_chosen, [run_a, run_b], [summary, cases, params, compared])

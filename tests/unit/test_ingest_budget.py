@@ -143,20 +143,29 @@ def test_normal_multi_page_pdfs_still_index_under_the_default_budget(store):
 
 
 class StartedEvent(threading.Event):
-    """A cancel event that says when the parse first looked at it from inside a page's operations."""
+    """A cancel event that says when the parse has looked at it ``after`` times: past the first look per page
+    before extraction, it is looking between a page's operations."""
 
-    def __init__(self) -> None:
+    def __init__(self, after: int) -> None:
         super().__init__()
-        self.looked = threading.Event()
+        self.after = after
+        self.looks = 0
+        self.extracting = threading.Event()
 
     def is_set(self) -> bool:
-        self.looked.set()
+        self.looks += 1
+        if self.looks > self.after:
+            self.extracting.set()
         return super().is_set()
 
 
-def test_a_set_cancel_event_stops_a_slow_parse_mid_way():
-    slow = shared_stream_pdf(pages=40, content_bytes=400_000)  # ~40 s of a core unbounded
-    cancel = StartedEvent()
+def test_a_set_cancel_event_stops_a_slow_parse_mid_way(monkeypatch):
+    pages = 40
+    slow = shared_stream_pdf(pages=pages, content_bytes=400_000)  # ~40 s of a core unbounded
+    extracted: list[int] = []
+    extract = PageObject.extract_text
+    monkeypatch.setattr(PageObject, "extract_text", lambda page, **kw: extracted.append(1) or extract(page, **kw))
+    cancel = StartedEvent(after=pages + 3)  # the pre-scan looks once a page, extraction once a page and more
     outcome: list[BaseException] = []
 
     def parse() -> None:
@@ -167,14 +176,14 @@ def test_a_set_cancel_event_stops_a_slow_parse_mid_way():
 
     worker = threading.Thread(target=parse)
     worker.start()
-    assert cancel.looked.wait(30)
-    time.sleep(1.0)  # well into the pages
+    assert cancel.extracting.wait(60)
     cancel.set()
     stopped_at = time.perf_counter()
-    worker.join(30)
+    worker.join(60)
     assert not worker.is_alive()
     assert time.perf_counter() - stopped_at < 15  # at most one page's parse after the event is set
     assert len(outcome) == 1 and isinstance(outcome[0], IngestCancelled)
+    assert len(extracted) < pages
 
 
 def test_a_cancelled_folder_ingest_stops_between_files(store, tmp_path):

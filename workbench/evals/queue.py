@@ -80,11 +80,6 @@ class EvalQueue:
             return "dropped"
         return "stopping"
 
-    def cancel_all(self) -> None:
-        """Cancel every job (a server that shuts down)."""
-        for job in self.active():
-            self.cancel(job)
-
     async def _run(self, job: EvalJob, work: Callable[[EvalJob], Awaitable[Any]]) -> Any:
         async with self._turn:
             if job.cancel.is_set():

@@ -203,6 +203,11 @@ def test_serve_refuses_a_non_loopback_address_without_a_token(tmp_path, host):
 
 def gradio_call(server: Server, api_name: str, data: list, **headers: str) -> dict:
     """Call a UI event the way a hostile client would: straight through Gradio's queue, with crafted data."""
+    return gradio_messages(server, api_name, data, **headers)[-1]
+
+
+def gradio_messages(server: Server, api_name: str, data: list, **headers: str) -> list[dict]:
+    """What the queue sends for one crafted event, up to its ``process_completed`` (a generator's updates too)."""
     config = httpx.get(f"{server.url}/config", headers=headers).json()
     dependency = next(d for d in config["dependencies"] if d.get("api_name") == api_name)
     session = uuid.uuid4().hex
@@ -212,11 +217,12 @@ def gradio_call(server: Server, api_name: str, data: list, **headers: str) -> di
     assert joined.status_code == 200, joined.text
     with httpx.stream("GET", f"{server.url}/gradio_api/queue/data", params={"session_hash": session},
                       headers=headers, timeout=120) as stream:  # fmt: skip
+        messages = []
         for line in stream.iter_lines():
             if line.startswith("data:"):
-                message = json.loads(line[5:])
-                if message.get("msg") == "process_completed":
-                    return message
+                messages.append(json.loads(line[5:]))
+                if messages[-1].get("msg") == "process_completed":
+                    return messages
     raise AssertionError("the event never completed")
 
 
@@ -593,3 +599,24 @@ def test_serve_refuses_a_short_token_beyond_loopback(tmp_path):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 2 and "16+ characters" in done.stderr and "short-token" not in done.stderr
     assert "Agent Workbench on" not in done.stdout
+
+
+def test_the_voice_tab_reads_answers_about_and_deletes_only_its_own_uploads(server):
+    """A hostile client names Gradio's upload folder, and a file of it that no upload saved: one answer that names
+    no path, and nothing deleted."""
+    from gradio.utils import get_upload_folder
+
+    folder = Path(get_upload_folder())
+    stranger = folder / uuid.uuid4().hex / "reply.wav"  # as Gradio caches an output it served someone
+    stranger.parent.mkdir(parents=True)
+    stranger.write_bytes(b"RIFF not yours")
+    answers = []
+    for path in (folder, stranger.parent, stranger):
+        file_data = {"path": str(path), "orig_name": "audio.wav", "meta": {"_type": "gradio.FileData"}}
+        answer = json.dumps(gradio_messages(server, "turn", [file_data, "", None, None, "piper/joe-us", "default", []]))
+        assert "that file cannot be used" in answer, answer[-2000:]
+        answers.append(answer)
+    assert stranger.read_bytes() == b"RIFF not yours" and folder.is_dir()
+    for answer in answers:
+        assert str(folder) not in answer and "Errno" not in answer
+    stranger.unlink()

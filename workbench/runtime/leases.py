@@ -33,6 +33,16 @@ log = logging.getLogger(__name__)
 class SessionLeases(ABC):
     ttl_s = 30.0
     renew_s = 10.0
+    unreleased: dict[str, str]
+    """Leases whose turn ended but whose release failed (the database was down), key to run id: they are free."""
+
+    failing = False
+    """Whether the last attempt to take a lease failed (the operator is told once, and once it works again)."""
+
+    def __init__(self) -> None:
+        self.unreleased = {}
+        self._releasing: set[asyncio.Task[None]] = set()
+
     store = "memory"
     """Where the leases live ("memory", "sqlite", "postgres"), for what a failure says."""
     probe_s = 2.0
@@ -74,16 +84,31 @@ class SessionLeases(ABC):
             raise
         except Exception as exc:
             error = leases_unavailable(self.store)
-            log.warning("session leases (%s) fail: %s; %s", self.store, exc, error)
+            if not self.failing:
+                log.warning("session leases (%s) fail: %s; %s", self.store, exc, error)
+            self.failing = True
             raise error from None
+        if self.failing:
+            log.warning("session leases (%s) work again", self.store)
+            self.failing = False
         if not taken:
             raise SessionBusy(key)
         renewing = asyncio.create_task(self._keep(key, run_id))
         try:
             yield
-        finally:
+        except StorageUnavailable:  # the store failed the turn: release in the background, the client hears now
+            renewing.cancel()
+            self.unreleased[key] = run_id
+            releasing = asyncio.create_task(self._release_quietly(key, run_id))
+            self._releasing.add(releasing)
+            releasing.add_done_callback(self._releasing.discard)
+            raise
+        except BaseException:
             renewing.cancel()
             await asyncio.shield(self._release_quietly(key, run_id))
+            raise
+        renewing.cancel()
+        await asyncio.shield(self._release_quietly(key, run_id))
 
     async def _keep(self, key: str, run_id: str) -> None:
         while True:
@@ -91,19 +116,24 @@ class SessionLeases(ABC):
             try:
                 await self.renew(key, run_id)
             except Exception as exc:  # the lease may lapse; the turn goes on
-                log.warning("could not renew the lease of a session: %s", exc)
+                log.info("could not renew the lease of a session: %s", exc)
 
     async def _release_quietly(self, key: str, run_id: str) -> None:
         try:
             await self.release(key, run_id)
-        except Exception as exc:  # it lapses after ttl_s
-            log.warning("could not release the lease of a session: %s", exc)
+        except Exception as exc:  # the next turn of the session takes it over (others wait ttl_s)
+            self.unreleased[key] = run_id
+            log.debug("could not release the lease of a session: %s", exc)
+        else:
+            if self.unreleased.get(key) == run_id:
+                del self.unreleased[key]
 
 
 class MemoryLeases(SessionLeases):
     """Leases of one process (a checkpointer in memory is not shared either)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._held: dict[str, str] = {}
 
     async def acquire(self, key: str, run_id: str) -> bool:
@@ -151,9 +181,13 @@ class _SqlLeases(SessionLeases):
         )
         for _ in range(2):
             if await self._run(take, (key, run_id, owner, self.ttl_s)):
+                self.unreleased.pop(key, None)
                 return True
-            rows = await self._run(self._sql("SELECT owner FROM workbench_session_turns WHERE key = ?"), (key,))
-            if not rows or not _holder_gone(str(rows[0][0])):
+            rows = await self._run(self._sql("SELECT owner, run_id FROM workbench_session_turns WHERE key = ?"), (key,))
+            if not rows:
+                return False
+            left_here = str(rows[0][0]) == owner and self.unreleased.get(key) == str(rows[0][1])
+            if not left_here and not _holder_gone(str(rows[0][0])):
                 return False
             stale = self._sql("DELETE FROM workbench_session_turns WHERE key = ? AND owner = ? RETURNING key")
             await self._run(stale, (key, rows[0][0]))
@@ -187,6 +221,7 @@ class SqliteLeases(_SqlLeases):
     store = "sqlite"
 
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = path
         self._conn: Any = None
         self._opening = asyncio.Lock()
@@ -245,6 +280,7 @@ class PostgresLeases(_SqlLeases):
     store = "postgres"
 
     def __init__(self, pool: Any) -> None:
+        super().__init__()
         self.pool = pool
 
     async def setup(self) -> None:

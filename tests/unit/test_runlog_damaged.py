@@ -42,3 +42,16 @@ def test_a_run_log_is_read_read_only_without_writing_anything(tmp_path):
     assert not (tmp_path / "none").exists(), "a reader creates nothing"
     with connect(path, read_only=True) as con, pytest.raises(Exception, match="read-only"):
         con.execute("DELETE FROM runs")
+
+
+def test_recovery_on_a_damaged_run_log_waits_for_the_next_check_quietly(tmp_path, caplog):
+    from workbench.runlog.owner import current_owner
+    from workbench.runlog.recovery import recover
+
+    path = tmp_path / "runs.duckdb"
+    path.write_bytes(b"no duckdb here " * 1000)
+    with caplog.at_level(logging.WARNING):
+        assert not recover(path, None, current_owner())
+        assert not recover(path, None, current_owner())
+    assert len([r for r in caplog.records if "damaged" in r.getMessage()]) == 1
+    assert not any(r.exc_info for r in caplog.records), "no traceback every few seconds"

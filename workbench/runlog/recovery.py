@@ -17,7 +17,7 @@ import duckdb
 from workbench.runlog.batches import Pending, describe, write_batch
 from workbench.runlog.journal import Journal, gone_owners
 from workbench.runlog.owner import Owner
-from workbench.runlog.schema import connect
+from workbench.runlog.schema import RunLogUnavailable, connect
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,22 @@ def recover(
     heartbeats = journal.heartbeats() if journal is not None else {}
     journaled = journal.owners() if journal is not None else set()
     result = Recovery()
+    try:
+        return _settle(path, journal, me, journaled, heartbeats, stale_after, lock_timeout, result)
+    except RunLogUnavailable:  # connect() told the operator, once; the journal keeps it all for the next check
+        return result
+
+
+def _settle(
+    path: str | Path,
+    journal: Journal | None,
+    me: Owner,
+    journaled: set[str],
+    heartbeats: dict[str, float],
+    stale_after: float,
+    lock_timeout: float,
+    result: Recovery,
+) -> Recovery:
     with connect(path, lock_timeout=lock_timeout) as con:
         unfinished, legacy = _unfinished_owners(con)
         stopped = gone_owners((unfinished | journaled) - {me.id}, heartbeats, stale_after)

@@ -114,7 +114,7 @@ async def _postgres(url: str, timeout_s: float) -> AsyncIterator[LocalRuntime]:
     from psycopg.rows import dict_row
     from psycopg_pool import AsyncConnectionPool
 
-    from workbench.errors import ProviderUnavailable
+    from workbench.errors import StorageUnavailable
     from workbench.runtime.leases import PostgresLeases
 
     # The pool logs each failed reconnect attempt; the runtime says once that the checkpoints fail, and what to do.
@@ -146,7 +146,7 @@ async def _postgres(url: str, timeout_s: float) -> AsyncIterator[LocalRuntime]:
     except Exception as exc:
         await pool.close()
         log.warning("Postgres checkpointer: %s", exc)
-        raise ProviderUnavailable(
+        raise StorageUnavailable(
             "the Postgres database of WORKBENCH_CHECKPOINTER_URL does not answer; start it, or unset the setting to "
             "keep sessions in SQLite"
         ) from None

@@ -201,12 +201,24 @@ class RemoteRuntime(GraphRuntime):
         """Dropped runs not yet cancelled on the server, by gateway run id."""
         self._retrying: asyncio.Task[None] | None = None
         self._settling = asyncio.Lock()
+        self._down = False
+        """Whether the server did not answer last time (the operator is told once per outage)."""
 
     def _unreachable(self, exc: BaseException) -> ProviderUnavailable:
-        log.warning(
-            "the LangGraph Server at %s does not answer (%s); turns fail until it is started again", self.url, exc
-        )  # its address stays here
+        if not self._down:  # once per outage; its address stays in the log
+            log.warning(
+                "the LangGraph Server at %s does not answer (%s); turns fail with model_unavailable until it is "
+                "started again",
+                self.url,
+                exc,
+            )
+        self._down = True
         return ProviderUnavailable(UNREACHABLE)
+
+    def _answered(self) -> None:
+        if self._down:
+            log.warning("the LangGraph Server at %s answers again", self.url)
+            self._down = False
 
     async def check(self) -> None:
         try:
@@ -214,6 +226,7 @@ class RemoteRuntime(GraphRuntime):
                 await self.client.assistants.search(limit=1)
         except (httpx.HTTPError, TimeoutError) as exc:
             raise self._unreachable(exc) from None
+        self._answered()
 
     async def health(self) -> list[Check]:
         try:
@@ -242,6 +255,7 @@ class RemoteRuntime(GraphRuntime):
         await self.client.threads.create(
             thread_id=tid, if_exists="do_nothing", metadata={"session_id": session, "graph": run.graph}
         )
+        self._answered()
         self._threads[tid] = None
         while len(self._threads) > _KNOWN_THREADS:
             self._threads.popitem(last=False)
@@ -271,6 +285,7 @@ class RemoteRuntime(GraphRuntime):
                 events.saw(kind)
                 yield kind, part
             status = "ok"
+            self._answered()
         except (asyncio.CancelledError, GeneratorExit):
             status = "aborted"
             if tid is not None:
@@ -284,7 +299,8 @@ class RemoteRuntime(GraphRuntime):
                 raise self._unreachable(exc) from None
             status = "dropped"
             log.warning(
-                "the LangGraph Server at %s dropped run %s (%s); it is cancelled there once the server answers",
+                "the LangGraph Server at %s dropped run %s (%s): it stopped or the connection broke; the client is "
+                "told, and the run is cancelled there once the server answers (check why the server stopped)",
                 self.url,
                 run.run_id,
                 exc,

@@ -262,6 +262,8 @@ def test_a_busy_session_is_refused_from_another_socket(deployment: Deployment) -
         send(second, "Me too", name, model="fake/stream")
         refused = receive(second)
         assert (refused["type"], refused["code"]) == ("error", "busy")
+        ended = receive(second)  # a refused turn ends like any failed one
+        assert (ended["type"], ended["status"], ended["run_id"]) == ("done", "error", refused["run_id"])
         assert turn(second, "Another session", session("free"), model="fake/stream")[-1]["status"] == "ok"
         first.send(json.dumps({"type": "abort"}))
         assert until_done(first)[-1]["status"] == "aborted"

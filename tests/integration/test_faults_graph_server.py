@@ -77,6 +77,15 @@ class DevServer:
             self.process.wait()
         self.process = None
 
+    def stopped(self) -> None:
+        """Wait for a server sent SIGTERM to stop by itself (it saves what it keeps), killing it after a minute."""
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.process = None
+
     def saved_since(self, moment: float) -> bool:
         """Whether the server wrote its runs to disk after ``moment`` (it does so every 10 s)."""
         ops = self.workdir / ".langgraph_api" / ".langgraph_ops.pckl"
@@ -126,9 +135,11 @@ def history(url: str, home: Path, session: str) -> list[tuple[str, str]]:
     return asyncio.run(read())
 
 
-def killed_mid_turn(dev: DevServer, gateway: Server, session: str) -> tuple[list[dict[str, Any]], float]:
-    """Start a turn, kill the server once it saved the running run to disk; what the client got after the
-    retrieval event, and how long after the kill the turn ended."""
+def killed_mid_turn(
+    dev: DevServer, gateway: Server, session: str, graceful: bool = False
+) -> tuple[list[dict[str, Any]], float]:
+    """Start a turn, kill the server (or stop it, ``graceful``) once it saved the running run to disk; what the
+    client got, and how long after the kill the turn ended."""
     with connect(f"{gateway.ws_url}/ws/chat", open_timeout=30) as ws:
         started = time.time()
         send(ws, QUESTION, session)
@@ -137,10 +148,17 @@ def killed_mid_turn(dev: DevServer, gateway: Server, session: str) -> tuple[list
         while not dev.saved_since(started):  # the restarted server will know the run, and run it again
             messages.append(receive(ws))
             assert messages[-1].get("type") != "done", "the turn ended before the server saved it"
-        dev.kill()
+        if graceful:
+            assert dev.process is not None
+            dev.process.terminate()
+        else:
+            dev.kill()
         killed = time.monotonic()
         messages += until_done(ws)
-        return messages, time.monotonic() - killed
+        took = time.monotonic() - killed
+    if graceful:
+        dev.stopped()
+    return messages, took
 
 
 def test_a_run_the_server_dropped_fails_at_once_and_is_never_replayed_nor_kept(deployment) -> None:
@@ -171,6 +189,22 @@ def test_a_run_the_server_dropped_fails_at_once_and_is_never_replayed_nor_kept(d
     assert [kind for kind, _ in kept] == ["human", "ai"]
     time.sleep(3)  # a rerun that was not cancelled would log its row again within its 20 s
     assert get_run(gateway.home / "runs.duckdb", run_id)["status"] == "error"
+
+
+def test_a_run_interrupted_by_a_graceful_stop_is_a_dropped_run_not_an_empty_answer(deployment) -> None:
+    """A server stopped with SIGTERM closes the run's stream cleanly, as if the run had ended."""
+    dev, gateway = deployment
+    session = f"stopped-{uuid.uuid4().hex[:8]}"
+    messages, took = killed_mid_turn(dev, gateway, session, graceful=True)
+    error, done = messages[-2:]
+    assert (error["type"], error["code"], done["status"]) == ("error", "model_unavailable", "error"), messages[-3:]
+    assert "dropped" in error["message"] and took < 10
+    dev.start()
+    deadline = time.monotonic() + 60
+    while (run := get_run(gateway.home / "runs.duckdb", messages[0]["run_id"])) is None or run["status"] != "error":
+        assert time.monotonic() < deadline, f"the dropped run is not logged as an error: {run}"
+        time.sleep(0.5)
+    assert history(dev.url, gateway.home, session) == [], "the stopped server's checkpoints of the run are gone"
 
 
 def test_a_server_left_down_is_reported_within_the_connect_timeout(deployment) -> None:

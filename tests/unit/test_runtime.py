@@ -210,6 +210,8 @@ class Runs:
         self.cancelled: list[tuple[str, str, bool]] = []
         self.listed: list[dict[str, Any]] = []
         self.announce = True
+        self.status = "success"
+        """The run's status once its stream closed."""
 
     def stream(self, tid: str, graph: str, **options: Any) -> AsyncIterator[StreamPart]:
         self.requests.append({"thread_id": tid, "graph": graph, **options})
@@ -228,6 +230,13 @@ class Runs:
 
     async def list(self, tid: str, limit: int = 10) -> list[dict[str, Any]]:
         return self.listed
+
+    async def get(self, tid: str, run_id: str) -> dict[str, Any]:
+        return {"run_id": run_id, "status": self.status}
+
+    async def join(self, tid: str, run_id: str) -> dict[str, Any]:
+        self.status = "success"
+        return {}
 
     async def cancel(self, tid: str, run_id: str, wait: bool = False) -> None:
         self.cancelled.append((tid, run_id, wait))
@@ -413,6 +422,9 @@ class DroppingRuns(Runs):
             raise httpx.ConnectError("connection refused")
         self.actions.append(action)
         self.cancelled.append((tid, run_id, wait))
+        # the run ended meanwhile: cancel(wait=True) answers a plain 404, not the SDK's NotFoundError
+        request = httpx.Request("POST", f"http://server/threads/{tid}/runs/{run_id}/cancel")
+        raise httpx.HTTPStatusError("404", request=request, response=httpx.Response(404, request=request))
 
     async def delete(self, tid: str, run_id: str) -> None:
         self.deleted.append((tid, run_id))
@@ -447,6 +459,29 @@ async def test_a_dropped_run_fails_at_once_and_is_rolled_back_once_the_server_an
         assert runs.deleted == [(tid, "server-run")], "a rerun that already ended is deleted with its checkpoints"
         row = await asyncio.to_thread(runlog.get_run, run.run_id)
         assert row is not None and (row["status"], row["error"]) == ("error", DROPPED)
+        await runtime.close()
+    finally:
+        set_runlog(None)
+        runlog.close()
+
+
+async def test_a_stream_that_closes_before_its_run_ended_is_a_dropped_run(tmp_path):
+    """A server stopped gracefully closes the stream of the run it interrupts as cleanly as a finished one's."""
+    from workbench.runlog import RunLog, set_runlog
+    from workbench.runtime.remote import DROPPED
+
+    runlog = RunLog(tmp_path / "runs.duckdb", journal=False)
+    set_runlog(runlog)
+    try:
+        runs = Runs([token("a"), StreamPart("values", {"messages": []})])
+        runs.status = "interrupted"
+        runtime = remote(runs)
+        with pytest.raises(ProviderUnavailable, match="dropped") as caught:
+            async for _ in runtime.stream(chat_run()):
+                pass
+        assert str(caught.value) == DROPPED
+        runs.status = "running"  # finishing as its stream closes: waited for, and fine
+        assert [kind async for kind, _ in runtime.stream(chat_run("s2"))] == ["token", "values"]
         await runtime.close()
     finally:
         set_runlog(None)

@@ -25,7 +25,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,6 +164,21 @@ class NoRejoin(HttpClient):
         )
 
 
+@contextlib.contextmanager
+def ended_already() -> Iterator[None]:
+    """Ignore the server's answer that a run is not there, or not running any more, to a cancel or a delete (its
+    404 and 409 come as the SDK's typed errors, or as plain ``HTTPStatusError`` from ``cancel(wait=True)``)."""
+    try:
+        yield
+    except httpx.HTTPStatusError as exc:
+        if exc.response.status_code not in (404, 409):
+            raise
+
+
+class StreamCut(Exception):
+    """A run's stream closed cleanly, but the run did not end well (its server stopped, or interrupted it)."""
+
+
 @dataclass
 class Dropped:
     """A run whose stream broke: the client was told it failed; the server may still run it, or run it again."""
@@ -294,7 +309,7 @@ class RemoteRuntime(GraphRuntime):
         except ConflictError:
             status = "busy"
             raise SessionBusy(run.thread or run.run_id) from None
-        except (httpx.TransportError, httpx.TimeoutException) as exc:
+        except (httpx.TransportError, httpx.TimeoutException, StreamCut) as exc:
             if tid is None or not sent or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
                 raise self._unreachable(exc) from None
             status = "dropped"
@@ -359,6 +374,23 @@ class RemoteRuntime(GraphRuntime):
                 created.setdefault("run_id", data["run_id"])
             elif event == "error":
                 raise self._failure(run, data, reported)
+        server_run = created.get("run_id")
+        if server_run is not None and not await self._ended(tid, str(server_run)):
+            raise StreamCut("the stream ended before the run did")
+
+    async def _ended(self, tid: str, server_run: str) -> bool:
+        """Whether the run whose stream just closed without an error ended well: a server stopped gracefully closes
+        the streams of the runs it interrupts as cleanly as those of finished ones (and may run them again)."""
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                info = await self.client.runs.get(tid, server_run)
+                if info.get("status") in _LIVE:  # finishing: its status follows its stream
+                    await self.client.runs.join(tid, server_run)
+                    info = await self.client.runs.get(tid, server_run)
+        except (httpx.HTTPError, TimeoutError) as exc:
+            log.debug("run %s: its end is not known (%s)", server_run, exc)
+            return False
+        return info.get("status") == "success"
 
     @staticmethod
     def _failure(run: GraphRun, data: Any, reported: dict[str, Any] | None) -> BaseException:
@@ -377,7 +409,7 @@ class RemoteRuntime(GraphRuntime):
                 if server_run is None:
                     server_run = await self._find(tid, gateway_run)
                 if server_run is not None:
-                    with contextlib.suppress(NotFoundError, ConflictError):
+                    with ended_already():
                         await self.client.runs.cancel(tid, server_run, wait=True)
         except (httpx.HTTPError, TimeoutError) as exc:
             log.warning("could not cancel run %s on the LangGraph Server: %s", gateway_run, exc)
@@ -417,9 +449,9 @@ class RemoteRuntime(GraphRuntime):
             async with asyncio.timeout(self.timeout_s):
                 server_run = dropped.server_run or await self._find(tid, dropped.gateway_run, live=False)
                 if server_run is not None:
-                    with contextlib.suppress(NotFoundError, ConflictError):
+                    with ended_already():
                         await self.client.runs.cancel(tid, server_run, wait=True, action="rollback")
-                    with contextlib.suppress(NotFoundError):
+                    with ended_already():
                         await self.client.runs.delete(tid, server_run)
         except (httpx.HTTPError, TimeoutError) as exc:
             log.debug("dropped run %s not cancelled yet: %s", dropped.gateway_run, exc)

@@ -57,8 +57,7 @@ class Cluster:
 
     def remove(self) -> None:
         self.stop()
-        shutil.rmtree(self.base, ignore_errors=True)
-        Path(f"{self.base}/cluster.lock").unlink(missing_ok=True)
+        shutil.rmtree(self.base, ignore_errors=True)  # the cluster, its log and its start lock
 
 
 @pytest.fixture

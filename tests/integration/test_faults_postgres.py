@@ -94,14 +94,14 @@ def turn(ws: ClientConnection, content: str, session: str, **extra: Any) -> list
     return messages
 
 
-def history(cluster: Cluster, session: str) -> list[tuple[str, str]]:
+def history(cluster: Cluster, home: Path, session: str) -> list[tuple[str, str]]:
     import asyncio
 
     from workbench.runtime import open_runtime
     from workbench.settings import Settings
 
     async def read() -> list[tuple[str, str]]:
-        async with open_runtime(Settings(home=Path(tempfile.mkdtemp()), checkpointer_url=cluster.url)) as runtime:
+        async with open_runtime(Settings(home=home, checkpointer_url=cluster.url)) as runtime:
             return [(m.type, str(m.content)) for m in await runtime.messages("chat", session)]
 
     return asyncio.run(read())
@@ -142,7 +142,7 @@ def test_a_postgres_outage_fails_turns_fast_keeps_sessions_whole_and_recovers_pr
             assert answered[-2]["code"] == "storage_unavailable"
             assert time.monotonic() - back < 20, "the first working turn comes within seconds of the database"
             time.sleep(0.5)
-    kept = history(cluster, session)
+    kept = history(cluster, server.home, session)
     assert [kind for kind, _ in kept] == ["human", "ai", "human", "ai"], "no question is left without its answer"
     assert [text for kind, text in kept if kind == "human"] == ["before the outage", "after the outage"]
     log = next(server.home.glob("server-*.log")).read_text()

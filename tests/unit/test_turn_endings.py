@@ -48,6 +48,7 @@ class FakeService:
         raise self.failure
 
     async def settle(self, request: object, run_id: str, status: str = "aborted", error: str | None = None) -> None:
+        await asyncio.sleep(0.2)  # as the real one waits for the run log's journal
         self.settled.append((run_id, status))
 
 
@@ -104,3 +105,18 @@ def test_a_failure_is_logged_at_error_level_with_its_run(caplog):
         done = until_done(ws, validate_chat_message)[-1]
     logged = [r for r in caplog.records if r.levelname == "ERROR" and done["run_id"] in r.getMessage()]
     assert logged and logged[0].exc_info is not None, "the operator gets the traceback of the failed run"
+
+
+def test_a_message_sent_right_after_a_turns_error_starts_the_next_turn():
+    service = FakeService(RuntimeError("a tool broke"))
+    with TestClient(app_with(service)).websocket_connect("/ws/chat") as ws:
+        ws.send_json({"type": "user_message", "content": "hi", "session_id": "s1"})
+        while (message := ws.receive_json()).get("type") != "error":
+            pass
+        ws.send_json({"type": "user_message", "content": "next", "session_id": "s1"})  # before done arrived
+        seen = []
+        while len([m for m in seen if m.get("type") == "done"]) < 2:
+            seen.append(ws.receive_json())
+    assert not [m for m in seen if m.get("code") == "busy"], seen
+    first, second = (m for m in seen if m.get("type") == "done")
+    assert first["run_id"] == message["run_id"] and second["run_id"] != first["run_id"]

@@ -164,9 +164,13 @@ class TurnSocket:
         self.turn.add_done_callback(lambda _: self.client_turns.release(self.client))
 
     async def run_turn(self, events: AsyncIterator[dict[str, Any]], run_id: str, session_id: str) -> None:
-        """Forward the turn's events; a failure becomes an ``error`` event, the run's row, then ``done``."""
+        """Forward the turn's events; a failure becomes the run's row, then an ``error`` event and ``done``. The
+        socket takes its next turn from the moment the terminal event (``done``, or a failure's ``error``) goes out,
+        so a client may send its next message as soon as it hears either."""
         try:
             async for event in events:
+                if event.get("type") == "done":
+                    self.free_slot()
                 await self.forward(event)
             return
         except SocketClosed:
@@ -175,11 +179,20 @@ class TurnSocket:
         except Exception as exc:
             code, message = failure(exc, run_id)
         try:
-            await self.error(code, message, run_id)
             await self.settle(run_id, "error")
+        except Exception:
+            log.exception("run %s: its failure could not be logged", run_id)
+        self.free_slot()
+        try:
+            await self.error(code, message, run_id)
             await self.send({"type": "done", "run_id": run_id, "status": "error"})
         except SocketClosed:
             log.info("run %s: the client left before hearing that its turn failed", run_id)
+
+    def free_slot(self) -> None:
+        """Called by the running turn as its terminal event goes out: the socket may start the next turn."""
+        if self.turn is not None and self.turn is asyncio.current_task():
+            self.turn = None
 
     async def settle(self, run_id: str, status: str) -> None:
         """Make sure the stopped or failed turn ``run_id`` has its run-log row, crash-safe, before the client hears

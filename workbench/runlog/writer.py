@@ -184,6 +184,7 @@ class RunLog:
         if self.rows_dropped:
             return Check("runlog", False, f"{self.rows_dropped} records were dropped (see the server log)")
         return Check("runlog", True)
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Block until everything enqueued before this call is in DuckDB; False if ``timeout`` passed first.
 

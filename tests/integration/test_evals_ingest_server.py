@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import Server, running_server
+from tests.integration.conftest import Server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -64,8 +64,13 @@ class Call:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("evals-ingest")
-    with running_server(home, WORKBENCH_TESTING="1", WORKBENCH_EVAL_MAX_PER_CLIENT="2") as started:
-        yield started
+    server = Server(home, {"WORKBENCH_TESTING": "1", "WORKBENCH_EVAL_MAX_PER_CLIENT": "2"})
+    server.env.pop("MLFLOW_TRACKING_URI", None)  # set by MLflow in this process by earlier tests: the home's store
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def test_every_speech_model_folder_a_client_names_gets_one_answer(server, tmp_path):

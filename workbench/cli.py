@@ -668,14 +668,14 @@ def mlflow(
 
 def main() -> None:
     """The ``workbench`` command: an error a user can act on (a full disk, a refused repository, a missing model)
-    ends it with its message and exit status 1, never a traceback."""
+    ends it with its message on one line and exit status 2, never a traceback."""
     from workbench.errors import WorkbenchError
 
     try:
         app()
     except WorkbenchError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise SystemExit(1) from None
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

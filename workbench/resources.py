@@ -65,7 +65,7 @@ class Resources:
         with self._lock:
             if self._store is None:
                 from workbench.providers.embeddings import load_embeddings
-                from workbench.providers.vectorstore import open_store
+                from workbench.providers.stores import open_store
 
                 embeddings = load_embeddings(self.settings.embeddings, self.settings)
                 self._store = open_store(self.settings, embeddings)

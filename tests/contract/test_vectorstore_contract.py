@@ -14,7 +14,7 @@ from workbench.documents import Chunk, RetrievedDoc
 from workbench.errors import ConfigurationError
 from workbench.providers.qdrant_store import QdrantStore, build_filter
 from workbench.providers.sparse import token_index
-from workbench.providers.vectorstore import open_store
+from workbench.providers.stores import open_store
 from workbench.settings import Settings
 from workbench.testing_embeddings import FakeEmbeddings
 

@@ -134,7 +134,7 @@ def test_the_vector_store_refuses_a_disk_that_cannot_back_it_and_the_server_stil
     fillers = fill(small_disk, leave_kb=8 * 1024)
 
     refused = run_cli(home, "ingest", str(ROOT / "README.md"))
-    assert refused.returncode == 1, "a refusal, not a crash (SIGBUS is -7)"
+    assert refused.returncode == 2, "a refusal, not a crash (SIGBUS is -7)"
     assert "free space" in refused.stderr + refused.stdout and "Traceback" not in refused.stderr
 
     server = Server(home, {"WORKBENCH_LLM": "extractive"}, log_dir=tmp_path).start()

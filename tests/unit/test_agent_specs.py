@@ -190,7 +190,7 @@ def test_the_checked_in_json_schema_is_generated_and_accepts_the_example():
     from workbench.agents.spec import json_schema
 
     schema = json.loads((ROOT / "protocols" / "agent-spec.schema.json").read_text())
-    assert schema == json_schema(), "run: python -m workbench.server.protocol"
+    assert schema == json_schema(), "run: python -m workbench.server.schemas"
     validator = jsonschema.Draft202012Validator(schema)
     validator.validate(yaml.safe_load((ROOT / "agents" / "rag-chat.yaml").read_text()))
     bad = yaml.safe_load(GOOD.replace("kind: retriever", "kind: retreiver"))

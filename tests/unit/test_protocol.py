@@ -14,7 +14,7 @@ SCHEMA_FILE = Path(__file__).resolve().parents[2] / "protocols" / "chat.schema.j
 
 
 def test_committed_schema_is_generated_from_the_models():
-    assert json.loads(SCHEMA_FILE.read_text()) == json_schema(), "run: python -m workbench.server.protocol"
+    assert json.loads(SCHEMA_FILE.read_text()) == json_schema(), "run: python -m workbench.server.schemas"
 
 
 @pytest.mark.parametrize(

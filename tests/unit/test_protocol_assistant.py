@@ -48,7 +48,7 @@ def model_accepts(message: Any) -> bool:
 
 
 def test_committed_schema_is_generated_from_the_models():
-    assert json_schema() == SCHEMA, "run: python -m workbench.server.protocol"
+    assert json_schema() == SCHEMA, "run: python -m workbench.server.schemas"
 
 
 def test_the_schema_is_a_valid_draft_2020_12_document():

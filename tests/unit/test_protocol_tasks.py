@@ -19,7 +19,7 @@ def accepts(message: Any, part: str) -> bool:
 
 
 def test_committed_schema_is_generated_from_the_models():
-    assert json_schema() == SCHEMA, "run: python -m workbench.server.protocol"
+    assert json_schema() == SCHEMA, "run: python -m workbench.server.schemas"
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
 
 

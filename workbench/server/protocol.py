@@ -153,28 +153,3 @@ def json_schema() -> dict[str, Any]:
         "$defs": {**defs, "client": client, "server": server},
         "oneOf": [{"$ref": "#/$defs/client"}, {"$ref": "#/$defs/server"}],
     }
-
-
-def main() -> None:
-    """Write every protocol's schema into ``protocols/`` (``python -m workbench.server.protocol``)."""
-    import json
-    from pathlib import Path
-
-    from workbench.agents import spec
-    from workbench.server import protocol_assistant, protocol_tasks
-
-    folder = Path(__file__).resolve().parents[2] / "protocols"
-    schemas = {
-        "chat": json_schema(),
-        "assistant": protocol_assistant.json_schema(),
-        "tasks": protocol_tasks.json_schema(),
-        "agent-spec": spec.json_schema(),
-    }
-    for name, schema in schemas.items():
-        target = folder / f"{name}.schema.json"
-        target.write_text(json.dumps(schema, indent=2) + "\n")
-        print(f"wrote {target}")
-
-
-if __name__ == "__main__":
-    main()

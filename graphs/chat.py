@@ -31,9 +31,9 @@ from graphs.chat_state import ChatContext, ChatInput, ChatState
 from graphs.chat_tools import TOOLS
 from workbench.citations import format_context
 from workbench.providers.llm_extractive import ExtractiveChatModel
+from workbench.reported_errors import reports_errors
 from workbench.resources import get_resources
 from workbench.runlog.callback import RUNLOG_EVENT, RunLogCallback
-from workbench.runtime.errors import reports_errors
 
 GENERATE = "generate"
 

@@ -48,9 +48,9 @@ from workbench.audit.prompts import PROMPT_VERSION
 from workbench.audit.safety import TargetError, check_ref, check_target, check_task_id
 from workbench.errors import WorkbenchError
 from workbench.providers.llm import offline_spec, resolve_spec
+from workbench.reported_errors import reports_errors
 from workbench.resources import get_resources
 from workbench.runlog.callback import RUNLOG_EVENT, RunLogCallback
-from workbench.runtime.errors import reports_errors
 
 log = logging.getLogger(__name__)
 

@@ -35,9 +35,9 @@ from langgraph.runtime import Runtime
 
 from graphs.voice_state import VoiceContext, VoiceInput, VoiceState
 from workbench.citations import format_context
+from workbench.reported_errors import reports_errors
 from workbench.resources import get_resources
 from workbench.runlog.callback import RUNLOG_EVENT, RunLogCallback
-from workbench.runtime.errors import reports_errors
 from workbench.voice.audio import AudioError, decode_audio, decode_base64
 from workbench.voice.personas import Persona, get_persona
 from workbench.voice.private_input import PrivateInputGraph

@@ -23,9 +23,10 @@ from pydantic import ValidationError
 from typing_extensions import TypedDict
 
 from workbench.errors import ConfigurationError, ProviderUnavailable, StorageUnavailable, WorkbenchError
+from workbench.reported_errors import ERROR_EVENT, reports_errors
 from workbench.runlog.callback import row_id
 from workbench.runtime import GATEWAY_RUN_ID, GraphFailed, GraphRun, SessionBusy, Token
-from workbench.runtime.errors import ERROR_EVENT, rebuilt, reports_errors
+from workbench.runtime.errors import rebuilt
 from workbench.runtime.leases import MemoryLeases, PostgresLeases, SqliteLeases
 from workbench.runtime.local import LocalRuntime
 from workbench.runtime.remote import RemoteRuntime, thread_id, with_messages

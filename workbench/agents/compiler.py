@@ -14,7 +14,7 @@ each kind of node does:
 - ``interrupt``: asks a human (LangGraph ``interrupt``) and writes the answer to ``output``;
 - ``subgraph``: runs another spec or a built-in graph on the messages and appends what it added.
 
-Every node is wrapped in :func:`workbench.runtime.errors.reports_errors`, as the built-in graphs' are.
+Every node is wrapped in :func:`workbench.reported_errors.reports_errors`, as the built-in graphs' are.
 """
 
 from __future__ import annotations
@@ -58,9 +58,9 @@ from workbench.citations import format_context
 from workbench.documents import RetrievedDoc
 from workbench.providers.llm import ModelChoice
 from workbench.providers.llm_extractive import ExtractiveChatModel
+from workbench.reported_errors import reports_errors
 from workbench.resources import get_resources
 from workbench.runlog.callback import RUNLOG_EVENT
-from workbench.runtime.errors import reports_errors
 
 MAX_TOOL_ROUNDS = 3
 TYPES: dict[str, Any] = {

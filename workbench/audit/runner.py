@@ -16,7 +16,7 @@ from graphs.repo_audit_state import AuditContext, AuditInput
 from workbench.audit.git_source import check_git_dir
 from workbench.audit.models import AGENTS, AuditReport
 from workbench.audit.records import finished_task, task_rows
-from workbench.audit.safety import check_ref, check_target
+from workbench.audit.safety import InvalidRequest, check_ref, check_target
 from workbench.errors import WorkbenchError
 from workbench.resources import get_resources
 from workbench.runlog import RunLog, RunLogCallback
@@ -27,12 +27,6 @@ from workbench.settings import Settings
 log = logging.getLogger(__name__)
 
 EVENT_TYPES = ("task.started", "task.progress", "task.agent_result", "task.completed", "task.error")
-
-
-class InvalidRequest(WorkbenchError):
-    """A task request that names unknown agents or bad limits."""
-
-    code = "invalid_request"
 
 
 def validate_request(

@@ -57,6 +57,12 @@ class TargetError(WorkbenchError):
         self.message = message
 
 
+class InvalidRequest(WorkbenchError):
+    """A task request that names unknown agents or bad limits."""
+
+    code = "invalid_request"
+
+
 @dataclass(frozen=True)
 class Target:
     """A repository the audit may clone: checked, normalized, safe to hand to git after ``--``."""

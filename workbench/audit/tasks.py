@@ -34,7 +34,8 @@ from workbench.audit.records import (
     task_record,
     task_rows,
 )
-from workbench.audit.runner import InvalidRequest, run_audit, validate_request
+from workbench.audit.runner import run_audit, validate_request
+from workbench.audit.safety import InvalidRequest
 from workbench.errors import WorkbenchError
 from workbench.runlog import RunLog, RunLogCallback
 from workbench.runlog.recovery import Recovery

@@ -24,8 +24,8 @@ from langgraph.graph.state import CompiledStateGraph
 
 from workbench.errors import StorageUnavailable
 from workbench.health import Check, failing, ok
+from workbench.reported_errors import ERROR_EVENT
 from workbench.runtime.base import GraphName, GraphRun, GraphRuntime, RunPart, Token
-from workbench.runtime.errors import ERROR_EVENT
 from workbench.runtime.leases import MemoryLeases, SessionLeases
 from workbench.runtime.storage import checkpoints_unavailable
 

@@ -40,6 +40,7 @@ from langgraph_sdk.schema import QueryParamTypes, StreamPart
 
 from workbench.errors import ProviderUnavailable
 from workbench.health import Check, failing, ok
+from workbench.reported_errors import ERROR_EVENT
 from workbench.runtime.base import (
     GATEWAY_RUN_ID,
     GraphFailed,
@@ -50,7 +51,7 @@ from workbench.runtime.base import (
     SessionBusy,
     Token,
 )
-from workbench.runtime.errors import ERROR_EVENT, rebuilt
+from workbench.runtime.errors import rebuilt
 from workbench.runtime.local import context_dict
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.routing import APIRoute
 
 from workbench.audit.report import to_json, to_markdown, to_sarif
-from workbench.audit.runner import InvalidRequest
-from workbench.audit.safety import TargetError
+from workbench.audit.safety import InvalidRequest, TargetError
 from workbench.audit.tasks import TaskManager, TooManyTasks
 from workbench.errors import StorageUnavailable
 from workbench.server.dependencies import get_task_manager

@@ -4,9 +4,11 @@ PostgreSQL database per test for the cases that ask for ``postgres_url``."""
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -72,3 +74,22 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
     """The URL of a database of this test's own on the test server: empty, writable, dropped afterwards."""
     with postgres_database(postgres_server_url) as url:
         yield url
+
+
+@contextmanager
+def read_only(folder: Path) -> Iterator[None]:
+    """``folder`` and what it holds made read-only, for root too (immutable)."""
+    paths = [folder, *folder.rglob("*")]
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i", *map(str, paths)], check=True)
+    else:
+        for path in paths:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        yield
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", *map(str, paths)], check=True)
+        else:
+            for path in paths:
+                path.chmod(0o755 if path.is_dir() else 0o644)

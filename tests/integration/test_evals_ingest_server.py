@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import Server
+from tests.pdfs import shared_stream_pdf
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -110,30 +110,9 @@ def test_one_clients_eval_runs_are_limited_and_cancel_ends_the_mlflow_run_killed
     assert run.info.status == "KILLED" and run.data.tags["workbench.stopped"] == "cancelled after 1 of 2 cases"
 
 
-def hostile_pdf(pages: int = 20, content_bytes: int = 2_000_000) -> bytes:
-    """``pages`` pages whose /Contents all name one Flate stream of ``content_bytes`` of text operators."""
-    line = b"BT /F1 12 Tf 72 720 Td (Hello world) Tj ET\n"
-    packed = zlib.compress(line * (content_bytes // len(line)), 9)
-    shared = 4 + pages
-    kids = b" ".join(b"%d 0 R" % (4 + i) for i in range(pages))
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, pages),
-               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]  # fmt: skip
-    objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
-                b"/Contents %d 0 R >>" % shared] * pages  # fmt: skip
-    objects.append(b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(packed), packed))
-    out, offsets = bytearray(b"%PDF-1.4\n"), []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
-
-
 def test_the_chat_tab_refuses_a_pdf_whose_pages_share_one_huge_stream_at_once(server):
-    files = [("files", ("board minutes.pdf", hostile_pdf())), ("files", ("notes.md", b"# Notes\n\nThe cat is grey."))]
+    hostile = shared_stream_pdf(pages=20, content_bytes=2_000_000)  # 9 KB: 20 pages share one 2 MB stream
+    files = [("files", ("board minutes.pdf", hostile)), ("files", ("notes.md", b"# Notes\n\nThe cat is grey."))]
     upload = httpx.post(f"{server.url}/gradio_api/upload", files=files, timeout=60)
     assert upload.status_code == 200
     data = [

@@ -4,10 +4,6 @@ operator see. Files that hold only rebuildable state are rebuilt; the conversati
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +11,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from tests.conftest import read_only
 from tests.integration.conftest import run_cli, running_server, validate_chat_message
 from workbench.runlog import RunLog, RunRecord
 
@@ -72,25 +69,6 @@ def test_a_damaged_run_log_answers_503_with_what_to_do(tmp_path: Path) -> None:
         assert "backup" in detail["message"] and str(tmp_path) not in detail["message"]
     runs = run_cli(tmp_path, "runs", **ENV)
     assert runs.returncode == 1 and "damaged" in runs.stderr and "Traceback" not in runs.stderr
-
-
-@contextmanager
-def read_only(folder: Path) -> Iterator[None]:
-    """``folder`` and what it holds made read-only, for root too (immutable)."""
-    paths = [folder, *folder.rglob("*")]
-    if os.geteuid() == 0:
-        subprocess.run(["chattr", "+i", *map(str, paths)], check=True)
-    else:
-        for path in paths:
-            path.chmod(0o555 if path.is_dir() else 0o444)
-    try:
-        yield
-    finally:
-        if os.geteuid() == 0:
-            subprocess.run(["chattr", "-i", *map(str, paths)], check=True)
-        else:
-            for path in paths:
-                path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def test_a_read_only_home_is_refused_in_one_line_and_its_runs_are_still_read(tmp_path: Path) -> None:

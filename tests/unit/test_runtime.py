@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sqlite3
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -22,6 +20,7 @@ from langgraph_sdk.schema import StreamPart
 from pydantic import ValidationError
 from typing_extensions import TypedDict
 
+from tests.conftest import read_only
 from workbench.errors import ConfigurationError, ProviderUnavailable, StorageUnavailable, WorkbenchError
 from workbench.reported_errors import ERROR_EVENT, reports_errors
 from workbench.runlog.callback import row_id
@@ -635,25 +634,6 @@ async def test_a_lease_file_damaged_while_running_is_made_again_on_the_next_conn
     finally:
         await leases.close()
     assert list(tmp_path.glob("sessions.sqlite.damaged-*"))
-
-
-@contextlib.contextmanager
-def read_only(folder) -> Iterator[None]:
-    """``folder`` and what it holds made read-only, for root too (immutable)."""
-    paths = [folder, *folder.rglob("*")]
-    if os.geteuid() == 0:
-        subprocess.run(["chattr", "+i", *map(str, paths)], check=True)
-    else:
-        for path in paths:
-            path.chmod(0o555 if path.is_dir() else 0o444)
-    try:
-        yield
-    finally:
-        if os.geteuid() == 0:
-            subprocess.run(["chattr", "-i", *map(str, paths)], check=True)
-        else:
-            for path in paths:
-                path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 async def test_a_read_only_home_is_refused_with_what_to_do(tmp_path):

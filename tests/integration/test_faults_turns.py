@@ -6,14 +6,13 @@ holds the turn as the error its client heard."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 from websockets.sync.client import connect
 
 from tests.integration.conftest import running_server, validate_chat_message
-from workbench.runlog import get_run
+from tests.integration.test_ws_chat import wait_for_run
 
 pytestmark = pytest.mark.integration
 
@@ -75,16 +74,6 @@ def turn(ws, content: str, session: str, agent: str) -> list[dict]:
         messages.append(message)
         if message.get("type") == "done":
             return messages
-
-
-def wait_for_run(home: Path, run_id: str) -> dict:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        run = get_run(home / "runs.duckdb", run_id)
-        if run is not None and run["status"] != "running":
-            return run
-        time.sleep(0.2)
-    raise AssertionError(f"run {run_id} was not logged")
 
 
 def test_a_graph_that_raises_ends_every_turn_with_error_and_done(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from workbench.audit.markdown import md_quote, md_text
 from workbench.audit.models import CONFIDENCE_RANK, SEVERITIES, SEVERITY_RANK, AgentResult, Finding
-from workbench.audit.report import agent_problem, describe_repo_map, finding_location, incomplete_agents
+from workbench.audit.report_facts import agent_problem, describe_repo_map, finding_location, incomplete_agents
 
 SEVERITY_WEIGHT = 100.0
 CONFIDENCE_WEIGHT = 10.0
@@ -90,12 +90,12 @@ def _same_problem(a: Finding, b: Finding, tolerance: int) -> bool:
 def _combine(group: list[Finding]) -> Finding:
     primary = max(group, key=lambda f: (SEVERITY_RANK[f.severity], CONFIDENCE_RANK[f.confidence]))
     others = [f for f in group if f is not primary]
-    tools = sorted({tool for f in group for tool in f.tools or [f.tool]})
+    tools = sorted({tool for f in group for tool in f.reporting_tools})
     notes = list(dict.fromkeys(f.llm_note.strip() for f in [primary, *others] if f.llm_note and f.llm_note.strip()))
     return primary.model_copy(
         update={
             "confidence": max((f.confidence for f in group), key=CONFIDENCE_RANK.__getitem__),
-            "agents": sorted({agent for f in group for agent in f.agents or [f.agent]}),
+            "agents": sorted({agent for f in group for agent in f.reporting_agents}),
             "tools": tools,
             "agreement": len(tools),
             "related_rules": sorted({r for f in group for r in [f.rule, *f.related_rules]} - {primary.rule}),
@@ -146,9 +146,9 @@ def count_by(findings: Iterable[Finding], key: CountKey) -> dict[str, int]:
     counted: Counter[str] = Counter()
     for f in findings:
         if key == "agent":
-            counted.update(set(f.agents or [f.agent]))
+            counted.update(set(f.reporting_agents))
         elif key == "tool":
-            counted.update(set(f.tools or [f.tool]))
+            counted.update(set(f.reporting_tools))
         else:
             counted[getattr(f, key)] += 1
     return dict(sorted(counted.items(), key=lambda item: (-item[1], item[0])))

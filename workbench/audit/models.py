@@ -59,6 +59,16 @@ class Finding(BaseModel):
     score: float = Field(default=0.0, description="Ranking score (higher first).")
 
     @property
+    def reporting_tools(self) -> list[str]:
+        """Every tool that reported it: the merged list, or the finding's own tool before any merge."""
+        return list(self.tools) if self.tools else [self.tool]
+
+    @property
+    def reporting_agents(self) -> list[AgentName]:
+        """Every agent that reported it: the merged list, or the finding's own agent before any merge."""
+        return list(self.agents) if self.agents else [self.agent]
+
+    @property
     def fingerprint(self) -> str:
         """Stable id of the place and the problem's kind, the deduplication key before line tolerance."""
         key = f"{self.file}:{self.line}:{self.cwe or self.category}"

@@ -76,7 +76,7 @@ def task_rows(record: TaskRecord, report: AuditReport | None, settings: Settings
                 end_line=f.end_line,
                 evidence=f.evidence,
                 tools=f.reporting_tools,
-                agents=f.reporting_agents,
+                agents=list(f.reporting_agents),
                 agreement=f.agreement,
                 llm_verdict=f.llm_verdict,
                 llm_note=f.llm_note,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -75,9 +76,9 @@ class Task:
         return self.record.status in TERMINAL
 
 
-def _remove_checkouts(recovery: Recovery) -> None:
+def _remove_checkouts(recovery: Recovery, settings: Settings) -> None:
     for task_id in recovery.tasks:
-        cleanup(task_id)
+        cleanup(task_id, settings)
 
 
 class TaskManager:
@@ -113,7 +114,8 @@ class TaskManager:
     def _follow_recoveries(self) -> Recovery | None:
         """In a worker thread: the first recovery, once it ran; its checkouts (and later ones') removed here."""
         recovery = self.runlog.wait_recovered()
-        self.runlog.on_recovery(_remove_checkouts)  # runs at once for a recovery already done: removes files
+        # runs at once for a recovery already done: removes files
+        self.runlog.on_recovery(functools.partial(_remove_checkouts, settings=self.settings))
         return recovery
 
     async def close(self) -> None:
@@ -352,7 +354,7 @@ class TaskManager:
             record.status, record.error = "failed", message
             self._publish(task, {"type": "task.error", "level": "task", "code": code, "message": record.error})
         finally:
-            await asyncio.to_thread(cleanup, record.task_id)
+            await asyncio.to_thread(cleanup, record.task_id, self.settings)
             self._finish(task)
 
     def _stopped(self, task: Task) -> None:

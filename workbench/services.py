@@ -19,7 +19,8 @@ from workbench.chat.service import ChatService
 from workbench.errors import StorageUnavailable, WorkbenchError
 from workbench.resources import Resources
 from workbench.runlog import get_runlog
-from workbench.runlog.writer import close_runlog, serve_on_this_loop
+from workbench.runlog.shared import close_runlog
+from workbench.runlog.writer import serve_on_this_loop
 from workbench.runtime import GraphRuntime, open_runtime
 from workbench.settings import Settings
 

@@ -8,7 +8,8 @@
 from workbench.runlog.callback import RUNLOG_EVENT, RunLogCallback
 from workbench.runlog.queries import count_runs, export_parquet, get_run, recent_runs
 from workbench.runlog.schema import RUN_STATUSES, EventRecord, RunLogBusyError, RunRecord
-from workbench.runlog.writer import RunLog, get_runlog, set_runlog
+from workbench.runlog.shared import get_runlog, set_runlog
+from workbench.runlog.writer import RunLog
 
 __all__ = [
     "RUNLOG_EVENT",

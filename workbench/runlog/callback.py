@@ -43,7 +43,8 @@ from langchain_core.callbacks import BaseCallbackHandler
 from workbench.errors import StorageUnavailable
 from workbench.runlog.redact import redact, redact_text, redacted_events, redacted_run
 from workbench.runlog.schema import EventRecord, RunRecord
-from workbench.runlog.writer import get_runlog, utcnow
+from workbench.runlog.shared import get_runlog
+from workbench.runlog.writer import utcnow
 
 if TYPE_CHECKING:
     from workbench.runlog.writer import RunLog

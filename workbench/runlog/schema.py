@@ -1,4 +1,5 @@
-"""The run-log database: its rows, its ordered migrations and how to open it.
+"""The run-log database: its tables and how to open it (its migrations are :mod:`workbench.runlog.migrations`, the
+audit's rows :mod:`workbench.runlog.audit_tables`).
 
 DuckDB lets one process at a time hold a database file open for writing, so every user of the run log
 (the writer thread, the read queries) opens a short-lived connection with :func:`connect`, which waits
@@ -15,7 +16,7 @@ import random
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -25,10 +26,11 @@ from typing import Any
 import duckdb
 
 from workbench.errors import StorageUnavailable, WorkbenchError
+from workbench.runlog.audit_tables import AgentLogRecord, FindingRecord, RepositoryRecord, TaskRecord
+from workbench.runlog.migrations import MIGRATIONS, migrate
+from workbench.storage_errors import is_damaged
 
 logger = logging.getLogger(__name__)
-
-Migration = Callable[[duckdb.DuckDBPyConnection], None]
 
 
 class RunLogBusyError(WorkbenchError):
@@ -67,8 +69,8 @@ def unavailable(path: Path, exc: BaseException) -> RunLogUnavailable:
     the operator's line names the file and DuckDB's reason)."""
     text = str(exc)
     damaged = (
-        "not a valid DuckDB database file" in text
-        or "orrupt" in text
+        is_damaged(exc)
+        or "not a valid DuckDB database file" in text
         or isinstance(exc, duckdb.SerializationException | duckdb.InternalException)
     )
     message = DAMAGED if damaged else NOT_WRITABLE
@@ -125,88 +127,6 @@ class EventRecord:
     detail: dict[str, Any] | None = None
 
 
-@dataclass
-class TaskRecord:
-    """One repo-audit task: a row of ``tasks``; logged again as it moves on (same ``task_id`` replaces)."""
-
-    task_id: str
-    repo: str
-    ref: str | None = None
-    agents: list[str] | None = None
-    status: str = "queued"
-    """queued, running, completed, partial, failed, cancelled, interrupted."""
-    progress: float = 0.0
-    created_at: datetime | None = None
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-    error: str | None = None
-    run_id: str | None = None
-    repo_id: str | None = None
-    commit: str | None = None
-    agent_states: dict[str, Any] | None = None
-    counts: dict[str, Any] | None = None
-    report: dict[str, Any] | None = None
-    """The whole :class:`~workbench.audit.models.AuditReport` as JSON, once the task ended."""
-    owner: str | None = None
-    """The process that runs it, ``host/pid/start_ms``; set by the writer."""
-
-
-@dataclass
-class RepositoryRecord:
-    """A repository that was audited: a row of ``repositories``, keyed by its normalized location."""
-
-    repo_id: str
-    location: str
-    kind: str
-    last_commit: str | None = None
-    last_task_id: str | None = None
-    last_audited_at: datetime | None = None
-    files: int | None = None
-    lines: int | None = None
-    languages: list[dict[str, Any]] | None = None
-
-
-@dataclass
-class FindingRecord:
-    """One merged finding of a task: a row of ``findings``."""
-
-    task_id: str
-    seq: int
-    rule: str
-    category: str
-    severity: str
-    confidence: str
-    file: str
-    message: str
-    agent: str
-    cwe: int | None = None
-    line: int | None = None
-    end_line: int | None = None
-    evidence: str | None = None
-    tools: list[str] | None = None
-    agents: list[str] | None = None
-    agreement: int = 1
-    llm_verdict: str | None = None
-    llm_note: str | None = None
-    suggested_fix: str | None = None
-    score: float = 0.0
-
-
-@dataclass
-class AgentLogRecord:
-    """One event of a task as it was sent to ``/ws/tasks`` watchers: a row of ``agent_logs``."""
-
-    task_id: str
-    seq: int
-    type: str
-    ts: datetime | None = None
-    agent: str | None = None
-    step: str | None = None
-    message: str | None = None
-    percent: float | None = None
-    data: dict[str, Any] | None = None
-
-
 Record = RunRecord | EventRecord | TaskRecord | RepositoryRecord | FindingRecord | AgentLogRecord
 
 
@@ -232,171 +152,6 @@ JSON_COLUMNS = frozenset(
     {"retrieved", "metadata", "detail", "agents", "agent_states", "counts", "report", "languages", "tools", "data"}
 )
 TIMESTAMP_COLUMNS = frozenset({"started_at", "ended_at", "created_at", "last_audited_at", "ts"})
-
-
-def m001_initial(con: duckdb.DuckDBPyConnection) -> None:
-    """The ``runs`` and ``events`` tables."""
-    con.execute(
-        """
-        CREATE TABLE IF NOT EXISTS runs (
-            run_id VARCHAR PRIMARY KEY,
-            graph VARCHAR,
-            entry_point VARCHAR,
-            session_id VARCHAR,
-            model VARCHAR,
-            prompt_version VARCHAR,
-            input VARCHAR,
-            output VARCHAR,
-            status VARCHAR,
-            error VARCHAR,
-            started_at TIMESTAMPTZ,
-            ended_at TIMESTAMPTZ,
-            ttft_ms DOUBLE,
-            tokens_in INTEGER,
-            tokens_out INTEGER,
-            retrieved JSON,
-            metadata JSON
-        )
-        """
-    )
-    con.execute(
-        """
-        CREATE TABLE IF NOT EXISTS events (
-            run_id VARCHAR,
-            seq INTEGER,
-            node VARCHAR,
-            kind VARCHAR,
-            started_at TIMESTAMPTZ,
-            ended_at TIMESTAMPTZ,
-            duration_ms DOUBLE,
-            status VARCHAR,
-            detail JSON,
-            PRIMARY KEY (run_id, seq)
-        )
-        """
-    )
-
-
-def m002_audit(con: duckdb.DuckDBPyConnection) -> None:
-    """The repo audit's ``tasks``, ``repositories``, ``findings`` and ``agent_logs`` tables."""
-    con.execute(
-        """
-        CREATE TABLE IF NOT EXISTS tasks (
-            task_id VARCHAR PRIMARY KEY,
-            repo VARCHAR,
-            ref VARCHAR,
-            agents JSON,
-            status VARCHAR,
-            progress DOUBLE,
-            created_at TIMESTAMPTZ,
-            started_at TIMESTAMPTZ,
-            ended_at TIMESTAMPTZ,
-            error VARCHAR,
-            run_id VARCHAR,
-            repo_id VARCHAR,
-            "commit" VARCHAR,
-            agent_states JSON,
-            counts JSON,
-            report JSON
-        )
-        """
-    )
-    con.execute(
-        """
-        CREATE TABLE IF NOT EXISTS repositories (
-            repo_id VARCHAR PRIMARY KEY,
-            location VARCHAR,
-            kind VARCHAR,
-            last_commit VARCHAR,
-            last_task_id VARCHAR,
-            last_audited_at TIMESTAMPTZ,
-            files BIGINT,
-            lines BIGINT,
-            languages JSON
-        )
-        """
-    )
-    con.execute(
-        """
-        CREATE TABLE IF NOT EXISTS findings (
-            task_id VARCHAR,
-            seq INTEGER,
-            rule VARCHAR,
-            category VARCHAR,
-            severity VARCHAR,
-            confidence VARCHAR,
-            file VARCHAR,
-            message VARCHAR,
-            agent VARCHAR,
-            cwe INTEGER,
-            line INTEGER,
-            end_line INTEGER,
-            evidence VARCHAR,
-            tools JSON,
-            agents JSON,
-            agreement INTEGER,
-            llm_verdict VARCHAR,
-            llm_note VARCHAR,
-            suggested_fix VARCHAR,
-            score DOUBLE,
-            PRIMARY KEY (task_id, seq)
-        )
-        """
-    )
-    con.execute(
-        """
-        CREATE TABLE IF NOT EXISTS agent_logs (
-            task_id VARCHAR,
-            seq INTEGER,
-            type VARCHAR,
-            ts TIMESTAMPTZ,
-            agent VARCHAR,
-            step VARCHAR,
-            message VARCHAR,
-            percent DOUBLE,
-            data JSON,
-            PRIMARY KEY (task_id, seq)
-        )
-        """
-    )
-
-
-def m003_owners(con: duckdb.DuckDBPyConnection) -> None:
-    """The process that runs each run and task (``owner``), so a restart reaps only what a stopped process left."""
-    con.execute("ALTER TABLE runs ADD COLUMN owner VARCHAR")
-    con.execute("ALTER TABLE tasks ADD COLUMN owner VARCHAR")
-
-
-MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_audit, m003_owners)
-"""Applied in order, each once per database file; append new ones (``m002_...``), never edit old ones."""
-
-
-def migrate(con: duckdb.DuckDBPyConnection, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[str]:
-    """Apply the migrations not yet recorded in ``_migrations``; return the names applied now.
-
-    Each migration and its record commit together. A concurrent migrator (another process that got the file
-    first) shows up as "already exists" errors, which are tolerated.
-    """
-    con.execute("CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ)")
-    done = {row[0] for row in con.execute("SELECT name FROM _migrations").fetchall()}
-    applied: list[str] = []
-    for migration in migrations:
-        name = migration.__name__
-        if name in done:
-            continue
-        con.begin()
-        try:
-            migration(con)
-            con.execute("INSERT INTO _migrations VALUES (?, now())", [name])
-            con.commit()
-        except (duckdb.CatalogException, duckdb.ConstraintException) as exc:
-            con.rollback()
-            if "already exists" not in str(exc) and "Duplicate key" not in str(exc):
-                raise
-            logger.info("run log migration %s was applied concurrently: %s", name, exc)
-            continue
-        applied.append(name)
-    return applied
 
 
 _migrated: set[str] = set()
@@ -461,7 +216,7 @@ def connect(
             if not read_only and key not in _migrated:
                 with _migrated_lock:
                     if key not in _migrated:
-                        migrate(con)
+                        migrate(con, MIGRATIONS)
                         _migrated.add(key)
         except _UNREADABLE as exc:
             raise unavailable(path, exc) from exc

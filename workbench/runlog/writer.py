@@ -1,18 +1,11 @@
-"""The run-log writer: callers enqueue records; a journal thread makes them crash-safe, a writer thread puts them in
-DuckDB in Arrow batches.
+"""The run-log writer: :class:`RunLog`, whose writer thread puts what its intake journaled in DuckDB in Arrow batches.
 
-``log_run`` and ``log_records`` only put on a queue (a few microseconds, never blocking, never raising). The
-journal thread takes whatever is queued and appends it to the SQLite journal beside the database in one
-transaction (:mod:`workbench.runlog.journal`), at once: ``await runlog.durable()`` returns when everything logged
-before it is there, which is what a turn waits for before it tells its client ``done``; it returns False (and
-:meth:`RunLog.require_durable` raises :class:`~workbench.errors.StorageUnavailable`) while records the journal could
-not take (a full disk, a read-only home) are not yet in DuckDB either, so no client hears ``ok`` of a run that would
-not survive a crash. Such records are kept in memory and written as soon as the disk allows (up to ``max_batch``).
-
-The writer thread waits until 500 rows are pending or 200 ms have passed since the first one, writes everything
-pending in one DuckDB transaction through a connection it opens for that batch only (so another process can use the
-file between batches), then deletes those entries from the journal. When a process dies, its journal entries are
-replayed by the next one (:mod:`workbench.runlog.recovery`).
+Records enter through the intake (:mod:`workbench.runlog.intake`: a queue, and a journal thread that makes them
+crash-safe at once). The writer thread waits until 500 rows are pending or 200 ms have passed since the first one,
+writes everything pending in one DuckDB transaction through a connection it opens for that batch only (so another
+process can use the file between batches), then deletes those entries from the journal. A failed write is retried
+after a growing pause; rows the journal could not take are kept in memory meanwhile (up to ``max_batch``). When a
+process dies, its journal entries are replayed by the next one (:mod:`workbench.runlog.recovery`).
 
 Nothing here blocks an event loop: :meth:`RunLog.flush` refuses to run on a serving one (use
 :meth:`RunLog.aflush`), and the read helpers are meant for threads (``await asyncio.to_thread(runlog.recent_runs)``).
@@ -21,33 +14,26 @@ Nothing here blocks an event loop: :meth:`RunLog.flush` refuses to run on a serv
 from __future__ import annotations
 
 import asyncio
-import atexit
-import functools
 import logging
-import queue
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import StorageUnavailable
 from workbench.health import Check
 from workbench.runlog import queries
 from workbench.runlog.batches import describe, write_batch
-from workbench.runlog.journal import Journal, Synchronous, gone_owners, journal_path
-from workbench.runlog.owner import Owner, current_owner
+from workbench.runlog.intake import Intake
+from workbench.runlog.journal import Journal, Synchronous, gone_owners
 from workbench.runlog.recovery import Recovery, recover
-from workbench.runlog.schema import EventRecord, Record, RunRecord, TaskRecord, connect
-from workbench.runlog.stages import STOP, Item, Journaled, Marker, Staged, Stop, WriterBatch, Written, drain
+from workbench.runlog.schema import connect
+from workbench.runlog.stages import STOP, Marker, Stop, WriterBatch, Written, drain
+from workbench.storage_errors import storage_problem
 
 logger = logging.getLogger(__name__)
-
-
-def _holds(items: list[Record], count: int) -> bool:
-    return len(items) >= count
 
 
 _serving_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
@@ -67,7 +53,7 @@ def _on_serving_loop() -> bool:
         return False
 
 
-class RunLog:
+class RunLog(Intake):
     """A DuckDB run log at ``path`` fed through a queue by any thread; a journal and a writer thread per instance.
 
     ``journal=False`` skips the crash journal (a run log nobody needs after a crash: benchmarks, throwaway
@@ -89,15 +75,17 @@ class RunLog:
         recover_interval: float = 5.0,
         stale_after: float = 30.0,
     ) -> None:
-        self.path = Path(path)
-        self.journal_path = journal_path(self.path) if journal else None
+        super().__init__(
+            path,
+            max_batch=max_batch,
+            lock_timeout=lock_timeout,
+            journal=journal,
+            synchronous=synchronous,
+            heartbeat_interval=heartbeat_interval,
+        )
         self.flush_interval = flush_interval
         self.batch_size = batch_size
-        self.max_batch = max_batch
-        self.lock_timeout = lock_timeout
         self.max_attempts = max_attempts
-        self.synchronous = synchronous
-        self.heartbeat_interval = heartbeat_interval
         self.recover_interval = recover_interval
         self.stale_after = stale_after
         self.batches_written = 0
@@ -106,70 +94,15 @@ class RunLog:
         self.rows_deferred = 0
         """Rows that could not be written to DuckDB now; their journal entries are replayed after this process."""
         self.last_recovery: Recovery | None = None
-        self._unjournaled = 0
-        """Records the journal could not take that DuckDB does not hold yet (updated under ``_count_lock``)."""
-        self._count_lock = threading.Lock()
-        self._journal_problem: str | None = None
         self._write_problem: str | None = None
         self._listeners: list[Callable[[Recovery], None]] = []
         self._recovered = threading.Event()
-        self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
-        self._stage: queue.SimpleQueue[Staged | Marker | Stop] = queue.SimpleQueue()
-        self._closed = False
         self._close_lock = threading.Lock()
         self._journal_thread = threading.Thread(target=self._journal_loop, name=f"runlog-journal:{self.path.name}")
         self._thread = threading.Thread(target=self._writer_loop, name=f"runlog-writer:{self.path.name}")
         for thread in (self._journal_thread, self._thread):
             thread.daemon = True
             thread.start()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def owner(self) -> Owner:
-        """This process, as its rows name it (read on the log's threads: finding it reads ``/proc``)."""
-        return current_owner()
-
-    # -- callers' side -------------------------------------------------------------------------------------
-
-    def log_run(self, record: RunRecord) -> None:
-        """Enqueue ``record`` (insert, or replace the row with the same ``run_id``). Never blocks or raises."""
-        self._put(record)
-
-    def log_events(self, events: Iterable[EventRecord]) -> None:
-        """Enqueue ``events`` (replacing rows with the same ``(run_id, seq)``). Never blocks or raises."""
-        self.log_records(events)
-
-    def log_records(self, records: Iterable[Record]) -> None:
-        """Enqueue rows of any run-log table (each replaces the row with its key). Never blocks or raises."""
-        batch = list(records)
-        if batch:
-            self._put(batch)
-
-    def _put(self, item: Item) -> None:
-        if self._closed:
-            logger.warning("run log %s is closed; dropping %r", self.path, type(item).__name__)
-            return
-        self._queue.put(item)
-
-    async def durable(self) -> bool:
-        """Wait until everything logged before this call is in the journal (it survives a crash from then on);
-        False if the lock timeout passed first or if some of it could not be journaled and is not in DuckDB yet.
-        Without a journal: at once."""
-        if self._closed or self.journal_path is None:
-            return True
-        return await self._reached(Journaled(asyncio.get_running_loop()))
-
-    async def require_durable(self) -> None:
-        """:meth:`durable`, raising :class:`~workbench.errors.StorageUnavailable` when it is not."""
-        if not await self.durable():
-            raise StorageUnavailable(
-                "the run could not be saved to the run log (the disk holding the workbench's home may be full or "
-                "read-only); it is kept in memory and saved once the disk allows. Ask the operator to free space "
-                "(GET /ready names what fails)"
-            )
 
     def health(self) -> Check:
         """Whether runs logged now are saved: the journal takes them and DuckDB is written (cheap: no file access)."""
@@ -203,15 +136,6 @@ class RunLog:
         if self._closed or not self._thread.is_alive():
             return self._queue.empty() and self._stage.empty()
         return await self._reached(Written(asyncio.get_running_loop()))
-
-    async def _reached(self, marker: Marker) -> bool:
-        assert marker.future is not None
-        self._queue.put(marker)
-        try:
-            async with asyncio.timeout(self.lock_timeout):
-                return await marker.future
-        except TimeoutError:
-            return False
 
     def wait_recovered(self, timeout: float | None = None) -> Recovery | None:
         """Block until this process's first recovery ran (see :mod:`workbench.runlog.recovery`); its result."""
@@ -259,102 +183,6 @@ class RunLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # -- journal thread ------------------------------------------------------------------------------------
-
-    def _open_journal(self, *, quiet: bool = False) -> Journal | None:
-        if self.journal_path is None:
-            return None
-        try:
-            return Journal(self.journal_path, synchronous=self.synchronous, busy_timeout=self.lock_timeout)
-        except Exception as exc:
-            self._journal_problem = _storage_problem(exc, "the run log's crash journal")
-            if not quiet:
-                logger.warning(
-                    "run log journal %s cannot be opened (%s); clients are told storage_unavailable until it can: "
-                    "free space on the disk holding WORKBENCH_HOME or make it writable",
-                    self.journal_path,
-                    exc,
-                )
-            return None
-
-    def _journal_loop(self) -> None:
-        journal = self._open_journal()
-        if journal is not None:
-            self._guarded(journal.register, self.owner)
-        next_beat = time.monotonic() + self.heartbeat_interval
-        stop = False
-        while not stop:
-            if journal is None and self.journal_path is not None and time.monotonic() >= next_beat:
-                journal = self._open_journal(quiet=True)  # the disk may have room again
-                if journal is not None:
-                    self._guarded(journal.register, self.owner)
-                next_beat = time.monotonic() + self.heartbeat_interval
-            wait = max(0.0, next_beat - time.monotonic()) if self.journal_path is not None else None
-            records: list[Record] = []
-            journaled: list[Marker] = []
-            written: list[Marker] = []
-            for item in drain(self._queue, wait, functools.partial(_holds, records, self.max_batch)):
-                if isinstance(item, Stop):
-                    stop = True
-                elif isinstance(item, Journaled):
-                    journaled.append(item)
-                elif isinstance(item, Marker):
-                    written.append(item)
-                elif isinstance(item, list):
-                    records.extend(item)
-                else:
-                    records.append(item)
-            if records:
-                self._stage.put(self._journal(journal, records))
-            for marker in journaled:
-                marker.set(ok=self._unjournaled == 0)
-            for marker in written:
-                self._stage.put(marker)
-            if journal is not None and time.monotonic() >= next_beat:
-                self._guarded(journal.heartbeat, self.owner)
-                next_beat = time.monotonic() + self.heartbeat_interval
-        self._stage.put(STOP)
-        if journal is not None:
-            journal.close()
-
-    def _journal(self, journal: Journal | None, records: list[Record]) -> Staged:
-        for record in records:
-            if isinstance(record, RunRecord | TaskRecord) and record.owner is None:
-                record.owner = self.owner.id
-        if self.journal_path is None:
-            return Staged(records, 0, 0)
-        try:
-            if journal is None:
-                raise OSError("the crash journal could not be opened")
-            last = journal.append(self.owner, records)
-        except Exception as exc:
-            if self._journal_problem is None:
-                logger.warning(
-                    "run log journal %s cannot be written (%s): finished runs are held in memory and clients are told "
-                    "storage_unavailable until it can; free space on the disk holding WORKBENCH_HOME or make it "
-                    "writable",
-                    self.journal_path,
-                    exc,
-                )
-            self._journal_problem = _storage_problem(exc, "the run log's crash journal")
-            self._count_unjournaled(len(records))
-            return Staged(records, 0, 0, journaled=False)
-        if self._journal_problem is not None:
-            logger.warning("run log journal %s is written again", self.journal_path)
-            self._journal_problem = None
-        return Staged(records, last - len(records) + 1, last)
-
-    def _count_unjournaled(self, change: int) -> None:
-        with self._count_lock:
-            self._unjournaled += change
-
-    @staticmethod
-    def _guarded(call: Callable[..., object], *args: object) -> None:
-        try:
-            call(*args)
-        except Exception:
-            logger.warning("run log journal: %s failed", getattr(call, "__name__", call), exc_info=True)
 
     # -- writer thread -------------------------------------------------------------------------------------
 
@@ -411,7 +239,7 @@ class RunLog:
             batch.failed(rows)
             attempt = f"{batch.failures}/{self.max_attempts}"
             logger.warning("run log write to %s failed (attempt %s)", self.path, attempt, exc_info=batch.failures == 1)
-            self._write_problem = _storage_problem(exc, "the run log (runs.duckdb)")
+            self._write_problem = storage_problem(exc, "the run log (runs.duckdb)")
             # Rows wait in memory (in order, retried after a growing pause) until the file can be written again,
             # up to max_batch of them; past that, or at close, they are given up (kept in the journal if it has them).
             if not final and batch.count < self.max_batch:
@@ -455,56 +283,6 @@ class RunLog:
                     listener(result)
                 except Exception:
                     logger.exception("run log: a recovery listener failed")
-
-
-def _storage_problem(exc: BaseException, store: str) -> str:
-    """What an operator should read about a failed write to ``store`` (no path, no exception class)."""
-    text = str(exc).lower()
-    if "full" in text or "no space" in text or getattr(exc, "errno", None) == 28:
-        return f"{store} cannot be written: the disk holding WORKBENCH_HOME is full; free space on it"
-    if "read-only" in text or "readonly" in text or "permission" in text:
-        return f"{store} cannot be written: WORKBENCH_HOME is read-only; make it writable"
-    if "malformed" in text or "not a database" in text or "corrupt" in text:
-        return f"{store} is damaged; move the file aside (the server rebuilds what it can) or restore a backup"
-    return f"{store} cannot be written; the server log has the details"
-
-
-_runlog: RunLog | None = None
-_runlog_lock = threading.Lock()
-
-
-def get_runlog() -> RunLog:
-    """The process-wide run log at ``get_settings().runlog_path``, created on first call, closed at exit."""
-    global _runlog
-    if _runlog is None:
-        with _runlog_lock:
-            if _runlog is None:
-                from workbench.settings import get_settings
-
-                # No file system work here: this runs on the event loop (langgraph dev forbids blocking);
-                # the writer thread creates the folder and the file.
-                runlog = RunLog(get_settings().runlog_path)
-                atexit.register(runlog.close)
-                _runlog = runlog
-    return _runlog
-
-
-def close_runlog() -> None:
-    """Write what is queued and close the process-wide run log, if one was built; the next :func:`get_runlog`
-    builds a new one. A server calls it as it stops (its process may end by a re-raised SIGTERM, skipping
-    ``atexit``), so its journal registration goes with it."""
-    global _runlog
-    with _runlog_lock:
-        runlog, _runlog = _runlog, None
-    if runlog is not None:
-        runlog.close()
-
-
-def set_runlog(runlog: RunLog | None) -> None:
-    """Replace the process-wide run log (tests); ``None`` makes the next :func:`get_runlog` build one again."""
-    global _runlog
-    with _runlog_lock:
-        _runlog = runlog
 
 
 def utcnow() -> datetime:

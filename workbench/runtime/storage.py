@@ -16,10 +16,9 @@ from pathlib import Path
 
 from workbench.errors import StorageUnavailable
 from workbench.runlog.schema import writable
+from workbench.storage_errors import is_damaged
 
 log = logging.getLogger(__name__)
-
-DAMAGED_SQLITE = ("SQLITE_NOTADB", "SQLITE_CORRUPT")
 
 
 def home_problem(home: Path) -> str | None:
@@ -32,14 +31,6 @@ def home_problem(home: Path) -> str | None:
             "there; make it writable or point WORKBENCH_HOME at a writable folder (workbench runs still reads it)"
         )
     return None
-
-
-def is_damaged(exc: BaseException) -> bool:
-    """Whether an SQLite error says the file is not a database or is corrupt."""
-    name = getattr(exc, "sqlite_errorname", "")
-    return isinstance(exc, sqlite3.DatabaseError) and (
-        name in DAMAGED_SQLITE or "not a database" in str(exc) or "malformed" in str(exc)
-    )
 
 
 def sqlite_problem(path: Path) -> str | None:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal, TypedDict
 
 SearchMode = Literal["hybrid", "dense", "sparse"]
 COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$"
 """What a collection name may be (clients name collections; Qdrant local mode makes each a folder)."""
+COLLECTION_RULE = "a collection name is 1-63 letters, digits, '_', '-' or '.'"
+"""What a client or operator whose collection name does not match :data:`COLLECTION_PATTERN` is told."""
+
+
+def is_collection_name(name: str) -> bool:
+    """Whether ``name`` may name a collection (:data:`COLLECTION_PATTERN`)."""
+    return re.fullmatch(COLLECTION_PATTERN, name) is not None
 
 
 class Chunk(TypedDict):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from graphs.chat_state import ChatContext, ChatInput
 from workbench.agents import catalog
 from workbench.agents.compiler import AgentContext, answer_nodes
 from workbench.citations import cited_numbers, supporting_documents
-from workbench.documents import COLLECTION_PATTERN, RetrievedDoc, SearchMode
+from workbench.documents import COLLECTION_RULE, RetrievedDoc, SearchMode, is_collection_name
 from workbench.errors import ConfigurationError, WorkbenchError
 from workbench.resources import get_resources
 from workbench.runlog.callback import TEXT_LIMIT, RunLogCallback, unstarted_run
@@ -105,8 +104,8 @@ class ChatService:
         if request.prompt_version not in ANSWER_PROMPTS:
             known = ", ".join(ANSWER_PROMPTS)
             raise ConfigurationError(f"unknown prompt version {request.prompt_version[:40]!r}; choose one of {known}")
-        if request.collection is not None and not re.fullmatch(COLLECTION_PATTERN, request.collection):
-            raise ConfigurationError("a collection name is 1-63 letters, digits, '_', '-' or '.'")
+        if request.collection is not None and not is_collection_name(request.collection):
+            raise ConfigurationError(COLLECTION_RULE)
         return agent
 
     async def history(self, session_id: str, agent: str | None = None) -> list[BaseMessage]:

@@ -7,32 +7,21 @@ local mode scans every point in Python, Edge searches in native code: a hybrid q
 milliseconds at tens of thousands of chunks (``bench/retrieval.py``, docs/benchmarks.md).
 
 Layout under the store's folder: ``<collection>/shard/`` (the Edge shard) and ``<collection>/collection.json``
-(the embedding model and dimension it was built with). The folder belongs to one process at a time: the store
-takes a lock on ``.lock`` when it opens, and a second process is refused with a clear error (Edge itself refuses
-to open a shard whose write-ahead log another process holds, and opening one without its log while another
-process writes corrupts it; measured, see docs/benchmarks.md).
+(the embedding model and dimension it was built with). The folder is one process's at a time, and the store never
+writes more than its disk can back (:mod:`workbench.providers.edge_folder`); how it creates and opens shards and
+the requests it sends them are :mod:`workbench.providers.edge_shard`.
 
 Search is exact below :data:`HNSW_MIN_POINTS` points, where an HNSW index saves nothing (measured at 20,000
 chunks: a hybrid query takes 2.6 ms exact, 2.8 ms with HNSW). A write that leaves a collection above it builds the
 index before it returns (about 18 s for 100,000 chunks, once; later writes index what they added), which halves an
 unfiltered hybrid query at 100,000 chunks (9.3 ms to 4.8 ms; filtered queries stay near 4 ms either way). All
 methods are synchronous and serialized by one lock (a search waits for an index build).
-
-Disk space: Edge maps its files into memory, and they are sparse (a write-ahead log segment or a page file is 32 MB
-long from its creation, backed by the disk only as it is written). A write into a hole when the disk is full kills
-the process with SIGBUS, with no chance to report it, and a store that filled the disk would then crash every
-process that opens it (its log is replayed on open). So before opening a shard or writing to it, the store checks
-that the disk has room for every hole its files still hold plus ``min_free_bytes`` (``WORKBENCH_MIN_FREE_DISK_MB``)
-for the files a write may add, and refuses with :class:`~workbench.errors.StorageUnavailable` otherwise: its files
-stay intact, and once space is freed it opens and writes as before.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import re
 import shutil
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -41,9 +30,11 @@ from typing import TYPE_CHECKING, Any
 
 import qdrant_edge as qe
 
-from workbench.documents import COLLECTION_PATTERN, RetrievedDoc, SearchMode
-from workbench.errors import ConfigurationError, StorageUnavailable
+from workbench.documents import COLLECTION_RULE, RetrievedDoc, SearchMode, is_collection_name
+from workbench.errors import StorageUnavailable
 from workbench.health import Check, failing, ok
+from workbench.providers.edge_folder import StoreInUse, check_room, lock_folder, unbacked_bytes
+from workbench.providers.edge_shard import create_shard, fused, load_shard, match, nearest
 from workbench.providers.sparse import SparseEncoder, SparseVector
 from workbench.providers.vectorstore import (
     DEFAULT_CANDIDATES,
@@ -65,14 +56,8 @@ if TYPE_CHECKING:
 
 HNSW_MIN_POINTS = 50_000
 """From this many points on, a collection is indexed with HNSW after each write (see the module docstring)."""
-RRF_K = 2
-"""RRF's ranking constant: Qdrant's default, which qdrant-client's local mode and a Qdrant server use too."""
-_RRF: Any = qe.Fusion.Rrf(k=RRF_K)  # (the package's stubs type a fusion as Fusion, not its Rrf)
 META = "collection.json"
-
-
-class StoreInUse(ConfigurationError):
-    """Another process holds the store's folder."""
+__all__ = ["HNSW_MIN_POINTS", "META", "EdgeStore", "StoreInUse", "unbacked_bytes"]
 
 
 class EdgeStore(EmbeddingStore):
@@ -97,15 +82,7 @@ class EdgeStore(EmbeddingStore):
         self.embeddings_id = embeddings_id
         self.local = True
         root.mkdir(parents=True, exist_ok=True)
-        self._lock_file = open(root / ".lock", "a+")  # noqa: SIM115 (held for the store's life)
-        try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock_file.close()
-            raise StoreInUse(
-                f"the vector store in {root.name}/ is in use by another workbench process (one process at a time "
-                "opens an embedded store): stop it, or set QDRANT_URL to share a Qdrant server"
-            ) from None
+        self._lock_file = lock_folder(root)
         self._guard = threading.RLock()
         self._shards: dict[str, qe.EdgeShard] = {}
         self._indexed: dict[str, int] = {}
@@ -117,8 +94,8 @@ class EdgeStore(EmbeddingStore):
     # --- collections --------------------------------------------------------------------------------------------
 
     def _folder(self, name: str) -> Path:
-        if not re.fullmatch(COLLECTION_PATTERN, name):
-            raise ValueError("a collection name is 1-63 letters, digits, '_', '-' or '.'")
+        if not is_collection_name(name):
+            raise ValueError(COLLECTION_RULE)
         return self.root / name
 
     def _exists(self, name: str) -> bool:
@@ -129,14 +106,7 @@ class EdgeStore(EmbeddingStore):
         shard = self._shards.get(name)
         if shard is None:
             self._check_room(name, "open")
-            try:
-                shard = qe.EdgeShard.load(str(self._folder(name) / "shard"))
-            except Exception as exc:  # Edge raises plain exceptions with its own messages
-                raise ConfigurationError(
-                    f"collection {name!r} cannot be opened ({_reason(exc)}): another process may hold it, or its "
-                    "files are damaged (re-ingest into a new collection)"
-                ) from None
-            self._shards[name] = shard
+            shard = self._shards[name] = load_shard(self._folder(name) / "shard", name)
         return shard
 
     def ensure_collection(self, name: str) -> None:
@@ -153,15 +123,7 @@ class EdgeStore(EmbeddingStore):
             if folder.exists():  # an earlier create that stopped before its metadata was written
                 shutil.rmtree(folder)
             self._check_room(name, "create")
-            config = qe.EdgeConfig(
-                vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
-                sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
-            )
-            shard = qe.EdgeShard.create(str(folder / "shard"), config)
-            for field in KEYWORD_FIELDS:
-                shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword))
-            shard.flush()
-            self._shards[name] = shard
+            self._shards[name] = create_shard(folder / "shard", dim)
             meta = {"embeddings": self.embeddings_id, "dim": dim, "dense": DENSE, "sparse": SPARSE}
             tmp = folder / f"{META}.tmp"
             tmp.write_text(json.dumps(meta))
@@ -207,8 +169,8 @@ class EdgeStore(EmbeddingStore):
 
     def delete_source(self, name: str, source: str, *, keep_hash: str | None = None) -> None:
         """Delete a source's chunks (but those with content hash ``keep_hash``, when given)."""
-        keep: list[Any] | None = [_match("content_hash", keep_hash)] if keep_hash is not None else None
-        selector = qe.Filter(must=[_match("source", source)], must_not=keep)
+        keep: list[Any] | None = [match("content_hash", keep_hash)] if keep_hash is not None else None
+        selector = qe.Filter(must=[match("source", source)], must_not=keep)
         with self._guard:
             if self._exists(name):
                 shard = self._shard(name)
@@ -231,16 +193,9 @@ class EdgeStore(EmbeddingStore):
     # --- writing ------------------------------------------------------------------------------------------------
 
     def _check_room(self, name: str, action: str) -> None:
-        """Refuse (:class:`StorageUnavailable`) to ``action`` collection ``name`` unless the disk can back every
-        hole of its files plus :attr:`min_free_bytes` (see the module docstring)."""
-        needed = unbacked_bytes(self._folder(name)) + self.min_free_bytes
-        free = shutil.disk_usage(self.root).free
-        if free < needed:
-            raise StorageUnavailable(
-                f"the vector store needs about {_mb(needed)} MB free on the disk holding WORKBENCH_HOME to {action} "
-                f"collection {name!r} safely, and {_mb(free)} MB are free: free space on that disk (the index is "
-                "intact and is used again once there is room)"
-            )
+        """Refuse (:class:`StorageUnavailable`) to ``action`` collection ``name`` unless the disk can back it
+        (:func:`~workbench.providers.edge_folder.check_room`)."""
+        check_room(self.root, self._folder(name), self.min_free_bytes, name, action)
 
     def _write(self, name: str, points: Sequence[IndexedPoint]) -> None:
         edge_points = []
@@ -299,7 +254,7 @@ class EdgeStore(EmbeddingStore):
         self.ensure_collection(name)  # checks it was built with this embedder
         limit = max(candidates or DEFAULT_CANDIDATES, k)
         if mode == "dense":
-            request = _nearest(DENSE, self.embeddings.embed_query(query), k, query_filter)
+            request = nearest(DENSE, self.embeddings.embed_query(query), k, query_filter)
             return [_doc(p, p.score, dense=p.score) for p in self._query(name, [request])[0]]
         sparse_query = self.sparse.encode_query(query)
         sparse = qe.SparseVector(list(sparse_query.indices), list(sparse_query.values))
@@ -308,23 +263,12 @@ class EdgeStore(EmbeddingStore):
                 return []
             return [
                 _doc(p, p.score, sparse=p.score)
-                for p in self._query(name, [_nearest(SPARSE, sparse, k, query_filter)])[0]
+                for p in self._query(name, [nearest(SPARSE, sparse, k, query_filter)])[0]
             ]
         lists: list[tuple[str, Any]] = [(DENSE, self.embeddings.embed_query(query))]
         if sparse_query.indices:
             lists.append((SPARSE, sparse))
-        fused = qe.QueryRequest(
-            limit=limit * len(lists),  # every candidate: fused_docs() breaks ties, then keeps k
-            query=_RRF,
-            prefetches=[
-                qe.Prefetch(limit=limit, query=qe.Query.Nearest(q, using=u), filter=query_filter) for u, q in lists
-            ],
-            filter=query_filter,
-            with_payload=True,
-        )
-        # The candidate lists again, ids and scores only, to report why each fused hit ranked where it did.
-        parts = [_nearest(using, q, limit, query_filter, with_payload=False) for using, q in lists]
-        hits, *candidate_lists = self._query(name, [fused, *parts])
+        hits, *candidate_lists = self._query(name, fused(lists, limit, query_filter))
         return fused_docs(hits, candidate_lists, k)
 
     def _query(self, name: str, requests: list[qe.QueryRequest]) -> list[list[qe.ScoredPoint]]:
@@ -342,35 +286,3 @@ class EdgeStore(EmbeddingStore):
             self._shards.clear()
             self._closed = True
             self._lock_file.close()  # releases the lock
-
-
-def _nearest(using: str, vector: Any, limit: int, query_filter: Any, *, with_payload: bool = True) -> qe.QueryRequest:
-    return qe.QueryRequest(
-        limit=limit, query=qe.Query.Nearest(vector, using=using), filter=query_filter, with_payload=with_payload
-    )
-
-
-def _match(field: str, value: str) -> qe.FieldCondition:
-    return qe.FieldCondition(key=field, match=qe.MatchValue(value))
-
-
-def unbacked_bytes(folder: Path) -> int:
-    """Bytes of ``folder``'s files that the disk does not back yet (the holes of sparse files)."""
-    total = 0
-    for path in folder.rglob("*") if folder.is_dir() else ():
-        try:
-            stat = path.lstat()
-        except OSError:
-            continue
-        if path.is_file():
-            total += max(0, stat.st_size - stat.st_blocks * 512)
-    return total
-
-
-def _mb(count: int) -> int:
-    return -(-count // 2**20)
-
-
-def _reason(exc: Exception) -> str:
-    """Edge's message without the paths it names."""
-    return re.sub(r"/\S+", "…", str(exc))[:200]

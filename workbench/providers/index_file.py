@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import uuid
 from collections.abc import Iterator
 from typing import IO, Any
 
-from workbench.documents import COLLECTION_PATTERN
+from workbench.documents import COLLECTION_RULE, is_collection_name
 from workbench.errors import ConfigurationError
 from workbench.providers.sparse import SparseVector
 from workbench.providers.vectorstore import IndexedPoint, VectorStore
@@ -119,8 +118,8 @@ def import_collection(
             "to match, or ingest the documents again"
         )
     target = name or str(header.get("collection") or "")
-    if not re.fullmatch(COLLECTION_PATTERN, target):
-        raise IndexFileError("the collection name is 1-63 letters, digits, '_', '-' or '.'; pass --collection")
+    if not is_collection_name(target):
+        raise IndexFileError(f"{COLLECTION_RULE}; pass --collection")
     for number, line in enumerate(lines, start=2):  # check every line before anything is written
         if line.strip():
             parse_point(line, number, dim)

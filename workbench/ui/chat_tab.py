@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,13 +15,13 @@ import gradio as gr
 from workbench.audit.markdown import md_text
 from workbench.chat.service import ChatService, SessionBusy, TurnRequest
 from workbench.citations import label
-from workbench.documents import COLLECTION_PATTERN, RetrievedDoc, SearchMode
+from workbench.documents import COLLECTION_RULE, RetrievedDoc, SearchMode, is_collection_name
 from workbench.errors import WorkbenchError
 from workbench.providers.llm import auto_note
 from workbench.ui.uploads import NotAnUpload, uploaded_file
 
 if TYPE_CHECKING:
-    from workbench.ui.app import Services
+    from workbench.ui.context import UiServices as Services
 
 TITLE = "Chat"
 INDEX_CONCURRENCY = 4
@@ -171,8 +170,8 @@ def render(services: Services, demo: gr.Blocks) -> None:
         resources = services.resources()
         settings = resources.settings
         name = coll or settings.collection
-        if not re.fullmatch(COLLECTION_PATTERN, name):
-            return "⚠️ A collection name is 1-63 letters, digits, '_', '-' or '.'."
+        if not is_collection_name(name):
+            return f"⚠️ {COLLECTION_RULE.capitalize()}."
         if len(files) > settings.max_upload_files:
             return f"⚠️ Index at most {settings.max_upload_files} files at once."
         lines = []

@@ -46,8 +46,9 @@ from workbench.errors import ConfigurationError
 from workbench.evals.cases import load_promoted
 from workbench.evals.suite import Case, CaseResult, Variant, percentile
 from workbench.evals.tracking import register_prompt
-from workbench.resources import get_resources, use_resources
+from workbench.resources import Resources
 from workbench.runlog import RunLogCallback, get_runlog
+from workbench.runtime import LocalRuntime
 from workbench.settings import Settings
 
 REPOS = Path(__file__).resolve().parents[1] / "datasets" / "repos"
@@ -130,13 +131,14 @@ class AuditSuite:
             bundled.append(Case(BENCHMARK_CASE, {"benchmark": str(settings.audit_benchmark)}, {}))
         return bundled + load_promoted(settings, self.name)
 
-    async def setup(self, settings: Settings, variant: Variant) -> dict[str, Any]:
+    async def setup(self, resources: Resources, variant: Variant) -> dict[str, Any]:
         """Check the knobs, resolve the model, register the audit prompts (linked when a model uses them)."""
+        settings = resources.settings
         knobs = self.knobs(variant, settings)
         model = str(knobs["model"] or "none").strip()
         resolved = "none"
         if model.lower() not in NO_MODEL:
-            choice = await asyncio.to_thread(get_resources().models.choose, model)
+            choice = await asyncio.to_thread(resources.models.choose, model)
             resolved = "none" if choice.spec.split("/")[0] in NO_MODEL else choice.spec
         uris = [
             await asyncio.to_thread(register_prompt, settings, name, text, PROMPT_VERSION)
@@ -152,8 +154,9 @@ class AuditSuite:
             "dataset_version": _dataset_version(),
         }
 
-    async def run_case(self, case: Case, variant: Variant, settings: Settings) -> CaseResult:
+    async def run_case(self, case: Case, variant: Variant, resources: Resources) -> CaseResult:
         """One audit of the case's repository, scored against its labels."""
+        settings = resources.settings
         knobs = self.knobs(variant, settings)
         run_id = str(uuid.uuid4())
         context = AuditContext(model=knobs["model"], llm_reviews=knobs["llm_reviews"])
@@ -168,14 +171,14 @@ class AuditSuite:
                 root, repo = await asyncio.to_thread(_copy_fixture, str(case.input["fixture"]))
             case_settings = settings.model_copy(update={"audit_allowed_roots": [*settings.audit_allowed_roots, root]})
         request: AuditInput = {"repo": repo, "agents": knobs["agents"], "task_id": uuid.UUID(run_id).hex}
-        # The graph reads its settings from the resources in scope: this case's, for this run only.
+        # The graph reads its settings from its context's resources: this case's, for this run only.
+        context.resources = resources.with_settings(case_settings)
         started = time.perf_counter()
         try:
-            with use_resources(get_resources().with_settings(case_settings)):
-                report = await run_audit(
-                    request, _ignore, context=context, callback=RunLogCallback(get_runlog()), run_id=run_id,
-                    entry_point="eval", record_in=get_runlog(),
-                )  # fmt: skip
+            report = await run_audit(
+                request, _ignore, runtime=LocalRuntime(None), settings=case_settings, context=context,
+                callback=RunLogCallback(get_runlog()), run_id=run_id, entry_point="eval", record_in=get_runlog(),
+            )  # fmt: skip
         except Exception as exc:  # the run is logged (error) under run_id
             return CaseResult(case.id, "error", run_id=run_id, error=f"{type(exc).__name__}: {exc}"[:500])
         finally:

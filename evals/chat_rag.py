@@ -46,7 +46,7 @@ from workbench.evals.suite import Case, CaseResult, Variant, mean, percentile
 from workbench.evals.tracking import register_prompt
 from workbench.providers.llm import resolve_spec
 from workbench.providers.llm_extractive import LABEL, NOT_FOUND
-from workbench.resources import Resources, get_resources
+from workbench.resources import Resources
 from workbench.runtime import LocalRuntime
 from workbench.services import SAMPLE_CORPUS, index_corpus_if_empty
 from workbench.settings import Settings
@@ -183,10 +183,10 @@ class ChatRagSuite:
                 bundled.append(Case(row["id"], {"question": row["question"]}, expected))
         return bundled + load_promoted(settings, self.name)
 
-    async def setup(self, settings: Settings, variant: Variant) -> dict[str, Any]:
+    async def setup(self, resources: Resources, variant: Variant) -> dict[str, Any]:
         """Index the corpus if the collection is empty, resolve the model (and judge), register the prompts."""
         knobs = self.knobs(variant)
-        resources = get_resources()
+        settings = resources.settings
         collection = knobs["collection"] or settings.collection
         points = await _ensure_corpus(resources, collection)
         agent = self.agent(knobs)
@@ -219,9 +219,10 @@ class ChatRagSuite:
             **extra,
         }
 
-    async def run_case(self, case: Case, variant: Variant, settings: Settings) -> CaseResult:
+    async def run_case(self, case: Case, variant: Variant, resources: Resources) -> CaseResult:
         """One chat turn in a fresh session, timed, then scored."""
         knobs = self.knobs(variant)
+        settings = resources.settings
         agent = self.agent(knobs)
         question = str(case.input.get("question") or "")
         run_id = str(uuid.uuid4())
@@ -241,7 +242,7 @@ class ChatRagSuite:
         done: dict[str, Any] = {}
         started = time.perf_counter()
         first_token: float | None = None
-        service, saver = self._chat(settings)
+        service, saver = self._chat(resources)
         try:
             async for event in service.stream(request, run_id):
                 if event["type"] == "retrieval":
@@ -265,7 +266,7 @@ class ChatRagSuite:
         judge = self._judges.get(variant.name)
         reference = case.expected.get("answer")
         if judge and reference:
-            verdict = await _judge(judge, question, answer_body(str(reference)), answer_body(answer))
+            verdict = await _judge(resources, judge, question, answer_body(str(reference)), answer_body(answer))
             if isinstance(verdict, tuple):
                 scores["judge_score"], detail["judge_reason"] = verdict
             else:
@@ -291,12 +292,12 @@ class ChatRagSuite:
                     out[f"{metric.removesuffix('_s')}_p{q}_s"] = round(value, 4)
         return out
 
-    def _chat(self, settings: Settings) -> tuple[ChatService, InMemorySaver]:
+    def _chat(self, resources: Resources) -> tuple[ChatService, InMemorySaver]:
         """The chat service the cases run on: the real graph, each case's session in memory only until the case
         is scored (the run log keeps what it did), so a long-lived process (the Evals tab) does not grow."""
-        if self._service is None or self._service[0].settings is not settings:
+        if self._service is None or self._service[0].resources is not resources:
             saver = InMemorySaver()
-            self._service = (ChatService(settings, LocalRuntime(saver)), saver)
+            self._service = (ChatService(resources, LocalRuntime(saver, resources=resources)), saver)
         return self._service
 
 
@@ -337,9 +338,11 @@ def _judge_spec(spec: str | None, settings: Settings) -> str | None:
     return concrete
 
 
-async def _judge(spec: str, question: str, reference: str, answer: str) -> tuple[float, str] | str:
+async def _judge(
+    resources: Resources, spec: str, question: str, reference: str, answer: str
+) -> tuple[float, str] | str:
     """The judge's ``(score, reason)``, or why there is none."""
-    model = (await asyncio.to_thread(get_resources().models.choose, spec)).model
+    model = (await asyncio.to_thread(resources.models.choose, spec)).model
     try:
         reply = await model.ainvoke([HumanMessage(metrics.render_judge(question, reference, answer))])
     except Exception as exc:

@@ -35,7 +35,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from graphs.voice import builder
 from workbench.evals.suite import Case, CaseResult, Variant, mean, percentile
 from workbench.evals.tracking import register_prompt
-from workbench.resources import get_resources
+from workbench.resources import Resources
 from workbench.runlog import RunLogCallback, get_runlog
 from workbench.runtime import LocalRuntime
 from workbench.settings import Settings
@@ -124,10 +124,10 @@ class VoiceSuite:
         ]
         return cases
 
-    async def setup(self, settings: Settings, variant: Variant) -> dict[str, Any]:
+    async def setup(self, resources: Resources, variant: Variant) -> dict[str, Any]:
         """Resolve and warm the engines and the model, register the persona's system prompt."""
+        settings = resources.settings
         knobs = self.knobs(variant, settings)
-        resources = get_resources()
         persona = get_persona(knobs["persona"], settings.personas_dir)
         speech = resources.speech
         stt = await asyncio.to_thread(speech.stt, knobs["stt_model"])
@@ -154,10 +154,11 @@ class VoiceSuite:
             "dataset_version": _dataset_version(),
         }
 
-    async def run_case(self, case: Case, variant: Variant, settings: Settings) -> CaseResult:
+    async def run_case(self, case: Case, variant: Variant, resources: Resources) -> CaseResult:
         """Transcribe, speak, then (``full_turn``) one whole voice turn on the case's audio."""
+        settings = resources.settings
         knobs = self.knobs(variant, settings)
-        speech = get_resources().speech
+        speech = resources.speech
         data, audio_format = await self._audio(case, speech)
         audio = await asyncio.to_thread(_decode, data, audio_format, settings)
         stt = await asyncio.to_thread(speech.stt, knobs["stt_model"])
@@ -189,7 +190,7 @@ class VoiceSuite:
         )
         done: dict[str, Any] = {}
         try:
-            async for event in self._voice(settings).stream(turn, run_id):
+            async for event in self._voice(resources).stream(turn, run_id):
                 if event["type"] == "done":
                     done = event
         except Exception as exc:  # the turn is logged (error or timed out) under run_id
@@ -226,10 +227,11 @@ class VoiceSuite:
             self._spoken[key] = (spoken.audio, spoken.format)
         return self._spoken[key]
 
-    def _voice(self, settings: Settings) -> VoiceService:
+    def _voice(self, resources: Resources) -> VoiceService:
         """The voice service the turns run on: the real graph, sessions kept in memory only."""
-        if self._service is None or self._service.settings is not settings:
-            self._service = VoiceService(settings, LocalRuntime(InMemorySaver()), RunLogCallback(get_runlog()))
+        if self._service is None or self._service.resources is not resources:
+            runtime = LocalRuntime(InMemorySaver(), resources=resources)
+            self._service = VoiceService(resources, runtime, RunLogCallback(get_runlog()))
         return self._service
 
 

@@ -29,11 +29,11 @@ from langgraph.runtime import Runtime
 from graphs.chat_prompts import REWRITE_PROMPT, answer_prompt
 from graphs.chat_state import ChatContext, ChatInput, ChatState
 from graphs.chat_tools import TOOLS
+from graphs.context import clients
 from workbench.citations import format_context
 from workbench.providers.llm_extractive import ExtractiveChatModel
 from workbench.reported_errors import reports_errors
-from workbench.resources import get_resources
-from workbench.runlog.callback import RUNLOG_EVENT, RunLogCallback
+from workbench.runlog.callback import RUNLOG_EVENT
 
 GENERATE = "generate"
 
@@ -62,8 +62,8 @@ async def retrieve(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
     question = _last_human(state["messages"])
     same_turn = state.get("turn") == question.id
     query = state["query"] if same_turn and state.get("query") else str(question.content)
-    resources = get_resources()
-    ctx = runtime.context or ChatContext()
+    resources = clients(runtime)
+    ctx = runtime.context
     docs = await asyncio.to_thread(
         lambda: resources.store.search(  # opening the store on first use does file I/O: keep it off the loop
             ctx.collection or resources.settings.collection,
@@ -83,7 +83,7 @@ async def retrieve(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
 
 def decide(state: ChatState, runtime: Runtime[ChatContext]) -> Literal["rewrite", "generate"]:
     """Rewrite and search again when nothing relevant came back and rewrites are left; else answer."""
-    ctx = runtime.context or ChatContext()
+    ctx = runtime.context
     best = max(
         (d["dense_score"] for d in state.get("retrieved_docs", []) if d["dense_score"] is not None), default=None
     )
@@ -95,8 +95,8 @@ def decide(state: ChatState, runtime: Runtime[ChatContext]) -> Literal["rewrite"
 
 async def rewrite(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
     """Turn the question into a self-contained search query, using the conversation."""
-    ctx = runtime.context or ChatContext()
-    choice = await asyncio.to_thread(get_resources().models.choose, ctx.model)
+    ctx = runtime.context
+    choice = await asyncio.to_thread(clients(runtime).models.choose, ctx.model)
     messages = state["messages"]
     question = str(_last_human(messages).content)
     earlier = [m for m in messages[:-1] if isinstance(m, HumanMessage)][-3:]
@@ -113,8 +113,8 @@ async def rewrite(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
 
 async def generate(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
     """Stream the answer from the prompt, the trimmed history and the numbered context."""
-    ctx = runtime.context or ChatContext()
-    resources = get_resources()
+    ctx = runtime.context
+    resources = clients(runtime)
     choice = await asyncio.to_thread(resources.models.choose, ctx.model)
     docs = state.get("retrieved_docs", [])
     turn = _current_turn(state["messages"])
@@ -155,6 +155,3 @@ builder.add_conditional_edges("retrieve", decide)
 builder.add_edge("rewrite", "retrieve")
 builder.add_conditional_edges(GENERATE, after_generate)
 builder.add_edge("tools", GENERATE)
-
-# `langgraph dev` and LangGraph Server provide their own checkpointer; every run is logged to DuckDB.
-graph = builder.compile(name="chat").with_config(callbacks=[RunLogCallback()])

@@ -8,6 +8,7 @@ from typing import Annotated, Any, TypedDict
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
+from graphs.context import GraphContext
 from workbench.documents import RetrievedDoc, SearchMode
 
 
@@ -36,7 +37,7 @@ class ChatState(ChatInput, total=False):
 
 
 @dataclass(kw_only=True)
-class ChatContext:
+class ChatContext(GraphContext):
     """Per-run knobs; anything left at None falls back to the process settings."""
 
     model: str | None = None

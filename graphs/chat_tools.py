@@ -13,8 +13,8 @@ from typing import Any
 from langchain_core.tools import tool
 from simpleeval import MAX_POWER, FunctionNotDefined, InvalidExpression, NameNotDefined, SimpleEval
 
+from graphs.context import clients
 from workbench.citations import label
-from workbench.resources import get_resources
 
 MAX_EXPRESSION_LENGTH = 200
 MAX_NESTING = 12
@@ -193,8 +193,8 @@ async def search_documents(query: str, top_k: int = 3) -> str:
     """Search the indexed documents and return the best passages with their sources."""
     from langgraph.runtime import get_runtime
 
-    context = get_runtime().context
-    resources = get_resources()
+    runtime = get_runtime()
+    context, resources = runtime.context, clients(runtime)
     collection = getattr(context, "collection", None) or resources.settings.collection
     docs = await asyncio.to_thread(lambda: resources.store.search(collection, query, max(1, min(top_k, 10))))
     if not docs:

@@ -37,6 +37,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
+from graphs.context import clients
 from graphs.repo_audit_state import AgentJob, AuditContext, AuditInput, AuditOutput, AuditState
 from workbench.audit.agents import AgentContext, inventory, run_agent, select_agents
 from workbench.audit.clone import clone as clone_target
@@ -49,8 +50,9 @@ from workbench.audit.safety import TargetError, check_ref, check_target, check_t
 from workbench.errors import WorkbenchError
 from workbench.providers.llm import offline_spec, resolve_spec
 from workbench.reported_errors import reports_errors
-from workbench.resources import get_resources
-from workbench.runlog.callback import RUNLOG_EVENT, RunLogCallback
+from workbench.resources import Resources
+from workbench.runlog.callback import RUNLOG_EVENT
+from workbench.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +72,15 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _checkout_dir(task_id: str) -> Path:
+def _checkout_dir(task_id: str, settings: Settings) -> Path:
     """The task's checkout folder, directly under ``audit_path``: a task id that is not a UUID names none."""
-    return get_resources().settings.audit_path / check_task_id(task_id)
+    return settings.audit_path / check_task_id(task_id)
 
 
 async def clone(state: AuditState, runtime: Runtime[AuditContext]) -> dict[str, Any]:
     """Check the request, then clone the target (in a worker thread; cancelling the run stops the clone)."""
-    settings = get_resources().settings
+    resources = clients(runtime)
+    settings = resources.settings
     task_id = check_task_id(state["task_id"]) if state.get("task_id") else uuid.uuid4().hex
     target = check_target(state.get("repo") or "", settings)
     ref = check_ref(state.get("ref"))
@@ -85,12 +88,12 @@ async def clone(state: AuditState, runtime: Runtime[AuditContext]) -> dict[str, 
     unknown = sorted(set(requested) - set(AGENTS))
     if unknown:
         raise ValueError(f"unknown agents {unknown}; choose from {list(AGENTS)}")
-    model = await asyncio.to_thread(_triage_spec, runtime.context or AuditContext())
+    model = await asyncio.to_thread(_triage_spec, runtime.context, resources)
     fields = {"input": target.display, "prompt_version": PROMPT_VERSION} | ({"model": model} if model else {})
     await adispatch_custom_event(RUNLOG_EVENT, fields)  # the model named up front: an aborted audit names it too
     _emit({"type": "task.started", "repo": target.display, "ref": ref, "agents": requested or list(AGENTS)})
     _progress("clone", f"cloning {target.display}", 2)
-    dest = _checkout_dir(task_id)
+    dest = _checkout_dir(task_id, settings)
     stop = threading.Event()  # set when this run is cancelled: the clone thread kills git and cleans up
     try:
         checkout = await asyncio.to_thread(clone_target, target, dest, settings, ref=ref, cancel=stop)
@@ -137,9 +140,9 @@ async def select(state: AuditState) -> dict[str, Any]:
     return {"plan": plan, "reasons": reasons}
 
 
-def fan_out(state: AuditState) -> list[Send] | str:
+def fan_out(state: AuditState, runtime: Runtime[AuditContext]) -> list[Send] | str:
     """One ``Send`` per chosen agent (they run in parallel); straight to aggregate when none applies."""
-    settings = get_resources().settings
+    settings = clients(runtime).settings
     limits = state.get("agent_timeouts") or {}
     jobs = [
         Send(
@@ -156,9 +159,8 @@ def fan_out(state: AuditState) -> list[Send] | str:
     return jobs or "aggregate"
 
 
-def _triage_request(ctx: AuditContext) -> str | None:
+def _triage_request(ctx: AuditContext, resources: Resources) -> str | None:
     """The model spec triage asks for, or None when triage is off for this run."""
-    resources = get_resources()
     chosen = ctx.model or resources.settings.audit_model
     spec = (chosen or resources.settings.llm or "auto").strip()
     if spec.lower() in NO_MODEL:
@@ -170,16 +172,15 @@ def _triage_request(ctx: AuditContext) -> str | None:
     return spec
 
 
-def _triage_spec(ctx: AuditContext) -> str | None:
+def _triage_spec(ctx: AuditContext, resources: Resources) -> str | None:
     """The concrete ``provider/model`` triage runs on (what the run's row names), or None."""
-    spec = _triage_request(ctx)
-    concrete = get_resources().models.concrete(spec) if spec is not None else None
+    spec = _triage_request(ctx, resources)
+    concrete = resources.models.concrete(spec) if spec is not None else None
     return None if concrete is None or concrete.split("/")[0] in NO_MODEL else concrete
 
 
-def _triage_model(ctx: AuditContext) -> BaseChatModel | None:
-    resources = get_resources()
-    spec = _triage_request(ctx)
+def _triage_model(ctx: AuditContext, resources: Resources) -> BaseChatModel | None:
+    spec = _triage_request(ctx, resources)
     if spec is None:
         return None
     choice = resources.models.choose(spec)
@@ -193,16 +194,16 @@ def _triage_model(ctx: AuditContext) -> BaseChatModel | None:
 
 async def agent(job: AgentJob, runtime: Runtime[AuditContext]) -> dict[str, Any]:
     """One specialist agent, bounded by its time limit; its failure is its result, not the run's."""
-    ctx = runtime.context or AuditContext()
+    ctx, resources = runtime.context, clients(runtime)
     name: AgentName = job["agent"]  # type: ignore[assignment]
-    settings = get_resources().settings
+    settings = resources.settings
     writer = get_stream_writer()
     context = AgentContext(
         root=Path(job["root"]),
         tools=job["tools"],
         timeout_s=job["timeout_s"],
         emit=writer,
-        model=await asyncio.to_thread(_triage_model, ctx),
+        model=await asyncio.to_thread(_triage_model, ctx, resources),
         reviews=settings.audit_llm_reviews if ctx.llm_reviews is None else ctx.llm_reviews,
         trace_reviews=settings.audit_trace_reviews,
         options={
@@ -265,7 +266,7 @@ async def agent(job: AgentJob, runtime: Runtime[AuditContext]) -> dict[str, Any]
 
 async def aggregate(state: AuditState, runtime: Runtime[AuditContext]) -> dict[str, Any]:
     """Merge, deduplicate and rank the agents' findings; summarize; build the report; remove the checkout."""
-    ctx = runtime.context or AuditContext()
+    ctx = runtime.context
     _progress("aggregate", "merging findings", 90)
     results = {r["agent"]: AgentResult.model_validate(r) for r in state.get("results", [])}
     findings = rank(merge_findings(f for result in results.values() for f in result.findings))
@@ -302,10 +303,10 @@ async def aggregate(state: AuditState, runtime: Runtime[AuditContext]) -> dict[s
     return {"report": report.model_dump(mode="json")}
 
 
-def cleanup(task_id: str) -> None:
+def cleanup(task_id: str, settings: Settings) -> None:
     """Remove a task's checkout if a run ended before ``aggregate`` did (the task runner calls this)."""
     try:
-        folder = _checkout_dir(task_id)
+        folder = _checkout_dir(task_id, settings)
     except TargetError:
         return  # not a UUID: no checkout of ours
     for each in (folder, scratch_for(folder)):  # the checkout and the copy of a local repository's history
@@ -323,6 +324,3 @@ builder.add_edge("clone", "select")
 builder.add_conditional_edges("select", fan_out, ["agent", "aggregate"])
 builder.add_edge("agent", "aggregate")
 builder.add_edge("aggregate", END)
-
-# `langgraph dev` and LangGraph Server provide their own checkpointer; every audit is logged to DuckDB.
-graph = builder.compile(name="repo_audit").with_config(callbacks=[RunLogCallback()])

@@ -6,6 +6,8 @@ import operator
 from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
+from graphs.context import GraphContext
+
 
 class AuditInput(TypedDict, total=False):
     """What to audit."""
@@ -49,7 +51,7 @@ class AgentJob(TypedDict):
 
 
 @dataclass
-class AuditContext:
+class AuditContext(GraphContext):
     """Per-run knobs (LangGraph Studio shows them as the run's context)."""
 
     model: str | None = None

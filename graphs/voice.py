@@ -33,11 +33,12 @@ from langgraph.graph import START
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 from langgraph.runtime import Runtime
 
+from graphs.context import clients
 from graphs.voice_state import VoiceContext, VoiceInput, VoiceState
 from workbench.citations import format_context
 from workbench.reported_errors import reports_errors
-from workbench.resources import get_resources
-from workbench.runlog.callback import RUNLOG_EVENT, RunLogCallback
+from workbench.resources import Resources
+from workbench.runlog.callback import RUNLOG_EVENT
 from workbench.voice.audio import AudioError, decode_audio, decode_base64
 from workbench.voice.personas import Persona, get_persona
 from workbench.voice.private_input import PrivateInputGraph
@@ -49,20 +50,20 @@ SPEAKERS = Speakers()
 """Speakers started by ``respond`` and finished by ``synthesize``, by turn id (nodes of a run share a process)."""
 
 
-def _persona(ctx: VoiceContext) -> Persona:
-    settings = get_resources().settings
+def _persona(ctx: VoiceContext, resources: Resources) -> Persona:
+    settings = resources.settings
     return get_persona(ctx.persona or settings.voice_persona, settings.personas_dir)
 
 
-def check_context(ctx: VoiceContext) -> Persona:
+def check_context(ctx: VoiceContext, resources: Resources) -> Persona:
     """The run's persona, once the persona, voice and model it names are known to be on offer: anything else raises
     :class:`~workbench.errors.ConfigurationError` (or ``ProviderUnavailable`` for a cloud model that is not
     configured) before a model runs (a voice is a name, never a path)."""
-    persona = _persona(ctx)
+    persona = _persona(ctx, resources)
     if ctx.voice is not None:
-        check_voice(ctx.voice, get_resources().settings)
+        check_voice(ctx.voice, resources.settings)
     if ctx.model is not None:
-        get_resources().models.check(ctx.model)
+        resources.models.check(ctx.model)
     return persona
 
 
@@ -82,13 +83,13 @@ def _capped(messages: list[AnyMessage], keep: int) -> list[RemoveMessage]:
 async def transcribe(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
     """Speech to text (or the typed text), as the turn's human message."""
     started = time.time()
-    ctx = runtime.context or VoiceContext()
-    resources = get_resources()
+    ctx = runtime.context
+    resources = clients(runtime)
     settings = resources.settings
     timings: dict[str, float] = {}
     models: dict[str, str] = {}
     notes: list[str] = []
-    await asyncio.to_thread(check_context, ctx)
+    await asyncio.to_thread(check_context, ctx, resources)
     recording = state.get("audio")
     if recording is not None:
         data = decode_base64(recording)
@@ -142,9 +143,9 @@ async def transcribe(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
 
 async def respond(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
     """Stream the persona's answer over the capped history (and the retrieved context when grounded)."""
-    ctx = runtime.context or VoiceContext()
-    resources = get_resources()
-    persona = await asyncio.to_thread(_persona, ctx)
+    ctx = runtime.context
+    resources = clients(runtime)
+    persona = await asyncio.to_thread(_persona, ctx, resources)
     choice = await asyncio.to_thread(resources.models.choose, ctx.model or persona.model, "voice")
     await adispatch_custom_event(RUNLOG_EVENT, {"model": choice.spec})  # an aborted turn names it too
     system = persona.system_prompt
@@ -202,15 +203,15 @@ async def respond(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
 
 async def synthesize(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
     """Finish speaking the reply (started by ``respond`` when pipelined) and join the sentences into one clip."""
-    ctx = runtime.context or VoiceContext()
-    resources = get_resources()
+    ctx = runtime.context
+    resources = clients(runtime)
     timings = dict(state.get("timings", {}))
     models = dict(state.get("models", {}))
     notes = list(state.get("notes", []))
     reply = state.get("reply", "")
     speaker = SPEAKERS.take(state.get("turn_id"))
     if speaker is None and ctx.speak and reply:
-        persona = await asyncio.to_thread(_persona, ctx)
+        persona = await asyncio.to_thread(_persona, ctx, resources)
         tts = await asyncio.to_thread(resources.speech.tts, ctx.voice or persona.voice)
         speaker = Speaker(tts, get_stream_writer(), state.get("started_at", time.time()))
         speaker.feed(reply)
@@ -247,6 +248,3 @@ builder.add_node("synthesize", reports_errors(synthesize))
 builder.add_edge(START, "transcribe")
 builder.add_edge("transcribe", RESPOND)
 builder.add_edge(RESPOND, "synthesize")
-
-# `langgraph dev` and LangGraph Server provide their own checkpointer; every turn is logged to DuckDB.
-graph = builder.compile(name="voice").with_config(callbacks=[RunLogCallback()])

@@ -9,6 +9,8 @@ from langchain_core.messages import AnyMessage
 from langgraph.channels import UntrackedValue
 from langgraph.graph.message import add_messages
 
+from graphs.context import GraphContext
+
 
 class VoiceInput(TypedDict, total=False):
     """One turn: recorded speech (base64) or typed text. Send the other key as null: a turn that failed
@@ -59,7 +61,7 @@ class VoiceState(VoiceInput, VoiceOutput, total=False):
 
 
 @dataclass(kw_only=True)
-class VoiceContext:
+class VoiceContext(GraphContext):
     """Per-run knobs; anything left at None falls back to the persona, then the process settings."""
 
     persona: str | None = None

@@ -69,7 +69,10 @@ def warm_speech(resources: Resources) -> None:
 
 
 @dataclass
-class Services:
+class Container:
+    """What a process runs on, built once where it starts (the server's lifespan, a CLI command) from its
+    :class:`Resources` and handed down: nothing reaches these through a global."""
+
     resources: Resources
     chat: ChatService
     voice: VoiceService
@@ -78,7 +81,7 @@ class Services:
 
 
 @asynccontextmanager
-async def open_services(resources: Resources, *, warm: bool = False) -> AsyncIterator[Services]:
+async def open_services(resources: Resources, *, warm: bool = False) -> AsyncIterator[Container]:
     """Chat, voice and audit services on one graph runtime; ``warm`` preloads speech models in the background
     (in-process runtimes only: a LangGraph Server loads its own)."""
     from workbench.audit.tasks import TaskManager
@@ -88,7 +91,7 @@ async def open_services(resources: Resources, *, warm: bool = False) -> AsyncIte
     serve_on_this_loop()
     settings.home.mkdir(parents=True, exist_ok=True)
     warming = None
-    async with open_runtime(settings) as runtime:
+    async with open_runtime(resources) as runtime:
         await _prepare(resources, runtime)
         if warm and runtime.kind == "in-process":
             warming = asyncio.create_task(asyncio.to_thread(warm_speech, resources))
@@ -97,8 +100,8 @@ async def open_services(resources: Resources, *, warm: bool = False) -> AsyncIte
         if interrupted:
             log.warning("%d audit task(s) were cut off by the last stop; marked interrupted", interrupted)
         try:
-            chat, voice = ChatService(settings, runtime), VoiceService(settings, runtime)
-            yield Services(resources, chat, voice, tasks, runtime)
+            chat, voice = ChatService(resources, runtime), VoiceService(resources, runtime)
+            yield Container(resources, chat, voice, tasks, runtime)
         finally:
             await tasks.close()
             if warming is not None:
@@ -125,9 +128,9 @@ async def open_chat(resources: Resources) -> AsyncIterator[ChatService]:
     """The chat service alone, as :func:`open_services` opens it (a CLI turn: no audit tasks, no voice)."""
     serve_on_this_loop()
     resources.settings.home.mkdir(parents=True, exist_ok=True)
-    async with open_runtime(resources.settings) as runtime:
+    async with open_runtime(resources) as runtime:
         await _prepare(resources, runtime)
         try:
-            yield ChatService(resources.settings, runtime)
+            yield ChatService(resources, runtime)
         finally:
             await asyncio.to_thread(close_runlog)

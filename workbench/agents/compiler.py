@@ -40,6 +40,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from graphs.chat_prompts import Prompt
+from graphs.context import GraphContext, clients
 from workbench.agents import conditions, registry
 from workbench.agents.spec import (
     END,
@@ -59,7 +60,7 @@ from workbench.documents import RetrievedDoc
 from workbench.providers.llm import ModelChoice
 from workbench.providers.llm_extractive import ExtractiveChatModel
 from workbench.reported_errors import reports_errors
-from workbench.resources import get_resources
+from workbench.resources import Resources
 from workbench.runlog.callback import RUNLOG_EVENT
 
 MAX_TOOL_ROUNDS = 3
@@ -72,11 +73,11 @@ TYPES: dict[str, Any] = {
     "dict": dict,
     "documents": list[RetrievedDoc],
 }
-NodeFn = Callable[[dict[str, Any], Runtime["AgentContext"]], Awaitable[dict[str, Any]]]
+NodeFn = Callable[[dict[str, Any], Runtime["SpecContext"]], Awaitable[dict[str, Any]]]
 
 
 @dataclass(kw_only=True)
-class AgentContext:
+class SpecContext(GraphContext):
     """Per-run overrides of a spec's settings (None: what the spec says), as the chat turn's knobs set them."""
 
     model: str | None = None
@@ -127,15 +128,17 @@ def _values(spec: AgentSpec, state: dict[str, Any]) -> dict[str, Any]:
     return values | {"last_message": _text(messages[-1]) if messages else "", "messages": list(messages)}
 
 
-def _context(runtime: Runtime[AgentContext] | None) -> AgentContext:
-    ctx = runtime.context if runtime is not None else None
-    return ctx if isinstance(ctx, AgentContext) else AgentContext()
+def _context(runtime: Runtime[SpecContext]) -> SpecContext:
+    """The run's context, with its clients (a missing one raises :class:`ConfigurationError`)."""
+    resources = clients(runtime)
+    ctx = runtime.context
+    return ctx if isinstance(ctx, SpecContext) else SpecContext(resources=resources)
 
 
 def _retriever(node: RetrieverNode) -> NodeFn:
-    async def run(state: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[str, Any]:
-        resources = get_resources()
+    async def run(state: dict[str, Any], runtime: Runtime[SpecContext]) -> dict[str, Any]:
         ctx = _context(runtime)
+        resources = clients(runtime)
         filters = (state.get("metadata") or None) if node.filters_from_metadata else None
         query = (state.get(node.query) if node.query else None) or _last_human(state.get("messages") or [])
         docs = await asyncio.to_thread(
@@ -157,10 +160,12 @@ def _retriever(node: RetrieverNode) -> NodeFn:
     return run
 
 
-def _resolve(node: LlmNode, override: str | None) -> tuple[ModelChoice, Prompt, dict[str, BaseTool]]:
+def _resolve(
+    node: LlmNode, override: str | None, resources: Resources
+) -> tuple[ModelChoice, Prompt, dict[str, BaseTool]]:
     """The model an llm node runs on (the turn's, else its logical id's), its prompt and its tools."""
     wanted = override or registry.models()[node.model]
-    choice = get_resources().models.choose(None if wanted == "default" else wanted)
+    choice = resources.models.choose(None if wanted == "default" else wanted)
     every = registry.tools()
     return choice, registry.prompts()[node.prompt], {name: every[name] for name in node.tools}
 
@@ -172,9 +177,10 @@ def _llm(spec: AgentSpec, node: LlmNode) -> NodeFn:
         None,
     )
 
-    async def run(state: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    async def run(state: dict[str, Any], runtime: Runtime[SpecContext]) -> dict[str, Any]:
         # The registries read their files (and import configured tools): off the event loop, with the model.
-        choice, prompt, tools = await asyncio.to_thread(_resolve, node, _context(runtime).model)
+        ctx = _context(runtime)
+        choice, prompt, tools = await asyncio.to_thread(_resolve, node, ctx.model, ctx.resources)
         messages: list[AnyMessage] = list(state.get("messages") or [])
         earlier = [_text(m) for m in _humans(messages)][:-1][-3:]
         if node.output and not node.append_messages and isinstance(choice.model, ExtractiveChatModel):
@@ -220,7 +226,7 @@ def _llm(spec: AgentSpec, node: LlmNode) -> NodeFn:
 
 
 def _router() -> NodeFn:
-    async def run(state: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    async def run(state: dict[str, Any], runtime: Runtime[SpecContext]) -> dict[str, Any]:
         return {}
 
     return run
@@ -235,7 +241,7 @@ def _route(spec: AgentSpec, node: RouterNode) -> Callable[[dict[str, Any]], str]
 
 
 def _tool(node: ToolNode) -> NodeFn:
-    async def run(state: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    async def run(state: dict[str, Any], runtime: Runtime[SpecContext]) -> dict[str, Any]:
         arguments = {argument: state.get(field) for argument, field in node.arguments.items()}
         return {node.output: await registry.tools()[node.tool].ainvoke(arguments)}
 
@@ -243,7 +249,7 @@ def _tool(node: ToolNode) -> NodeFn:
 
 
 def _interrupt(node: InterruptNode) -> NodeFn:
-    async def run(state: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    async def run(state: dict[str, Any], runtime: Runtime[SpecContext]) -> dict[str, Any]:
         return {node.output: str(interrupt({"question": node.question}))}
 
     return run
@@ -253,14 +259,15 @@ def _subgraph(node: SubgraphNode, folder: Path, depth: int) -> NodeFn:
     if node.graph is not None:
         from graphs import chat, voice
 
-        inner: Any = {"chat": chat.graph, "voice": voice.graph}[node.graph]
+        inner: Any = {"chat": chat.builder, "voice": voice.builder}[node.graph].compile(name=node.graph)
     else:
         path = registry.spec_names(folder)[str(node.agent)]
         inner = compile_spec(load_spec(path, registry.known(folder)), folder=folder, depth=depth + 1)
 
-    async def run(state: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    async def run(state: dict[str, Any], runtime: Runtime[SpecContext]) -> dict[str, Any]:
         before = list(state.get("messages") or [])
-        context = _context(runtime) if node.agent is not None else None
+        ctx = _context(runtime)
+        context = ctx if node.agent is not None else inner.context_schema(resources=ctx.resources)
         result = await inner.ainvoke({"messages": before, "metadata": state.get("metadata") or {}}, context=context)
         return {"messages": list(result.get("messages") or [])[len(before) :]}
 
@@ -277,7 +284,7 @@ def _per_turn(spec: AgentSpec, fn: NodeFn, counters: list[str]) -> NodeFn:
     fresh = {name: field.default for name, field in spec.state.items() if not field.persist}
     kept = {name: field.default for name, field in spec.state.items() if field.persist}
 
-    async def run(state: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    async def run(state: dict[str, Any], runtime: Runtime[SpecContext]) -> dict[str, Any]:
         humans = _humans(list(state.get("messages") or []))
         turn = str(humans[-1].id) if humans else ""
         reset: dict[str, Any] = {}
@@ -301,7 +308,7 @@ def compile_spec(
     """The spec (checked by :func:`workbench.agents.validate.load_spec`) as a compiled graph named after it."""
     if depth > 5:
         raise ValueError("subgraphs nest more than 5 deep (does a spec include itself through another?)")
-    builder: StateGraph[Any, Any, Any, Any] = StateGraph(state_schema(spec), context_schema=AgentContext)
+    builder: StateGraph[Any, Any, Any, Any] = StateGraph(state_schema(spec), context_schema=SpecContext)
     for name, node in spec.nodes.items():
         fn: NodeFn
         if isinstance(node, RetrieverNode):

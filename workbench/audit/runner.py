@@ -18,10 +18,9 @@ from workbench.audit.models import AGENTS, AuditReport
 from workbench.audit.records import finished_task, task_rows
 from workbench.audit.safety import InvalidRequest, check_ref, check_target
 from workbench.errors import WorkbenchError
-from workbench.resources import get_resources
 from workbench.runlog import RunLog, RunLogCallback
 from workbench.runlog.writer import utcnow
-from workbench.runtime import GraphRun, GraphRuntime, LocalRuntime
+from workbench.runtime import GraphRun, GraphRuntime
 from workbench.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,19 +48,20 @@ async def run_audit(
     request: AuditInput,
     on_event: Callable[[dict[str, Any]], None],
     *,
+    runtime: GraphRuntime,
+    settings: Settings,
     context: AuditContext | None = None,
     callback: RunLogCallback | None = None,
     run_id: str | None = None,
     entry_point: str = "api",
-    runtime: GraphRuntime | None = None,
     record_in: RunLog | None = None,
 ) -> AuditReport:
-    """Run one audit to its report, passing each ``task.*`` event to ``on_event`` as it happens.
+    """Run one audit to its report on ``runtime``, passing each ``task.*`` event to ``on_event`` as it happens.
 
     ``record_in``: also write the audit as a finished task (its ``tasks`` row, findings and repository) to this
-    run log; the :class:`TaskManager` keeps its own record instead. ``runtime``: where the graph runs (default:
-    in this process). Raises what stops the whole audit (bad target, clone failure); agent failures are in the
-    report.
+    run log; the :class:`TaskManager` keeps its own record instead. ``settings`` are the audit's (a run whose
+    context brings other resources, such as an eval case's, passes theirs). Raises what stops the whole audit (bad
+    target, clone failure); agent failures are in the report.
     """
     started = utcnow()
     run_uuid = uuid.UUID(run_id) if run_id else uuid.uuid4()
@@ -76,7 +76,7 @@ async def run_audit(
         callbacks=[callback] if callback is not None else [],
     )
     report: dict[str, Any] | None = None
-    async for mode, chunk in (runtime or LocalRuntime(None)).stream(run):
+    async for mode, chunk in runtime.stream(run):
         if mode == "custom" and isinstance(chunk, dict) and chunk.get("type") in EVENT_TYPES:
             on_event(chunk)
         elif mode == "values" and isinstance(chunk, dict) and chunk.get("report"):
@@ -87,7 +87,7 @@ async def run_audit(
     if record_in is not None:
         record = finished_task(dict(request), result, str(run_uuid), started, utcnow())
         try:
-            record_in.log_records(task_rows(record, result, get_resources().settings))
+            record_in.log_records(task_rows(record, result, settings))
         except WorkbenchError as exc:  # the report is what was asked for; a row that cannot be written is not
             log.warning("audit %s: not recorded as a task: %s", record.task_id, exc)
     return result

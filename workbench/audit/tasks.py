@@ -3,11 +3,12 @@
 - :func:`~workbench.audit.runner.run_audit` drives one audit through the graph (the CLI uses it directly).
 - :class:`TaskManager` (the server's) validates a request before anything starts, queues the task (a bounded
   number run at once, a bounded number wait: ``audit_max_concurrent``, ``audit_max_queued``), numbers and
-  timestamps its events, replays them to late subscribers before the live ones, and writes the task, its
-  findings, its events and the repository to the run log. It keeps the ``audit_tasks_kept`` most recently
-  finished tasks in memory; older ones are served from the run log. Tasks found queued or running at startup
-  were cut off by a stop and are marked ``interrupted``: read back, they say whether they had started, leave no
-  agent pending or running, and their events end with a ``task.error`` even when the process was killed.
+  timestamps its events (:mod:`workbench.audit.task_events`), replays them to late subscribers before the live
+  ones, and writes the task, its findings, its events and the repository to the run log. It keeps the
+  ``audit_tasks_kept`` most recently finished tasks in memory; older ones are served from the run log
+  (:mod:`workbench.audit.task_history`). Tasks found queued or running at startup were cut off by a stop and are
+  marked ``interrupted``: read back, they say whether they had started, leave no agent pending or running, and
+  their events end with a ``task.error`` even when the process was killed.
 """
 
 from __future__ import annotations
@@ -16,31 +17,22 @@ import asyncio
 import contextlib
 import functools
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from graphs.repo_audit import cleanup
 from graphs.repo_audit_state import AuditContext, AuditInput
-from workbench.audit import store
 from workbench.audit.models import AGENTS, AuditReport
-from workbench.audit.records import (
-    STOPPED_QUEUED,
-    STOPPED_RUNNING,
-    closing_event,
-    public_status,
-    record_report,
-    settle,
-    task_record,
-    task_rows,
-)
+from workbench.audit.records import public_status, queued_task, record_report, stop_task, task_rows
 from workbench.audit.runner import run_audit, validate_request
 from workbench.audit.safety import InvalidRequest
+from workbench.audit.task_events import log_row, numbered, track
+from workbench.audit.task_history import logged_events, logged_recent, logged_report, logged_status
 from workbench.errors import WorkbenchError
 from workbench.runlog import RunLog, RunLogCallback
 from workbench.runlog.recovery import Recovery
-from workbench.runlog.schema import AgentLogRecord, TaskRecord
+from workbench.runlog.schema import TaskRecord
 from workbench.runlog.writer import utcnow
 from workbench.runtime import GraphRuntime, LocalRuntime
 from workbench.settings import Settings
@@ -48,10 +40,6 @@ from workbench.settings import Settings
 log = logging.getLogger(__name__)
 
 TERMINAL = frozenset({"completed", "partial", "failed", "cancelled", "interrupted"})
-
-
-class TaskNotFound(WorkbenchError):
-    pass
 
 
 class TooManyTasks(WorkbenchError):
@@ -152,21 +140,11 @@ class TaskManager:
                 f"{self.settings.audit_max_queued} audits are already waiting to start (audit_max_queued); "
                 "wait for a running audit to finish, then try again."
             )
-        task_id = uuid.uuid4().hex
-        record = TaskRecord(
-            task_id=task_id,
-            repo=repo.strip(),
-            ref=ref,
-            agents=list(agents or AGENTS),
-            status="queued",
-            created_at=utcnow(),
-            run_id=str(uuid.uuid4()),
-            agent_states={a: {"status": "pending"} for a in (agents or AGENTS)},
-        )
+        record = queued_task(repo, ref, list(agents or AGENTS))
         task = Task(record, AuditContext(model=model), agent_timeouts)
-        self._tasks[task_id] = task
+        self._tasks[record.task_id] = task
         self.runlog.log_records([record])
-        task.runner = asyncio.create_task(self._run(task), name=f"audit:{task_id}")
+        task.runner = asyncio.create_task(self._run(task), name=f"audit:{record.task_id}")
         return task
 
     def get(self, task_id: str) -> Task | None:
@@ -175,35 +153,18 @@ class TaskManager:
     async def status(self, task_id: str) -> dict[str, Any] | None:
         """The task's public status: from memory while this process knows it, else from the run log."""
         task = self._tasks.get(task_id)
-        if task is not None:
-            return public_status(task.record)
-        await self.runlog.aflush()
-        row = await asyncio.to_thread(store.get_task, self.runlog.path, task_id)
-        if row is None:
-            return None
-        row.pop("report", None)
-        return public_status(task_record(row))
+        return public_status(task.record) if task is not None else await logged_status(self.runlog, task_id)
 
     async def report(self, task_id: str) -> AuditReport | None:
         task = self._tasks.get(task_id)
-        if task is not None:
-            return task.report
-        await self.runlog.aflush()
-        row = await asyncio.to_thread(store.get_task, self.runlog.path, task_id)
-        if row is None or not row.get("report"):
-            return None
-        return AuditReport.model_validate(row["report"])
+        return task.report if task is not None else await logged_report(self.runlog, task_id)
 
     async def recent(self, limit: int = 20) -> list[dict[str, Any]]:
         """Newest tasks first: this process's, then older ones from the run log."""
-        await self.runlog.aflush()
-        rows = await asyncio.to_thread(store.list_tasks, self.runlog.path, limit)
-        by_id = {row["task_id"]: row for row in rows}
+        logged = await logged_recent(self.runlog, limit)
         out = [public_status(task.record) for task in self._tasks.values()]
         seen = {item["task_id"] for item in out}
-        for task_id, row in by_id.items():
-            if task_id not in seen:
-                out.append(public_status(task_record(row)))
+        out += [status for task_id, status in logged.items() if task_id not in seen]
         out.sort(key=lambda item: item["created_at"] or "", reverse=True)
         return out[:limit]
 
@@ -224,11 +185,7 @@ class TaskManager:
         """The task's events so far, then live ones until it ends (a finished task: its logged events)."""
         task = self._tasks.get(task_id)
         if task is None:
-            await self.runlog.aflush()
-            events = await asyncio.to_thread(store.task_events, self.runlog.path, task_id)
-            row = await asyncio.to_thread(store.get_task, self.runlog.path, task_id)
-            closing = closing_event(task_record(row), events) if row is not None else None
-            for event in [*events, *([closing] if closing else [])]:  # a killed process wrote no closing event
+            for event in await logged_events(self.runlog, task_id):
                 yield event
             return
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
@@ -248,82 +205,14 @@ class TaskManager:
     # -- running --------------------------------------------------------------------------------------------
 
     def _publish(self, task: Task, event: dict[str, Any]) -> None:
-        event = {
-            "type": event["type"],
-            "task_id": task.record.task_id,
-            "seq": len(task.events),
-            "timestamp": utcnow().isoformat(),
-            **{k: v for k, v in event.items() if k != "type"},
-        }
-        self._track(task, event)
+        event = numbered(task.record.task_id, len(task.events), event)
+        track(task.record, task.plan, event)
         if event["type"] == "task.progress":
             event["percent"] = task.record.progress
         task.events.append(event)
         for queue in task.watchers:
             queue.put_nowait(event)
-        self.runlog.log_records(
-            [
-                AgentLogRecord(
-                    task_id=task.record.task_id,
-                    seq=event["seq"],
-                    type=event["type"],
-                    ts=utcnow(),
-                    agent=event.get("agent"),
-                    step=event.get("step"),
-                    message=event.get("message") or event.get("summary"),
-                    percent=event.get("percent"),
-                    data=event,
-                ),
-                task.record,
-            ]
-        )
-
-    def _track(self, task: Task, event: dict[str, Any]) -> None:
-        """Keep the task's status, progress and per-agent states in step with its events."""
-        record = task.record
-        states: dict[str, Any] = dict(record.agent_states or {})
-        record.agent_states = states
-        kind, agent = event["type"], event.get("agent")
-        if kind == "task.started":
-            record.status, record.started_at = "running", utcnow()
-        elif kind == "task.progress":
-            if event.get("step") == "select" and event.get("plan") is not None:
-                task.plan = list(event["plan"])
-                for name in list(states):
-                    if name not in task.plan:
-                        states[name] = {"status": "skipped"}
-            if agent and event.get("step") == "select" and agent not in task.plan:
-                states[agent] = {"status": "skipped", "message": event.get("message")}
-            elif agent and event.get("step") == "agents":
-                state = states.setdefault(agent, {})
-                if state.get("status") in (None, "pending"):
-                    state["status"] = "running"
-                state["message"] = event.get("message")
-        elif kind == "task.agent_result" and agent:
-            states[agent] = {
-                **states.get(agent, {}),
-                "status": event.get("status", "ok"),
-                "findings": event.get("findings"),
-                "counts": event.get("counts"),
-                "summary": event.get("summary"),
-                "duration_s": event.get("duration_s"),
-            }
-        elif kind == "task.error" and agent:
-            states[agent] = {
-                **states.get(agent, {}),
-                "status": event.get("status", "error"),
-                "error": event.get("message"),
-            }
-        percent = event.get("percent")
-        if kind == "task.progress" and event.get("step") == "agents" or kind in ("task.agent_result", "task.error"):
-            finished = sum(
-                1 for a in task.plan if states.get(a, {}).get("status") in ("ok", "partial", "error", "timeout")
-            )
-            percent = 15 + 75 * finished / max(1, len(task.plan))
-        if kind == "task.completed":
-            percent = 100
-        if percent is not None:
-            record.progress = round(max(record.progress, float(percent)), 1)
+        self.runlog.log_records([log_row(task.record.task_id, event), task.record])
 
     async def _run(self, task: Task) -> None:
         record = task.record
@@ -343,6 +232,7 @@ class TaskManager:
                     callback=self.callback,
                     run_id=record.run_id,
                     runtime=self.runtime,
+                    settings=self.settings,
                 )
             task.report = report
             record_report(record, report)
@@ -359,14 +249,7 @@ class TaskManager:
 
     def _stopped(self, task: Task) -> None:
         """A task stopped by a cancel, or by the server stopping: says which, and whether it had started."""
-        record = task.record
-        started = record.started_at is not None  # set by task.started, once it had a slot and began
-        if self._closing:
-            record.status, why = "interrupted", STOPPED_RUNNING if started else STOPPED_QUEUED
-        else:
-            record.status = "cancelled"
-            why = "the task was cancelled" if started else "the task was cancelled before it started"
-        settle(record, why)
+        why = stop_task(task.record, server_stopping=self._closing)
         self._publish(task, {"type": "task.error", "level": "task", "message": why})
 
     def _end_unstarted(self, task: Task) -> None:

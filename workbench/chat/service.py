@@ -22,7 +22,7 @@ from graphs.chat import GENERATE
 from graphs.chat_prompts import ANSWER_PROMPTS
 from graphs.chat_state import ChatContext, ChatInput
 from workbench.agents import catalog
-from workbench.agents.compiler import AgentContext, answer_nodes
+from workbench.agents.compiler import SpecContext, answer_nodes
 from workbench.citations import cited_numbers, supporting_documents
 from workbench.documents import COLLECTION_RULE, RetrievedDoc, SearchMode, is_collection_name
 from workbench.errors import ConfigurationError, WorkbenchError
@@ -153,7 +153,7 @@ class ChatService:
     async def _run(
         self, request: TurnRequest, run_id: str, model: str, agent: catalog.Agent | None
     ) -> AsyncIterator[dict[str, Any]]:
-        context: ChatContext | AgentContext
+        context: ChatContext | SpecContext
         if request.agent is None:
             context = ChatContext(
                 model=request.model,
@@ -165,7 +165,7 @@ class ChatService:
             answering = frozenset({GENERATE})
         else:
             assert agent is not None and agent.spec is not None  # check() found it
-            context = AgentContext(
+            context = SpecContext(
                 model=request.model,
                 collection=request.collection,
                 top_k=request.top_k,

@@ -20,6 +20,8 @@ from workbench.settings import Settings
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+    from workbench.resources import Resources
+
 MAX_PARAM_CHARS = 500
 
 
@@ -57,13 +59,14 @@ def base_metrics(results: list[CaseResult]) -> dict[str, float]:
 async def run_variant(
     suite: Suite,
     variant: Variant,
-    settings: Settings,
+    resources: Resources,
     *,
     cases: list[Case] | None = None,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> SuiteRun:
-    """One MLflow run: ``suite`` over its cases under ``variant``. A case that raises is an ``error`` row.
+    """One MLflow run: ``suite`` over its cases under ``variant``, on ``resources`` (the process's clients, or a
+    variant's own). A case that raises is an ``error`` row.
 
     MLflow is called with explicit run ids (never the thread's "active run"), in worker threads, so evals that
     share an event loop with a server neither block it nor log into each other's runs.
@@ -75,11 +78,12 @@ async def run_variant(
     from mlflow import MlflowClient
     from mlflow.entities import Param
 
+    settings = resources.settings
     await asyncio.to_thread(configure, settings)
     experiment = await asyncio.to_thread(experiment_id, settings, suite.name)
     cases = suite.cases(settings) if cases is None else cases
     started = time.perf_counter()
-    extra = await suite.setup(settings, variant)
+    extra = await suite.setup(resources, variant)
     prompt_uris: list[str] = list(extra.pop("prompt_uris", []))
     params = {**suite.defaults, **variant.params, **extra, "variant": variant.name, "suite": suite.name}
     params["cases_promoted"] = sum(c.source == "promoted" for c in cases)
@@ -98,7 +102,7 @@ async def run_variant(
             if progress:
                 progress(f"{variant.name}: case {case.id}", index, len(cases))
             try:
-                result = await suite.run_case(case, variant, settings)
+                result = await suite.run_case(case, variant, resources)
             except Exception as exc:  # one broken case does not end the suite
                 result = CaseResult(case.id, "error", error=f"{type(exc).__name__}: {exc}")
             result.detail.setdefault("source", case.source)
@@ -145,8 +149,8 @@ def _log_results(
 
 
 async def run_suite(
-    suite: Suite, variants: list[Variant], settings: Settings, *, progress: Progress | None = None
+    suite: Suite, variants: list[Variant], resources: Resources, *, progress: Progress | None = None
 ) -> list[SuiteRun]:
     """Each variant over the same cases, one MLflow run each, in order."""
-    cases = suite.cases(settings)
-    return [await run_variant(suite, v, settings, cases=cases, progress=progress) for v in variants]
+    cases = suite.cases(resources.settings)
+    return [await run_variant(suite, v, resources, cases=cases, progress=progress) for v in variants]

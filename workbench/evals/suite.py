@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from workbench.settings import Settings
+
+if TYPE_CHECKING:
+    from workbench.resources import Resources
 
 Outcome = Literal["pass", "fail", "error"]
 
@@ -71,12 +74,12 @@ class Suite(Protocol):
 
     def cases(self, settings: Settings) -> list[Case]: ...
 
-    async def setup(self, settings: Settings, variant: Variant) -> dict[str, Any]:
-        """Prepare what every case of a variant shares; returns extra params to log (model resolved, prompt
-        versions registered as ``prompt_uris``...)."""
+    async def setup(self, resources: Resources, variant: Variant) -> dict[str, Any]:
+        """Prepare what every case of a variant shares, with the run's clients; returns extra params to log (model
+        resolved, prompt versions registered as ``prompt_uris``...)."""
         ...
 
-    async def run_case(self, case: Case, variant: Variant, settings: Settings) -> CaseResult: ...
+    async def run_case(self, case: Case, variant: Variant, resources: Resources) -> CaseResult: ...
 
     def aggregate(self, results: list[CaseResult]) -> dict[str, float]: ...
 

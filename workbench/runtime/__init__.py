@@ -21,6 +21,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from workbench.resources import Resources
 from workbench.runtime.base import (
     GATEWAY_RUN_ID,
     GraphFailed,
@@ -29,10 +30,9 @@ from workbench.runtime.base import (
     GraphRuntime,
     RunPart,
     SessionBusy,
-    Token,
+    GraphToken,
 )
 from workbench.runtime.local import LocalRuntime
-from workbench.settings import Settings
 
 log = logging.getLogger(__name__)
 __all__ = [
@@ -44,14 +44,15 @@ __all__ = [
     "LocalRuntime",
     "RunPart",
     "SessionBusy",
-    "Token",
+    "GraphToken",
     "open_runtime",
 ]
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings) -> AsyncIterator[GraphRuntime]:
-    """The runtime the settings choose, open for the block."""
+async def open_runtime(resources: Resources) -> AsyncIterator[GraphRuntime]:
+    """The runtime the settings choose, open for the block; in-process runs get ``resources`` in their context."""
+    settings = resources.settings
     if settings.graph_server:
         from workbench.runtime.remote import RemoteRuntime
 
@@ -67,10 +68,10 @@ async def open_runtime(settings: Settings) -> AsyncIterator[GraphRuntime]:
         finally:
             await remote.close()
     elif settings.checkpointer_url:
-        async with _postgres(settings.checkpointer_url, settings.checkpointer_timeout_s) as runtime:
+        async with _postgres(settings.checkpointer_url, settings.checkpointer_timeout_s, resources) as runtime:
             yield runtime
     else:
-        async with _sqlite(settings) as runtime:
+        async with _sqlite(resources) as runtime:
             yield runtime
 
 
@@ -80,13 +81,14 @@ next turn try at once: the first turn after the database returns finds it within
 
 
 @asynccontextmanager
-async def _sqlite(settings: Settings) -> AsyncIterator[LocalRuntime]:
+async def _sqlite(resources: Resources) -> AsyncIterator[LocalRuntime]:
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     from workbench.errors import StorageUnavailable
     from workbench.runtime.leases import SqliteLeases
     from workbench.runtime.storage import DAMAGED_CHECKPOINTS, home_problem, sqlite_problem
 
+    settings = resources.settings
     problem = await asyncio.to_thread(home_problem, settings.home)
     if problem is not None:
         raise StorageUnavailable(problem)
@@ -101,7 +103,9 @@ async def _sqlite(settings: Settings) -> AsyncIterator[LocalRuntime]:
             damaged,
         )
     async with AsyncSqliteSaver.from_conn_string(str(settings.checkpoints_path)) as saver:
-        runtime = LocalRuntime(saver, leases, name="sqlite", damaged=DAMAGED_CHECKPOINTS if damaged else None)
+        runtime = LocalRuntime(
+            saver, leases, name="sqlite", damaged=DAMAGED_CHECKPOINTS if damaged else None, resources=resources
+        )
         try:
             yield runtime
         finally:
@@ -109,7 +113,7 @@ async def _sqlite(settings: Settings) -> AsyncIterator[LocalRuntime]:
 
 
 @asynccontextmanager
-async def _postgres(url: str, timeout_s: float) -> AsyncIterator[LocalRuntime]:
+async def _postgres(url: str, timeout_s: float, resources: Resources) -> AsyncIterator[LocalRuntime]:
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
     from psycopg.rows import dict_row
     from psycopg_pool import AsyncConnectionPool
@@ -155,7 +159,7 @@ async def _postgres(url: str, timeout_s: float) -> AsyncIterator[LocalRuntime]:
         await saver.setup()
         leases = PostgresLeases(pool)
         await leases.setup()
-        runtime = LocalRuntime(saver, leases, name="postgres")
+        runtime = LocalRuntime(saver, leases, name="postgres", resources=resources)
         try:
             yield runtime
         finally:

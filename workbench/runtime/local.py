@@ -25,7 +25,8 @@ from langgraph.graph.state import CompiledStateGraph
 from workbench.errors import StorageUnavailable
 from workbench.health import Check, failing, ok
 from workbench.reported_errors import ERROR_EVENT
-from workbench.runtime.base import GraphName, GraphRun, GraphRuntime, RunPart, Token
+from workbench.resources import Resources
+from workbench.runtime.base import GraphName, GraphRun, GraphRuntime, RunPart, GraphToken
 from workbench.runtime.leases import MemoryLeases, SessionLeases
 from workbench.runtime.storage import checkpoints_unavailable
 
@@ -69,8 +70,11 @@ class LocalRuntime(GraphRuntime):
         *,
         name: str = "memory",
         damaged: str | None = None,
+        resources: Resources | None = None,
     ) -> None:
         self.checkpointer = checkpointer
+        self.resources = resources
+        """The clients every run's context gets where it names none (see :mod:`graphs.context`)."""
         self.leases = leases or MemoryLeases()
         self.graphs: dict[GraphName, Compiled] = {}
         self._agents: dict[tuple[str, str], Compiled] = {}
@@ -122,7 +126,10 @@ class LocalRuntime(GraphRuntime):
         }
         if run.thread is not None:
             config["configurable"] = {"thread_id": self.thread_id(run.graph, run.thread)}
-        kwargs: dict[str, Any] = {"context": run.context, "stream_mode": list(run.stream_mode)}
+        kwargs: dict[str, Any] = {
+            "context": self._with_clients(graph, run.context),
+            "stream_mode": list(run.stream_mode),
+        }
         if run.thread is None or run.background:  # a background run (an audit) has no session to share
             if run.durability is not None:
                 kwargs["durability"] = run.durability
@@ -135,6 +142,20 @@ class LocalRuntime(GraphRuntime):
         async with self.leases.hold(f"{run.graph}:{run.thread}", run.run_id):
             async for part in self._saved(self._parts(graph, run, config, kwargs)):
                 yield part
+
+    def _with_clients(self, graph: Compiled, context: Any) -> Any:
+        """The run's context with this runtime's clients where it has none of its own (an eval variant brings its
+        own); a run without a context gets the graph's defaults."""
+        if self.resources is None:
+            return context
+        if context is None:
+            schema = graph.context_schema
+            if schema is None or not any(f.name == "resources" for f in dataclasses.fields(schema)):
+                return None
+            return schema(resources=self.resources)
+        if dataclasses.is_dataclass(context) and getattr(context, "resources", ...) is None:
+            return dataclasses.replace(context, resources=self.resources)
+        return context
 
     async def _saved(self, parts: AsyncIterator[RunPart]) -> AsyncIterator[RunPart]:
         """``parts``, with a failure of the checkpointer raised as :class:`StorageUnavailable`."""
@@ -166,7 +187,7 @@ class LocalRuntime(GraphRuntime):
             if mode == "messages":
                 message, meta = chunk
                 if isinstance(message, AIMessageChunk) and isinstance(message.content, str) and message.content:
-                    yield "token", Token(str(meta.get("langgraph_node") or ""), message.content)
+                    yield "token", GraphToken(str(meta.get("langgraph_node") or ""), message.content)
             elif mode == "custom":
                 if not (isinstance(chunk, dict) and chunk.get("type") == ERROR_EVENT):
                     yield "custom", chunk
@@ -218,5 +239,7 @@ def context_dict(context: Any) -> dict[str, Any] | None:
     if context is None:
         return None
     if dataclasses.is_dataclass(context) and not isinstance(context, type):
-        return {k: v for k, v in dataclasses.asdict(context).items() if v is not None}
+        # Field by field (asdict would deep-copy the clients): the process's clients never leave it.
+        values = {f.name: getattr(context, f.name) for f in dataclasses.fields(context) if f.name != "resources"}
+        return {k: v for k, v in values.items() if v is not None}
     return dict(context)

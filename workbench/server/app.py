@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from workbench.resources import Resources, get_resources, set_resources
+from workbench.resources import Resources
 from workbench.server import security
 from workbench.services import open_services
 from workbench.settings import Settings, get_settings
@@ -29,18 +29,13 @@ def create_app(
     ui: bool = True,
     bind_host: str | None = None,
 ) -> FastAPI:
-    """Build the application; ``settings`` and ``resources`` default to the process-wide ones. ``bind_host``, the
-    address the server listens on, is a Host name it answers to besides the loopback and configured ones."""
+    """Build the application; without ``resources`` the lifespan builds them from ``settings`` (default: the
+    environment's) and closes them at the end. ``bind_host``, the address the server listens on, is a Host name it
+    answers to besides the loopback and configured ones."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if resources is not None:
-            active = resources
-        elif settings is not None:
-            active = Resources(settings)
-        else:
-            active = get_resources()
-        previous = set_resources(active)
+        active = resources or Resources(settings or get_settings())
         try:
             async with open_services(active, warm=active.settings.warm_speech) as services:
                 app.state.resources = active
@@ -60,7 +55,6 @@ def create_app(
                     if warming is not None:
                         warming.cancel()
         finally:
-            set_resources(previous)
             if resources is None:
                 active.close()
 

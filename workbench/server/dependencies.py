@@ -6,16 +6,11 @@ from starlette.requests import HTTPConnection
 
 from workbench.audit.tasks import TaskManager
 from workbench.chat.service import ChatService
-from workbench.resources import Resources
 from workbench.voice.service import VoiceService
 
 
 def get_chat_service(connection: HTTPConnection) -> ChatService:
     return connection.app.state.chat
-
-
-def get_resources_dep(connection: HTTPConnection) -> Resources:
-    return connection.app.state.resources
 
 
 def get_voice_service(connection: HTTPConnection) -> VoiceService:

@@ -21,8 +21,7 @@ from langchain_core.tools import tool
 from langgraph.graph import END, START, MessagesState, StateGraph
 
 from tests.voice_traces import leaks, runlog_files
-from workbench.runlog import RUNLOG_EVENT, RunLog, RunLogCallback, get_run, recent_runs, set_runlog
-from workbench.runlog import callback as callback_module
+from workbench.runlog import RUNLOG_EVENT, RunLog, RunLogCallback, get_run, in_flight, recent_runs, set_runlog
 from workbench.testing import flushed
 from workbench.voice.audio import wav_bytes
 
@@ -358,7 +357,7 @@ async def test_the_handler_is_cheap_to_build_and_uses_the_process_run_log_lazily
     def no_runlog_yet() -> RunLog:
         raise AssertionError("built at import/compile time")
 
-    monkeypatch.setattr(callback_module, "get_runlog", no_runlog_yet)
+    monkeypatch.setattr(in_flight, "get_runlog", no_runlog_yet)
     handler = RunLogCallback()
     graph = build(StreamingFake()).with_config(callbacks=[handler])
     monkeypatch.undo()

@@ -10,6 +10,7 @@ from workbench.audit import store
 from workbench.audit.models import AuditReport
 from workbench.audit.safety import check_target
 from workbench.runlog.schema import FindingRecord, Record, RepositoryRecord, TaskRecord
+from workbench.runlog.writer import utcnow
 from workbench.settings import Settings
 
 TASK_FIELDS = frozenset(TaskRecord.__dataclass_fields__)
@@ -38,6 +39,19 @@ def settle(record: TaskRecord, why: str) -> None:
         elif state.get("status") == "running":
             states[name] = {**state, "status": "error", "error": f"stopped: {why}"}
     record.agent_states = states
+
+
+def stop_task(record: TaskRecord, *, server_stopping: bool) -> str:
+    """Mark a task stopped before its end, by the server stopping (interrupted) or by a cancel (cancelled), and
+    :func:`settle` it; returns why, which also says whether it had started."""
+    started = record.started_at is not None  # set by task.started, once it had a slot and began
+    if server_stopping:
+        record.status, why = "interrupted", STOPPED_RUNNING if started else STOPPED_QUEUED
+    else:
+        record.status = "cancelled"
+        why = "the task was cancelled" if started else "the task was cancelled before it started"
+    settle(record, why)
+    return why
 
 
 def closing_event(record: TaskRecord, events: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -109,6 +123,20 @@ def record_report(record: TaskRecord, report: AuditReport) -> None:
     record.status, record.commit = report.status, report.commit
     record.counts = report.counts
     record.report = report.model_dump(mode="json")
+
+
+def queued_task(repo: str, ref: str | None, agents: list[str]) -> TaskRecord:
+    """The ``tasks`` row of a task the server's task manager has just queued, every agent pending."""
+    return TaskRecord(
+        task_id=uuid.uuid4().hex,
+        repo=repo.strip(),
+        ref=ref,
+        agents=list(agents),
+        status="queued",
+        created_at=utcnow(),
+        run_id=str(uuid.uuid4()),
+        agent_states={a: {"status": "pending"} for a in agents},
+    )
 
 
 def finished_task(

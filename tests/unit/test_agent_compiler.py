@@ -3,7 +3,9 @@ returns queued results, a scripted model)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
@@ -11,14 +13,26 @@ from langchain_core.messages import AIMessage, HumanMessage
 from tests.unit.test_agent_specs import GOOD
 from tests.unit.test_chat_graph import FakeStore, doc
 from workbench.agents import registry
-from workbench.agents.compiler import compile_spec
+from workbench.agents.compiler import SpecContext, compile_spec
 from workbench.agents.validate import load_spec
 from workbench.providers.llm import ModelRegistry
-from workbench.resources import Resources, set_resources
+from workbench.resources import Resources
 from workbench.settings import Settings
 from workbench.testing import ScriptedChatModel, tool_call
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Fakes:
+    """A scripted model and a fake store, as the clients a spec's runs get in their context."""
+
+    model: ScriptedChatModel
+    store: FakeStore
+    resources: Resources
+
+    def context(self, **knobs: Any) -> SpecContext:
+        return SpecContext(resources=self.resources, **knobs)
 
 
 @pytest.fixture
@@ -28,9 +42,7 @@ def fakes(tmp_path, monkeypatch):
     settings = Settings(home=tmp_path, llm="fake", testing=True)
     monkeypatch.setenv("WORKBENCH_MODEL_SMART", "fake")
     monkeypatch.setenv("WORKBENCH_MODEL_FAST", "fake")
-    previous = set_resources(Resources(settings, store=store, models=ModelRegistry(settings, {"fake": model})))
-    yield model, store
-    set_resources(previous)
+    return Fakes(model, store, Resources(settings, store=store, models=ModelRegistry(settings, {"fake": model})))
 
 
 def spec_file(tmp_path: Path, text: str) -> Path:
@@ -49,11 +61,13 @@ def test_the_graph_has_the_specs_nodes_and_edges(tmp_path, fakes):
 
 
 async def test_a_router_loops_until_its_condition_fails_then_the_llm_answers(tmp_path, fakes):
-    model, store = fakes
+    model, store = fakes.model, fakes.store
     model.enqueue("The default port is 8000 [1].")
     spec = load_spec(spec_file(tmp_path, GOOD), registry.known(tmp_path / "agents"))
     graph = compile_spec(spec, folder=tmp_path / "agents")
-    result = await graph.ainvoke({"messages": [HumanMessage("Which port?")], "metadata": {"source": "a.md"}})
+    result = await graph.ainvoke(
+        {"messages": [HumanMessage("Which port?")], "metadata": {"source": "a.md"}}, context=fakes.context()
+    )
     assert [q[1] for q in store.queries] == ["Which port?", "Which port?"]  # retrieved again: nothing came back
     assert store.queries[0][3] == {"source": "a.md"}  # the turn's metadata filters the search
     assert isinstance(result["messages"][-1], AIMessage) and "8000" in result["messages"][-1].content
@@ -62,11 +76,13 @@ async def test_a_router_loops_until_its_condition_fails_then_the_llm_answers(tmp
 
 
 async def test_an_llm_node_runs_the_tools_the_model_calls(tmp_path, fakes):
-    model, _ = fakes
+    model = fakes.model
     model.enqueue(tool_call("calculator", {"expression": "6 * 7"}), "It is 42.")
     text = GOOD.replace("    context: documents\n", "    context: documents\n    tools: [calculator]\n")
     spec = load_spec(spec_file(tmp_path, text), registry.known(tmp_path / "agents"))
-    result = await compile_spec(spec, folder=tmp_path / "agents").ainvoke({"messages": [HumanMessage("6 times 7?")]})
+    result = await compile_spec(spec, folder=tmp_path / "agents").ainvoke(
+        {"messages": [HumanMessage("6 times 7?")]}, context=fakes.context()
+    )
     kinds = [type(m).__name__ for m in result["messages"]]
     assert kinds == ["HumanMessage", "AIMessage", "ToolMessage", "AIMessage"]
     assert result["messages"][2].content == "42" and result["messages"][-1].content == "It is 42."
@@ -91,11 +107,11 @@ def test_the_cli_draws_a_spec_by_name_and_refuses_a_broken_one(tmp_path):
 
 
 async def test_the_rag_chat_spec_rewrites_an_off_topic_question_once_then_answers(fakes):
-    model, store = fakes
+    model, store = fakes.model, fakes.store
     store.results = [[doc(1, "Voices are piper models.", dense=0.1)], [doc(2, "The default port is 8000.", dense=0.7)]]
     model.enqueue("workbench server default port", "The server listens on port 8000 [1].")
     graph = compile_spec(load_spec(ROOT / "agents" / "rag-chat.yaml", registry.known()))
-    result = await graph.ainvoke({"messages": [HumanMessage("Which port does it use?")]})
+    result = await graph.ainvoke({"messages": [HumanMessage("Which port does it use?")]}, context=fakes.context())
     assert [q[1] for q in store.queries] == ["Which port does it use?", "workbench server default port"]
     assert (result["rewrites"], result["query"], result["relevance"]) == (1, "workbench server default port", 0.7)
     assert [type(m).__name__ for m in result["messages"]] == ["HumanMessage", "AIMessage"]  # the rewrite is not a reply
@@ -147,27 +163,25 @@ def test_the_rag_chat_spec_has_the_chat_graphs_shape():
 async def test_turn_fields_start_fresh_each_turn_of_a_session(fakes):
     from langgraph.checkpoint.memory import InMemorySaver
 
-    model, store = fakes
+    model, store = fakes.model, fakes.store
     off_topic, on_topic = [doc(1, "Voices are piper models.", dense=0.1)], [doc(2, "Port 8000.", dense=0.7)]
     store.results = [off_topic, on_topic, off_topic, on_topic]
     model.enqueue("server port", "Port 8000 [1].", "voice models", "Piper [1].")
     graph = compile_spec(load_spec(ROOT / "agents" / "rag-chat.yaml", registry.known()), checkpointer=InMemorySaver())
     session = {"configurable": {"thread_id": "s1"}}
-    first = await graph.ainvoke({"messages": [HumanMessage("Which port?")]}, session)
-    second = await graph.ainvoke({"messages": [HumanMessage("And the voices?")]}, session)
+    first = await graph.ainvoke({"messages": [HumanMessage("Which port?")]}, session, context=fakes.context())
+    second = await graph.ainvoke({"messages": [HumanMessage("And the voices?")]}, session, context=fakes.context())
     assert first["rewrites"] == 1 and second["rewrites"] == 1  # the second turn may rewrite again
     assert [q[1] for q in store.queries] == ["Which port?", "server port", "And the voices?", "voice models"]
     assert len(second["messages"]) == 4  # the session keeps the conversation
 
 
 async def test_the_turns_knobs_override_the_spec_and_the_answer_node_announces_its_passages(fakes):
-    from workbench.agents.compiler import AgentContext
-
-    model, store = fakes
+    model, store = fakes.model, fakes.store
     store.results = [[doc(1, "The default port is 8000.", dense=0.9)]]
     model.enqueue("Port 8000 [1].")
     graph = compile_spec(load_spec(ROOT / "agents" / "rag-chat.yaml", registry.known()))
-    context = AgentContext(model="fake", collection="other", top_k=7, search_mode="dense")
+    context = fakes.context(model="fake", collection="other", top_k=7, search_mode="dense")
     events = [
         chunk
         async for mode, chunk in graph.astream(
@@ -184,25 +198,19 @@ async def test_on_the_extractive_baseline_a_rewrite_widens_the_query_with_earlie
     from langgraph.checkpoint.memory import InMemorySaver
 
     store = FakeStore([doc(1, "Voices are piper models.", dense=0.1)])
-    settings = Settings(home=tmp_path, llm="extractive", testing=True)
-    previous = set_resources(Resources(settings, store=store))
+    context = SpecContext(resources=Resources(Settings(home=tmp_path, llm="extractive", testing=True), store=store))
     monkeypatch.setenv("WORKBENCH_MODEL_SMART", "extractive")
     monkeypatch.setenv("WORKBENCH_MODEL_FAST", "extractive")
-    try:
-        graph = compile_spec(
-            load_spec(ROOT / "agents" / "rag-chat.yaml", registry.known()), checkpointer=InMemorySaver()
-        )
-        session = {"configurable": {"thread_id": "s"}}
-        await graph.ainvoke({"messages": [HumanMessage("What is the home folder?")]}, session)
-        result = await graph.ainvoke({"messages": [HumanMessage("And its default?")]}, session)
-    finally:
-        set_resources(previous)
+    graph = compile_spec(load_spec(ROOT / "agents" / "rag-chat.yaml", registry.known()), checkpointer=InMemorySaver())
+    session = {"configurable": {"thread_id": "s"}}
+    await graph.ainvoke({"messages": [HumanMessage("What is the home folder?")]}, session, context=context)
+    result = await graph.ainvoke({"messages": [HumanMessage("And its default?")]}, session, context=context)
     assert store.queries[-1][1] == "What is the home folder? And its default?"
     assert result["model"] == "extractive" and isinstance(result["messages"][-1], AIMessage)
 
 
 async def test_the_research_loop_revises_once_when_the_critic_asks_then_answers_once(fakes):
-    model, store = fakes
+    model, store = fakes.model, fakes.store
     store.results = [[doc(1, "The server listens on 8000.")], [doc(2, "Set WORKBENCH_PORT to change it.")]]
     model.enqueue(
         "server port",  # plan
@@ -218,7 +226,9 @@ async def test_the_research_loop_revises_once_when_the_critic_asks_then_answers_
     parts = [
         part
         async for part in graph.astream(
-            {"messages": [HumanMessage("Which port, and how to change it?")]}, stream_mode=["custom", "values"]
+            {"messages": [HumanMessage("Which port, and how to change it?")]},
+            context=fakes.context(),
+            stream_mode=["custom", "values"],
         )
     ]
     result = parts[-1][1]
@@ -234,10 +244,12 @@ async def test_the_research_loop_revises_once_when_the_critic_asks_then_answers_
 
 
 async def test_the_calculator_agent_calls_the_tool_and_answers_with_its_result(fakes):
-    model, _ = fakes
+    model = fakes.model
     model.enqueue(tool_call("calculator", {"expression": "2 * (3 + 4)"}), "2 * (3 + 4) is 14.")
     spec = load_spec(ROOT / "agents" / "calculator.yaml", registry.known())
-    result = await compile_spec(spec).ainvoke({"messages": [HumanMessage("What is 2 * (3 + 4)?")]})
+    result = await compile_spec(spec).ainvoke(
+        {"messages": [HumanMessage("What is 2 * (3 + 4)?")]}, context=fakes.context()
+    )
     assert model.bound_tools == ["calculator"]
     assert [type(m).__name__ for m in result["messages"]] == ["HumanMessage", "AIMessage", "ToolMessage", "AIMessage"]
     assert result["messages"][2].content == "14" and result["model"] == "fake"
@@ -252,11 +264,12 @@ async def test_the_chat_service_runs_an_agent_with_its_own_session_and_streams_o
     from workbench.runlog.callback import RunLogCallback
     from workbench.runtime import LocalRuntime
 
-    model, store = fakes
+    model, store = fakes.model, fakes.store
     store.results = [[doc(1, "Voices are piper models.", dense=0.1)], [doc(2, "The default port is 8000.", dense=0.7)]]
     model.enqueue("workbench server port", "The port is 8000 [1].")
     runlog = RunLog(tmp_path / "runs.duckdb")
-    service = ChatService(Settings(home=tmp_path, llm="fake"), LocalRuntime(InMemorySaver()), RunLogCallback(runlog))
+    resources = fakes.resources.with_settings(Settings(home=tmp_path, llm="fake"))
+    service = ChatService(resources, LocalRuntime(InMemorySaver(), resources=resources), RunLogCallback(runlog))
     try:
         request = TurnRequest("Which port?", "s1", agent="rag_chat", entry_point="test")
         events = [event async for event in service.stream(request)]
@@ -314,10 +327,12 @@ conditional_edges:
 
 
 async def test_a_tool_node_runs_its_tool_on_state_fields(tmp_path, fakes):
-    model, _ = fakes
+    model = fakes.model
     model.enqueue("6 * 7")
     spec = load_spec(spec_file(tmp_path, TOOL_SPEC), registry.known(tmp_path / "agents"))
-    result = await compile_spec(spec, folder=tmp_path / "agents").ainvoke({"messages": [HumanMessage("six sevens")]})
+    result = await compile_spec(spec, folder=tmp_path / "agents").ainvoke(
+        {"messages": [HumanMessage("six sevens")]}, context=fakes.context()
+    )
     assert (result["expression"], result["result"]) == ("6 * 7", "42")
     assert [type(m).__name__ for m in result["messages"]] == ["HumanMessage"]
 
@@ -326,19 +341,19 @@ async def test_an_interrupt_node_waits_for_a_human_and_resumes_with_the_answer(t
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.types import Command
 
-    model, _ = fakes
+    model = fakes.model
     model.enqueue("Approved answer.")
     spec = load_spec(spec_file(tmp_path, APPROVAL_SPEC), registry.known(tmp_path / "agents"))
     graph = compile_spec(spec, folder=tmp_path / "agents", checkpointer=InMemorySaver())
     session = {"configurable": {"thread_id": "t"}}
-    paused = await graph.ainvoke({"messages": [HumanMessage("Please answer")]}, session)
+    paused = await graph.ainvoke({"messages": [HumanMessage("Please answer")]}, session, context=fakes.context())
     assert paused["__interrupt__"][0].value == {"question": "Answer this one?"} and model.calls == []
-    resumed = await graph.ainvoke(Command(resume="yes"), session)
+    resumed = await graph.ainvoke(Command(resume="yes"), session, context=fakes.context())
     assert resumed["approved"] == "yes" and resumed["messages"][-1].content == "Approved answer."
 
 
 async def test_a_subgraph_node_runs_another_spec_on_the_conversation(tmp_path, fakes):
-    model, store = fakes
+    model, store = fakes.model, fakes.store
     store.results = [[doc(1, "The default port is 8000.")]]
     model.enqueue("Port 8000 [1].")
     spec_file(tmp_path, GOOD)  # agents/tiny.yaml
@@ -346,7 +361,9 @@ async def test_a_subgraph_node_runs_another_spec_on_the_conversation(tmp_path, f
     outer.write_text("name: outer\nversion: 1\nnodes:\n  inner: {kind: subgraph, agent: tiny}\n"
                      "edges:\n  - {from: START, to: inner}\n  - {from: inner, to: END}\n")  # fmt: skip
     spec = load_spec(outer, registry.known(tmp_path / "agents"))
-    result = await compile_spec(spec, folder=tmp_path / "agents").ainvoke({"messages": [HumanMessage("Which port?")]})
+    result = await compile_spec(spec, folder=tmp_path / "agents").ainvoke(
+        {"messages": [HumanMessage("Which port?")]}, context=fakes.context()
+    )
     assert [m.content for m in result["messages"]] == ["Which port?", "Port 8000 [1]."]
 
 
@@ -359,7 +376,8 @@ def test_the_chat_service_refuses_an_agent_that_waits_for_approval(tmp_path, fak
 
     spec_file(tmp_path, APPROVAL_SPEC)
     monkeypatch.setenv("WORKBENCH_AGENTS_DIR", str(tmp_path / "agents"))
-    service = ChatService(Settings(home=tmp_path, llm="fake"), LocalRuntime(InMemorySaver()))
+    resources = fakes.resources.with_settings(Settings(home=tmp_path, llm="fake"))
+    service = ChatService(resources, LocalRuntime(InMemorySaver(), resources=resources))
     with pytest.raises(ConfigurationError, match="run it in LangGraph Studio or with the LangGraph SDK"):
         service.check(TurnRequest("Hi", "s", agent="approval"))
 
@@ -392,5 +410,7 @@ async def test_a_str_field_without_a_default_reaches_a_tool_as_an_empty_string(t
 
     monkeypatch.setitem(registry._tools, "seen", seen)
     spec = load_spec(spec_file(tmp_path, UNSET_SPEC), registry.known(tmp_path / "agents"))
-    result = await compile_spec(spec, folder=tmp_path / "agents").ainvoke({"messages": [HumanMessage("hi")]})
+    result = await compile_spec(spec, folder=tmp_path / "agents").ainvoke(
+        {"messages": [HumanMessage("hi")]}, context=fakes.context()
+    )
     assert (result["heard"], result["kept"]) == ("got ''", "got ''")

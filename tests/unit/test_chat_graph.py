@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
@@ -12,8 +14,8 @@ from langgraph.checkpoint.memory import InMemorySaver
 from graphs.chat import builder
 from graphs.chat_state import ChatContext
 from workbench.providers.llm import ModelRegistry
-from workbench.resources import Resources, set_resources
-from workbench.runlog import recent_runs
+from workbench.resources import Resources
+from workbench.runlog import RunLog, recent_runs
 from workbench.runlog.callback import RunLogCallback
 from workbench.settings import Settings
 from workbench.testing import ScriptedChatModel, flushed, tool_call
@@ -50,17 +52,26 @@ def store() -> FakeStore:
     return FakeStore([doc(1, "The default home is .workbench."), doc(2, "Qdrant runs in local mode.")])
 
 
+@dataclass
+class ChatApp:
+    """The compiled chat graph, its run log, and the clients its runs get in their context."""
+
+    graph: Any
+    runlog: RunLog
+    resources: Resources
+
+    def context(self, **knobs: Any) -> ChatContext:
+        return ChatContext(resources=self.resources, **knobs)
+
+
 @pytest.fixture
 def app(tmp_path, model, store):
     settings = Settings(home=tmp_path, llm="fake")
-    previous = set_resources(Resources(settings, store=store, models=ModelRegistry(settings, {"fake": model})))
-    from workbench.runlog import RunLog
-
+    resources = Resources(settings, store=store, models=ModelRegistry(settings, {"fake": model}))
     runlog = RunLog(tmp_path / "runs.duckdb")
     graph = builder.compile(checkpointer=InMemorySaver(), name="chat").with_config(callbacks=[RunLogCallback(runlog)])
-    yield graph, runlog
+    yield ChatApp(graph, runlog, resources)
     runlog.close()
-    set_resources(previous)
 
 
 def config(thread: str) -> dict:
@@ -75,12 +86,12 @@ def test_graph_shape_matches_snapshot():
 
 
 async def test_answer_uses_numbered_context_and_streams_tokens(app, model, store):
-    graph, _ = app
+    graph = app.graph
     model.enqueue("The default home is .workbench [1].")
     tokens, retrievals = [], []
     async for mode, chunk in graph.astream(
         {"messages": [HumanMessage("Where is data kept?")], "metadata": {"source": "/docs/f1.md"}},
-        config("t1"), context=ChatContext(top_k=2), stream_mode=["messages", "custom"],
+        config("t1"), context=app.context(top_k=2), stream_mode=["messages", "custom"],
     ):  # fmt: skip
         if mode == "custom":
             retrievals.append(chunk)
@@ -96,9 +107,9 @@ async def test_answer_uses_numbered_context_and_streams_tokens(app, model, store
 
 
 async def test_tool_call_runs_calculator_and_answers_with_its_result(app, model):
-    graph, _ = app
+    graph = app.graph
     model.enqueue(tool_call("calculator", {"expression": "6 * 7"}), "The answer is 42.")
-    state = await graph.ainvoke({"messages": [HumanMessage("What is 6 times 7?")]}, config("t2"))
+    state = await graph.ainvoke({"messages": [HumanMessage("What is 6 times 7?")]}, config("t2"), context=app.context())
     tool_messages = [m for m in state["messages"] if isinstance(m, ToolMessage)]
     assert [m.content for m in tool_messages] == ["42"]
     assert state["messages"][-1].content == "The answer is 42."
@@ -107,11 +118,11 @@ async def test_tool_call_runs_calculator_and_answers_with_its_result(app, model)
 
 
 async def test_off_topic_retrieval_rewrites_query_and_retrieves_again(app, model, store):
-    graph, _ = app
+    graph = app.graph
     store.results = [[doc(1, "Unrelated text.", dense=0.05)], [doc(2, "Port 8000 is the default.", dense=0.9)]]
     model.enqueue("default server port", "Port 8000 [1].")
     state = await graph.ainvoke(
-        {"messages": [HumanMessage("which port?")]}, config("t3"), context=ChatContext(max_rewrites=2)
+        {"messages": [HumanMessage("which port?")]}, config("t3"), context=app.context(max_rewrites=2)
     )
     assert [q[1] for q in store.queries] == ["which port?", "default server port"]
     assert state["rewrites"] == 1
@@ -120,20 +131,20 @@ async def test_off_topic_retrieval_rewrites_query_and_retrieves_again(app, model
 
 
 async def test_rewrites_are_bounded(app, model, store):
-    graph, _ = app
+    graph = app.graph
     store.results = [[doc(1, "Unrelated.", dense=0.01)]]
     model.default = "nothing found"
-    state = await graph.ainvoke({"messages": [HumanMessage("q?")]}, config("t4"), context=ChatContext(max_rewrites=2))
+    state = await graph.ainvoke({"messages": [HumanMessage("q?")]}, config("t4"), context=app.context(max_rewrites=2))
     assert len(store.queries) == 3
     assert state["rewrites"] == 2
 
 
 async def test_history_is_kept_per_thread_and_isolated(app, model):
-    graph, _ = app
+    graph = app.graph
     model.enqueue("first answer", "second answer", "other answer")
-    await graph.ainvoke({"messages": [HumanMessage("first question")]}, config("a"))
-    await graph.ainvoke({"messages": [HumanMessage("second question")]}, config("a"))
-    await graph.ainvoke({"messages": [HumanMessage("other question")]}, config("b"))
+    await graph.ainvoke({"messages": [HumanMessage("first question")]}, config("a"), context=app.context())
+    await graph.ainvoke({"messages": [HumanMessage("second question")]}, config("a"), context=app.context())
+    await graph.ainvoke({"messages": [HumanMessage("other question")]}, config("b"), context=app.context())
     seen_in_a = [m.content for m in model.calls[1] if isinstance(m, HumanMessage | AIMessage)]
     seen_in_b = [m.content for m in model.calls[2] if isinstance(m, HumanMessage | AIMessage)]
     assert seen_in_a == ["first question", "first answer", "second question"]
@@ -141,9 +152,9 @@ async def test_history_is_kept_per_thread_and_isolated(app, model):
 
 
 async def test_run_is_logged_with_model_prompt_and_retrieved_docs(app, model):
-    graph, runlog = app
+    graph, runlog = app.graph, app.runlog
     cfg = {**config("s1"), "metadata": {"entry_point": "test", "prompt_version": "v1"}}
-    await graph.ainvoke({"messages": [HumanMessage("Where is data kept?")]}, cfg)
+    await graph.ainvoke({"messages": [HumanMessage("Where is data kept?")]}, cfg, context=app.context())
     flushed(runlog)
     (run,) = recent_runs(runlog, limit=5)
     assert run["graph"] == "chat"

@@ -4,11 +4,10 @@ Server's stream (against a scripted SDK client), including cancel before and aft
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -23,8 +22,9 @@ from typing_extensions import TypedDict
 from tests.conftest import read_only
 from workbench.errors import ConfigurationError, ProviderUnavailable, StorageUnavailable, WorkbenchError
 from workbench.reported_errors import ERROR_EVENT, reports_errors
+from workbench.resources import Resources
 from workbench.runlog.callback import row_id
-from workbench.runtime import GATEWAY_RUN_ID, GraphFailed, GraphRun, SessionBusy, Token
+from workbench.runtime import GATEWAY_RUN_ID, GraphFailed, GraphRun, GraphToken, SessionBusy
 from workbench.runtime.errors import rebuilt
 from workbench.runtime.leases import MemoryLeases, PostgresLeases, SqliteLeases
 from workbench.runtime.local import LocalRuntime
@@ -164,24 +164,32 @@ class OneDocument:
 
 
 async def test_the_local_runtime_yields_tokens_by_node_and_drops_error_events(tmp_path):
-    from workbench.providers.llm import ModelRegistry
-    from workbench.resources import Resources, set_resources
-    from workbench.testing import ScriptedChatModel
-
-    settings = Settings(home=tmp_path, llm="fake")
-    model = ScriptedChatModel().enqueue("t0 t1 t2")
-    previous = set_resources(Resources(settings, store=OneDocument(), models=ModelRegistry(settings, {"fake": model})))
-    try:
-        runtime = LocalRuntime(None)
-        run = GraphRun("chat", {"messages": [HumanMessage("hello")]}, str(uuid.uuid4()), thread=None)
-        parts = [part async for part in runtime.stream(run)]
-    finally:
-        set_resources(previous)
+    runtime = LocalRuntime(None, resources=chat_resources(tmp_path))
+    run = GraphRun("chat", {"messages": [HumanMessage("hello")]}, str(uuid.uuid4()), thread=None)
+    parts = [part async for part in runtime.stream(run)]
     kinds = {kind for kind, _ in parts}
     assert kinds == {"custom", "token", "values"}
     tokens = [p for kind, p in parts if kind == "token"]
-    assert all(isinstance(t, Token) and t.node == "generate" for t in tokens)
+    assert all(isinstance(t, GraphToken) and t.node == "generate" for t in tokens)
     assert "".join(t.text for t in tokens).startswith("t0 t1")
+
+
+async def test_the_local_runtime_gives_a_run_its_clients_unless_the_runs_context_brings_its_own(tmp_path):
+    from graphs.chat_state import ChatContext
+
+    runtime = LocalRuntime(None, resources=chat_resources(tmp_path, "from the runtime"))
+    own = chat_resources(tmp_path, "from the run")
+
+    async def answer(runtime: LocalRuntime, context: ChatContext | None) -> str:
+        run = GraphRun("chat", {"messages": [HumanMessage("hi")]}, str(uuid.uuid4()), thread=None, context=context)
+        states = [part async for kind, part in runtime.stream(run) if kind == "values"]
+        return states[-1]["messages"][-1].content
+
+    assert (await answer(runtime, None)).startswith("from the runtime")  # the graph's defaults, with the clients
+    assert (await answer(runtime, ChatContext(top_k=1))).startswith("from the runtime")
+    assert (await answer(runtime, ChatContext(resources=own))).startswith("from the run")  # an eval variant's own
+    with pytest.raises(ConfigurationError, match="clients in its run context"):
+        await answer(LocalRuntime(None), None)  # no process global to fall back on
 
 
 def test_the_run_log_uses_the_gateway_run_id_when_it_is_a_uuid():
@@ -543,19 +551,14 @@ class FailingSaver:
         return Saver()
 
 
-@contextlib.contextmanager
-def chat_resources(tmp_path) -> Iterator[Any]:
+def chat_resources(tmp_path, answer: str = "t0 t1 t2") -> Resources:
+    """Clients for the chat graph: a store with one passage and a model that always answers ``answer``."""
     from workbench.providers.llm import ModelRegistry
-    from workbench.resources import Resources, set_resources
     from workbench.testing import ScriptedChatModel
 
     settings = Settings(home=tmp_path, llm="fake")
-    model = ScriptedChatModel(default="t0 t1 t2")
-    previous = set_resources(Resources(settings, store=OneDocument(), models=ModelRegistry(settings, {"fake": model})))
-    try:
-        yield model
-    finally:
-        set_resources(previous)
+    model = ScriptedChatModel(default=answer)
+    return Resources(settings, store=OneDocument(), models=ModelRegistry(settings, {"fake": model}))
 
 
 def turn(text: str, session: str = "s1") -> GraphRun:
@@ -566,25 +569,24 @@ async def test_a_turn_whose_checkpoint_write_fails_ends_with_storage_unavailable
     tmp_path, caplog
 ):
     saver = FailingSaver(sqlite3.OperationalError("database or disk is full"))
-    runtime = LocalRuntime(saver, name="sqlite")
-    with chat_resources(tmp_path):
-        assert [kind async for kind, _ in runtime.stream(turn("first"))]
-        saver.fail = True
-        tokens = []
-        with pytest.raises(StorageUnavailable) as caught:
-            async for kind, part in runtime.stream(turn("second")):
-                if kind == "token":
-                    tokens.append(part.text)
-        assert tokens, "the answer streamed; saving it failed"
-        assert caught.value.code == "storage_unavailable" and "checkpoints.sqlite" in str(caught.value)
-        assert "/" not in str(caught.value).replace("read/", "") and "Error" not in str(caught.value)
-        assert [m.type for m in await runtime.messages("chat", "s1")] == ["human", "ai"], "no question without answer"
-        (check, leases) = await runtime.health()
-        assert (check.name, check.ok, leases.ok) == ("checkpoints", False, True)
-        saver.fail = False
-        assert [kind async for kind, _ in runtime.stream(turn("third"))]
-        assert [m.content for m in await runtime.messages("chat", "s1") if m.type == "human"] == ["first", "third"]
-        assert (await runtime.health())[0].ok
+    runtime = LocalRuntime(saver, name="sqlite", resources=chat_resources(tmp_path))
+    assert [kind async for kind, _ in runtime.stream(turn("first"))]
+    saver.fail = True
+    tokens = []
+    with pytest.raises(StorageUnavailable) as caught:
+        async for kind, part in runtime.stream(turn("second")):
+            if kind == "token":
+                tokens.append(part.text)
+    assert tokens, "the answer streamed; saving it failed"
+    assert caught.value.code == "storage_unavailable" and "checkpoints.sqlite" in str(caught.value)
+    assert "/" not in str(caught.value).replace("read/", "") and "Error" not in str(caught.value)
+    assert [m.type for m in await runtime.messages("chat", "s1")] == ["human", "ai"], "no question without answer"
+    (check, leases) = await runtime.health()
+    assert (check.name, check.ok, leases.ok) == ("checkpoints", False, True)
+    saver.fail = False
+    assert [kind async for kind, _ in runtime.stream(turn("third"))]
+    assert [m.content for m in await runtime.messages("chat", "s1") if m.type == "human"] == ["first", "third"]
+    assert (await runtime.health())[0].ok
     warnings = [r for r in caplog.records if r.levelname == "WARNING" and "checkpoints" in r.getMessage()]
     assert len(warnings) == 2 and "work again" in warnings[1].getMessage(), "one line when failing, one when back"
 
@@ -598,17 +600,16 @@ async def test_a_damaged_checkpoint_file_is_kept_and_every_session_turn_says_how
 
     damage(tmp_path / "checkpoints.sqlite")
     before = (tmp_path / "checkpoints.sqlite").read_bytes()
-    with chat_resources(tmp_path):
-        async with open_runtime(Settings(home=tmp_path)) as runtime:
-            with pytest.raises(StorageUnavailable, match="damaged") as caught:
-                async for _ in runtime.stream(turn("hello")):
-                    pass
-            assert "backup" in str(caught.value) and str(tmp_path) not in str(caught.value)
-            with pytest.raises(StorageUnavailable, match="damaged"):
-                await runtime.messages("chat", "s1")
-            checks = {c.name: c for c in await runtime.health()}
-            assert not checks["checkpoints"].ok and "damaged" in (checks["checkpoints"].reason or "")
-            assert checks["leases"].ok
+    async with open_runtime(chat_resources(tmp_path)) as runtime:
+        with pytest.raises(StorageUnavailable, match="damaged") as caught:
+            async for _ in runtime.stream(turn("hello")):
+                pass
+        assert "backup" in str(caught.value) and str(tmp_path) not in str(caught.value)
+        with pytest.raises(StorageUnavailable, match="damaged"):
+            await runtime.messages("chat", "s1")
+        checks = {c.name: c for c in await runtime.health()}
+        assert not checks["checkpoints"].ok and "damaged" in (checks["checkpoints"].reason or "")
+        assert checks["leases"].ok
     assert (tmp_path / "checkpoints.sqlite").read_bytes() == before, "the conversations' file is left as it was"
 
 
@@ -616,10 +617,9 @@ async def test_a_damaged_lease_file_is_moved_aside_and_made_again(tmp_path, capl
     from workbench.runtime import open_runtime
 
     damage(tmp_path / "sessions.sqlite")
-    with chat_resources(tmp_path):
-        async with open_runtime(Settings(home=tmp_path)) as runtime:
-            assert [kind async for kind, _ in runtime.stream(turn("hello"))]
-            assert all(check.ok for check in await runtime.health())
+    async with open_runtime(chat_resources(tmp_path)) as runtime:
+        assert [kind async for kind, _ in runtime.stream(turn("hello"))]
+        assert all(check.ok for check in await runtime.health())
     aside = list(tmp_path.glob("sessions.sqlite.damaged-*"))
     assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is no database")
     warnings = [r for r in caplog.records if r.levelname == "WARNING" and "lease" in r.getMessage()]
@@ -640,7 +640,7 @@ async def test_a_read_only_home_is_refused_with_what_to_do(tmp_path):
     from workbench.runtime import open_runtime
 
     with read_only(tmp_path), pytest.raises(StorageUnavailable, match="not writable") as caught:
-        async with open_runtime(Settings(home=tmp_path)):
+        async with open_runtime(Resources(Settings(home=tmp_path))):
             pass
     assert str(tmp_path) not in str(caught.value) and "WORKBENCH_HOME" in str(caught.value)
 
@@ -648,6 +648,6 @@ async def test_a_read_only_home_is_refused_with_what_to_do(tmp_path):
 async def test_the_in_process_runtime_reports_its_stores_healthy(tmp_path):
     from workbench.runtime import open_runtime
 
-    async with open_runtime(Settings(home=tmp_path)) as runtime:
+    async with open_runtime(Resources(Settings(home=tmp_path))) as runtime:
         assert [(c.name, c.ok) for c in await runtime.health()] == [("checkpoints", True), ("leases", True)]
     assert [(c.name, c.ok) for c in await LocalRuntime(None).health()] == [("checkpoints", True), ("leases", True)]

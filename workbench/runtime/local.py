@@ -26,7 +26,7 @@ from workbench.errors import StorageUnavailable
 from workbench.health import Check, failing, ok
 from workbench.reported_errors import ERROR_EVENT
 from workbench.resources import Resources
-from workbench.runtime.base import GraphName, GraphRun, GraphRuntime, RunPart, GraphToken
+from workbench.runtime.base import GraphName, GraphRun, GraphRuntime, GraphToken, RunPart
 from workbench.runtime.leases import MemoryLeases, SessionLeases
 from workbench.runtime.storage import checkpoints_unavailable
 
@@ -232,14 +232,3 @@ class LocalRuntime(GraphRuntime):
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def context_dict(context: Any) -> dict[str, Any] | None:
-    """A context dataclass as the JSON a remote run takes (unset fields left out: the graph's defaults apply)."""
-    if context is None:
-        return None
-    if dataclasses.is_dataclass(context) and not isinstance(context, type):
-        # Field by field (asdict would deep-copy the clients): the process's clients never leave it.
-        values = {f.name: getattr(context, f.name) for f in dataclasses.fields(context) if f.name != "resources"}
-        return {k: v for k, v in values.items() if v is not None}
-    return dict(context)

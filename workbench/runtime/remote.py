@@ -15,6 +15,9 @@
 - Audits (``background=True``) are background runs with a resumable stream, joined from the first event.
 - The server logs its runs to its run log with the graph's own callback, under the gateway's run id
   (metadata :data:`~workbench.runtime.base.GATEWAY_RUN_ID`).
+
+The SDK client it uses is :mod:`.remote_client`, a run's request and stream translation :mod:`.remote_stream`, and
+what the gateway logs of remote runs :mod:`.remote_runlog`.
 """
 
 from __future__ import annotations
@@ -22,50 +25,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import langgraph_sdk
-from langchain_core.messages import messages_from_dict
-from langgraph_sdk._async.http import HttpClient
-from langgraph_sdk._async.runs import RunsClient
-from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import ConflictError, NotFoundError
-from langgraph_sdk.schema import QueryParamTypes, StreamPart
 
 from workbench.errors import ProviderUnavailable
 from workbench.health import Check, failing, ok
-from workbench.reported_errors import ERROR_EVENT
-from workbench.runtime.base import (
-    GATEWAY_RUN_ID,
-    GraphFailed,
-    GraphName,
-    GraphRun,
-    GraphRuntime,
-    RunPart,
-    SessionBusy,
-    Token,
-)
-from workbench.runtime.errors import rebuilt
-from workbench.runtime.local import context_dict
+from workbench.runtime.base import GATEWAY_RUN_ID, GraphFailed, GraphName, GraphRun, GraphRuntime, RunPart, SessionBusy
+from workbench.runtime.remote_client import NoRejoin, connect, ended_already
+from workbench.runtime.remote_runlog import DROPPED, Dropped, GatewayEvents, log_dropped
+from workbench.runtime.remote_stream import LIVE, StreamCut, stream_run, with_messages
 
+__all__ = ["DROPPED", "RETRY_DROPPED_S", "UNREACHABLE", "NoRejoin", "RemoteRuntime", "thread_id", "with_messages"]
 log = logging.getLogger(__name__)
 
 THREADS = uuid.UUID("4f7c2b1e-9a53-4c1d-8f0e-6b2d7a9c3e51")
 """Namespace of the thread ids derived from sessions."""
-_MODES = {"messages": "messages-tuple", "custom": "custom", "values": "values"}
 _KNOWN_THREADS = 10_000
-_LIVE = ("pending", "running")
-MAX_STREAMS = 2_000
-DROPPED = (
-    "the LangGraph Server that runs the graphs dropped this run (it stopped, restarted or lost the connection); "
-    "the run is cancelled there and left out of the session's history: ask again once the server is back"
-)
 UNREACHABLE = (
     "the LangGraph Server that runs the graphs does not answer; start it (WORKBENCH_GRAPH_SERVER names it), "
     "or unset WORKBENCH_GRAPH_SERVER to run the graphs in this process"
@@ -79,137 +59,13 @@ def thread_id(graph: GraphName, session: str) -> str:
     return str(uuid.uuid5(THREADS, f"{graph}:{session}"))
 
 
-def with_messages(values: Any) -> Any:
-    """A state from the server with its ``messages`` as LangChain messages."""
-    if not isinstance(values, dict) or not isinstance(values.get("messages"), list):
-        return values
-    try:
-        messages = messages_from_dict([{"type": m["type"], "data": m} for m in values["messages"]])
-    except (KeyError, TypeError, ValueError):
-        return values
-    return {**values, "messages": messages}
-
-
-GATEWAY_SEQ = 1_000_000
-"""The gateway's events of a run are numbered from here, after the server's own events of the same run."""
-
-
-class GatewayEvents:
-    """What the gateway saw of one remote run, logged as ``gateway`` events under the run's id: the request, the
-    server's run id, the first token, and the end (status, parts, seconds)."""
-
-    def __init__(self, run_id: str) -> None:
-        self.run_id = run_id
-        self.seq = GATEWAY_SEQ
-        self.started = time.perf_counter()
-        self.parts: dict[str, int] = {}
-
-    def log(self, name: str, status: str = "ok", **detail: Any) -> None:
-        from workbench.runlog import get_runlog
-        from workbench.runlog.schema import EventRecord
-        from workbench.runlog.writer import utcnow
-
-        now = utcnow()
-        elapsed = round((time.perf_counter() - self.started) * 1000, 1)
-        record = EventRecord(self.run_id, self.seq, name, "gateway", now, now, elapsed, status, detail or None)
-        self.seq += 1
-        try:
-            get_runlog().log_records([record])
-        except Exception as exc:  # the protocol goes on without its log line
-            log.warning("gateway event of run %s not logged: %s", self.run_id, exc)
-
-    def saw(self, kind: str) -> None:
-        self.parts[kind] = self.parts.get(kind, 0) + 1
-        if kind == "token" and self.parts[kind] == 1:
-            self.log("first_token")
-
-    def end(self, status: str) -> None:
-        self.log("end", status, parts=self.parts)
-
-
-class NoRejoin(HttpClient):
-    """The SDK's HTTP client without its reconnects: a stream (or a ``cancel(wait=True)``) that breaks raises
-    instead of following the response's ``Location`` to the run, which a restarted server may be running again
-    from its start."""
-
-    def stream(
-        self,
-        path: str,
-        method: str,
-        *,
-        json: dict[str, Any] | None = None,
-        params: QueryParamTypes | None = None,
-        headers: Mapping[str, str] | None = None,
-        on_response: Callable[[httpx.Response], None] | None = None,
-    ) -> AsyncIterator[StreamPart]:
-        def first_response(response: httpx.Response) -> None:
-            response.headers.pop("location", None)  # nothing to rejoin
-            if on_response is not None:
-                on_response(response)
-
-        return super().stream(path, method, json=json, params=params, headers=headers, on_response=first_response)
-
-    async def request_reconnect(
-        self,
-        path: str,
-        method: str,
-        *,
-        json: dict[str, Any] | None = None,
-        params: QueryParamTypes | None = None,
-        headers: Mapping[str, str] | None = None,
-        on_response: Callable[[httpx.Response], None] | None = None,
-        reconnect_limit: int = 5,
-    ) -> Any:
-        return await super().request_reconnect(
-            path, method, json=json, params=params, headers=headers, on_response=on_response, reconnect_limit=0
-        )
-
-
-@contextlib.contextmanager
-def ended_already() -> Iterator[None]:
-    """Ignore the server's answer that a run is not there, or not running any more, to a cancel or a delete (its
-    404 and 409 come as the SDK's typed errors, or as plain ``HTTPStatusError`` from ``cancel(wait=True)``)."""
-    try:
-        yield
-    except httpx.HTTPStatusError as exc:
-        if exc.response.status_code not in (404, 409):
-            raise
-
-
-class StreamCut(Exception):
-    """A run's stream closed cleanly, but the run did not end well (its server stopped, or interrupted it)."""
-
-
-@dataclass
-class Dropped:
-    """A run whose stream broke: the client was told it failed; the server may still run it, or run it again."""
-
-    thread: str
-    gateway_run: str
-    graph: GraphName
-    session: str | None
-    server_run: str | None
-
-
 class RemoteRuntime(GraphRuntime):
     kind = "remote"
 
     def __init__(self, url: str, api_key: str | None = None, *, timeout_s: float = 10.0, read_s: float = 300.0):
         self.url = url
         self.timeout_s = timeout_s
-        headers = {"User-Agent": f"langgraph-sdk-py/{langgraph_sdk.__version__}"}
-        if api_key:
-            headers["x-api-key"] = api_key
-        http = httpx.AsyncClient(
-            base_url=url,
-            # Each running turn holds one streaming connection: httpx's default pool (100) would make the 101st
-            # wait; the gateway's own turn limits bound them instead.
-            transport=httpx.AsyncHTTPTransport(retries=2, limits=httpx.Limits(max_connections=MAX_STREAMS)),
-            timeout=httpx.Timeout(timeout_s, read=read_s),
-            headers=headers,
-        )
-        self.client = LangGraphClient(http)
-        self.client.runs = RunsClient(NoRejoin(http))
+        self.client = connect(url, api_key, timeout_s=timeout_s, read_s=read_s)
         self._threads: OrderedDict[str, None] = OrderedDict()
         self._on_server: OrderedDict[str, None] = OrderedDict()
         """Gateway run ids of recent runs the server created (and logs itself)."""
@@ -294,7 +150,7 @@ class RemoteRuntime(GraphRuntime):
             tid = await self._thread(run)
             events.log("request", thread_id=tid)
             sent = True
-            async for kind, part in self._parts(run, tid, created):
+            async for kind, part in stream_run(self.client, run, tid, created, timeout_s=self.timeout_s):
                 if created.get("run_id") and run.run_id not in self._on_server:
                     self._remember(run.run_id)
                     events.log("created", server_run_id=str(created["run_id"]))
@@ -333,75 +189,6 @@ class RemoteRuntime(GraphRuntime):
         self._on_server[run_id] = None
         while len(self._on_server) > _KNOWN_THREADS:
             self._on_server.popitem(last=False)
-
-    async def _parts(self, run: GraphRun, tid: str, created: dict[str, Any]) -> AsyncIterator[RunPart]:
-        metadata = {**run.metadata, GATEWAY_RUN_ID: run.run_id}
-        modes = [_MODES[mode] for mode in run.stream_mode]
-        if "custom" not in modes:
-            modes.append("custom")  # errors the graph reports travel there
-        options: dict[str, Any] = {
-            "input": run.input,
-            "context": context_dict(run.context),
-            "stream_mode": modes,
-            "metadata": metadata,
-            "multitask_strategy": "reject",
-            "if_not_exists": "create",  # a thread the server lost (a restarted dev server) is made again
-            "durability": run.durability,
-        }
-        if run.background:
-            made = await self.client.runs.create(tid, run.graph, stream_resumable=True, **options)
-            created["run_id"] = made["run_id"]
-            stream = self.client.runs.join_stream(tid, made["run_id"], last_event_id="-1")
-        else:
-            stream = self.client.runs.stream(
-                tid, run.graph, on_disconnect="cancel", on_run_created=lambda meta: created.update(meta), **options
-            )
-        reported: dict[str, Any] | None = None
-        async for part in stream:
-            event, data = part.event, part.data
-            if event == "messages" and isinstance(data, list | tuple) and len(data) == 2:
-                message, meta = data
-                content = message.get("content") if isinstance(message, dict) else None
-                if message.get("type") == "AIMessageChunk" and isinstance(content, str) and content:
-                    yield "token", Token(str(meta.get("langgraph_node") or ""), content)
-            elif event == "custom":
-                if isinstance(data, dict) and data.get("type") == ERROR_EVENT:
-                    reported = data
-                else:
-                    yield "custom", data
-            elif event == "values":
-                yield "values", with_messages(data)
-            elif event == "metadata" and isinstance(data, dict) and data.get("run_id"):
-                created.setdefault("run_id", data["run_id"])
-            elif event == "error":
-                raise self._failure(run, data, reported)
-        server_run = created.get("run_id")
-        if server_run is not None and not await self._ended(tid, str(server_run)):
-            raise StreamCut("the stream ended before the run did")
-
-    async def _ended(self, tid: str, server_run: str) -> bool:
-        """Whether the run whose stream just closed without an error ended well: a server stopped gracefully closes
-        the streams of the runs it interrupts as cleanly as those of finished ones (and may run them again)."""
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                info = await self.client.runs.get(tid, server_run)
-                if info.get("status") in _LIVE:  # finishing: its status follows its stream
-                    await self.client.runs.join(tid, server_run)
-                    info = await self.client.runs.get(tid, server_run)
-        except (httpx.HTTPError, TimeoutError) as exc:
-            log.debug("run %s: its end is not known (%s)", server_run, exc)
-            return False
-        return info.get("status") == "success"
-
-    @staticmethod
-    def _failure(run: GraphRun, data: Any, reported: dict[str, Any] | None) -> BaseException:
-        if reported is not None:
-            return rebuilt(reported)
-        name = data.get("error") if isinstance(data, dict) else None
-        if name == "TimeoutError":
-            return TimeoutError()
-        log.error("run %s failed on the LangGraph Server: %s", run.run_id, data)
-        return GraphFailed(str(name or "error"))
 
     async def _cancel(self, tid: str, server_run: str | None, gateway_run: str) -> None:
         """Cancel the run and wait until it stopped (found by its gateway id when its own is not known yet)."""
@@ -467,7 +254,7 @@ class RemoteRuntime(GraphRuntime):
             for item in await self.client.runs.list(tid, limit=20):
                 if (item.get("metadata") or {}).get(GATEWAY_RUN_ID) == gateway_run:
                     self._remember(gateway_run)
-                    return str(item["run_id"]) if not live or item.get("status") in _LIVE else None
+                    return str(item["run_id"]) if not live or item.get("status") in LIVE else None
         return None
 
     async def state(self, graph: GraphName, thread: str) -> dict[str, Any]:
@@ -495,26 +282,3 @@ class RemoteRuntime(GraphRuntime):
             )
         with contextlib.suppress(Exception):
             await self.client.http.client.aclose()
-
-
-def log_dropped(dropped: Dropped) -> None:
-    """Write the run-log row of a dropped run as the client saw it: an error (a rerun on the server may have logged
-    it running, ok or aborted; its other fields are kept)."""
-    from workbench.runlog import get_runlog
-    from workbench.runlog.schema import RUN_COLUMNS, RunRecord
-    from workbench.runlog.writer import utcnow
-
-    runlog = get_runlog()
-    try:
-        row = runlog.get_run(dropped.gateway_run)
-    except Exception as exc:  # the row stays as the server left it
-        log.warning("the run log row of dropped run %s is not corrected: %s", dropped.gateway_run, exc)
-        return
-    fields: dict[str, Any] = (
-        {name: row[name] for name in RUN_COLUMNS if name in row}
-        if row is not None
-        else {"run_id": dropped.gateway_run, "graph": dropped.graph, "session_id": dropped.session, "output": ""}
-    )
-    fields.update(status="error", error=DROPPED, ended_at=fields.get("ended_at") or utcnow())
-    fields.setdefault("started_at", fields["ended_at"])
-    runlog.log_run(RunRecord(**fields))

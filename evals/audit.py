@@ -33,7 +33,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from graphs.repo_audit import NO_MODEL, builder
+from graphs.repo_audit import builder
 from graphs.repo_audit_state import AuditContext, AuditInput
 from workbench.audit.benchmark import Case as BenchmarkCase
 from workbench.audit.benchmark import load_cases, locate, reported
@@ -136,10 +136,9 @@ class AuditSuite:
         settings = resources.settings
         knobs = self.knobs(variant, settings)
         model = str(knobs["model"] or "none").strip()
-        resolved = "none"
-        if model.lower() not in NO_MODEL:
-            choice = await asyncio.to_thread(resources.models.choose, model)
-            resolved = "none" if choice.spec.split("/")[0] in NO_MODEL else choice.spec
+        resolved = await asyncio.to_thread(resources.models.resolve, model, "triage") or "none"
+        if resolved != "none":
+            await asyncio.to_thread(resources.models.choose, model, "triage")  # loads it now, not in the first case
         uris = [
             await asyncio.to_thread(register_prompt, settings, name, text, PROMPT_VERSION)
             for name, text in PROMPTS.items()

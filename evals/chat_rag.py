@@ -44,7 +44,6 @@ from workbench.evals import metrics
 from workbench.evals.cases import load_promoted
 from workbench.evals.suite import Case, CaseResult, Variant, mean, percentile
 from workbench.evals.tracking import register_prompt
-from workbench.providers.llm import resolve_spec
 from workbench.providers.llm_extractive import LABEL, NOT_FOUND
 from workbench.resources import Resources
 from workbench.runtime import LocalRuntime
@@ -52,7 +51,6 @@ from workbench.services import SAMPLE_CORPUS, index_corpus_if_empty
 from workbench.settings import Settings
 
 DATASET = Path(__file__).resolve().parents[1] / "datasets" / "qa.jsonl"
-CAPABLE_PROVIDERS = ("openai/", "groq/")
 #: Per-case metric -> the run's metric (their mean over the cases that have it).
 MEANS = {
     "recall_at_k": "recall_at_k",
@@ -201,7 +199,7 @@ class ChatRagSuite:
             _, prompts = await asyncio.to_thread(_agent_setup, agent, variant, extra)
         choice = await asyncio.to_thread(resources.models.choose, knobs["model"])
         uris = [register_prompt(settings, p.name, mlflow_template(p), p.version) for p in prompts]
-        judge = _judge_spec(knobs["judge_model"], settings)
+        judge = resources.models.resolve(knobs["judge_model"], "judge")
         if judge is not None:
             await asyncio.to_thread(resources.models.choose, judge)  # fails now, not on every case
             uris.append(register_prompt(settings, metrics.JUDGE_NAME, metrics.JUDGE_TEMPLATE, metrics.JUDGE_VERSION))
@@ -323,19 +321,6 @@ async def _ensure_corpus(resources: Resources, collection: str) -> int:
     if count is None:
         raise ConfigurationError(f"collection {collection!r} does not exist and there is no corpus to index into it")
     return count
-
-
-def _judge_spec(spec: str | None, settings: Settings) -> str | None:
-    """The judge's concrete model spec, or None for no judge. ``auto`` judges only with a cloud model; the
-    extractive baseline cannot judge at all."""
-    if not spec:
-        return None
-    concrete = resolve_spec(spec, settings)
-    if spec.strip() == "auto" and not concrete.startswith(CAPABLE_PROVIDERS):
-        return None
-    if concrete == "extractive":
-        raise ConfigurationError("the extractive baseline cannot judge answers; set judge_model to a chat model")
-    return concrete
 
 
 async def _judge(

@@ -48,7 +48,6 @@ from workbench.audit.models import AGENTS, AgentName, AgentResult, AuditReport
 from workbench.audit.prompts import PROMPT_VERSION
 from workbench.audit.safety import TargetError, check_ref, check_target, check_task_id
 from workbench.errors import WorkbenchError
-from workbench.providers.llm import offline_spec, resolve_spec
 from workbench.reported_errors import reports_errors
 from workbench.resources import Resources
 from workbench.runlog.callback import RUNLOG_EVENT
@@ -56,7 +55,6 @@ from workbench.settings import Settings
 
 log = logging.getLogger(__name__)
 
-NO_MODEL = frozenset({"none", "off", "extractive"})
 TRIAGE_MAX_TOKENS = 160
 
 
@@ -159,33 +157,15 @@ def fan_out(state: AuditState, runtime: Runtime[AuditContext]) -> list[Send] | s
     return jobs or "aggregate"
 
 
-def _triage_request(ctx: AuditContext, resources: Resources) -> str | None:
-    """The model spec triage asks for, or None when triage is off for this run."""
-    chosen = ctx.model or resources.settings.audit_model
-    spec = (chosen or resources.settings.llm or "auto").strip()
-    if spec.lower() in NO_MODEL:
-        return None
-    if not chosen and spec == "auto" and resolve_spec(spec, resources.settings) == offline_spec(resources.settings):
-        # No cloud model here: the bundled 135M model's verdicts are mostly "uncertain" and cost 4-10 s each on
-        # two cores, so triage by it is opt-in (WORKBENCH_AUDIT_MODEL=local/smollm2-135m or a run's model).
-        return None
-    return spec
-
-
 def _triage_spec(ctx: AuditContext, resources: Resources) -> str | None:
-    """The concrete ``provider/model`` triage runs on (what the run's row names), or None."""
-    spec = _triage_request(ctx, resources)
-    concrete = resources.models.concrete(spec) if spec is not None else None
-    return None if concrete is None or concrete.split("/")[0] in NO_MODEL else concrete
+    """The concrete ``provider/model`` triage runs on (what the run's row names), or None when triage is off."""
+    return resources.models.resolve(ctx.model, "triage")
 
 
 def _triage_model(ctx: AuditContext, resources: Resources) -> BaseChatModel | None:
-    spec = _triage_request(ctx, resources)
-    if spec is None:
+    if _triage_spec(ctx, resources) is None:
         return None
-    choice = resources.models.choose(spec)
-    if choice.spec.split("/")[0] in NO_MODEL:  # "auto" resolved to the extractive baseline: no model here
-        return None
+    choice = resources.models.choose(ctx.model, "triage")
     fields = type(choice.model).model_fields  # short, deterministic answers: a verdict line and a sentence or two
     knobs = {k: v for k, v in {"temperature": 0.0, "max_tokens": TRIAGE_MAX_TOKENS}.items() if k in fields}
     model = choice.model.model_copy(update=knobs)

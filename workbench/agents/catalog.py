@@ -6,6 +6,7 @@ with them and cannot run. The folder is ``agents/`` of the project, or ``WORKBEN
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -73,8 +74,14 @@ def read(
 
 def agents(folder: Path | None = None) -> list[Agent]:
     """Every spec of the agents folder, by file name (a broken one carries its problems; of two files with one
-    name, the second is refused)."""
+    name, the second is refused). The specs are read and checked once per change of the folder's files or of what
+    they refer to (:func:`registry.fingerprint`), not on every call: a turn of an agent checks it for free."""
     folder = folder or agents_dir()
+    return list(_checked(folder, registry.fingerprint(folder)))
+
+
+@functools.lru_cache(maxsize=8)
+def _checked(folder: Path, fingerprint: tuple[object, ...]) -> tuple[Agent, ...]:
     owners = registry.spec_names(folder)
     known = registry.known(folder)  # read once for every file, not once per file
     names = {path: name for name, path in owners.items()}
@@ -88,7 +95,7 @@ def agents(folder: Path | None = None) -> list[Agent]:
             )
             continue
         found.append(agent if agent.ok else Agent(names.get(path, path.stem), path, agent.digest, None, agent.problems))
-    return found
+    return tuple(found)
 
 
 def names(folder: Path | None = None) -> list[str]:
@@ -99,11 +106,10 @@ def names(folder: Path | None = None) -> list[str]:
 def require(name: str, folder: Path | None = None) -> Agent:
     """The agent called `name`, ready to run; :class:`ConfigurationError` naming the choices otherwise."""
     folder = folder or agents_dir()
-    path = registry.spec_names(folder).get(name)
-    if path is None:
+    agent = next((a for a in agents(folder) if a.name == name), None)  # the first file of a name owns it
+    if agent is None:
         choices = ", ".join(names(folder)) or "none: add a spec to agents/"
         raise ConfigurationError(f"unknown agent {name[:64]!r}; choose one of {choices}")
-    agent = read(path, folder)
     if not agent.ok:
         raise ConfigurationError(
             f"agent {name!r} has {len(agent.problems)} problem(s) in its spec; see the Agents tab or "

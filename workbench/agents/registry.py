@@ -33,6 +33,7 @@ MODELS_FILE = Path(__file__).with_name("models.yaml")
 PROMPTS_FILE = Path(__file__).with_name("prompts.yaml")
 AGENTS_DIR = Path(__file__).resolve().parents[2] / "agents"
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+_TOOLS_ENV = "WORKBENCH_AGENT_TOOLS"
 _tools: dict[str, BaseTool] = {t.name: t for t in TOOLS}
 
 
@@ -66,7 +67,7 @@ def tools(environ: Mapping[str, str] | None = None) -> dict[str, BaseTool]:
     ``WORKBENCH_AGENT_TOOLS`` names (``package.module:attribute`` entries, comma-separated, imported on use)."""
     environ = os.environ if environ is None else environ
     table = dict(_tools)
-    for entry in filter(None, (e.strip() for e in environ.get("WORKBENCH_AGENT_TOOLS", "").split(","))):
+    for entry in filter(None, (e.strip() for e in environ.get(_TOOLS_ENV, "").split(","))):
         table.update({t.name: t for t in [_import_tool(entry)]})
     return table
 
@@ -89,6 +90,29 @@ def register_tool(tool: BaseTool) -> None:
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", tool.name):
         raise ValueError(f"tool name {tool.name!r}: use lower snake case")
     _tools[tool.name] = tool
+
+
+def fingerprint(folder: Path = AGENTS_DIR) -> tuple[object, ...]:
+    """What a check of the specs of `folder` depends on, cheap to read (no file is parsed): each spec file's name,
+    size and modification time, the registry files', the environment's model and tool settings and the tools
+    registered in code. Equal fingerprints give equal results, so the catalog checks the specs once per change."""
+
+    def stamp(path: Path) -> tuple[str, int, int]:
+        try:
+            stat = path.stat()
+        except OSError:
+            return (path.name, -1, -1)
+        return (path.name, stat.st_mtime_ns, stat.st_size)
+
+    settings = sorted((k, v) for k, v in os.environ.items() if k.startswith("WORKBENCH_MODEL_") or k == _TOOLS_ENV)
+    return (
+        str(folder),
+        tuple(stamp(path) for path in spec_files(folder)),
+        stamp(MODELS_FILE),
+        stamp(PROMPTS_FILE),
+        tuple(settings),
+        tuple(sorted(_tools)),
+    )
 
 
 def spec_files(folder: Path = AGENTS_DIR) -> list[Path]:

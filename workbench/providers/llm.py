@@ -29,8 +29,12 @@ FAKE_MODELS: dict[str, dict] = {
     "stream": {"token_delay_s": 0.01, "default": " ".join(f"t{i}" for i in range(100))},
     "slow": {"token_delay_s": 0.05, "default": " ".join(f"word{i}" for i in range(400)) + " [1]."},
 }
-Purpose = Literal["chat", "voice"]
-"""What a model answers: ``auto`` picks a faster bundled model for voice turns."""
+Purpose = Literal["chat", "voice", "triage", "judge"]
+"""What a model is for. ``auto`` picks a faster bundled model for voice turns; triage (an audit's verdicts on its
+findings) and judging (scoring an eval's answers) may run without one (see :meth:`ModelRegistry.resolve`)."""
+OFF = frozenset({"none", "off", "extractive"})
+"""Specs that turn the optional purposes (triage, judge) off: the extractive baseline writes no verdicts."""
+CLOUD_PROVIDERS = ("openai/", "groq/")
 CHOICES = '"auto", "openai/<model>", "groq/<model>", "local/<bundled model>", "extractive"'
 #: What a cloud model's name may look like (it is sent to the provider, never used as a path).
 _CLOUD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,99}")
@@ -197,25 +201,68 @@ class ModelRegistry:
                 self._built.popitem(last=False)
             return model
 
-    def check(self, spec: str | None = None) -> str:
-        """``spec`` (default: the configured model) if it can be served here; raises like :func:`check_spec`."""
+    def resolve(self, spec: str | None = None, purpose: Purpose = "chat") -> str | None:
+        """The ``provider/model`` that serves ``spec`` for ``purpose`` here, unbuilt: every caller chooses its model
+        through this. Raises :class:`ConfigurationError` (no such model) or :class:`ProviderUnavailable` (a cloud
+        provider that is not configured) before anything loads.
+
+        - chat, voice: ``spec``, else the configured model (``WORKBENCH_LLM``); ``auto`` as :func:`resolve_spec`
+          says for the purpose (a voice turn's bundled model is the faster one).
+        - triage: ``spec``, else ``WORKBENCH_AUDIT_MODEL``, else the configured model; None (no triage) for
+          ``none``/``off``/``extractive``, and for an ``auto`` nobody chose that has only the bundled models: their
+          verdicts are mostly "uncertain" and cost seconds each on two cores, so triage by them is opt-in.
+        - judge: None without ``spec``; ``auto`` judges with a cloud model only; the extractive baseline cannot.
+        """
+        if purpose == "triage":
+            chosen = (spec or self._settings.audit_model or "").strip()
+            requested = chosen or (self._settings.llm or "auto").strip()
+            if requested.lower() in OFF:
+                return None
+            concrete = self._concrete(requested, "chat")
+            unchosen_offline = not chosen and requested == "auto" and not concrete.startswith(CLOUD_PROVIDERS)
+            return None if unchosen_offline or concrete.split("/")[0] in OFF else concrete
+        if purpose == "judge":
+            if not spec:
+                return None
+            concrete = self._concrete(spec, "chat")
+            if spec.strip() == "auto" and not concrete.startswith(CLOUD_PROVIDERS):
+                return None
+            if concrete == "extractive":
+                raise ConfigurationError(
+                    "the extractive baseline cannot judge answers; set judge_model to a chat model"
+                )
+            return concrete
+        return self._concrete(spec, purpose)
+
+    def _concrete(self, spec: str | None, purpose: Purpose) -> str:
         requested = (spec or self._settings.llm).strip()
-        return requested if requested in self._registered else check_spec(requested, self._settings)
+        if requested in self._registered:
+            return requested
+        return resolve_spec(check_spec(requested, self._settings), self._settings, purpose)
+
+    def check(self, spec: str | None = None) -> str:
+        """``spec`` (default: the configured model), if :meth:`resolve` can serve it."""
+        requested = (spec or self._settings.llm).strip()
+        self.resolve(requested)
+        return requested
 
     def concrete(self, spec: str | None = None, purpose: Purpose = "chat") -> str:
-        """The ``provider/model`` that :meth:`choose` would serve ``spec`` with (``auto`` resolved), unbuilt."""
-        requested = self.check(spec)
-        return requested if requested in self._registered else resolve_spec(requested, self._settings, purpose)
+        """What :meth:`resolve` answers for a chat or voice turn."""
+        return self._concrete(spec, purpose)
 
     def choose(self, spec: str | None = None, purpose: Purpose = "chat") -> ModelChoice:
-        """Resolve ``spec`` (default: the configured model) and return the model that serves it."""
-        requested = self.check(spec)
-        if requested in self._registered:
-            return ModelChoice(requested, self._registered[requested])
-        concrete = resolve_spec(requested, self._settings, purpose)
+        """The model :meth:`resolve` names, built (once, then shared); for a purpose that resolves to no model,
+        :class:`ConfigurationError`."""
+        concrete = self.resolve(spec, purpose)
+        if concrete is None:
+            raise ConfigurationError(f"no {purpose} model is configured; name one")
+        if concrete in self._registered:
+            return ModelChoice(concrete, self._registered[concrete])
+        default = self._settings.audit_model if purpose == "triage" else None
+        requested = (spec or default or self._settings.llm or "auto").strip()
         model = self._get(concrete)
         fallback = None
-        if requested == "auto" and concrete.split("/")[0] in {"openai", "groq"}:
+        if requested == "auto" and concrete.startswith(CLOUD_PROVIDERS):
             fallback = self._get(offline_spec(self._settings, purpose))
         return ModelChoice(concrete, model, fallback)
 

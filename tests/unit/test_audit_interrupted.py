@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from tests.unit.test_audit_tasks import task_manager
 from workbench.audit import tasks as tasks_module
 from workbench.audit.models import AuditReport
 from workbench.audit.records import STOPPED_QUEUED, STOPPED_RUNNING
-from workbench.audit.tasks import TaskManager
-from workbench.resources import Resources, set_resources
+from workbench.resources import Resources
 from workbench.runlog import RunLog
 from workbench.runlog.schema import AgentLogRecord, TaskRecord
 from workbench.settings import Settings
@@ -36,9 +36,7 @@ def settings(tmp_path: Path):
         llm="extractive",
         audit_max_concurrent=1,
     )
-    previous = set_resources(Resources(settings))
-    yield settings
-    set_resources(previous)
+    return settings
 
 
 class HangingAudit:
@@ -61,7 +59,7 @@ async def test_a_stop_tells_running_and_queued_tasks_apart(settings: Settings, t
     monkeypatch.setattr(tasks_module, "run_audit", audit)
     runlog = RunLog(tmp_path / "runs.duckdb")
     try:
-        manager = TaskManager(settings, runlog)
+        manager = task_manager(Resources(settings), runlog)
         repo = str(tmp_path / "repos" / "clean-lib")
         running = manager.create(repo, agents=["explorer", "security"])
         await audit.running.wait()
@@ -116,7 +114,7 @@ async def test_a_killed_processs_tasks_read_back_settled_and_closed(settings: Se
 
     runlog = RunLog(tmp_path / "runs.duckdb")  # its recovery marks both interrupted
     try:
-        manager = TaskManager(settings, runlog)
+        manager = task_manager(Resources(settings), runlog)
         assert await manager.start() == 2
         ran, waited = await manager.status(running.task_id), await manager.status(queued.task_id)
         assert ran is not None and waited is not None
@@ -150,7 +148,7 @@ async def test_a_task_cancelled_before_its_runner_ran_still_ends(
     monkeypatch.setattr(tasks_module, "run_audit", HangingAudit())
     runlog = RunLog(tmp_path / "runs.duckdb")
     try:
-        manager = TaskManager(settings, runlog)
+        manager = task_manager(Resources(settings), runlog)
         task = manager.create(str(tmp_path / "repos" / "clean-lib"), agents=["explorer"])
         assert await manager.cancel(task.record.task_id)  # no await between: its runner never started
         why = "the task was cancelled before it started"

@@ -24,8 +24,9 @@ from workbench.audit.models import AuditReport
 from workbench.audit.runner import run_audit
 from workbench.audit.safety import TargetError, check_task_id
 from workbench.audit.tasks import TaskManager, TooManyTasks
-from workbench.resources import Resources, set_resources
+from workbench.resources import Resources
 from workbench.runlog import RunLog, RunRecord
+from workbench.runtime import LocalRuntime
 from workbench.server.dependencies import get_task_manager
 from workbench.server.routes_tasks import router
 from workbench.settings import Settings
@@ -53,9 +54,7 @@ def resources(tmp_path: Path, root: Path):
         audit_max_concurrent=1,
         audit_tasks_kept=3,
     )
-    previous = set_resources(active := Resources(settings))
-    yield active
-    set_resources(previous)
+    return Resources(settings)
 
 
 @pytest.fixture
@@ -63,6 +62,17 @@ async def runlog(tmp_path: Path):
     log = RunLog(tmp_path / "runs.duckdb")
     yield log
     log.close()
+
+
+def task_manager(resources: Resources, runlog: RunLog) -> TaskManager:
+    """A task manager whose audits run in this process on ``resources``."""
+    return TaskManager(resources.settings, runlog, runtime=LocalRuntime(None, resources=resources))
+
+
+async def audit(resources: Resources, request: dict[str, Any]) -> AuditReport:
+    """One audit run in this process on ``resources``, its events dropped."""
+    runtime = LocalRuntime(None, resources=resources)
+    return await run_audit(request, lambda event: None, runtime=runtime, settings=resources.settings)
 
 
 # -- task ids ----------------------------------------------------------------------------------------------------
@@ -87,16 +97,16 @@ async def test_the_graph_refuses_a_path_as_task_id_before_touching_files(resourc
     monkeypatch.setattr(repo_audit, "check_target", lambda *a: touched.append("check_target"))
     monkeypatch.setattr(repo_audit, "clone_target", lambda *a, **k: touched.append("clone"))
     with pytest.raises(TargetError) as refused:
-        await run_audit({"repo": str(root / "clean-lib"), "task_id": bad}, lambda event: None)
+        await audit(resources, {"repo": str(root / "clean-lib"), "task_id": bad})
     assert refused.value.code == "invalid_task_id"
     assert touched == []
     assert not resources.settings.audit_path.exists() and not (tmp_path / "home" / "escaped").exists()
 
 
 async def test_the_dashed_form_is_normalised_and_an_empty_id_gets_a_fresh_one(resources, root):
-    report = await run_audit({"repo": str(root / "clean-lib"), "task_id": DASHED}, lambda event: None)
+    report = await audit(resources, {"repo": str(root / "clean-lib"), "task_id": DASHED})
     assert report.task_id == HEX
-    fresh = await run_audit({"repo": str(root / "clean-lib"), "task_id": ""}, lambda event: None)
+    fresh = await audit(resources, {"repo": str(root / "clean-lib"), "task_id": ""})
     assert check_task_id(fresh.task_id) == fresh.task_id != HEX
 
 
@@ -108,12 +118,12 @@ def test_cleanup_never_reaches_outside_the_audit_folder(resources, tmp_path):
         victim.mkdir(parents=True)
         (victim / "keep.txt").write_text("mine")
     for bad in ["../victim", str(tmp_path / "elsewhere"), "..", "", "."]:
-        repo_audit.cleanup(bad)
+        repo_audit.cleanup(bad, resources.settings)
         with pytest.raises(TargetError):
-            repo_audit._checkout_dir(bad)
+            repo_audit._checkout_dir(bad, resources.settings)
     assert all((victim / "keep.txt").exists() for victim in victims) and audit_path.is_dir()
     (audit_path / HEX).mkdir()
-    repo_audit.cleanup(DASHED)
+    repo_audit.cleanup(DASHED, resources.settings)
     assert not (audit_path / HEX).exists()
 
 
@@ -146,7 +156,7 @@ def fake(monkeypatch) -> FakeAudits:
 
 
 async def test_a_task_beyond_the_queue_limit_is_refused_while_the_others_wait(resources, runlog, root, fake):
-    manager = TaskManager(resources.settings, runlog)
+    manager = task_manager(resources, runlog)
     repo = str(root / "clean-lib")
     running = manager.create(repo)
     await fake.running.wait()
@@ -169,7 +179,7 @@ async def test_finished_tasks_beyond_the_limit_leave_memory_and_are_served_from_
     resources, runlog, root, fake
 ):
     fake.gate.set()
-    manager = TaskManager(resources.settings, runlog)
+    manager = task_manager(resources, runlog)
     finished = []
     for _ in range(resources.settings.audit_tasks_kept + 2):
         task = manager.create(str(root / "clean-lib"))
@@ -192,7 +202,7 @@ async def test_finished_tasks_beyond_the_limit_leave_memory_and_are_served_from_
 async def test_an_unexpected_failure_is_reported_without_its_class_or_paths(resources, runlog, root, fake, caplog):
     fake.gate.set()
     fake.error = RuntimeError("boom in /srv/secret/checkout")
-    manager = TaskManager(resources.settings, runlog)
+    manager = task_manager(resources, runlog)
     task = manager.create(str(root / "clean-lib"))
     assert task.runner is not None
     with caplog.at_level(logging.ERROR, logger="workbench.audit.tasks"):
@@ -210,7 +220,7 @@ async def test_an_unexpected_failure_is_reported_without_its_class_or_paths(reso
 async def test_the_projects_own_errors_keep_their_code_and_message(resources, runlog, root, fake):
     fake.gate.set()
     fake.error = CloneError("clone_timeout", "The checkout took longer than audit_clone_timeout_s.")
-    manager = TaskManager(resources.settings, runlog)
+    manager = task_manager(resources, runlog)
     task = manager.create(str(root / "clean-lib"))
     assert task.runner is not None
     await task.runner
@@ -259,7 +269,7 @@ async def test_reading_tasks_while_the_run_log_is_held_elsewhere_never_stalls_th
     """The reads wait for the run log's writer (flush) and DuckDB's file lock off the loop: the loop keeps ticking."""
     path = tmp_path / "held.duckdb"
     runlog = RunLog(path, lock_timeout=0.5)
-    manager = TaskManager(resources.settings, runlog)
+    manager = task_manager(resources, runlog)
     await manager.start()
     holder = await asyncio.create_subprocess_exec(
         sys.executable, "-c", HOLD_FILE, str(path), "3", stdout=asyncio.subprocess.PIPE

@@ -21,7 +21,7 @@ from qdrant_client import QdrantClient
 
 from workbench.providers.edge_store import EdgeStore
 from workbench.providers.qdrant_store import QdrantStore
-from workbench.testing_embeddings import FakeEmbeddings
+from workbench.providers.fake_embeddings import FakeEmbeddings
 
 REMOTE_URL = os.environ.get("WORKBENCH_TEST_QDRANT_URL")
 

@@ -12,7 +12,7 @@ from langchain_core.embeddings import Embeddings
 from workbench.errors import ConfigurationError, ProviderUnavailable
 from workbench.providers.embeddings import load_embeddings
 from workbench.settings import Settings
-from workbench.testing_embeddings import FakeEmbeddings
+from workbench.providers.fake_embeddings import FakeEmbeddings
 
 TEXTS = [
     "How do I install the workbench?",

@@ -16,7 +16,7 @@ from workbench.providers.qdrant_store import QdrantStore, build_filter
 from workbench.providers.sparse import token_index
 from workbench.providers.stores import open_store
 from workbench.settings import Settings
-from workbench.testing_embeddings import FakeEmbeddings
+from workbench.providers.fake_embeddings import FakeEmbeddings
 
 if TYPE_CHECKING:
     from conftest import StoreUnderTest  # tests/contract/conftest.py
@@ -332,7 +332,7 @@ def test_a_second_process_cannot_open_an_edge_store_and_is_told_why(tmp_path) ->
     store.upsert("docs", CHUNKS)
     code = (
         "import sys; from pathlib import Path; from workbench.providers.edge_store import EdgeStore\n"
-        "from workbench.testing_embeddings import FakeEmbeddings\n"
+        "from workbench.providers.fake_embeddings import FakeEmbeddings\n"
         "try:\n    EdgeStore(Path(sys.argv[1]), FakeEmbeddings())\nexcept Exception as e:\n    print(e); sys.exit(3)"
     )
     try:

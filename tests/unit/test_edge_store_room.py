@@ -15,7 +15,7 @@ from workbench.documents import Chunk
 from workbench.errors import StorageUnavailable
 from workbench.providers import edge_store
 from workbench.providers.edge_store import EdgeStore, unbacked_bytes
-from workbench.testing_embeddings import FakeEmbeddings
+from workbench.providers.fake_embeddings import FakeEmbeddings
 
 Usage = namedtuple("Usage", "total used free")
 MB = 2**20

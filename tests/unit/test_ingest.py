@@ -13,7 +13,7 @@ from workbench.errors import IngestError
 from workbench.ingest import IngestProgress, build_chunks, ingest_bytes, ingest_paths
 from workbench.ingest.loaders import load_document
 from workbench.providers.qdrant_store import QdrantStore
-from workbench.testing_embeddings import FakeEmbeddings
+from workbench.providers.fake_embeddings import FakeEmbeddings
 
 DATASETS = Path(__file__).resolve().parents[2] / "datasets"
 COLLECTION = "test"

@@ -22,7 +22,7 @@ from workbench.ingest.pdf import IngestCancelled
 from workbench.ingest.pipeline import ingest_bytes, ingest_paths
 from workbench.providers.qdrant_store import QdrantStore
 from workbench.settings import Settings
-from workbench.testing_embeddings import FakeEmbeddings
+from workbench.providers.fake_embeddings import FakeEmbeddings
 
 DATASETS = Path(__file__).resolve().parents[2] / "datasets"
 

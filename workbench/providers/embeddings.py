@@ -49,7 +49,7 @@ def load_embeddings(spec: str | None = None, settings: Settings | None = None) -
                 check_embedding_ctx_length=settings.openai_base_url is None,
             )
         case ["fake"]:
-            from workbench.testing_embeddings import FakeEmbeddings
+            from workbench.providers.fake_embeddings import FakeEmbeddings
 
             return FakeEmbeddings()
         case _:

@@ -166,7 +166,7 @@ def build_chat_model(spec: str, settings: Settings) -> BaseChatModel:
 
             return ExtractiveChatModel()
         case "fake":
-            from workbench.testing import ScriptedChatModel
+            from workbench.providers.scripted import ScriptedChatModel
 
             if name not in FAKE_MODELS:
                 raise ConfigurationError(f"unknown fake model {name!r}; known: {', '.join(FAKE_MODELS)}")

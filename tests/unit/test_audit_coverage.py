@@ -207,7 +207,7 @@ def test_a_failing_model_leaves_the_trace_as_it_was(tmp_path):
 
 
 def test_the_audit_tab_shows_a_partial_agent_with_what_it_did_not_analyze():
-    from workbench.ui.audit_tab import agent_rows
+    from workbench.ui.audit_view import agent_rows
 
     summary = "3 findings; tools: bandit; bandit did not analyze 2 of 40 files (pkg/new.py: bandit could not parse it)"
     rows = agent_rows({"agent_states": {"security": {"status": "partial", "summary": summary, "findings": 3}}})

@@ -10,11 +10,14 @@ from typing import Any
 import pytest
 
 from workbench.evals.compare import case_table
+from workbench.evals.console import cancel_eval, run_variants
 from workbench.evals.queue import EvalJob, EvalQueue, TooManyEvals
 from workbench.evals.suite import Case, CaseResult, Variant
 from workbench.evals.tracking import client
+from workbench.resources import Resources
 from workbench.settings import Settings
-from workbench.ui.evals_tab import cancel_eval, cancelled_line, client_key, run_variants
+from workbench.ui.context import client_key
+from workbench.ui.evals_view import cancelled_line
 
 
 class GatedSuite:
@@ -118,7 +121,8 @@ async def test_cancelling_the_running_eval_stops_it_between_cases_and_ends_its_m
     evals = EvalQueue()
     progress: list[tuple[int, str, int, int]] = []
     variants = [Variant("a"), Variant("b")]
-    job = evals.submit("me", lambda job: run_variants(suite, variants, suite.cases(settings), settings, job,
+    resources = Resources(settings)
+    job = evals.submit("me", lambda job: run_variants(suite, variants, suite.cases(settings), resources, job,
                                                       lambda *update: progress.append(update)), limit=2)  # fmt: skip
     for _ in range(2):
         await asyncio.wait_for(suite.running.get(), 60)
@@ -143,7 +147,8 @@ async def test_a_run_whose_task_is_cancelled_ends_killed(settings):
     """A server shutting down cancels the task mid-case: the MLflow run is not left RUNNING."""
     suite = GatedSuite(n=3)
     evals = EvalQueue()
-    job = evals.submit("me", lambda job: run_variants(suite, [Variant("a")], suite.cases(settings), settings, job,
+    resources = Resources(settings)
+    job = evals.submit("me", lambda job: run_variants(suite, [Variant("a")], suite.cases(settings), resources, job,
                                                       lambda *update: None), limit=2)  # fmt: skip
     await asyncio.wait_for(suite.running.get(), 60)
     assert job.task is not None

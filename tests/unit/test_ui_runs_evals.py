@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 
 from workbench.agents.registry import AGENTS_DIR as ROOT_AGENTS
+from workbench.evals import console, plan
 from workbench.evals.compare import CaseDiff, Comparison
 from workbench.evals.runner import SuiteRun
 from workbench.evals.suite import Case, Variant
 from workbench.evals.variants import VariantError, build_variants
-from workbench.ui import evals_tab, runs_tab
+from workbench.ui import evals_view, runs_tab, runs_view
 
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -46,8 +47,8 @@ def test_filters_become_query_arguments_and_all_or_blank_filter_nothing():
 
 
 def test_run_rows_show_short_ids_durations_and_one_line_input_excerpts():
-    table = runs_tab.run_rows([_run(), _run(run_id="ffffffff0000", status="running", ended_at=None, input="x" * 200)])
-    assert list(table.columns) == runs_tab.RUN_COLUMNS
+    table = runs_view.run_rows([_run(), _run(run_id="ffffffff0000", status="running", ended_at=None, input="x" * 200)])
+    assert list(table.columns) == runs_view.RUN_COLUMNS
     first, second = table.values.tolist()
     assert first == ["2025-05-01 12:00:00", "01234567", "chat", "ws", "ok", "1.25", "extractive",
                      "How do I configure the data folder?"]  # fmt: skip
@@ -68,7 +69,7 @@ def test_the_timeline_orders_events_with_their_offset_from_the_run_start():
         {"seq": 1, "node": "answer", "kind": "llm", "status": "ok", "started_at": NOW + timedelta(milliseconds=40),
          "duration_ms": None, "detail": None},
     ]  # fmt: skip
-    rows = runs_tab.timeline_rows(_run(events=events)).values.tolist()
+    rows = runs_view.timeline_rows(_run(events=events)).values.tolist()
     assert rows == [
         ["0", "retrieve", "node", "ok", "12.3", "5", '{"k": 5}'],
         ["1", "answer", "llm", "ok", "", "40", ""],
@@ -76,47 +77,45 @@ def test_the_timeline_orders_events_with_their_offset_from_the_run_start():
 
 
 def test_documents_and_findings_become_table_rows():
-    docs = runs_tab.doc_rows(_run(retrieved=[{"source": "a.md", "chunk_id": "c1", "score": 0.5, "dense_score": 0.71234,
+    docs = runs_view.doc_rows(_run(retrieved=[{"source": "a.md", "chunk_id": "c1", "score": 0.5, "dense_score": 0.71234,
                                               "sparse_score": None}]))  # fmt: skip
     assert docs.values.tolist() == [["a.md", "c1", "0.500", "0.712", ""]]
     report = {"findings": [{"severity": "high", "rule": "bandit/B602", "cwe": 78, "file": "x.py", "line": 3,
                             "message": "shell\n=True", "agent": "security"}]}  # fmt: skip
-    assert runs_tab.finding_rows(report).values.tolist() == [
+    assert runs_view.finding_rows(report).values.tolist() == [
         ["high", "bandit/B602", "CWE-78", "x.py", "3", "shell =True", "security"]
     ]
-    assert runs_tab.finding_rows(None).empty
+    assert runs_view.finding_rows(None).empty
 
 
 def test_the_detail_escapes_run_text_and_shows_voice_timings_and_engines():
     hostile = _run(input="<img src=x onerror=alert(1)>", error="**boom** <script>", metadata={"note": "a | b"})
-    text = runs_tab.detail_markdown(hostile)
+    text = runs_view.detail_markdown(hostile)
     assert "<img" not in text and "<script>" not in text and "&lt;script&gt;" in text and "\\*\\*boom" in text
     assert "| note | a \\| b |" in text
     metadata = {"stt_s": 0.42, "total_s": 1.5, "transcript": "hello there", "stt_model": "faster-whisper/tiny.en",
                 "tts_voice": "piper/joe-us"}  # fmt: skip
     voice = _run(graph="voice", metadata=metadata)
-    text = runs_tab.detail_markdown(voice)
+    text = runs_view.detail_markdown(voice)
     assert "audio itself is not kept" in text and "hello there" in text and "**voice** piper/joe-us" in text
     assert "| Speech to text | 0.42 |" in text and "| Total | 1.50 |" in text
     assert "| stt\\_s |" not in text and "| tts\\_voice |" not in text  # shown above, not repeated as metadata
 
 
 def test_variant_inputs_become_choices_like_the_cli():
-    choices = evals_tab.variant_choices(["extractive, fake/echo", "extractive"], ["v1", "v2"], "top_k=3,5\n# no\n\n")
+    choices = plan.variant_choices(["extractive, fake/echo", "extractive"], ["v1", "v2"], "top_k=3,5\n# no\n\n")
     assert choices == {"top_k": ["3", "5"], "model": ["extractive", "fake/echo"], "prompt_version": ["v1", "v2"]}
-    assert evals_tab.variant_choices(None, [], "") == {}
+    assert plan.variant_choices(None, [], "") == {}
     with pytest.raises(VariantError):
-        evals_tab.variant_choices([], [], "top_k")
-    variants = build_variants(
-        {"model": "auto", "prompt_version": "v1"}, evals_tab.variant_choices([], ["v1", "v2"], "")
-    )
+        plan.variant_choices([], [], "top_k")
+    variants = build_variants({"model": "auto", "prompt_version": "v1"}, plan.variant_choices([], ["v1", "v2"], ""))
     assert [v.name for v in variants] == ["prompt_version=v1", "prompt_version=v2"]
 
 
 def test_a_case_limit_keeps_every_promoted_case():
     cases = [Case(f"c{i}", {}) for i in range(5)] + [Case("run-abc", {}, source="promoted")]
-    assert [c.id for c in evals_tab.limit_cases(cases, 2)] == ["c0", "c1", "run-abc"]
-    assert len(evals_tab.limit_cases(cases, None)) == len(evals_tab.limit_cases(cases, 0)) == 6
+    assert [c.id for c in plan.limit_cases(cases, 2)] == ["c0", "c1", "run-abc"]
+    assert len(plan.limit_cases(cases, None)) == len(plan.limit_cases(cases, 0)) == 6
 
 
 def _comparison() -> Comparison:
@@ -132,16 +131,16 @@ def _comparison() -> Comparison:
 
 def test_comparison_tables_put_changed_cases_first_with_the_quality_metric_that_moved_most():
     comparison = _comparison()
-    rows = evals_tab.case_rows(comparison.cases).values.tolist()
+    rows = evals_view.case_rows(comparison.cases).values.tolist()
     assert rows == [
         ["up", "fail", "pass", "better", "f1", "0.1", "0.9"],
         ["gone", "pass", "–", "missing", "f1", "1", ""],
         ["same", "pass", "pass", "same", "f1", "0.5", "0.5"],
         ["slow", "pass", "pass", "same", "latency_s", "1", "3"],
     ]
-    assert evals_tab.param_table(comparison).values.tolist() == [["prompt_version", "v1", "v2"]]
-    assert evals_tab.metric_table(comparison).values.tolist() == [["pass_rate", "0.5", "0.75", "+0.25"]]
-    summary = evals_tab.comparison_summary(comparison, {"aaaaaaaa1": "prompt_version=v1 (aaaaaaaa)"})
+    assert evals_view.param_table(comparison).values.tolist() == [["prompt_version", "v1", "v2"]]
+    assert evals_view.metric_table(comparison).values.tolist() == [["pass_rate", "0.5", "0.75", "+0.25"]]
+    summary = evals_view.comparison_summary(comparison, {"aaaaaaaa1": "prompt_version=v1 (aaaaaaaa)"})
     assert summary.startswith("**2 of 4 cases changed outcome**") and "prompt\\_version=v1" in summary
 
 
@@ -150,28 +149,28 @@ def test_metrics_table_has_one_column_per_variant():
         SuiteRun("s", Variant("v1"), "1111111122", "e", {}, {"pass_rate": 0.5, "cases": 4.0}),
         SuiteRun("s", Variant("v2"), "3333333344", "e", {}, {"pass_rate": 0.25, "mrr": 0.123456}),
     ]
-    table = evals_tab.metrics_table(runs)
+    table = evals_view.metrics_table(runs)
     assert list(table.columns) == ["metric", "v1 (11111111)", "v2 (33333333)"]
     assert table.values.tolist() == [["cases", "4", ""], ["mrr", "", "0.1235"], ["pass_rate", "0.5", "0.25"]]
 
 
 def test_run_labels_and_progress_escape_and_clamp():
     assert (
-        evals_tab.run_label("chat-rag:v1", 1746100800000, "0123456789")
-        == "chat-rag:v1 · 2025-05-01 12:00:00 · 01234567"
+        console.run_label("chat-rag:v1", 1746100800000, "0123456789") == "chat-rag:v1 · 2025-05-01 12:00:00 · 01234567"
     )
-    bar = evals_tab.progress_html(1.7, "<b>case</b>")
+    bar = evals_view.progress_html(1.7, "<b>case</b>")
     assert 'value="100"' in bar and "&lt;b&gt;case" in bar
 
 
 def test_the_tracking_uri_is_shown_without_its_password():
     assert (
-        evals_tab.shown_uri("https://me:s3cret@mlflow.example.com:5000/x") == "https://me:***@mlflow.example.com:5000/x"
+        evals_view.shown_uri("https://me:s3cret@mlflow.example.com:5000/x")
+        == "https://me:***@mlflow.example.com:5000/x"
     )
-    assert evals_tab.shown_uri("sqlite:////tmp/a_b/mlflow.db") == "sqlite:////tmp/a_b/mlflow.db"
+    assert evals_view.shown_uri("sqlite:////tmp/a_b/mlflow.db") == "sqlite:////tmp/a_b/mlflow.db"
     error = "MLflow tracking at http://u:p@w@host/ is not usable: refused; see https://x.org/a"
     assert (
-        evals_tab.redact(error) == "MLflow tracking at http://u:***@host/ is not usable: refused; see https://x.org/a"
+        evals_view.redact(error) == "MLflow tracking at http://u:***@host/ is not usable: refused; see https://x.org/a"
     )
 
 

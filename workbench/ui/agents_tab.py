@@ -28,7 +28,7 @@ from workbench.chat.service import TurnRequest
 from workbench.ui.chat_tab import stream_turn
 
 if TYPE_CHECKING:
-    from workbench.ui.app import Services
+    from workbench.ui.context import UiServices
 
 TITLE = "Agents"
 LIST_COLUMNS = ["file", "name", "version", "status", "hash", "description"]
@@ -161,7 +161,7 @@ def refusal(name: str | None, known: dict[str, bool]) -> str | None:
 # The tab
 
 
-def render(services: Services, demo: gr.Blocks) -> None:
+def render(services: UiServices, demo: gr.Blocks) -> None:
     session = gr.State(lambda: str(uuid.uuid4()))
     known = gr.State({})  # agent name -> whether it validates, as last listed
     with gr.Row(equal_height=True):

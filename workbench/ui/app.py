@@ -5,35 +5,19 @@ A tab is a module with ``TITLE`` and ``render(services)``; adding one is adding 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from types import ModuleType
 
 import gradio as gr
 from fastapi import FastAPI
 
-from workbench.audit.tasks import TaskManager
-from workbench.chat.service import ChatService
-from workbench.resources import Resources
 from workbench.settings import Settings
 from workbench.ui import agents_tab, audit_tab, chat_tab, evals_tab, runs_tab, voice_tab
-from workbench.voice.service import VoiceService
-
-
-@dataclass(frozen=True)
-class Services:
-    """What tabs call, read from the app state at event time (the lifespan builds them after mounting)."""
-
-    chat: Callable[[], ChatService]
-    resources: Callable[[], Resources]
-    voice: Callable[[], VoiceService]
-    tasks: Callable[[], TaskManager]
-
+from workbench.ui.context import UiServices
 
 TABS: tuple[ModuleType, ...] = (chat_tab, agents_tab, voice_tab, audit_tab, runs_tab, evals_tab)
 
 
-def build_ui(services: Services) -> gr.Blocks:
+def build_ui(services: UiServices) -> gr.Blocks:
     # Gradio caches uploads and generated audio on disk: drop files older than an hour, every hour.
     with gr.Blocks(title="Agent Workbench", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("## Agent Workbench")
@@ -49,7 +33,7 @@ def mount_ui(app: FastAPI, settings: Settings) -> None:
     (no ``allowed_paths``), the workbench's home is blocked, uploads are capped, and a file a client names as an
     input must be one that was uploaded (Gradio checks that only for launched apps, so the mounted app is marked
     as one; the tabs check it again where they read a file)."""
-    services = Services(
+    services = UiServices(
         chat=lambda: app.state.chat,
         resources=lambda: app.state.resources,
         voice=lambda: app.state.voice,

@@ -1,0 +1,144 @@
+"""What the Evals tab shows, as tables, Markdown and HTML: metrics per variant, two runs compared case by case
+(the cases whose outcome changed first), the suite's description, the progress bar and the status lines.
+
+Text that comes from a suite, a run or an error goes through :func:`~workbench.audit.markdown.md_text`, and an
+error's URLs lose their passwords first (an MLflow server URI may carry one).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+import pandas as pd
+
+from workbench.audit.markdown import md_text
+from workbench.evals.compare import CaseDiff, Comparison
+from workbench.evals.plan import SuiteUnavailable
+from workbench.evals.runner import SuiteRun
+from workbench.evals.suite import Case, Suite
+
+PARAM_COLUMNS = ["param", "a", "b"]
+METRIC_COLUMNS = ["metric", "a", "b", "delta"]
+CASE_COLUMNS = ["case", "outcome a", "outcome b", "direction", "metric", "a", "b"]
+TIMING_SUFFIXES = ("_s", "_ms")
+_CREDENTIALS = re.compile(r"(://[^:/@\s]+:)[^/\s]*@")
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def redact(text: object) -> str:
+    """``text`` with the passwords of any URLs in it masked (an MLflow server URI may carry one)."""
+    return _CREDENTIALS.sub(r"\1***@", str(text))
+
+
+def shown_uri(uri: str) -> str:
+    """The tracking URI for a code span: no password, no backticks."""
+    return redact(uri).replace("`", "")
+
+
+def warning(exc: object) -> str:
+    """An error for the status line: escaped, without passwords."""
+    return f"⚠️ {md_text(redact(exc))}"
+
+
+def suite_warning(exc: SuiteUnavailable) -> str:
+    return f"⚠️ The suite {md_text(exc.suite)} cannot be loaded: {md_text(redact(exc.cause))}"
+
+
+def variant_label(run: SuiteRun) -> str:
+    """A variant's run as its column and picker show it: the variant and its MLflow run id."""
+    return f"{run.variant.name} ({run.mlflow_run_id[:8]})"
+
+
+def metrics_table(runs: list[SuiteRun]) -> pd.DataFrame:
+    """One row per metric, one column per variant (headed with its MLflow run id)."""
+    names = sorted({name for run in runs for name in run.metrics})
+    columns = ["metric", *[variant_label(run) for run in runs]]
+    return pd.DataFrame([[name, *[fmt(run.metrics.get(name)) for run in runs]] for name in names], columns=columns)
+
+
+def key_metric(diff: CaseDiff) -> str | None:
+    """The quality metric that moved most between the two runs (timings only when a case has nothing else)."""
+    names = sorted(set(diff.metrics_a) & set(diff.metrics_b)) or sorted(set(diff.metrics_a) | set(diff.metrics_b))
+    quality = [name for name in names if not name.endswith(TIMING_SUFFIXES)] or names
+    if not quality:
+        return None
+    return max(quality, key=lambda m: abs(diff.metrics_b.get(m, 0.0) - diff.metrics_a.get(m, 0.0)))
+
+
+def case_rows(cases: list[CaseDiff]) -> pd.DataFrame:
+    """The case-by-case table: cases whose outcome changed first (the given order kept within each group)."""
+    ordered = [c for c in cases if c.changed] + [c for c in cases if not c.changed]
+    rows = []
+    for diff in ordered:
+        metric = key_metric(diff)
+        a = diff.metrics_a.get(metric) if metric else None
+        b = diff.metrics_b.get(metric) if metric else None
+        rows.append([diff.case_id, diff.outcome_a or "–", diff.outcome_b or "–", diff.direction, metric or "",
+                     fmt(a), fmt(b)])  # fmt: skip
+    return pd.DataFrame(rows, columns=CASE_COLUMNS)
+
+
+def param_table(comparison: Comparison) -> pd.DataFrame:
+    rows = [[r["param"], fmt(r["a"]), fmt(r["b"])] for r in comparison.param_rows()]
+    return pd.DataFrame(rows, columns=PARAM_COLUMNS)
+
+
+def metric_table(comparison: Comparison) -> pd.DataFrame:
+    rows = [[r["metric"], fmt(r["a"]), fmt(r["b"]), "" if r["delta"] is None else f"{r['delta']:+.4g}"]
+            for r in comparison.metric_rows()]  # fmt: skip
+    return pd.DataFrame(rows, columns=METRIC_COLUMNS)
+
+
+def comparison_summary(comparison: Comparison, labels: dict[str, str] | None = None) -> str:
+    names = labels or {}
+    a, b = (md_text(names.get(r, r[:8])) for r in (comparison.run_a, comparison.run_b))
+    return f"**{len(comparison.changed)} of {len(comparison.cases)} cases changed outcome** · a: {a} → b: {b}"
+
+
+def progress_html(fraction: float, text: str) -> str:
+    pct = round(max(0.0, min(1.0, fraction)) * 100)
+    return (f'<div class="evals-progress"><progress max="100" value="{pct}" style="width:100%"></progress>'
+            f"<div>{pct}% · {html.escape(text)}</div></div>")  # fmt: skip
+
+
+def suite_markdown(suite: Suite, cases: list[Case]) -> str:
+    promoted = sum(c.source == "promoted" for c in cases)
+    rows = ["| setting | default |", "|---|---|"]
+    rows += [f"| {md_text(k)} | {md_text(v)} |" for k, v in sorted(suite.defaults.items())]
+    count = f"**{len(cases)} cases** ({promoted} promoted from runs)"
+    return "\n\n".join([md_text(suite.description), count, "\n".join(rows)])
+
+
+def mlflow_hint(uri: str) -> str:
+    return (f"Open the MLflow UI with `workbench mlflow`: it serves it on http://127.0.0.1:5000 "
+            f"(loopback only) · tracking URI `{shown_uri(uri)}`")  # fmt: skip
+
+
+def starting_line(suite: str, variants: list[str]) -> str:
+    names = ", ".join(md_text(name) for name in variants)
+    return f"⏳ Preparing {md_text(suite)} · {len(variants)} variant(s): {names}"
+
+
+def done_line(suite: str, runs: list[SuiteRun]) -> str:
+    counted = f"{len(runs[0].results)} cases ({runs[0].params.get('cases_promoted', 0)} promoted)" if runs else ""
+    return f"✅ {len(runs)} run(s) of {md_text(suite)} logged to MLflow over {counted}: " + ", ".join(
+        md_text(variant_label(run)) for run in runs
+    )
+
+
+def cancelled_line(runs: list[SuiteRun], variants: int) -> str:
+    last = runs[-1] if runs else None
+    if last is None or not last.cancelled:
+        return f"⏹️ Cancelled after {len(runs)} of {variants} variant(s)."
+    return (f"⏹️ Cancelled: variant {md_text(last.variant.name)} stopped after {len(last.results)} case(s); its "
+            f"MLflow run `{last.mlflow_run_id[:8]}` ended as KILLED with them ({len(runs)} of {variants} "
+            "variant(s) run).")  # fmt: skip

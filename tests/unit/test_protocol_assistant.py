@@ -13,8 +13,9 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from pydantic import ValidationError
 
+from workbench.events import wire
 from workbench.providers.llm import ModelRegistry
-from workbench.resources import Resources, set_resources
+from workbench.resources import Resources
 from workbench.runlog import RunLog, RunLogCallback
 from workbench.runtime import LocalRuntime
 from workbench.server.protocol_assistant import ClientMessage, json_schema
@@ -148,7 +149,7 @@ def test_every_audio_error_code_is_a_protocol_error_code():
 
 
 async def test_the_events_of_real_turns_validate_as_the_socket_sends_them(tmp_path):
-    """VoiceService's events (tokens as the socket sends them) all match the server half of the schema."""
+    """VoiceService's events, as the socket sends them, all match the server half of the schema."""
     settings = Settings(home=tmp_path, llm="fake")
     speech = FakeSpeech(settings)
     speech.fake_tts = FallbackTTS(FakeTTS(fail=True, name="cloud"), FakeTTS())  # type: ignore[assignment]
@@ -158,16 +159,16 @@ async def test_the_events_of_real_turns_validate_as_the_socket_sends_them(tmp_pa
             return [{**DOC, "extra": "kept out of the protocol"}]
 
     models = ModelRegistry(settings, {"fake": ScriptedChatModel(default="One. Two.")})
-    previous = set_resources(Resources(settings, speech=speech, models=models, store=Store()))  # type: ignore[arg-type]
+    resources = Resources(settings, speech=speech, models=models, store=Store())  # type: ignore[arg-type]
     runlog = RunLog(tmp_path / "runs.duckdb")
     try:
-        service = VoiceService(settings, LocalRuntime(InMemorySaver()), RunLogCallback(runlog))
+        runtime = LocalRuntime(InMemorySaver(), resources=resources)
+        service = VoiceService(resources, runtime, RunLogCallback(runlog))
         recording = wav_bytes(np.zeros(8000, np.float32), 16_000)
         events = [e async for e in service.stream(VoiceTurn("s1", audio=recording, persona="docs-guide"))]
     finally:
-        set_resources(previous)
         runlog.close()
-    sent = [{"role": "assistant", "content": e["content"]} if e["type"] == "token" else e for e in events]
+    sent = [wire(e) for e in events]
     kinds = {e.get("type", "token") for e in sent}
     assert kinds == {"transcription", "retrieval", "token", "response", "notice", "audio_chunk", "audio", "done"}
     for event in sent:

@@ -13,6 +13,7 @@ from langgraph.errors import GraphRecursionError
 
 from tests.integration.conftest import validate_assistant_message, validate_chat_message
 from workbench.errors import ConfigurationError, StorageUnavailable
+from workbench.events import TokenEvent
 from workbench.runtime import SessionBusy
 from workbench.server import ws_assistant, ws_chat
 from workbench.server.dependencies import get_chat_service, get_voice_service
@@ -42,9 +43,9 @@ class FakeService:
         return None
 
     async def stream(self, request: object, run_id: str):
-        yield {"type": "token", "content": "Hello"}
+        yield TokenEvent(content="Hello")
         await asyncio.sleep(0)
-        yield {"type": "token", "content": " there"}
+        yield TokenEvent(content=" there")
         raise self.failure
 
     async def settle(self, request: object, run_id: str, status: str = "aborted", error: str | None = None) -> None:

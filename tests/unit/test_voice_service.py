@@ -13,11 +13,11 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
-from workbench.chat.service import SessionBusy, public_document
+from workbench.events import Event, PublicDocument, TokenEvent, VoiceDoneEvent
 from workbench.providers.llm import ModelRegistry
-from workbench.resources import Resources, set_resources
+from workbench.resources import Resources
 from workbench.runlog import RunLog, RunLogCallback, get_run
-from workbench.runtime import LocalRuntime
+from workbench.runtime import LocalRuntime, SessionBusy
 from workbench.settings import Settings
 from workbench.testing import ScriptedChatModel, flushed
 from workbench.testing_speech import FakeSpeech, FakeSTT, FakeTTS
@@ -36,9 +36,10 @@ class Setup:
             self.settings, speech=self.speech, models=ModelRegistry(self.settings, {"fake": self.model})
         )
         self.runlog = RunLog(tmp_path / "runs.duckdb")
-        self.service = VoiceService(self.settings, LocalRuntime(InMemorySaver()), RunLogCallback(self.runlog))
+        runtime = LocalRuntime(InMemorySaver(), resources=self.resources)
+        self.service = VoiceService(self.resources, runtime, RunLogCallback(self.runlog))
 
-    async def events(self, turn: VoiceTurn, run_id: str | None = None) -> list[dict[str, Any]]:
+    async def events(self, turn: VoiceTurn, run_id: str | None = None) -> list[Any]:
         return [event async for event in self.service.stream(turn, run_id)]
 
     def row(self, run_id: str) -> dict[str, Any]:
@@ -51,9 +52,7 @@ class Setup:
 @pytest.fixture
 def setup(tmp_path) -> Iterator[Setup]:
     ready = Setup(tmp_path)
-    previous = set_resources(ready.resources)
     yield ready
-    set_resources(previous)
     ready.runlog.close()
 
 
@@ -62,11 +61,16 @@ def recording(seconds: float = 0.5) -> bytes:
     return wav_bytes(0.2 * np.sin(2 * np.pi * 220 * t), 16_000)
 
 
-def kinds(events: list[dict[str, Any]]) -> list[str]:
+def kind(event: Event) -> str:
+    """The event's protocol type (a token's is ``token``; it goes out without one)."""
+    return "token" if isinstance(event, TokenEvent) else str(event.type)  # type: ignore[attr-defined]
+
+
+def kinds(events: list[Any]) -> list[str]:
     out: list[str] = []
     for event in events:
-        if not out or out[-1] != event["type"]:
-            out.append(event["type"])
+        if not out or out[-1] != kind(event):
+            out.append(kind(event))
     return out
 
 
@@ -76,18 +80,18 @@ async def test_an_audio_turn_ends_with_the_whole_audio_then_done(setup):
     events = await setup.events(turn, run_id)
 
     assert kinds(events) == ["transcription", "token", "response", "audio_chunk", "audio", "done"]
-    assert "".join(e["content"] for e in events if e["type"] == "token") == REPLY
-    chunks = [e for e in events if e["type"] == "audio_chunk"]
-    assert [c["text"] for c in chunks] == ["It is sunny.", "Take a hat."]
+    assert "".join(e.content for e in events if kind(e) == "token") == REPLY
+    chunks = [e for e in events if kind(e) == "audio_chunk"]
+    assert [c.text for c in chunks] == ["It is sunny.", "Take a hat."]
     audio, done = events[-2:]
-    assert audio["format"] == "wav"
-    speech = decode_audio(base64.b64decode(audio["data"]), "wav", max_bytes=10**8, max_seconds=60)
+    assert audio.format == "wav"
+    speech = decode_audio(base64.b64decode(audio.data), "wav", max_bytes=10**8, max_seconds=60)
     assert speech.duration_s == pytest.approx(0.05 * len(REPLY.split()), abs=1e-3)
-    assert (done["run_id"], done["status"], done["session_id"]) == (run_id, "ok", "s1")
-    assert (done["transcript"], done["reply"]) == ("Will it rain?", REPLY)
-    assert {"stt_s", "llm_s", "tts_s", "first_audio_s", "total_s"} <= set(done["timings"])
-    assert done["models"] == {"stt": "fake/stt", "llm": "fake", "tts": "fake/tts", "persona": "assistant"}
-    assert done["notes"] == []
+    assert (done.run_id, done.status, done.session_id) == (run_id, "ok", "s1")
+    assert (done.transcript, done.reply) == ("Will it rain?", REPLY)
+    assert {"stt_s", "llm_s", "tts_s", "first_audio_s", "total_s"} <= set(done.timings)
+    assert done.models == {"stt": "fake/stt", "llm": "fake", "tts": "fake/tts", "persona": "assistant"}
+    assert done.notes == []
 
     row = setup.row(run_id)
     assert (row["graph"], row["entry_point"], row["session_id"], row["status"]) == ("voice", "ws", "s1", "ok")
@@ -99,11 +103,11 @@ async def test_a_pipelined_turn_may_speak_before_the_response_but_still_ends_wit
     setup.model.token_delay_s = 0.05
     events = await setup.events(VoiceTurn("s1", audio=recording()))  # pipelined by default
 
-    types = [e["type"] for e in events]
+    types = [kind(e) for e in events]
     assert types[0] == "transcription" and types[-2:] == ["audio", "done"]
     assert types.index("audio_chunk") < len(types) - 1 - types[::-1].index("token")  # spoken while writing
-    assert [e["index"] for e in events if e["type"] == "audio_chunk"] == [0, 1]
-    assert events[-1]["timings"]["first_audio_s"] < events[-1]["timings"]["total_s"]
+    assert [e.index for e in events if kind(e) == "audio_chunk"] == [0, 1]
+    assert events[-1].timings["first_audio_s"] < events[-1].timings["total_s"]
 
 
 async def test_a_text_turn_without_speech_ends_with_done_and_no_audio(setup):
@@ -111,8 +115,8 @@ async def test_a_text_turn_without_speech_ends_with_done_and_no_audio(setup):
     assert kinds(events) == ["token", "response", "done"]
     assert setup.speech.fake_stt.calls == [] and setup.speech.fake_tts.spoken == []
     done = events[-1]
-    assert (done["transcript"], done["reply"]) == ("Hello", REPLY)
-    uuid.UUID(done["run_id"])  # a run id is made up when none is given
+    assert (done.transcript, done.reply) == ("Hello", REPLY)
+    uuid.UUID(done.run_id)  # a run id is made up when none is given
 
 
 async def test_a_grounded_turn_sends_public_documents_with_the_run_id(setup):
@@ -128,31 +132,29 @@ async def test_a_grounded_turn_sends_public_documents_with_the_run_id(setup):
     setup.resources._store = Store()
     run_id = str(uuid.uuid4())
     events = await setup.events(VoiceTurn("s1", text="Which port?", persona="docs-guide", speak=False), run_id)
-    (retrieval,) = [e for e in events if e["type"] == "retrieval"]
-    assert retrieval["run_id"] == run_id and retrieval["query"] == "Which port?"
-    assert retrieval["documents"] == [public_document(docs[0])]
-    assert "internal" not in retrieval["documents"][0]
+    (retrieval,) = [e for e in events if kind(e) == "retrieval"]
+    assert retrieval.run_id == run_id and retrieval.query == "Which port?"
+    assert retrieval.documents == [PublicDocument.of(docs[0])]  # type: ignore[arg-type]
+    assert retrieval.documents[0].source == "a.md" and "internal" not in retrieval.documents[0].model_dump()
 
 
 async def test_a_second_turn_on_a_busy_session_is_refused(tmp_path):
     setup = Setup(tmp_path, token_delay_s=0.05)
-    previous = set_resources(setup.resources)
     try:
         first = setup.service.stream(VoiceTurn("s1", text="first", speak=False))
-        assert (await anext(first))["type"] == "token"  # the first turn is running
+        assert kind(await anext(first)) == "token"  # the first turn is running
 
         with pytest.raises(SessionBusy):
             await anext(setup.service.stream(VoiceTurn("s1", text="second", speak=False)))
         other = await setup.events(VoiceTurn("s2", text="elsewhere", speak=False))  # other sessions run meanwhile
-        assert other[-1]["type"] == "done"
+        assert kind(other[-1]) == "done"
 
         rest = [event async for event in first]
-        assert rest[-1]["type"] == "done" and rest[-1]["reply"] == REPLY
+        assert isinstance(rest[-1], VoiceDoneEvent) and rest[-1].reply == REPLY
         again = await setup.events(VoiceTurn("s1", text="second", speak=False))  # free again once it finished
-        assert again[-1]["reply"] == REPLY
+        assert again[-1].reply == REPLY
         assert [m.content for m in await setup.service.history("s1")] == ["first", REPLY, "second", REPLY]
     finally:
-        set_resources(previous)
         setup.runlog.close()
 
 
@@ -162,7 +164,7 @@ async def test_concurrent_turns_on_one_session_run_one_at_a_time(setup):
             events = await setup.events(VoiceTurn("s1", text=text, speak=False))
         except SessionBusy:
             return "busy"
-        return events[-1]["type"]
+        return kind(events[-1])
 
     results = await asyncio.gather(turn("a"), turn("b"))
     assert sorted(results) == ["busy", "done"]
@@ -185,11 +187,11 @@ async def test_bad_audio_raises_its_code_and_the_session_works_after(setup, audi
     assert setup.row(run_id)["status"] == "error"
 
     events = await setup.events(VoiceTurn("s1", text="Are you there?"))
-    assert events[-1]["type"] == "done" and events[-1]["transcript"] == "Are you there?"
+    assert kind(events[-1]) == "done" and events[-1].transcript == "Are you there?"
     assert [m.content for m in await setup.service.history("s1")] == ["Are you there?", REPLY]
 
     events = await setup.events(VoiceTurn("s1", audio=recording()))
-    assert events[-1]["transcript"] == "Will it rain?"
+    assert events[-1].transcript == "Will it rain?"
 
 
 async def test_no_speech_is_an_audio_error(setup):
@@ -203,7 +205,6 @@ async def test_no_speech_is_an_audio_error(setup):
 async def test_a_turn_past_max_generation_s_times_out_and_is_logged(tmp_path):
     setup = Setup(tmp_path, token_delay_s=0.1)
     setup.service.settings = setup.settings.model_copy(update={"max_generation_s": 0.3})
-    previous = set_resources(setup.resources)
     run_id = str(uuid.uuid4())
     try:
         with pytest.raises(TimeoutError):
@@ -211,7 +212,6 @@ async def test_a_turn_past_max_generation_s_times_out_and_is_logged(tmp_path):
         row = setup.row(run_id)
         assert (row["status"], row["error"]) == ("error", "timed out")
     finally:
-        set_resources(previous)
         setup.runlog.close()
 
 
@@ -222,12 +222,11 @@ async def test_a_turn_cancelled_after_the_reply_leaves_no_speaker_behind(tmp_pat
     monkeypatch.setattr(SPEAKERS, "take", lambda turn_id: None)  # hold respond's speaker as if not yet taken
     setup = Setup(tmp_path)
     setup.speech.fake_tts = FakeTTS(delay_s=0.3)
-    previous = set_resources(setup.resources)
     replied = asyncio.Event()
 
     async def consume() -> None:
         async for event in setup.service.stream(VoiceTurn("s1", text="hi", pipeline=True)):
-            if event["type"] == "response":  # then it waits on speech that takes 0.3 s a sentence
+            if kind(event) == "response":  # then it waits on speech that takes 0.3 s a sentence
                 replied.set()
 
     try:
@@ -238,13 +237,11 @@ async def test_a_turn_cancelled_after_the_reply_leaves_no_speaker_behind(tmp_pat
             await task
         assert SPEAKERS._open == {}
     finally:
-        set_resources(previous)
         setup.runlog.close()
 
 
 async def test_an_aborted_turn_names_the_model_a_finished_turn_names(tmp_path):
     setup = Setup(tmp_path, token_delay_s=0.05)
-    previous = set_resources(setup.resources)
     ok_id, aborted_id = str(uuid.uuid4()), str(uuid.uuid4())
     try:
         await setup.events(VoiceTurn("s1", text="hi", speak=False), ok_id)
@@ -252,7 +249,7 @@ async def test_an_aborted_turn_names_the_model_a_finished_turn_names(tmp_path):
 
         async def consume() -> None:
             async for event in setup.service.stream(VoiceTurn("s2", text="hi", speak=False), aborted_id):
-                if event["type"] == "token":
+                if kind(event) == "token":
                     first_token.set()
 
         task = asyncio.create_task(consume())
@@ -266,7 +263,6 @@ async def test_an_aborted_turn_names_the_model_a_finished_turn_names(tmp_path):
         assert ok["model"] == aborted["model"] == "fake"
         assert aborted["output"] and REPLY.startswith(aborted["output"].strip())
     finally:
-        set_resources(previous)
         setup.runlog.close()
 
 
@@ -292,5 +288,5 @@ async def test_done_comes_once_the_turns_row_is_in_the_journal(setup, monkeypatc
     monkeypatch.setattr(setup.runlog, "durable", spy)
     seen: list[str] = []
     async for event in setup.service.stream(VoiceTurn("s1", text="hi", speak=False)):
-        seen.append(f"{event['type']}{len(journaled)}")
+        seen.append(f"{kind(event)}{len(journaled)}")
     assert seen[-1] == "done1" and all(not s.endswith("1") for s in seen[:-1])

@@ -1,4 +1,5 @@
-"""Messages of the ``/ws/chat`` protocol, validated on the way in and written as JSON Schema in ``protocols/``."""
+"""Messages of the ``/ws/chat`` protocol: the client's, validated on the way in, and the server's, the turn events of
+:mod:`workbench.events`; both written as JSON Schema in ``protocols/``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from workbench.documents import COLLECTION_PATTERN
+from workbench.events import AbortedEvent, ChatDoneEvent, RetrievalEvent, TokenEvent, TurnErrorEvent
 
 SessionId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 CollectionName = Annotated[str, Field(pattern=COLLECTION_PATTERN)]
@@ -58,61 +60,6 @@ ClientMessage = TypeAdapter(Annotated[UserMessage | Abort, Field(discriminator="
 CLIENT_TYPES = ("user_message", "abort")
 
 
-def _require_tag(schema: dict[str, Any]) -> None:
-    """Server messages carry their tag always: make ``type`` (and a token's ``role``) required in the schema,
-    though the models give them defaults, so an object without a tag matches no message."""
-    required = schema.setdefault("required", [])
-    for tag in ("role", "type"):
-        if tag in schema.get("properties", {}) and tag not in required:
-            required.insert(0, tag)
-
-
-class ServerMessage(BaseModel):
-    """Base of every message the server sends."""
-
-    model_config = ConfigDict(json_schema_extra=_require_tag)
-
-
-class Token(ServerMessage):
-    role: Literal["assistant"] = "assistant"
-    content: str
-
-
-class Document(BaseModel):
-    source: str
-    chunk_id: str
-    score: float
-    dense_score: float | None
-    sparse_score: float | None
-    title: str
-    section: str | None
-    page: int | None
-    text: str
-
-
-class Retrieval(ServerMessage):
-    type: Literal["retrieval"] = "retrieval"
-    run_id: str
-    query: str | None = None
-    documents: list[Document]
-
-
-class Done(ServerMessage):
-    type: Literal["done"] = "done"
-    run_id: str | None = None
-    status: Literal["ok", "aborted", "error"] = "ok"
-    model: str | None = None
-    citations: list[int] = Field(default_factory=list, description="1-based indexes into the retrieval's documents.")
-    citation_mode: Literal["explicit", "attributed"] | None = Field(
-        default=None, description="explicit: the model wrote [n]; attributed: matched from the answer's sentences."
-    )
-
-
-class Aborted(ServerMessage):
-    type: Literal["aborted"] = "aborted"
-    run_id: str | None = None
-
-
 ErrorCode = Literal[
     "invalid_json",
     "invalid_message",
@@ -130,20 +77,38 @@ ErrorCode = Literal[
 ]
 
 
-class Error(ServerMessage):
-    type: Literal["error"] = "error"
-    code: ErrorCode
-    message: str
-    run_id: str | None = None
+class ChatErrorEvent(TurnErrorEvent):
+    model_config = ConfigDict(title="Error")
+    code: ErrorCode  # the codes this protocol sends, for its schema
 
 
-SERVER_MESSAGES: tuple[type[BaseModel], ...] = (Token, Retrieval, Done, Aborted, Error)
+ServerMessages = TokenEvent | RetrievalEvent | ChatDoneEvent | AbortedEvent | ChatErrorEvent
+
+
+def titled(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with each model's definition under its title (``Token``, not the class name ``TokenEvent``): the
+    names the published schemas have always used."""
+    names = {key: d["title"] for key, d in schema.get("$defs", {}).items() if isinstance(d.get("title"), str)}
+
+    def rename(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/") and ref[8:] in names:
+                node = {**node, "$ref": "#/$defs/" + names[ref[8:]]}
+            return {key: rename(value) for key, value in node.items()}
+        return [rename(item) for item in node] if isinstance(node, list) else node
+
+    renamed = rename(schema)
+    if "$defs" in renamed:
+        titled_defs = {names.get(key, key): value for key, value in renamed["$defs"].items()}
+        renamed["$defs"] = dict(sorted(titled_defs.items()))  # in pydantic's order
+    return renamed
 
 
 def json_schema() -> dict[str, Any]:
     """The protocol as one JSON Schema document: ``client`` and ``server`` message unions."""
-    client = ClientMessage.json_schema(ref_template="#/$defs/{model}")
-    server = TypeAdapter(Token | Retrieval | Done | Aborted | Error).json_schema(ref_template="#/$defs/{model}")
+    client = titled(ClientMessage.json_schema(ref_template="#/$defs/{model}"))
+    server = titled(TypeAdapter(ServerMessages).json_schema(ref_template="#/$defs/{model}"))
     defs = {**client.pop("$defs", {}), **server.pop("$defs", {})}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

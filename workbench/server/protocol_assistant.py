@@ -1,4 +1,5 @@
-"""Messages of the ``/ws/assistant`` (voice) protocol, validated on the way in and written as JSON Schema.
+"""Messages of the ``/ws/assistant`` (voice) protocol: the client's, validated on the way in, and the server's, the
+turn events of :mod:`workbench.events`; both written as JSON Schema.
 
 In: audio as a binary frame or ``{"type": "audio", "data": "<base64>", "format": ...}``, a typed turn
 ``{"type": "text", "content": ...}``, or ``{"type": "abort"}``. Out: ``transcription``, the streamed reply as
@@ -12,7 +13,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from workbench.server.protocol import Abort, Aborted, Retrieval, ServerMessage, SessionId, Token
+from workbench.events import (
+    AbortedEvent,
+    AudioChunkEvent,
+    AudioEvent,
+    NoticeEvent,
+    ResponseEvent,
+    RetrievalEvent,
+    TokenEvent,
+    TranscriptionEvent,
+    TurnErrorEvent,
+    VoiceDoneEvent,
+)
+from workbench.server.protocol import Abort, SessionId, titled
 from workbench.voice.audio import AUDIO_FORMATS, AudioErrorCode
 
 AudioFormatName = Literal["wav", "mp3", "webm", "ogg", "flac"]
@@ -55,60 +68,6 @@ ClientMessage = TypeAdapter(Annotated[AudioMessage | TextMessage | Abort, Field(
 CLIENT_TYPES = ("audio", "text", "abort")
 
 
-class Transcription(ServerMessage):
-    type: Literal["transcription"] = "transcription"
-    text: str
-    language: str | None = None
-    duration_s: float | None = Field(default=None, description="Length of the recording.")
-    model: str | None = None
-
-
-class Response(ServerMessage):
-    type: Literal["response"] = "response"
-    text: str
-
-
-class Notice(ServerMessage):
-    """A fallback the turn took, e.g. the cloud voice was unreachable and the offline voice spoke."""
-
-    type: Literal["notice"] = "notice"
-    code: Literal["tts_fallback", "stt_fallback"]
-    message: str
-
-
-class AudioChunk(ServerMessage):
-    """One sentence of the reply's audio, sent as soon as it is synthesized (only with ``stream_audio``)."""
-
-    type: Literal["audio_chunk"] = "audio_chunk"
-    index: int
-    format: Literal["wav", "mp3"]
-    text: str
-    data: str
-
-
-class Audio(ServerMessage):
-    """The whole reply as one clip."""
-
-    type: Literal["audio"] = "audio"
-    format: Literal["wav", "mp3"]
-    data: str
-
-
-class Done(ServerMessage):
-    type: Literal["done"] = "done"
-    run_id: str | None = None
-    status: Literal["ok", "aborted", "error"] = "ok"
-    session_id: str | None = None
-    transcript: str | None = None
-    reply: str | None = None
-    timings: dict[str, float] = Field(
-        default_factory=dict,
-        description="Seconds: audio_s, stt_s, llm_ttft_s, llm_s, tts_s, speech_s, first_audio_s, total_s.",
-    )
-    models: dict[str, str] = Field(default_factory=dict, description="Engines used: stt, llm, tts, persona.")
-    notes: list[str] = Field(default_factory=list)
-
-
 ErrorCode = Literal[
     "invalid_json",
     "invalid_message",
@@ -126,20 +85,29 @@ ErrorCode = Literal[
 ]
 
 
-class Error(ServerMessage):
-    type: Literal["error"] = "error"
-    code: ErrorCode
-    message: str
-    run_id: str | None = None
+class VoiceErrorEvent(TurnErrorEvent):
+    model_config = ConfigDict(title="Error")
+    code: ErrorCode  # the codes this protocol sends, for its schema
 
 
-ServerMessages = Transcription | Token | Retrieval | Response | Notice | AudioChunk | Audio | Done | Aborted | Error
+ServerMessages = (
+    TranscriptionEvent
+    | TokenEvent
+    | RetrievalEvent
+    | ResponseEvent
+    | NoticeEvent
+    | AudioChunkEvent
+    | AudioEvent
+    | VoiceDoneEvent
+    | AbortedEvent
+    | VoiceErrorEvent
+)
 
 
 def json_schema() -> dict[str, Any]:
     """The protocol as one JSON Schema document: ``client`` and ``server`` message unions."""
-    client = ClientMessage.json_schema(ref_template="#/$defs/{model}")
-    server = TypeAdapter(ServerMessages).json_schema(ref_template="#/$defs/{model}")
+    client = titled(ClientMessage.json_schema(ref_template="#/$defs/{model}"))
+    server = titled(TypeAdapter(ServerMessages).json_schema(ref_template="#/$defs/{model}"))
     defs = {**client.pop("$defs", {}), **server.pop("$defs", {})}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

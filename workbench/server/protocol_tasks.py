@@ -1,4 +1,5 @@
-"""The repo-audit protocol: ``/api/tasks`` request and status bodies and the ``/ws/tasks/{task_id}`` events.
+"""The repo-audit protocol: ``/api/tasks`` request and status bodies and the ``/ws/tasks/{task_id}`` events (the task
+events of :mod:`workbench.events`).
 
 Every event carries ``type``, ``task_id``, ``seq`` (0, 1, 2... per task: a watcher that connects late gets the
 events so far first, then live ones, without gaps or repeats) and ``timestamp`` (ISO 8601, UTC). A socket may send
@@ -11,11 +12,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from workbench.audit.models import AgentName, AgentStatus, Severity
-from workbench.server.protocol import ServerMessage
+from workbench.events import (
+    AgentName,
+    AgentStatus,
+    ErrorEvent,
+    TaskAgentResult,
+    TaskCompleted,
+    TaskError,
+    TaskProgress,
+    TaskStarted,
+)
+from workbench.server.protocol import titled
 
 TaskStatus = Literal["queued", "running", "completed", "partial", "failed", "cancelled", "interrupted"]
-Step = Literal["clone", "select", "agents", "aggregate"]
 
 
 class CreateTask(BaseModel):
@@ -70,62 +79,19 @@ class TaskInfo(BaseModel):
     counts: dict[str, int] | None
 
 
-class _Event(ServerMessage):
-    task_id: str
-    seq: int = Field(ge=0)
-    timestamp: str
-
-
-class TaskStarted(_Event):
-    type: Literal["task.started"] = "task.started"
-    repo: str
-    ref: str | None = None
-    agents: list[str]
-
-
-class TaskProgress(_Event):
-    type: Literal["task.progress"] = "task.progress"
-    step: Step
-    agent: AgentName | None = None
-    message: str
-    percent: float = Field(ge=0, le=100, description="The task's overall progress.")
-    plan: list[AgentName] | None = Field(default=None, description="With step 'select': the agents that run.")
-
-
-class TaskAgentResult(_Event):
-    type: Literal["task.agent_result"] = "task.agent_result"
-    agent: AgentName
-    status: AgentStatus
-    counts: dict[Severity, int]
-    findings: int
-    summary: str
-    duration_s: float
-
-
-class TaskCompleted(_Event):
-    type: Literal["task.completed"] = "task.completed"
-    status: Literal["completed", "partial"]
-    counts: dict[Severity, int]
-    summary: str
-
-
-class TaskError(_Event):
-    type: Literal["task.error"] = "task.error"
-    level: Literal["agent", "task"]
-    agent: AgentName | None = None
-    status: AgentStatus | None = None
-    code: str | None = None
-    message: str | None
-
-
-class Error(ServerMessage):
+class TaskSocketError(ErrorEvent):
     """A protocol error (not a task's): unknown task, bad message."""
 
-    type: Literal["error"] = "error"
-    code: Literal[
-        "task_not_found", "invalid_json", "invalid_message", "unknown_type", "message_too_large", "rate_limited"
+    model_config = ConfigDict(title="Error")
+    code: Literal[  # the codes this protocol sends, for its schema
+        "task_not_found",
+        "invalid_json",
+        "invalid_message",
+        "unknown_type",
+        "message_too_large",
+        "rate_limited",
+        "binary_not_supported",
     ]
-    message: str
 
 
 class Cancel(BaseModel):
@@ -134,7 +100,7 @@ class Cancel(BaseModel):
 
 
 ClientMessage = TypeAdapter(Annotated[Cancel, Field(discriminator="type")])
-ServerMessages = TaskStarted | TaskProgress | TaskAgentResult | TaskCompleted | TaskError | Error
+ServerMessages = TaskStarted | TaskProgress | TaskAgentResult | TaskCompleted | TaskError | TaskSocketError
 
 
 def json_schema() -> dict[str, Any]:
@@ -149,7 +115,7 @@ def json_schema() -> dict[str, Any]:
     defs: dict[str, Any] = {}
     roots: dict[str, Any] = {}
     for name, adapter in adapters.items():
-        schema = adapter.json_schema(ref_template="#/$defs/{model}")
+        schema = titled(adapter.json_schema(ref_template="#/$defs/{model}"))
         defs.update(schema.pop("$defs", {}))
         roots[name] = schema
     return {

@@ -1,6 +1,7 @@
-"""What the turn-based WebSocket protocols share: bounded JSON parsing with clear errors, a message rate per
-socket, one turn at a time per socket and a few per client address, abort, and the mapping of failures to
-``error`` events whose messages say what to do (the details of an unexpected failure stay in the server log).
+"""What every WebSocket protocol shares: bounded JSON parsing with clear errors, a message rate and size limit per
+socket, one turn at a time per socket and a few per client address, abort, the mapping of failures to ``error``
+events whose messages say what to do (the details of an unexpected failure stay in the server log), and one way an
+event goes out (:func:`workbench.events.wire`).
 
 Every turn ends with a terminal event: ``done`` (after an ``error`` when it failed), whatever the failure, unless
 the client is gone. "The client is gone" is known only from a send that finds the socket closed
@@ -8,7 +9,8 @@ the client is gone. "The client is gone" is known only from a send that finds th
 ``GraphRecursionError``, a tool's ``NotImplementedError``) is a failed turn like any other.
 
 A protocol subclasses :class:`TurnSocket` with its client message adapter, what a valid message does
-(:meth:`on_message`), what a binary frame does (:meth:`on_bytes`) and how an event goes out (:meth:`forward`).
+(:meth:`on_message`), what a binary frame does (:meth:`on_bytes`), which events of a turn its client gets
+(:meth:`forward`) and, for a socket that streams from the moment it opens (``/ws/tasks``), :meth:`opened`.
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.websockets import WebSocketState
 
-from workbench.chat.service import SessionBusy
 from workbench.errors import WorkbenchError
+from workbench.events import AbortedEvent, DoneEvent, ErrorEvent, Event, TurnErrorEvent, wire
+from workbench.runtime import SessionBusy
 from workbench.server.frames import ClientTurns, FrameError, TokenBucket, parse_frame
 from workbench.settings import Settings
 
@@ -50,6 +53,8 @@ class TurnSocket:
     client_adapter: TypeAdapter[Any]
     client_types: tuple[str, ...]
     close_when_oversized = True
+    error_event: ClassVar[type[ErrorEvent]] = TurnErrorEvent
+    """The protocol's ``error`` (a turn protocol's names the run; ``/ws/tasks``' has no runs)."""
 
     def __init__(self, websocket: WebSocket, max_text_bytes: int, settings: Settings) -> None:
         self.ws = websocket
@@ -62,26 +67,35 @@ class TurnSocket:
 
     # -- sending ------------------------------------------------------------------------------------------
 
-    async def send(self, message: dict[str, Any]) -> None:
-        """Send ``message``; :class:`SocketClosed` when the client is gone (whichever way the server noticed)."""
+    async def send(self, event: Event) -> None:
+        """Send ``event``; :class:`SocketClosed` when the client is gone (whichever way the server noticed)."""
         if self.ws.client_state != WebSocketState.CONNECTED:
             raise SocketClosed
         try:
-            await self.ws.send_json(message)
+            await self.ws.send_json(wire(event))
         except (WebSocketDisconnect, RuntimeError, OSError) as exc:  # closed meanwhile: starlette, uvicorn
             raise SocketClosed from exc
 
     async def error(self, code: str, message: str, run_id: str | None = None) -> None:
-        await self.send({"type": "error", "code": code, "message": message, "run_id": run_id})
+        if issubclass(self.error_event, TurnErrorEvent):
+            await self.send(self.error_event(code=code, message=message, run_id=run_id))
+        else:
+            await self.send(self.error_event(code=code, message=message))
 
-    async def forward(self, event: dict[str, Any]) -> None:
-        """Send one service event in the protocol's shape (default: as it is)."""
+    async def forward(self, event: Event) -> None:
+        """Send one event of a turn, if the client is to get it (default: every one)."""
         await self.send(event)
 
     # -- receiving ----------------------------------------------------------------------------------------
 
+    async def opened(self) -> bool:
+        """Called once the socket is accepted, before it reads; False ends it (the protocol said why)."""
+        return True
+
     async def serve(self) -> None:
         await self.ws.accept()
+        if not await self.opened():
+            return
         try:
             while True:
                 frame = await self.ws.receive()
@@ -151,7 +165,7 @@ class TurnSocket:
     def busy(self) -> bool:
         return self.turn is not None and not self.turn.done()
 
-    async def start_turn(self, events: AsyncIterator[dict[str, Any]], run_id: str, session_id: str) -> None:
+    async def start_turn(self, events: AsyncIterator[Event], run_id: str, session_id: str) -> None:
         if self.busy():
             await self.error("busy", "a turn is already running on this socket; send abort or wait for done")
             return
@@ -163,13 +177,13 @@ class TurnSocket:
         self.turn = asyncio.create_task(self.run_turn(events, run_id, session_id))
         self.turn.add_done_callback(lambda _: self.client_turns.release(self.client))
 
-    async def run_turn(self, events: AsyncIterator[dict[str, Any]], run_id: str, session_id: str) -> None:
+    async def run_turn(self, events: AsyncIterator[Event], run_id: str, session_id: str) -> None:
         """Forward the turn's events; a failure becomes the run's row, then an ``error`` event and ``done``. The
         socket takes its next turn from the moment the terminal event (``done``, or a failure's ``error``) goes out,
         so a client may send its next message as soon as it hears either."""
         try:
             async for event in events:
-                if event.get("type") == "done":
+                if isinstance(event, DoneEvent):
                     self.free_slot()
                 await self.forward(event)
             return
@@ -185,7 +199,7 @@ class TurnSocket:
         self.free_slot()
         try:
             await self.error(code, message, run_id)
-            await self.send({"type": "done", "run_id": run_id, "status": "error"})
+            await self.send(DoneEvent(run_id=run_id, status="error"))
         except SocketClosed:
             log.info("run %s: the client left before hearing that its turn failed", run_id)
 
@@ -215,8 +229,8 @@ class TurnSocket:
             return
         if run_id is not None:
             await self.settle(run_id, "aborted")
-        await self.send({"type": "aborted", "run_id": run_id})
-        await self.send({"type": "done", "run_id": run_id, "status": "aborted"})
+        await self.send(AbortedEvent(run_id=run_id))
+        await self.send(DoneEvent(run_id=run_id, status="aborted"))
 
 
 def failure(exc: BaseException, run_id: str) -> tuple[str, str]:

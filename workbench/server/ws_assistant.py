@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, WebSocket
 from pydantic import BaseModel, ValidationError
 
+from workbench.events import AudioChunkEvent, Event
 from workbench.server.dependencies import get_voice_service
 from workbench.server.protocol import Abort
 from workbench.server.protocol_assistant import (
@@ -30,7 +31,6 @@ from workbench.server.sockets import TurnSocket
 from workbench.voice.service import VoiceService, VoiceTurn
 
 router = APIRouter()
-_FORWARDED = frozenset({"transcription", "retrieval", "response", "notice", "audio"})
 
 
 def text_frame_limit(max_audio_bytes: int) -> int:
@@ -92,14 +92,8 @@ class AssistantSocket(TurnSocket):
         if self.voice_turn is not None:
             await self.service.settle(self.voice_turn, run_id, status)
 
-    async def forward(self, event: dict[str, Any]) -> None:
-        kind = event["type"]
-        if kind == "token":
-            await self.send({"role": "assistant", "content": event["content"]})
-        elif kind == "audio_chunk":
-            if self.stream_audio:
-                await self.send(event)
-        elif kind in _FORWARDED or kind == "done":
+    async def forward(self, event: Event) -> None:
+        if self.stream_audio or not isinstance(event, AudioChunkEvent):
             await self.send(event)
 
 

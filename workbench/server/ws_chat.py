@@ -7,7 +7,7 @@ which closes the socket with 1009 (message too big).
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, WebSocket
 from pydantic import BaseModel
@@ -58,17 +58,6 @@ class ChatSocket(TurnSocket):
     async def settle(self, run_id: str, status: str) -> None:
         if self.request is not None:
             await self.service.settle(self.request, run_id, status)
-
-    async def forward(self, event: dict[str, Any]) -> None:
-        match event["type"]:
-            case "token":
-                await self.send({"role": "assistant", "content": event["content"]})
-            case "done":
-                await self.send(
-                    {k: event[k] for k in ("type", "run_id", "status", "model", "citations", "citation_mode")}
-                )
-            case _:
-                await self.send(event)
 
 
 @router.websocket("/ws/chat")

@@ -17,6 +17,7 @@ from workbench.chat.service import ChatService, SessionBusy, TurnRequest
 from workbench.citations import label
 from workbench.documents import COLLECTION_RULE, RetrievedDoc, SearchMode, is_collection_name
 from workbench.errors import WorkbenchError
+from workbench.events import ChatDoneEvent, PublicDocument, RetrievalEvent, TokenEvent
 from workbench.providers.llm import auto_note
 from workbench.ui.uploads import NotAnUpload, uploaded_file
 
@@ -29,7 +30,7 @@ INDEX_CONCURRENCY = 4
 is bounded (``WORKBENCH_INGEST_PDF_MAX_CONTENT_BYTES``), so one slow file holds up no one else's indexing."""
 
 
-def sources_markdown(documents: list[dict[str, Any]], cited: list[int] | None = None) -> str:
+def sources_markdown(documents: list[PublicDocument], cited: list[int] | None = None) -> str:
     """The sources panel: each retrieved chunk with its fused, dense and sparse scores, cited ones marked."""
     if not documents:
         return "_No sources yet._"
@@ -40,8 +41,8 @@ def sources_markdown(documents: list[dict[str, Any]], cited: list[int] | None = 
     rows = ["| # | source | fused | dense | sparse | cited |", "|---|---|---|---|---|---|"]
     for i, doc in enumerate(documents, start=1):
         mark = "✅" if cited and i in cited else ""
-        scores = " | ".join(fmt(doc[key]) for key in ("score", "dense_score", "sparse_score"))
-        rows.append(f"| {i} | {label(cast(RetrievedDoc, doc))} | {scores} | {mark} |")
+        scores = " | ".join(fmt(score) for score in (doc.score, doc.dense_score, doc.sparse_score))
+        rows.append(f"| {i} | {label(cast(RetrievedDoc, doc.model_dump()))} | {scores} | {mark} |")
     return "\n".join(rows)
 
 
@@ -49,32 +50,32 @@ async def stream_turn(
     chat: ChatService,
     request: TurnRequest,
     history: list[dict[str, Any]],
-    note: Callable[[dict[str, Any]], Awaitable[str | None]] | None = None,
+    note: Callable[[ChatDoneEvent], Awaitable[str | None]] | None = None,
 ) -> AsyncIterator[tuple[Any, Any, str, Any]]:
     """One chat turn for a tab (the Chat tab, the Agents tab): ``(chatbot, sources, question box, status)`` updates
     as the answer streams into ``history``'s last message. A turn stopped by the user (Stop, a new session, the page
     closed) is logged as aborted, even one stopped before its graph started; `note` adds a line to the status."""
-    documents: list[dict[str, Any]] = []
+    documents: list[PublicDocument] = []
     answer = ""
     run_id = str(uuid.uuid4())
     try:
         async for event in chat.stream(request, run_id):
-            if event["type"] == "retrieval":
-                documents = event["documents"]
+            if isinstance(event, RetrievalEvent):
+                documents = event.documents
                 yield history, sources_markdown(documents), "", "_Answering…_"
-            elif event["type"] == "token":
-                answer += event["content"]
+            elif isinstance(event, TokenEvent):
+                answer += event.content
                 history[-1] = {"role": "assistant", "content": answer}
                 yield history, gr.update(), "", gr.update()
-            elif event["type"] == "done":
-                if event["answer"] and event["answer"] != answer:  # an answer that was not streamed token by token
-                    history[-1] = {"role": "assistant", "content": event["answer"]}
-                model = str(event["model"] or "the agent").replace("`", "")
-                status = f"Answered by `{model}` · run `{event['run_id']}`"
+            elif isinstance(event, ChatDoneEvent):
+                if event.answer and event.answer != answer:  # an answer that was not streamed token by token
+                    history[-1] = {"role": "assistant", "content": event.answer}
+                model = str(event.model or "the agent").replace("`", "")
+                status = f"Answered by `{model}` · run `{event.run_id}`"
                 extra = await note(event) if note is not None else None
                 yield (
                     history,
-                    sources_markdown(documents, event["citations"]),
+                    sources_markdown(documents, event.citations),
                     "",
                     status + (f"  \nℹ️ {extra}" if extra else ""),
                 )
@@ -145,8 +146,8 @@ def render(services: Services, demo: gr.Blocks) -> None:
             entry_point="ui",
         )
 
-        async def note(done: dict[str, Any]) -> str | None:
-            if done["model"] == "extractive" and (model_spec or "auto") == "auto":
+        async def note(done: ChatDoneEvent) -> str | None:
+            if done.model == "extractive" and (model_spec or "auto") == "auto":
                 return await asyncio.to_thread(auto_note, services.resources().settings)
             return None
 

@@ -20,15 +20,23 @@ import gradio as gr
 import numpy as np
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
-from workbench.chat.service import SessionBusy
 from workbench.errors import WorkbenchError
+from workbench.events import (
+    AudioEvent,
+    NoticeEvent,
+    ResponseEvent,
+    TokenEvent,
+    TranscriptionEvent,
+    VoiceDoneEvent,
+)
+from workbench.runtime import SessionBusy
 from workbench.ui.uploads import NotAnUpload, uploaded_file
 from workbench.voice.audio import AUDIO_FORMATS, AudioError, decode_audio
 from workbench.voice.personas import load_personas
 from workbench.voice.service import VoiceTurn
 
 if TYPE_CHECKING:
-    from workbench.ui.app import Services
+    from workbench.ui.context import UiServices as Services
 
 TITLE = "Voice"
 VOICES = ("piper/joe-us", "gtts/en")
@@ -180,30 +188,29 @@ def render(services: Services, demo: gr.Blocks) -> None:
                 entry_point="ui",
             )
             async for event in service.stream(request):
-                kind = event["type"]
-                if kind == "transcription":
-                    state["transcript"] = event["text"]
-                    shown = [*shown, {"role": "user", "content": event["text"]}]
+                if isinstance(event, TranscriptionEvent):
+                    state["transcript"] = event.text
+                    shown = [*shown, {"role": "user", "content": event.text}]
                     yield view("_Answering…_")
-                elif kind == "token":
-                    state["reply"] += event["content"]
+                elif isinstance(event, TokenEvent):
+                    state["reply"] += event.content
                     yield view("_Answering…_")
-                elif kind == "response":
-                    state["reply"] = event["text"]
-                    shown = [*shown, {"role": "assistant", "content": event["text"]}]
+                elif isinstance(event, ResponseEvent):
+                    state["reply"] = event.text
+                    shown = [*shown, {"role": "assistant", "content": event.text}]
                     yield view("_Speaking…_")
-                elif kind == "notice":
-                    notices.append(f"ℹ️ {event['message']}")
+                elif isinstance(event, NoticeEvent):
+                    notices.append(f"ℹ️ {event.message}")
                     yield view("\n\n".join([*notices, "_Speaking…_"]))
-                elif kind == "audio":
-                    raw = base64.b64decode(event["data"])
-                    state["audio"] = await asyncio.to_thread(playable, raw, event["format"])
-                elif kind == "done":
-                    state["latency"] = latency_markdown(event["timings"])
+                elif isinstance(event, AudioEvent):
+                    raw = base64.b64decode(event.data)
+                    state["audio"] = await asyncio.to_thread(playable, raw, event.format)
+                elif isinstance(event, VoiceDoneEvent):
+                    state["latency"] = latency_markdown(event.timings)
                     shown = chat_messages(await service.history(session_id))
-                    models = event["models"]
+                    models = event.models
                     served = " · ".join(f"{k} `{models[k]}`" for k in ("persona", "llm", "stt", "tts") if k in models)
-                    yield view("\n\n".join([*notices, f"Answered · {served} · run `{event['run_id']}`"]))
+                    yield view("\n\n".join([*notices, f"Answered · {served} · run `{event.run_id}`"]))
         except AudioError as exc:
             yield view(f"⚠️ Could not use that audio: {exc}")
         except SessionBusy:

@@ -1,19 +1,18 @@
-"""One voice turn as a stream of protocol events, whoever asks: ``/ws/assistant``, the UI or the CLI.
+"""One voice turn as a stream of typed events (:mod:`workbench.events`), whoever asks: ``/ws/assistant``, the UI or
+the CLI.
 
-Events, in order: ``transcription`` (audio turns), ``retrieval`` (grounded personas), ``token``…,
-``response``, ``notice`` (fallbacks), ``audio_chunk``… (one per sentence), ``audio`` (the whole reply),
-``done``. The graph runs on the :class:`~workbench.runtime.GraphRuntime` it is given (``session_id`` is the
-thread) under a time limit and is logged to DuckDB whether it finishes, fails or is aborted; cancelling the
-consumer stops the model and speech, where they run.
+Events, in order: ``transcription`` (audio turns), ``retrieval`` (grounded personas), ``token``…, ``response``,
+``notice`` (fallbacks), ``audio_chunk``… (one per sentence), ``audio`` (the whole reply), ``done``. The turn runs as
+every turn does (:class:`~workbench.turns.TurnService`); this module says what the voice graph gets and how its
+parts become events. Cancelling the consumer stops the model and speech, where they run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,12 +20,29 @@ from langchain_core.messages import BaseMessage
 
 from graphs.voice import RESPOND, SPEAKERS, check_context
 from graphs.voice_state import VoiceContext, VoiceInput
-from workbench.chat.service import public_document
 from workbench.errors import WorkbenchError
-from workbench.resources import get_resources
-from workbench.runlog.callback import TEXT_LIMIT, RunLogCallback, unstarted_run
-from workbench.runtime import GraphRun, GraphRuntime, Token
-from workbench.settings import Settings
+from workbench.events import (
+    AudioChunkEvent,
+    AudioEvent,
+    Event,
+    NoticeEvent,
+    PublicDocument,
+    ResponseEvent,
+    RetrievalEvent,
+    TokenEvent,
+    TranscriptionEvent,
+    VoiceDoneEvent,
+)
+from workbench.runtime import GraphRun, GraphToken
+from workbench.turns import TurnService
+
+_WRITTEN: dict[str, type[Event]] = {
+    "transcription": TranscriptionEvent,
+    "response": ResponseEvent,
+    "notice": NoticeEvent,
+    "audio_chunk": AudioChunkEvent,
+}
+"""The voice graph's custom stream items that are events as they are written."""
 
 
 @dataclass
@@ -47,23 +63,18 @@ class VoiceTurn:
     entry_point: str = "api"
 
 
-class VoiceService:
+class VoiceService(TurnService):
     """Runs voice turns of the voice graph on ``runtime``."""
-
-    def __init__(self, settings: Settings, runtime: GraphRuntime, callback: RunLogCallback | None = None):
-        self.settings = settings
-        self.runtime = runtime
-        self.callback = callback or RunLogCallback()
 
     def check(self, turn: VoiceTurn) -> None:
         """Refuse a turn naming a persona or voice that is not on offer (:class:`ConfigurationError`), before
         anything runs."""
-        check_context(self._context(turn))
+        check_context(self._context(turn), self.resources)
 
     async def history(self, session_id: str) -> list[BaseMessage]:
-        return await self.runtime.messages("voice", session_id)
+        return await self.messages("voice", session_id)
 
-    async def stream(self, turn: VoiceTurn, run_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self, turn: VoiceTurn, run_id: str | None = None) -> AsyncIterator[Event]:
         """Yield the turn's events. Raises what :meth:`check` raises, :class:`~workbench.voice.audio.AudioError`
         for unusable audio, :class:`SessionBusy` when the session has a turn running, ``TimeoutError`` past
         ``max_generation_s``."""
@@ -74,27 +85,28 @@ class VoiceService:
     def _concrete_model(self, turn: VoiceTurn) -> str:
         """The ``provider/model`` the turn's persona (or its own ``model``) runs on, after :meth:`check`."""
         context = self._context(turn)
-        persona = check_context(context)
-        return get_resources().models.concrete(context.model or persona.model, "voice")
+        persona = check_context(context, self.resources)
+        return self.resources.models.concrete(context.model or persona.model, "voice")
+
+    def _model_or_request(self, turn: VoiceTurn) -> str | None:
+        try:
+            return self._concrete_model(turn)
+        except WorkbenchError:
+            return turn.model
 
     async def settle(self, turn: VoiceTurn, run_id: str, status: str = "aborted", error: str | None = None) -> None:
         """Make sure a turn that did not finish has its row (one stopped before its graph started is logged here),
         then wait until the row is crash-safe."""
-        if self.runtime.logged_elsewhere(run_id):  # the server that ran it logged its row
-            await self.callback.runlog.durable()
-            return
-        try:
-            model: str | None = await asyncio.to_thread(self._concrete_model, turn)
-        except WorkbenchError:
-            model = turn.model
-        fields = {
-            "entry_point": turn.entry_point,
-            "session_id": turn.session_id,
-            "model": model,
-            "input": (turn.text or "")[:TEXT_LIMIT],
-        }
-        self.callback.settle(unstarted_run(run_id, "voice", status, error or status, **fields))
-        await self.callback.runlog.durable()
+        await self.settle_turn(
+            "voice",
+            run_id,
+            status,
+            error,
+            lambda: self._model_or_request(turn),
+            turn.text or "",
+            entry_point=turn.entry_point,
+            session_id=turn.session_id,
+        )
 
     @staticmethod
     def _context(turn: VoiceTurn) -> VoiceContext:
@@ -108,8 +120,7 @@ class VoiceService:
             pipeline=turn.pipeline,
         )
 
-    async def _run(self, turn: VoiceTurn, run_id: str, model: str) -> AsyncIterator[dict[str, Any]]:
-        context = self._context(turn)
+    def _run(self, turn: VoiceTurn, run_id: str, model: str) -> AsyncIterator[Event]:
         # Both inputs are always set: a turn that failed before consuming its input must not leak into this one.
         inputs: VoiceInput = {
             "audio": base64.b64encode(turn.audio).decode() if turn.audio is not None else None,
@@ -121,45 +132,36 @@ class VoiceService:
             dict(inputs),
             run_id,
             thread=turn.session_id,
-            context=context,
+            context=self._context(turn),
             metadata={"entry_point": turn.entry_point, "session_id": turn.session_id, "model": model},
             durability="exit",
             callbacks=[self.callback],
         )
-        final: dict[str, Any] = {}
-        finished = False
-        try:
-            async with asyncio.timeout(self.settings.max_generation_s):
-                async for mode, chunk in self.runtime.stream(run):
-                    if mode == "custom":
-                        if chunk.get("type") == "retrieval":
-                            chunk = {**chunk, "documents": [public_document(d) for d in chunk["documents"]]}
-                        yield {**chunk, "run_id": run_id} if chunk.get("type") == "retrieval" else chunk
-                    elif mode == "token" and isinstance(chunk, Token) and chunk.node == RESPOND:
-                        yield {"type": "token", "content": chunk.text}
-                    elif mode == "values":
-                        final = chunk
-            finished = True
-        except TimeoutError:
-            self.callback.abort(run_id, status="error", error="timed out")
-            raise
-        finally:
-            if not finished:
-                # A turn stopped between respond and synthesize leaves its speaker behind: stop it here.
-                SPEAKERS.cancel(final.get("turn_id"))
-                with contextlib.suppress(Exception):
-                    self.callback.abort(run_id)
-        await self.callback.saved(run_id)  # the finished row survives a crash before the client hears done
-        if final.get("speech"):
-            yield {"type": "audio", "format": final.get("speech_format") or "wav", "data": final["speech"]}
-        yield {
-            "type": "done",
-            "run_id": run_id,
-            "status": "ok",
-            "session_id": turn.session_id,
-            "transcript": final.get("transcript", ""),
-            "reply": final.get("reply", ""),
-            "timings": final.get("timings", {}),
-            "models": final.get("models", {}),
-            "notes": final.get("notes", []),
-        }
+
+        def parts(mode: str, chunk: Any) -> Iterator[Event]:
+            if mode == "custom" and chunk.get("type") == "retrieval":
+                documents = [PublicDocument.of(d) for d in chunk["documents"]]
+                yield RetrievalEvent(run_id=run_id, query=chunk.get("query"), documents=documents)
+            elif mode == "custom" and chunk.get("type") in _WRITTEN:
+                yield _WRITTEN[chunk["type"]].model_validate(chunk)
+            elif mode == "token" and isinstance(chunk, GraphToken) and chunk.node == RESPOND:
+                yield TokenEvent(content=chunk.text)
+
+        def ending(final: dict[str, Any]) -> Iterator[Event]:
+            if final.get("speech"):
+                yield AudioEvent(format=final.get("speech_format") or "wav", data=final["speech"])
+            yield VoiceDoneEvent(
+                run_id=run_id,
+                session_id=turn.session_id,
+                transcript=final.get("transcript", ""),
+                reply=final.get("reply", ""),
+                timings=final.get("timings", {}),
+                models=final.get("models", {}),
+                notes=final.get("notes", []),
+            )
+
+        def stopped(final: dict[str, Any]) -> None:
+            # A turn stopped between respond and synthesize leaves its speaker behind: stop it here.
+            SPEAKERS.cancel(final.get("turn_id"))
+
+        return self.turn(run, parts, ending, stopped)

@@ -18,11 +18,10 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, Sys
 from langgraph.checkpoint.memory import InMemorySaver
 
 from graphs.voice import builder
-from graphs.voice import graph as module_graph
 from graphs.voice_state import VoiceContext
 from workbench.errors import ProviderUnavailable
 from workbench.providers.llm import ModelRegistry
-from workbench.resources import Resources, set_resources
+from workbench.resources import Resources
 from workbench.runlog import RunLog, RunLogCallback, get_run, set_runlog
 from workbench.settings import Settings
 from workbench.testing import ScriptedChatModel, flushed
@@ -104,7 +103,10 @@ class App:
         events: list[dict] = []
         final: dict = {}
         stream = self.graph.astream(
-            inputs, config, context=VoiceContext(**context), stream_mode=["custom", "messages", "values"]
+            inputs,
+            config,
+            context=VoiceContext(resources=self.resources, **context),
+            stream_mode=["custom", "messages", "values"],
         )
         async for mode, chunk in cast(AsyncIterator[tuple[str, Any]], stream):
             if mode == "custom":
@@ -122,19 +124,15 @@ class App:
 @pytest.fixture
 def make_app(tmp_path) -> Iterator[Any]:
     apps: list[App] = []
-    previous: list[Any] = []
 
     def make(speech: FakeSpeech | None = None, **settings: Any) -> App:
         app = App(tmp_path, speech or FakeSpeech(), **settings)
-        previous.append(set_resources(app.resources))
         apps.append(app)
         return app
 
     yield make
     for app in apps:
         app.runlog.close()
-    if previous:
-        set_resources(previous[0])
 
 
 @pytest.fixture
@@ -426,7 +424,10 @@ async def test_cancelling_the_consumer_mid_speech_stops_speaking_and_logs_aborte
     async def consume() -> None:
         config: Any = {"run_id": run_id, "configurable": {"thread_id": "t"}}
         stream = app.graph.astream(
-            {"text": "count"}, config, context=VoiceContext(pipeline=pipeline), stream_mode="custom"
+            {"text": "count"},
+            config,
+            context=VoiceContext(pipeline=pipeline, resources=app.resources),
+            stream_mode="custom",
         )
         async for chunk in cast(AsyncIterator[dict], stream):
             if chunk["type"] == "audio_chunk":
@@ -453,22 +454,25 @@ async def test_cancelling_the_consumer_mid_speech_stops_speaking_and_logs_aborte
     assert nodes[-1] == (cancelled_in, "aborted")
 
 
-async def test_the_module_graph_logs_to_the_process_run_log(make_app, tmp_path):
-    """``graphs.voice:graph`` (what langgraph dev serves) carries its own RunLogCallback."""
-    make_app()
-    graph = builder.compile(name="voice").with_config(callbacks=[RunLogCallback()])
+async def test_the_served_graph_logs_to_the_process_run_log(make_app, tmp_path):
+    """``graphs.builtin:voice`` (what langgraph dev serves) carries its own RunLogCallback."""
+    from graphs.builtin import voice as served_voice
+    from graphs.serving import served
+
+    app = make_app()
+    graph = served(builder.compile(name="voice"))
     runlog = RunLog(tmp_path / "process-runs.duckdb")
     set_runlog(runlog)
     try:
         run_id = uuid.uuid4()
-        await graph.ainvoke({"text": "hi"}, {"run_id": run_id})
+        await graph.ainvoke({"text": "hi"}, {"run_id": run_id}, context=VoiceContext(resources=app.resources))
         assert flushed(runlog)
         row = get_run(runlog, str(run_id))
         assert row is not None and (row["graph"], row["status"], row["output"]) == ("voice", "ok", REPLY)
     finally:
         set_runlog(None)
         runlog.close()
-    callbacks = (module_graph.config or {}).get("callbacks")
+    callbacks = (served_voice.config or {}).get("callbacks")
     assert isinstance(callbacks, list) and [type(c) for c in callbacks] == [RunLogCallback]
 
 

@@ -20,7 +20,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from tests.voice_traces import leaks, raw_files, runlog_files, sent_audio, sqlite_rows
 from workbench.providers.llm import ModelRegistry
-from workbench.resources import Resources, set_resources
+from workbench.resources import Resources
 from workbench.runlog import RunLog, RunLogCallback, recent_runs
 from workbench.runtime import LocalRuntime
 from workbench.settings import Settings
@@ -85,7 +85,8 @@ class Turns:
             self.settings, speech=self.speech, models=ModelRegistry(self.settings, {"fake": self.model})
         )
         self.runlog = RunLog(tmp_path / "runs.duckdb")
-        self.service = VoiceService(self.settings, LocalRuntime(saver), RunLogCallback(self.runlog))
+        runtime = LocalRuntime(saver, resources=self.resources)
+        self.service = VoiceService(self.resources, runtime, RunLogCallback(self.runlog))
 
     async def events(self, turn: VoiceTurn) -> list[dict[str, Any]]:
         return [event async for event in self.service.stream(turn)]
@@ -119,7 +120,6 @@ async def play(tmp_path: Path, saver: BaseCheckpointSaver, recordings: dict[str,
     """Turns that fail (no speech, twice; too long; invalid), one answered, one aborted mid-answer, one in a new
     session; the reply audio the answered turns sent."""
     turns = Turns(tmp_path, saver)
-    previous = set_resources(turns.resources)
     try:
         turns.speech.fake_stt.text = ""  # nothing recognised
         with pytest.raises(AudioError, match="no speech"):
@@ -145,7 +145,6 @@ async def play(tmp_path: Path, saver: BaseCheckpointSaver, recordings: dict[str,
             answered[-1]["reply"],
         ]
     finally:
-        set_resources(previous)
         turns.runlog.close()
     replies = sent_audio(answered) + sent_audio(again)
     assert [e["type"] for e in answered].count("audio") == 1 and len(replies) >= 4, "the replies were spoken"
@@ -210,14 +209,15 @@ async def test_no_checkpoint_or_run_log_row_holds_a_recording_or_a_reply_sent_th
     async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
         turns = Turns(tmp_path, saver)
         graph = builder.compile(checkpointer=saver, name="voice").with_config(callbacks=[RunLogCallback(turns.runlog)])
-        previous = set_resources(turns.resources)
         try:
             for recording, text in zip(recordings, ["Will it rain?", "", "Will it rain?", "Or snow?"], strict=True):
                 turns.speech.fake_stt.text = text
                 inputs = {"audio": base64.b64encode(recording).decode(), "audio_format": "wav"}
                 config: Any = {"configurable": {"thread_id": "t1"}}
                 try:
-                    final = await graph.ainvoke(inputs, config, context=VoiceContext(), durability=durability)
+                    final = await graph.ainvoke(
+                        inputs, config, context=VoiceContext(resources=turns.resources), durability=durability
+                    )
                 except AudioError:
                     assert text == "" or recording is recordings[2]
                 else:
@@ -225,7 +225,6 @@ async def test_no_checkpoint_or_run_log_row_holds_a_recording_or_a_reply_sent_th
             history = [snapshot async for snapshot in graph.aget_state_history({"configurable": {"thread_id": "t1"}})]
             read_back = await through_checkpointer(saver)
         finally:
-            set_resources(previous)
             turns.runlog.close()
 
     assert len(replies) == 2 and all(replies), "the run's values carried the spoken reply"

@@ -260,6 +260,7 @@ async def test_the_chat_service_runs_an_agent_with_its_own_session_and_streams_o
 
     from workbench.chat.service import ChatService, TurnRequest
     from workbench.errors import ConfigurationError
+    from workbench.events import ChatDoneEvent, RetrievalEvent, TokenEvent
     from workbench.runlog import RunLog
     from workbench.runlog.callback import RunLogCallback
     from workbench.runtime import LocalRuntime
@@ -279,12 +280,13 @@ async def test_the_chat_service_runs_an_agent_with_its_own_session_and_streams_o
         chat_history = await service.history("s1")
     finally:
         runlog.close()
-    kinds = [e["type"] for e in events]
-    assert kinds[0] == "retrieval" and kinds[-1] == "done" and set(kinds[1:-1]) == {"token"}
-    assert events[0]["query"] == "workbench server port" and events[0]["documents"][0]["text"].endswith("8000.")
-    streamed = "".join(e["content"] for e in events if e["type"] == "token")
-    assert streamed == "The port is 8000 [1]." == events[-1]["answer"]  # the rewrite's text is not streamed
-    assert events[-1]["citations"] == [1] and events[-1]["model"] == "fake"
+    retrieval, tokens, done = events[0], events[1:-1], events[-1]
+    assert isinstance(retrieval, RetrievalEvent) and isinstance(done, ChatDoneEvent) and tokens
+    assert all(isinstance(e, TokenEvent) for e in tokens)
+    assert retrieval.query == "workbench server port" and retrieval.documents[0].text.endswith("8000.")
+    streamed = "".join(e.content for e in tokens if isinstance(e, TokenEvent))
+    assert streamed == "The port is 8000 [1]." == done.answer  # the rewrite's text is not streamed
+    assert done.citations == [1] and done.model == "fake"
     assert [m.content for m in agent_history] == ["Which port?", "The port is 8000 [1]."]
     assert chat_history == []  # the chat graph's session of the same id is another conversation
 

@@ -19,6 +19,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from tests.voice_traces import leaks, raw_files, runlog_files, sent_audio, sqlite_rows
+from workbench.events import TokenEvent, wire
 from workbench.providers.llm import ModelRegistry
 from workbench.resources import Resources
 from workbench.runlog import RunLog, RunLogCallback, recent_runs
@@ -89,16 +90,16 @@ class Turns:
         self.service = VoiceService(self.resources, runtime, RunLogCallback(self.runlog))
 
     async def events(self, turn: VoiceTurn) -> list[dict[str, Any]]:
-        return [event async for event in self.service.stream(turn)]
+        """The turn's events as its socket would send them."""
+        return [wire(event) async for event in self.service.stream(turn)]
 
     async def aborted(self, turn: VoiceTurn) -> None:
         """The turn, cancelled once the model has started answering."""
         started = asyncio.Event()
 
         async def consume() -> None:
-            stream: AsyncIterator[dict[str, Any]] = self.service.stream(turn)
-            async for event in stream:
-                if event["type"] == "token":
+            async for event in self.service.stream(turn):
+                if isinstance(event, TokenEvent):
                     started.set()
 
         task = asyncio.create_task(consume())
@@ -147,7 +148,7 @@ async def play(tmp_path: Path, saver: BaseCheckpointSaver, recordings: dict[str,
     finally:
         turns.runlog.close()
     replies = sent_audio(answered) + sent_audio(again)
-    assert [e["type"] for e in answered].count("audio") == 1 and len(replies) >= 4, "the replies were spoken"
+    assert [e.get("type") for e in answered].count("audio") == 1 and len(replies) >= 4, "the replies were spoken"
     return replies
 
 

@@ -13,7 +13,6 @@ from pydantic import SecretStr
 
 from tests.unit.test_voice_service import Setup, recording
 from workbench.errors import ConfigurationError
-from workbench.resources import set_resources
 from workbench.settings import Settings
 from workbench.voice import engines
 from workbench.voice.engines import SpeechEngines
@@ -126,13 +125,11 @@ def test_an_unknown_speech_model_is_refused_before_anything_is_built(tmp_path, w
 
 @pytest.fixture
 def installed(tmp_path) -> Iterator[Setup]:
-    """The fake speech engines and model installed as the process's resources for one test."""
+    """A voice service whose clients are the fake speech engines and model, for one test."""
     setup = Setup(tmp_path)
-    previous = set_resources(setup.resources)
     try:
         yield setup
     finally:
-        set_resources(previous)
         setup.runlog.close()
 
 
@@ -150,7 +147,7 @@ async def test_a_turn_naming_an_unknown_voice_or_persona_fails_before_any_model_
     assert installed.speech.fake_stt.calls == [] and installed.model.calls == []
     assert await installed.service.runtime.leases.held() == []
     events = await installed.events(VoiceTurn("s1", text="Still there?", voice="gtts/en"))
-    assert events[-1]["type"] == "done"
+    assert events[-1].type == "done"
 
 
 async def test_the_voice_graph_itself_refuses_an_unknown_voice_before_speech_to_text(installed):
@@ -160,7 +157,9 @@ async def test_the_voice_graph_itself_refuses_an_unknown_voice_before_speech_to_
 
     graph = builder.compile()
     with pytest.raises(ConfigurationError, match="unknown voice"):
-        await graph.ainvoke({"text": "hi"}, context=VoiceContext(voice="piper//etc/passwd"))
+        await graph.ainvoke(
+            {"text": "hi"}, context=VoiceContext(voice="piper//etc/passwd", resources=installed.resources)
+        )
     assert installed.model.calls == []
 
 
@@ -178,7 +177,7 @@ def test_the_voice_tab_offers_only_voices_on_offer(settings):
 
 @pytest.fixture
 def checked_speech(installed, monkeypatch) -> SpeechEngines:
-    """The process's real speech engines (and so the real resolver), building the fake engines."""
+    """Real speech engines (and so the real resolver) as the service's, building the fake engines."""
     monkeypatch.setattr(engines, "build_stt", lambda spec, settings: installed.speech.fake_stt)
     monkeypatch.setattr(engines, "build_tts", lambda spec, settings: installed.speech.fake_tts)
     speech = SpeechEngines(installed.settings)
@@ -193,7 +192,7 @@ async def test_a_turn_naming_a_speech_model_folder_fails_before_anything_runs(in
             await installed.events(VoiceTurn("s1", audio=recording(), stt_model=spec))
     assert installed.speech.fake_stt.calls == [] and installed.model.calls == []
     events = await installed.events(VoiceTurn("s1", audio=recording(), stt_model="local/tiny.en"))
-    assert events[-1]["type"] == "done"
+    assert events[-1].type == "done"
 
 
 async def test_a_voice_eval_variant_naming_a_folder_is_refused(installed, checked_speech, whisper_folder):
@@ -202,5 +201,5 @@ async def test_a_voice_eval_variant_naming_a_folder_is_refused(installed, checke
 
     suite = VoiceSuite()
     with pytest.raises(ConfigurationError, match="unknown speech-to-text model"):
-        await suite.setup(installed.settings, Variant("v", {"stt_model": str(whisper_folder)}))
+        await suite.setup(installed.resources, Variant("v", {"stt_model": str(whisper_folder)}))
     assert installed.speech.fake_stt.calls == []

@@ -16,7 +16,7 @@ from workbench.evals.suite import Case, CaseResult, Variant
 from workbench.evals.tracking import client
 from workbench.providers.llm import ModelRegistry
 from workbench.providers.llm_extractive import LABEL, NOT_FOUND
-from workbench.resources import Resources, set_resources
+from workbench.resources import Resources
 from workbench.runlog import RunLog, RunRecord, set_runlog
 from workbench.settings import Settings
 from workbench.testing import ScriptedChatModel, logged_run
@@ -213,27 +213,25 @@ class FakeStore:
 
 @pytest.fixture
 def fake_chat(tmp_path, monkeypatch):
-    """A scripted model and a fake store behind the real chat graph; the run log in the temporary home."""
+    """A scripted model and a fake store as the clients of the real chat graph; the run log in the temporary home."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     settings = Settings(home=tmp_path, llm="fake")
     model = ScriptedChatModel()
     store = FakeStore([_doc(1, "configuration.md", HOME_CHUNK), _doc(2, "installation.md", PORT_CHUNK)])
-    registry = ModelRegistry(settings, {"fake": model})
-    previous = set_resources(Resources(settings, store=store, models=registry))
+    resources = Resources(settings, store=store, models=ModelRegistry(settings, {"fake": model}))
     runlog = RunLog(settings.runlog_path)
     set_runlog(runlog)
-    yield settings, model, store, runlog
+    yield resources, model, store, runlog
     set_runlog(None)
     runlog.close()
-    set_resources(previous)
 
 
 async def test_a_case_runs_one_logged_chat_turn_and_is_scored(fake_chat):
-    settings, model, store, runlog = fake_chat
+    resources, model, store, runlog = fake_chat
     model.enqueue("By default the server listens on 127.0.0.1 port 8000 [2].")
     suite = ChatRagSuite()
     variant = Variant("v2", {"model": "fake", "prompt_version": "v2", "top_k": 2})
-    result = await suite.run_case(_qa_case(), variant, settings)
+    result = await suite.run_case(_qa_case(), variant, resources)
 
     assert result.outcome == "pass", result
     assert result.output == "By default the server listens on 127.0.0.1 port 8000 [2]."
@@ -251,63 +249,61 @@ async def test_a_case_runs_one_logged_chat_turn_and_is_scored(fake_chat):
 
 
 async def test_each_case_gets_a_fresh_session(fake_chat):
-    settings, model, _, runlog = fake_chat
+    resources, model, _, runlog = fake_chat
     suite = ChatRagSuite()
     variant = Variant("v", {"model": "fake"})
-    first = await suite.run_case(Case("a", {"question": "first?"}), variant, settings)
-    again = await suite.run_case(Case("a", {"question": "first?"}), variant, settings)
+    first = await suite.run_case(Case("a", {"question": "first?"}), variant, resources)
+    again = await suite.run_case(Case("a", {"question": "first?"}), variant, resources)
     assert [type(m).__name__ for m in model.calls[1][1:]] == ["HumanMessage"], "no history from the first case"
     sessions = {logged_run(runlog, r.run_id)["session_id"] for r in (first, again)}
     assert len(sessions) == 2 and first.run_id != again.run_id
-    _, saver = suite._chat(settings)
+    _, saver = suite._chat(resources)
     assert not any(saver.storage.values()), "a scored case's session is dropped from memory"
 
 
 async def test_a_failing_turn_is_an_error_row_that_keeps_its_run_id(fake_chat):
-    settings, model, _, runlog = fake_chat
+    resources, model, _, runlog = fake_chat
 
     def explode(messages):
         raise RuntimeError("model down")
 
     model.enqueue(explode)
-    result = await ChatRagSuite().run_case(_qa_case(), Variant("v", {"model": "fake"}), settings)
+    result = await ChatRagSuite().run_case(_qa_case(), Variant("v", {"model": "fake"}), resources)
     assert result.outcome == "error" and "model down" in (result.error or "")
     assert logged_run(runlog, result.run_id)["status"] == "error"
 
 
 async def test_setup_registers_the_variants_prompts_and_describes_the_run(fake_chat):
-    settings, _, _, _ = fake_chat
+    resources, _, _, _ = fake_chat
     suite = ChatRagSuite()
-    extra = await suite.setup(settings, Variant("v2", {"model": "fake", "prompt_version": "v2"}))
+    extra = await suite.setup(resources, Variant("v2", {"model": "fake", "prompt_version": "v2"}))
     assert extra["prompt_uris"] == ["prompts:/chat-answer/1", "prompts:/chat-rewrite/1"]
     assert (extra["model"], extra["model_resolved"], extra["prompt_name"]) == ("fake", "fake", "chat-answer")
     assert extra["graph_version"] == graph_version() and extra["judge"] == "off"
     assert (extra["collection"], extra["collection_points"]) == ("docs", 2)
-    prompt = client(settings).load_prompt("prompts:/chat-answer/1")
+    prompt = client(resources.settings).load_prompt("prompts:/chat-answer/1")
     assert prompt.template == mlflow_template(ANSWER_PROMPTS["v2"]) and prompt.tags["workbench_label"] == "v2"
 
     from workbench.errors import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="unknown prompt version"):
-        await suite.setup(settings, Variant("v9", {"prompt_version": "v9"}))
+        await suite.setup(resources, Variant("v9", {"prompt_version": "v9"}))
     with pytest.raises(ConfigurationError, match="cannot judge"):
-        await suite.setup(settings, Variant("j", {"model": "fake", "judge_model": "extractive"}))
-    auto = await suite.setup(settings, Variant("a", {"model": "fake", "judge_model": "auto"}))
+        await suite.setup(resources, Variant("j", {"model": "fake", "judge_model": "extractive"}))
+    auto = await suite.setup(resources, Variant("a", {"model": "fake", "judge_model": "auto"}))
     assert auto["judge"] == "off", "auto finds no capable judge offline"
 
 
 async def test_a_judge_model_scores_answers_against_the_reference(fake_chat):
-    settings, model, _, _ = fake_chat
+    resources, model, _, _ = fake_chat
     judge = ScriptedChatModel(default="SCORE: 4\nREASON: right port, no host.")
-    from workbench.resources import get_resources
-
-    get_resources().models.register("openai/judge", judge)
+    resources.models.register("openai/judge", judge)
     suite = ChatRagSuite()
     variant = Variant("j", {"model": "fake", "judge_model": "openai/judge"})
-    extra = await suite.setup(settings, variant)
+    extra = await suite.setup(resources, variant)
     assert extra["judge"] == "openai/judge" and extra["prompt_uris"][-1] == "prompts:/eval-judge/1"
     model.enqueue("Port 8000 [2].")
-    result = await suite.run_case(_qa_case(), variant, settings)
+    result = await suite.run_case(_qa_case(), variant, resources)
     assert result.metrics["judge_score"] == 4.0 and result.detail["judge_reason"] == "right port, no host."
     asked = str(judge.calls[0][0].content)
     assert "Reference answer: 127.0.0.1 port 8000" in asked and "Assistant's answer: Port 8000 [2]." in asked

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +20,7 @@ from workbench.errors import ConfigurationError
 from workbench.evals.cases import promoted_path
 from workbench.evals.suite import CaseResult, Variant
 from workbench.providers.llm import ModelRegistry
-from workbench.resources import Resources, get_resources, set_resources
+from workbench.resources import Resources
 from workbench.runlog import RunLog, get_run, set_runlog
 from workbench.settings import Settings
 from workbench.testing import ScriptedChatModel, flushed
@@ -51,19 +51,9 @@ def runlog(tmp_path) -> Iterator[RunLog]:
     set_runlog(None)
 
 
-@contextmanager
-def install(resources: Resources) -> Iterator[Resources]:
-    previous = set_resources(resources)
-    try:
-        yield resources
-    finally:
-        set_resources(previous)
-
-
 @pytest.fixture
-def resources(settings) -> Iterator[Resources]:
-    with install(Resources(settings)) as installed:
-        yield installed
+def resources(settings) -> Resources:
+    return Resources(settings)
 
 
 def promote_case(settings: Settings, suite: str, **case: Any) -> None:
@@ -162,7 +152,8 @@ def test_voice_wer_is_the_mean_over_cases_with_a_reference_and_latencies_are_per
 async def test_an_audit_case_scores_the_fixture_and_links_its_logged_run(settings, resources, runlog):
     suite = AuditSuite()
     (case,) = [c for c in suite.cases(settings) if c.id == "deploy-tools"]
-    outcome = await suite.run_case(case, DEFAULT, settings)
+    roots = list(settings.audit_allowed_roots)
+    outcome = await suite.run_case(case, DEFAULT, resources)
 
     assert outcome.outcome == "pass", outcome.output
     labels = load_expected(REPOS / "deploy-tools.expected.yaml").findings
@@ -173,11 +164,15 @@ async def test_an_audit_case_scores_the_fixture_and_links_its_logged_run(setting
         assert 0.0 <= m[f"{agent}_precision"] <= 1.0 and 0.0 <= m[f"{agent}_recall"] <= 1.0
     assert m["findings"] >= m["overall_tp"] and m["duration_s"] > 0
     assert outcome.detail["status"] == "completed" and "overall P=" in outcome.output
-    assert get_resources() is resources, "the case's resources are put back"
+    assert resources.settings is settings and settings.audit_allowed_roots == roots, "the case's settings stay its own"
     assert flushed(runlog)
     row = get_run(runlog, outcome.run_id or "")
     assert row is not None
     assert (row["graph"], row["entry_point"], row["status"]) == ("repo_audit", "eval", "ok")
+    audited = Path(row["input"])
+    assert audited.is_absolute() and not any(audited.is_relative_to(root) for root in roots), (
+        "it audited the fixture's copy, which only the case's settings allow"
+    )
 
 
 VIEW = (
@@ -200,8 +195,7 @@ async def test_a_benchmark_folder_becomes_one_case_scored_upstreams_way(settings
     settings = settings.model_copy(update={"audit_benchmark": bench})
     suite = AuditSuite()
     (case,) = [c for c in suite.cases(settings) if c.id == "owasp-benchmark-python"]
-    with install(Resources(settings)):
-        outcome = await suite.run_case(case, DEFAULT, settings)
+    outcome = await suite.run_case(case, DEFAULT, Resources(settings))
     assert outcome.outcome == "pass", outcome.output
     m = outcome.metrics
     # the real flow is flagged by the taint rules; bandit's B608 on the constant one stays at low confidence
@@ -218,14 +212,14 @@ async def test_a_clean_fixture_passes_without_false_positives_and_a_bare_promote
     shutil.copytree(REPOS / "clean-lib", allowed / "clean-lib")
     settings = settings.model_copy(update={"audit_allowed_roots": [allowed]})
     promote_case(settings, "audit", id="run-0000aaaa", input={"repo": str(allowed / "clean-lib")})
-    with install(Resources(settings)):
-        suite = AuditSuite()
-        cases = {c.id: c for c in suite.cases(settings)}
-        clean = await suite.run_case(cases["clean-lib"], DEFAULT, settings)
-        bare = await suite.run_case(cases["run-0000aaaa"], DEFAULT, settings)
-        refused = await suite.run_case(
-            cases["run-0000aaaa"], DEFAULT, settings.model_copy(update={"audit_allowed_roots": []})
-        )
+    resources = Resources(settings)
+    suite = AuditSuite()
+    cases = {c.id: c for c in suite.cases(settings)}
+    clean = await suite.run_case(cases["clean-lib"], DEFAULT, resources)
+    bare = await suite.run_case(cases["run-0000aaaa"], DEFAULT, resources)
+    refused = await suite.run_case(
+        cases["run-0000aaaa"], DEFAULT, resources.with_settings(settings.model_copy(update={"audit_allowed_roots": []}))
+    )
     assert clean.outcome == "pass" and clean.metrics["overall_fp"] == 0
     assert bare.outcome == "pass" and "overall_f1" not in bare.metrics and "findings" in bare.metrics
     assert bare.output.startswith("completed: ")
@@ -234,10 +228,10 @@ async def test_a_clean_fixture_passes_without_false_positives_and_a_bare_promote
 
 async def test_audit_prompts_are_registered_and_linked_only_when_a_model_triages(settings):
     registry = ModelRegistry(settings, {"fake/triage": ScriptedChatModel()})
-    with install(Resources(settings, models=registry)):
-        suite = AuditSuite()
-        offline = await suite.setup(settings, DEFAULT)
-        triaged = await suite.setup(settings, Variant("m", {"model": "fake/triage", "llm_reviews": 2}))
+    resources = Resources(settings, models=registry)
+    suite = AuditSuite()
+    offline = await suite.setup(resources, DEFAULT)
+    triaged = await suite.setup(resources, Variant("m", {"model": "fake/triage", "llm_reviews": 2}))
     assert offline["prompt_uris"] == [] and offline["model_resolved"] == "none"
     assert triaged["prompt_uris"] == ["prompts:/audit-triage/1", "prompts:/audit-summary/1"]
     assert (triaged["model_resolved"], triaged["llm_reviews"]) == ("fake/triage", 2)
@@ -248,15 +242,19 @@ async def test_audit_prompts_are_registered_and_linked_only_when_a_model_triages
 
 
 @pytest.fixture
-def fake_speech(settings) -> Iterator[FakeSpeech]:
-    speech = FakeSpeech(settings, stt=FakeSTT(JFK, delay_s=0.01), tts=FakeTTS(delay_s=0.01))
-    with install(Resources(settings, speech=speech)):
-        yield speech
+def fake_speech(settings) -> FakeSpeech:
+    return FakeSpeech(settings, stt=FakeSTT(JFK, delay_s=0.01), tts=FakeTTS(delay_s=0.01))
 
 
-async def test_a_voice_case_scores_the_transcript_and_times_a_whole_logged_turn(settings, fake_speech, runlog):
+@pytest.fixture
+def speaking(settings, fake_speech) -> Resources:
+    """Clients whose speech engines are the fakes."""
+    return Resources(settings, speech=fake_speech)
+
+
+async def test_a_voice_case_scores_the_transcript_and_times_a_whole_logged_turn(settings, speaking, runlog):
     suite = VoiceSuite()
-    setup = await suite.setup(settings, DEFAULT)
+    setup = await suite.setup(speaking, DEFAULT)
     assert (setup["stt_resolved"], setup["tts_resolved"], setup["model_resolved"]) == (
         "fake/stt",
         "fake/tts",
@@ -265,7 +263,7 @@ async def test_a_voice_case_scores_the_transcript_and_times_a_whole_logged_turn(
     assert setup["prompt_uris"] == ["prompts:/voice-persona-assistant/1"] and setup["persona"] == "assistant"
     cases = {c.id: c for c in suite.cases(settings)}
 
-    jfk = await suite.run_case(cases["clip-jfk"], DEFAULT, settings)
+    jfk = await suite.run_case(cases["clip-jfk"], DEFAULT, speaking)
     assert jfk.outcome == "pass" and jfk.metrics["wer"] == 0.0 and jfk.output == JFK
     assert jfk.metrics["audio_s"] == pytest.approx(11.0, abs=0.1)
     assert jfk.metrics["stt_rtf"] == pytest.approx(0.01 / jfk.metrics["audio_s"])
@@ -279,19 +277,19 @@ async def test_a_voice_case_scores_the_transcript_and_times_a_whole_logged_turn(
     assert (row["graph"], row["entry_point"], row["status"]) == ("voice", "eval", "ok")
 
     # a round-trip sentence: the fake recogniser hears the JFK line instead, far past max_wer
-    misheard = await suite.run_case(cases["say-1"], DEFAULT, settings)
+    misheard = await suite.run_case(cases["say-1"], DEFAULT, speaking)
     assert misheard.outcome == "fail" and misheard.metrics["wer"] > 0.2
     # no reference: real-time factors only, and a pass because something was recognised
-    unreferenced = await suite.run_case(cases["clip-hotwords"], Variant("t", {"full_turn": False}), settings)
+    unreferenced = await suite.run_case(cases["clip-hotwords"], Variant("t", {"full_turn": False}), speaking)
     assert unreferenced.outcome == "pass" and "wer" not in unreferenced.metrics and unreferenced.run_id is None
     assert {"stt_rtf", "tts_rtf"} <= set(unreferenced.metrics) and "total_s" not in unreferenced.metrics
 
 
-async def test_a_voice_turn_that_fails_is_an_error_case_with_its_run_id(settings, fake_speech, runlog):
+async def test_a_voice_turn_that_fails_is_an_error_case_with_its_run_id(settings, fake_speech, speaking, runlog):
     fake_speech.fake_stt.text = ""  # nothing recognised: the turn refuses the audio
     suite = VoiceSuite()
     (case,) = [c for c in suite.cases(settings) if c.id == "clip-jfk"]
-    failed = await suite.run_case(case, DEFAULT, settings)
+    failed = await suite.run_case(case, DEFAULT, speaking)
     assert failed.outcome == "error" and "no speech" in (failed.error or "") and failed.metrics["wer"] == 1.0
     assert flushed(runlog)
     row = get_run(runlog, failed.run_id or "")

@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,10 +34,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.servers import free_port, wait_until_answers  # noqa: E402
+
 PYTHON = sys.executable
 QUESTION = "Which port does the server listen on by default?"
 AUDITED = ROOT / "datasets" / "repos" / "inventory-api"
@@ -67,12 +69,6 @@ def timed(command: list[str], env: dict[str, str]) -> float:
     return took
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def server(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, str, float]]:
     """A ``workbench serve`` and the seconds it took to answer /health."""
@@ -84,13 +80,7 @@ def server(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, str, float]]
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        while True:
-            if process.poll() is not None:
-                raise SystemExit("the server exited before it answered /health")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.05)
+        wait_until_answers(f"{url}/health", process, timeout=600, interval=0.05)
         yield process, url, time.perf_counter() - started
     finally:
         process.terminate()

@@ -6,17 +6,16 @@ import functools
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import jsonschema
 import pytest
+
+from tests.servers import free_port, wait_until_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAT_SCHEMA = json.loads((ROOT / "protocols" / "chat.schema.json").read_text())
@@ -27,12 +26,6 @@ BROWSER_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_cli(
@@ -86,18 +79,12 @@ class Server:
             [*self.command(), "serve", "--port", str(self.port)],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise TimeoutError("server did not become healthy")
+        try:
+            wait_until_answers(f"{self.url}/health", self.process, timeout=timeout, output=self.log_path.read_text)
+        except (RuntimeError, TimeoutError):
+            self.stop()
+            raise
+        return self
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -141,18 +128,8 @@ def dev_server(home: Path, workdir: Path, env: dict[str, str]) -> Iterator[str]:
         cwd=workdir, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert process.poll() is None, (home / "langgraph.log").read_text()[-3000:]
-        try:
-            if httpx.get(f"{url}/ok", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        raise TimeoutError((home / "langgraph.log").read_text()[-3000:])
     try:
+        wait_until_answers(f"{url}/ok", process, output=(home / "langgraph.log").read_text)
         yield url
     finally:
         process.terminate()  # it writes what it keeps to .langgraph_api/ as it stops

@@ -6,12 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
 from tests.integration.conftest import ROOT, free_port
+from tests.servers import wait_until_answers
 from workbench.evals.tracking import client as tracking_client
 from workbench.evals.tracking import experiment_id
 from workbench.settings import Settings
@@ -35,17 +35,12 @@ def test_the_mlflow_ui_serves_the_eval_experiments_on_loopback(tmp_path):
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
+
+    def output() -> str:  # read once it exited: while it runs, the UI's own server process holds the pipe
+        return server.stdout.read().decode() if server.poll() is not None else ""  # type: ignore[union-attr]
+
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, server.stdout.read().decode()[-3000:]  # type: ignore[union-attr]
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the MLflow UI did not start"
-            time.sleep(0.5)
+        wait_until_answers(f"{base}/health", server, output=output)
         found = httpx.get(
             f"{base}/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": "workbench/chat-rag"}
         )

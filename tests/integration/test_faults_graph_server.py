@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
@@ -28,6 +27,7 @@ from tests.integration.conftest import (
     server_config,
     validate_chat_message,
 )
+from tests.servers import wait_until_answers
 from workbench.runlog import get_run
 from workbench.runtime import open_runtime
 from workbench.settings import Settings
@@ -59,16 +59,12 @@ class DevServer:
              "--n-jobs-per-worker", "16"],
             cwd=self.workdir, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, (self.home / "langgraph.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{self.url}/ok", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        self.kill()
-        raise TimeoutError((self.home / "langgraph.log").read_text()[-3000:])
+        try:
+            wait_until_answers(f"{self.url}/ok", self.process, output=(self.home / "langgraph.log").read_text)
+        except (RuntimeError, TimeoutError):
+            self.kill()
+            raise
+        return self
 
     def kill(self) -> None:
         """SIGKILL: the server stops as in a crash, keeping what it last wrote to disk."""

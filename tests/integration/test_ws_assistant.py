@@ -11,14 +11,13 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from tests.integration.conftest import ROOT, Server, running_server, validate_assistant_message
-from workbench.runlog import get_run
+from tests.servers import wait_for_run
 from workbench.settings import Settings
 from workbench.voice.audio import decode_audio, wav_bytes
 from workbench.voice.metrics import word_error_rate
@@ -71,16 +70,6 @@ def reply_text(messages: list[dict]) -> str:
 def decoded_seconds(event: dict) -> float:
     data = base64.b64decode(event["data"])
     return decode_audio(data, event["format"], max_bytes=len(data), max_seconds=600).duration_s
-
-
-def wait_for_run(home: Path, run_id: str, timeout: float = 20) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = get_run(home / "runs.duckdb", run_id)
-        if run is not None and run["status"] != "running":
-            return run
-        time.sleep(0.2)
-    raise AssertionError(f"run {run_id} was not logged")
 
 
 def text_turn_works(ws: ClientConnection, session: str | None = None) -> None:

@@ -11,7 +11,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.integration.conftest import running_server, validate_chat_message
-from workbench.runlog import get_run, recent_runs
+from tests.servers import wait_for_run
+from workbench.runlog import recent_runs
 
 pytestmark = pytest.mark.integration
 
@@ -46,17 +47,6 @@ def checkpointed_messages(home, session: str) -> list:
     with sqlite3.connect(home / "checkpoints.sqlite") as connection:
         state = SqliteSaver(connection).get({"configurable": {"thread_id": session}})
     return state["channel_values"]["messages"] if state else []
-
-
-def wait_for_run(home, run_id: str, timeout: float = 15) -> dict:
-    """The run's row once it has finished (ok, error or aborted)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = get_run(home / "runs.duckdb", run_id)
-        if run is not None and run["status"] != "running":
-            return run
-        time.sleep(0.2)
-    raise AssertionError(f"run {run_id} was not logged")
 
 
 def test_happy_path_streams_retrieval_tokens_then_done(chat_server):

@@ -14,6 +14,7 @@ from workbench.evals.runner import run_suite
 from workbench.evals.suite import Case, CaseResult, Variant
 from workbench.evals.tracking import client, experiment_name, register_prompt, tracking_uri
 from workbench.evals.variants import VariantError, build_variants, parse_sets
+from workbench.resources import Resources
 from workbench.runlog import RunLog, RunRecord
 from workbench.settings import Settings
 
@@ -31,12 +32,12 @@ class ThresholdSuite:
     def cases(self, settings: Settings) -> list[Case]:
         return [Case(f"c{i}", {"i": i}) for i in range(self.n)] + load_promoted(settings, self.name)
 
-    async def setup(self, settings: Settings, variant: Variant) -> dict[str, Any]:
+    async def setup(self, resources: Resources, variant: Variant) -> dict[str, Any]:
         version = variant.params.get("prompt_version", "v1")
-        uri = register_prompt(settings, "fake-answer", f"Answer ({version}): {{{{question}}}}", version)
+        uri = register_prompt(resources.settings, "fake-answer", f"Answer ({version}): {{{{question}}}}", version)
         return {"prompt_uris": [uri], "graph_version": "abc123"}
 
-    async def run_case(self, case: Case, variant: Variant, settings: Settings) -> CaseResult:
+    async def run_case(self, case: Case, variant: Variant, resources: Resources) -> CaseResult:
         if case.input.get("boom"):
             raise RuntimeError("case exploded")
         i = case.input.get("i", 0)
@@ -76,7 +77,7 @@ def test_variants_are_every_combination_typed_after_the_defaults():
 
 async def test_a_suite_run_logs_params_metrics_the_case_table_and_prompt_versions(settings):
     suite = ThresholdSuite()
-    (run,) = await run_suite(suite, [Variant("t2", {"threshold": 2, "prompt_version": "v1"})], settings)
+    (run,) = await run_suite(suite, [Variant("t2", {"threshold": 2, "prompt_version": "v1"})], Resources(settings))
     assert tracking_uri(settings) == f"sqlite:///{(settings.home / 'mlflow.db').resolve()}"
     logged = client(settings).get_run(run.mlflow_run_id)
     assert logged.info.experiment_id == client(settings).get_experiment_by_name(experiment_name("fake")).experiment_id
@@ -105,7 +106,9 @@ async def test_registering_the_same_prompt_twice_reuses_its_version(settings):
 async def test_two_variants_compare_case_by_case_with_changed_outcomes_first(settings):
     suite = ThresholdSuite()
     a, b = await run_suite(
-        suite, [Variant("low", {"threshold": 1}), Variant("high", {"threshold": 3, "prompt_version": "v2"})], settings
+        suite,
+        [Variant("low", {"threshold": 1}), Variant("high", {"threshold": 3, "prompt_version": "v2"})],
+        Resources(settings),
     )
     comparison = compare_runs(settings, a.mlflow_run_id, b.mlflow_run_id)
     assert [d.case_id for d in comparison.changed] == ["c1", "c2"]
@@ -121,7 +124,7 @@ async def test_a_case_that_raises_is_an_error_row_and_the_suite_goes_on(settings
     cases = [Case("ok", {"i": 0}), Case("bad", {"boom": True}), Case("after", {"i": 1})]
     from workbench.evals.runner import run_variant
 
-    run = await run_variant(suite, Variant("v", {"threshold": 5}), settings, cases=cases)
+    run = await run_variant(suite, Variant("v", {"threshold": 5}), Resources(settings), cases=cases)
     assert [r.outcome for r in run.results] == ["pass", "error", "pass"]
     assert "case exploded" in (run.results[1].error or "")
     assert run.metrics["errors"] == 1
@@ -149,7 +152,7 @@ async def test_a_promoted_chat_run_is_a_case_the_next_eval_includes(settings):
 
     # a suite that reads promoted cases runs it next time (the fake suite reads its own name's file)
     promoted_path(settings, "fake").write_text(promoted_path(settings, "chat-rag").read_text())
-    (run,) = await run_suite(ThresholdSuite(n=1), [Variant("v")], settings)
+    (run,) = await run_suite(ThresholdSuite(n=1), [Variant("v")], Resources(settings))
     assert [r.case_id for r in run.results] == ["c0", "run-11111111"]
     assert run.params["cases_promoted"] == 1
 

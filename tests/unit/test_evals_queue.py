@@ -36,10 +36,10 @@ class GatedSuite:
     def cases(self, settings: Settings) -> list[Case]:
         return [Case(f"c{i}", {"i": i}) for i in range(self.n)]
 
-    async def setup(self, settings: Settings, variant: Variant) -> dict[str, Any]:
+    async def setup(self, resources: Resources, variant: Variant) -> dict[str, Any]:
         return {}
 
-    async def run_case(self, case: Case, variant: Variant, settings: Settings) -> CaseResult:
+    async def run_case(self, case: Case, variant: Variant, resources: Resources) -> CaseResult:
         self.running.put_nowait(case.id)
         await self.gate.get()
         self.ran.append((variant.name, case.id))

@@ -28,6 +28,7 @@ from tests.integration.conftest import (
     validate_chat_message,
 )
 from tests.servers import wait_until_answers
+from workbench.resources import Resources
 from workbench.runlog import get_run
 from workbench.runtime import open_runtime
 from workbench.settings import Settings
@@ -125,7 +126,7 @@ def until_done(ws: ClientConnection, timeout: float = 60) -> list[dict[str, Any]
 
 def history(url: str, home: Path, session: str) -> list[tuple[str, str]]:
     async def read() -> list[tuple[str, str]]:
-        async with open_runtime(Settings(home=home, graph_server=url)) as runtime:
+        async with open_runtime(Resources(Settings(home=home, graph_server=url))) as runtime:
             return [(m.type, str(m.content)) for m in await runtime.messages("chat", session)]
 
     return asyncio.run(read())

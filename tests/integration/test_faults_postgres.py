@@ -97,11 +97,12 @@ def turn(ws: ClientConnection, content: str, session: str, **extra: Any) -> list
 def history(cluster: Cluster, home: Path, session: str) -> list[tuple[str, str]]:
     import asyncio
 
+    from workbench.resources import Resources
     from workbench.runtime import open_runtime
     from workbench.settings import Settings
 
     async def read() -> list[tuple[str, str]]:
-        async with open_runtime(Settings(home=home, checkpointer_url=cluster.url)) as runtime:
+        async with open_runtime(Resources(Settings(home=home, checkpointer_url=cluster.url))) as runtime:
             return [(m.type, str(m.content)) for m in await runtime.messages("chat", session)]
 
     return asyncio.run(read())

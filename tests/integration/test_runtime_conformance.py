@@ -41,6 +41,7 @@ from tests.integration.conftest import (
     validate_chat_message,
     validate_tasks_message,
 )
+from workbench.resources import Resources
 from workbench.runlog import get_run
 from workbench.runlog.schema import connect as connect_db
 from workbench.runtime import open_runtime
@@ -164,7 +165,7 @@ def history(deployment: Deployment, graph: str, session: str) -> list[tuple[str,
     """The session as the runtime keeps it, read through the same seam the gateway uses."""
 
     async def read() -> list[tuple[str, str]]:
-        async with open_runtime(deployment.settings()) as runtime:
+        async with open_runtime(Resources(deployment.settings())) as runtime:
             return [(m.type, str(m.content)) for m in await runtime.messages(graph, session)]  # type: ignore[arg-type]
 
     return asyncio.run(read())

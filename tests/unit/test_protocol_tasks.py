@@ -66,3 +66,44 @@ def test_request_bodies():
     assert not accepts({"repo": "x", "agent_timeouts": {"security": 0}}, "create_task")
     assert not accepts({"repo": "x", "upload_pack": "sh"}, "create_task")
     assert accepts({"type": "cancel"}, "client") and not accepts({"type": "abort"}, "client")
+
+
+def test_the_task_socket_sends_each_recorded_event_as_it_was_recorded_then_closes():
+    """Typed on the way out, a task's events keep their bytes: no field added (an unset ``agent``), none dropped (a
+    ``code`` recorded as null), ``type`` first."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    from workbench.server import ws_tasks
+    from workbench.server.dependencies import get_task_manager
+    from workbench.settings import Settings
+
+    def head(kind: str, seq: int) -> dict[str, Any]:
+        return {"type": kind, "task_id": "t1", "seq": seq, "timestamp": "2026-11-23T12:00:00+00:00"}
+
+    recorded = [
+        {**head("task.started", 0), "repo": "r", "ref": None, "agents": ["security"]},
+        {**head("task.progress", 1), "step": "select", "message": "agents", "percent": 15.0, "plan": ["security"]},
+        {**head("task.progress", 2), "step": "agents", "agent": "security", "message": "started", "percent": 15.0},
+        {**head("task.error", 3), "level": "task", "code": None, "message": "boom"},
+    ]
+
+    class Tasks:
+        settings = Settings()
+
+        async def known(self, task_id: str) -> bool:
+            return True
+
+        async def subscribe(self, task_id: str):
+            for event in recorded:
+                yield event
+
+    app = FastAPI()
+    app.include_router(ws_tasks.router)
+    app.dependency_overrides[get_task_manager] = lambda: Tasks()
+    with TestClient(app).websocket_connect("/ws/tasks/t1") as ws:
+        assert [ws.receive_text() for _ in recorded] == [json.dumps(e, separators=(",", ":")) for e in recorded]
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+    assert (closed.value.code, closed.value.reason) == (1000, "task ended")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from workbench.evals.cases import load_promoted, promote
@@ -90,7 +90,8 @@ class LiveEval:
     job: EvalJob
     ahead: int
     """Evals that go before it (the running one and those queued earlier) when it was queued."""
-    updates: asyncio.Queue[tuple[int, str, int, int] | None] = field(default_factory=asyncio.Queue)
+    updates: asyncio.Queue[tuple[int, str, int, int] | None]
+    """What the runner reports, in order; None once the job has ended."""
 
     async def progress(self) -> AsyncIterator[tuple[float, str]]:
         """(fraction done, where it is) as the runner reports it, until the job ends."""

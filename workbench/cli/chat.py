@@ -29,6 +29,7 @@ def ask(
 
 
 def new_session() -> str:
+    """A new session id, for a turn that continues none (printed on stderr, to continue it)."""
     return uuid.uuid4().hex[:12]
 
 

@@ -51,7 +51,8 @@ from workbench.audit.explorer import build_repo_map  # noqa: E402
 from workbench.audit.models import SEVERITIES, AuditReport, Finding  # noqa: E402
 from workbench.audit.runner import run_audit  # noqa: E402
 from workbench.audit.scoring import Score, combine, load_expected, score_by_agent  # noqa: E402
-from workbench.resources import Resources, get_resources, set_resources  # noqa: E402
+from workbench.resources import Resources  # noqa: E402
+from workbench.runtime import LocalRuntime  # noqa: E402
 from workbench.settings import Settings  # noqa: E402
 
 REPOS = ROOT / "datasets" / "repos"
@@ -121,7 +122,7 @@ def sequential(root: Path) -> dict[str, Any]:
     }
 
 
-async def audit(repo: Path, model: str = "none") -> dict[str, Any]:
+async def audit(resources: Resources, repo: Path, model: str = "none") -> dict[str, Any]:
     """One audit through the graph; phase times from when its events arrive."""
     marks: dict[str, float] = {}
     clone_s = 0.0
@@ -138,7 +139,11 @@ async def audit(repo: Path, model: str = "none") -> dict[str, Any]:
         elif event["type"] in ("task.agent_result", "task.error"):
             marks["agents_done"] = now
 
-    report: AuditReport = await run_audit({"repo": str(repo)}, on_event, context=AuditContext(model=model))
+    runtime = LocalRuntime(None, resources=resources)
+    context = AuditContext(model=model)
+    report: AuditReport = await run_audit(
+        {"repo": str(repo)}, on_event, runtime=runtime, settings=resources.settings, context=context
+    )
     wall = time.perf_counter() - started
     return {
         "wall_s": wall,
@@ -169,7 +174,7 @@ async def audit(repo: Path, model: str = "none") -> dict[str, Any]:
     }
 
 
-def timing(root: Path, runs: int) -> dict[str, Any]:
+def timing(resources: Resources, root: Path, runs: int) -> dict[str, Any]:
     seq: list[dict[str, Any]] = []
     graph: list[dict[str, Any]] = []
     for n in range(runs):  # alternate which goes first, so that a busy moment hurts both alike
@@ -178,7 +183,7 @@ def timing(root: Path, runs: int) -> dict[str, Any]:
                 seq.append(sequential(root))
                 took = seq[-1]["total_s"]
             else:
-                graph.append(asyncio.run(audit(root)))
+                graph.append(asyncio.run(audit(resources, root)))
                 took = graph[-1]["wall_s"]
             print(f"  run {n + 1} {which}: {took:.2f} s", file=sys.stderr)
     for row in graph:
@@ -239,13 +244,13 @@ def score_row(score: Score) -> dict[str, Any]:
     }
 
 
-def scoring(tmp: Path) -> dict[str, Any]:
+def scoring(resources: Resources, tmp: Path) -> dict[str, Any]:
     per_repo: dict[str, dict[str, Any]] = {}
     scores: dict[str, list[Score]] = {}
     for labels in sorted(REPOS.glob("*.expected.yaml")):
         name = labels.name.removesuffix(".expected.yaml")
         copy = shutil.copytree(REPOS / name, tmp / "fixtures" / name)
-        result = asyncio.run(audit(copy))
+        result = asyncio.run(audit(resources, copy))
         by_agent = score_by_agent(result["report"].findings, load_expected(labels))
         for agent, score in by_agent.items():
             scores.setdefault(agent, []).append(score)
@@ -260,13 +265,13 @@ def scoring(tmp: Path) -> dict[str, Any]:
 # --- (c) the cost of LLM triage ------------------------------------------------------------------------------
 
 
-def triage_cost(root: Path, model: str, baseline_p50: float | None) -> dict[str, Any]:
+def triage_cost(resources: Resources, root: Path, model: str, baseline_p50: float | None) -> dict[str, Any]:
     from langchain_core.messages import HumanMessage
 
     began = time.perf_counter()
-    get_resources().models.choose(model).model.invoke([HumanMessage("Hi")])  # load and warm it
+    resources.models.choose(model).model.invoke([HumanMessage("Hi")])  # load and warm it
     load_s = time.perf_counter() - began
-    result = asyncio.run(audit(root, model))
+    result = asyncio.run(audit(resources, root, model))
     result.pop("report")
     out = {"model": model, "load_s": round(load_s, 2), **result}
     if baseline_p50 is not None:
@@ -350,20 +355,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="wb-bench-audit-") as tmp:
         base = Path(tmp).resolve()
         settings = Settings(home=base / "home", audit_allowed_roots=[base / "src"], llm="extractive")
-        previous = set_resources(Resources(settings))
+        resources = Resources(settings)
         try:
             if not args.no_timing or args.model:
                 root = build_codebase(base / "src" / "http-stack", packages)
                 figures["packages"] = ",".join(packages)
             if not args.no_timing:
-                figures["timing"] = timing(root, args.runs)
+                figures["timing"] = timing(resources, root, args.runs)
             if not args.no_scoring:
-                figures["scoring"] = scoring(base / "src")
+                figures["scoring"] = scoring(resources, base / "src")
             if args.model:
                 p50 = figures["timing"]["graph"]["wall_s"]["p50"] if "timing" in figures else None
-                figures["triage"] = triage_cost(root, args.model, p50)
+                figures["triage"] = triage_cost(resources, root, args.model, p50)
         finally:
-            set_resources(previous)
+            resources.close()
     print_report(figures, args.verbose, sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(figures, indent=2))

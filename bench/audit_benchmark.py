@@ -43,7 +43,7 @@ from workbench.audit.analyzers import run_semgrep  # noqa: E402
 from workbench.audit.analyzers.security_tools import bandit_command  # noqa: E402
 from workbench.audit.benchmark import BenchmarkScore, hits, load_cases, locate, reported, score  # noqa: E402
 from workbench.audit.triage import triage_traces  # noqa: E402
-from workbench.resources import Resources, get_resources, set_resources  # noqa: E402
+from workbench.resources import Resources  # noqa: E402
 from workbench.settings import Settings  # noqa: E402
 
 DEFAULT = ROOT.parent / "shared" / "data" / "benchmark-python"
@@ -84,9 +84,9 @@ def semgrep_alone(root: Path) -> tuple[set[tuple[str, int]], dict[str, Any]]:
     return hits(found), info
 
 
-def review_traces(repo: Path, report: Any, spec: str, cases: list[Any]) -> dict[str, Any]:
+def review_traces(resources: Resources, repo: Path, report: Any, spec: str, cases: list[Any]) -> dict[str, Any]:
     """The model's review of every taint trace in the report (on copies), and the findings it leaves reported."""
-    choice = get_resources().models.choose(spec)
+    choice = resources.models.choose(spec)
     fields = type(choice.model).model_fields
     model = choice.model.model_copy(
         update={k: v for k, v in {"temperature": 0.0, "max_tokens": 80}.items() if k in fields}
@@ -141,17 +141,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="wb-owasp-") as tmp:
         repo = copy_as_repo(tree, Path(tmp) / "src" / "benchmark")
         settings = Settings(home=Path(tmp) / "home", audit_allowed_roots=[Path(tmp) / "src"], llm="extractive")
-        previous = set_resources(Resources(settings))
+        resources = Resources(settings)
         try:
             bandit_hits, bandit_info = bandit_alone(repo)
             semgrep_hits, semgrep_info = semgrep_alone(repo)
             by_hand = sequential(repo)
-            result = asyncio.run(audit(repo))
+            result = asyncio.run(audit(resources, repo))
             if args.triage:
-                result["triage"] = review_traces(repo, result["report"], args.triage, cases)
+                result["triage"] = review_traces(resources, repo, result["report"], args.triage, cases)
         finally:
-            get_resources().close()
-            set_resources(previous)
+            resources.close()
     report = result.pop("report")
     columns = {
         "bandit alone": score(cases, bandit_hits),

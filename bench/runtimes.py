@@ -40,7 +40,6 @@ from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 
-import httpx
 from langgraph_sdk import get_client
 from websockets.asyncio.client import connect
 
@@ -49,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.conftest import postgres_database  # noqa: E402
 from tests.integration.conftest import Server, free_port, run_cli, server_config  # noqa: E402
+from tests.servers import wait_until_answers  # noqa: E402
 from workbench.providers.llm import FAKE_MODELS  # noqa: E402
 
 MODEL = "fake/stream"
@@ -208,7 +208,8 @@ async def in_process(sockets: list[int], turns: int) -> list[Result]:
     from langgraph.checkpoint.memory import InMemorySaver
 
     from workbench.chat.service import ChatService, TurnRequest
-    from workbench.resources import Resources, set_resources
+    from workbench.events import TokenEvent
+    from workbench.resources import Resources
     from workbench.runtime import LocalRuntime
     from workbench.services import index_corpus_if_empty
     from workbench.settings import Settings
@@ -216,18 +217,17 @@ async def in_process(sockets: list[int], turns: int) -> list[Result]:
     with tempfile.TemporaryDirectory() as home:
         settings = Settings(home=Path(home), llm=MODEL, testing=True)
         resources = Resources(settings)
-        set_resources(resources)
         try:
             await index_corpus_if_empty(resources)
-            service = ChatService(settings, LocalRuntime(InMemorySaver()))
+            service = ChatService(resources, LocalRuntime(InMemorySaver(), resources=resources))
 
             def clients(tag: str) -> Client:
                 @asynccontextmanager
                 async def client(i: int) -> AsyncIterator[Tokens]:
                     async def turn() -> AsyncIterator[str]:
                         async for event in service.stream(TurnRequest(QUESTION, f"{tag}-{i}", model=MODEL)):
-                            if event["type"] == "token":
-                                yield event["content"]
+                            if isinstance(event, TokenEvent):
+                                yield event.content
 
                     yield turn
 
@@ -265,11 +265,8 @@ def dev_server(home: Path, workdir: Path, jobs: int) -> Iterator[str]:
             cwd=workdir, env={**os.environ, "WORKBENCH_HOME": str(home)}, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
-            url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 300
-            while not healthy(f"{url}/ok"):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"langgraph dev did not start: {logfile.read_text()[-3000:]}")
-                time.sleep(0.5)
+            url = f"http://127.0.0.1:{port}"
+            wait_until_answers(f"{url}/ok", process, timeout=300, output=logfile.read_text, interval=0.5)
             yield url
         finally:
             process.terminate()
@@ -278,12 +275,6 @@ def dev_server(home: Path, workdir: Path, jobs: int) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-def healthy(url: str) -> bool:
-    with contextlib.suppress(httpx.HTTPError):
-        return httpx.get(url, timeout=1).status_code == 200
-    return False
 
 
 @contextmanager

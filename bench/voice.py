@@ -228,12 +228,13 @@ async def voice_turns(
     """
     from langgraph.checkpoint.memory import InMemorySaver
 
-    from workbench.resources import Resources, set_resources
+    from workbench.events import AudioChunkEvent, TokenEvent, VoiceDoneEvent
+    from workbench.resources import Resources
     from workbench.runtime import LocalRuntime
     from workbench.voice.service import VoiceService, VoiceTurn
 
-    set_resources(Resources(settings))
-    service = VoiceService(settings, LocalRuntime(InMemorySaver()))
+    resources = Resources(settings)
+    service = VoiceService(resources, LocalRuntime(InMemorySaver(), resources=resources))
     options: dict[str, Any] = {} if pipeline is None else {"pipeline": pipeline}
     records: list[dict[str, Any]] = []
     silent = 0
@@ -251,18 +252,18 @@ async def voice_turns(
         marks: dict[str, float] = {}
         tokens: list[tuple[float, str]] = []
         first_sentence = ""
-        done: dict[str, Any] = {}
+        done = VoiceDoneEvent()
         started = time.perf_counter()
         async for event in service.stream(turn):
             now = time.perf_counter() - started
-            kind = event["type"]
-            if kind == "token":
-                tokens.append((now, event["content"]))
-            elif kind == "audio_chunk" and "audio_chunk" not in marks:
-                first_sentence = event.get("text", "")
+            kind = "token" if isinstance(event, TokenEvent) else str(getattr(event, "type", ""))
+            if isinstance(event, TokenEvent):
+                tokens.append((now, event.content))
+            elif isinstance(event, AudioChunkEvent) and "audio_chunk" not in marks:
+                first_sentence = event.text
             if kind in {"transcription", "response", "token", "audio_chunk"}:
                 marks.setdefault(kind, now)
-            elif kind == "done":
+            elif isinstance(event, VoiceDoneEvent):
                 marks["done"] = now
                 done = event
         if "audio_chunk" not in marks:  # an empty reply: nothing to speak
@@ -282,13 +283,12 @@ async def voice_turns(
                 "first_sentence_tts_s": first_audio - speaking_from,
                 "overlapped": overlapped,
                 "total_s": marks["done"],
-                "wer": word_error_rate(clip.reference or "", done["transcript"]),
-                "reply_words": len(done["reply"].split()),
-                **{f"graph_{key}": value for key, value in done["timings"].items()},
+                "wer": word_error_rate(clip.reference or "", done.transcript or ""),
+                "reply_words": len((done.reply or "").split()),
+                **{f"graph_{key}": value for key, value in done.timings.items()},
             }
         )
-        sample = sample or done["reply"]
-    set_resources(None)
+        sample = sample or done.reply or ""
     cold, warm = records[0], records[1:]
 
     def p(key: str, q: float) -> float:

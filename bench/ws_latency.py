@@ -41,25 +41,25 @@ async def in_process(turns: int, sessions: int) -> list[float]:
     from langgraph.checkpoint.memory import InMemorySaver
 
     from workbench.chat.service import ChatService, TurnRequest
-    from workbench.resources import Resources, set_resources
+    from workbench.events import TokenEvent
+    from workbench.resources import Resources
     from workbench.runtime import LocalRuntime
     from workbench.settings import Settings
 
     with tempfile.TemporaryDirectory() as home:
         settings = Settings(home=Path(home), llm=MODEL, testing=True)
         resources = Resources(settings)
-        set_resources(resources)
         from workbench.services import index_corpus_if_empty
 
         await index_corpus_if_empty(resources)
-        service = ChatService(settings, LocalRuntime(InMemorySaver()))
+        service = ChatService(resources, LocalRuntime(InMemorySaver(), resources=resources))
 
         async def session(n: int) -> list[float]:
             out: list[float] = []
             for t in range(turns):
                 arrivals = []
                 async for event in service.stream(TurnRequest("What is hybrid search?", f"s{n}-{t}", model=MODEL)):
-                    if event["type"] == "token":
+                    if isinstance(event, TokenEvent):
                         arrivals.append(time.perf_counter())
                 out += lateness(arrivals)
             return out

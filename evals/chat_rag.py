@@ -44,6 +44,7 @@ from workbench.evals import metrics
 from workbench.evals.cases import load_promoted
 from workbench.evals.suite import Case, CaseResult, Variant, mean, percentile
 from workbench.evals.tracking import register_prompt
+from workbench.events import ChatDoneEvent, RetrievalEvent, TokenEvent
 from workbench.providers.llm_extractive import LABEL, NOT_FOUND
 from workbench.resources import Resources
 from workbench.runtime import LocalRuntime
@@ -237,26 +238,26 @@ class ChatRagSuite:
             agent=agent,
         )
         docs: list[dict[str, Any]] = []
-        done: dict[str, Any] = {}
+        done = ChatDoneEvent()
         started = time.perf_counter()
         first_token: float | None = None
         service, saver = self._chat(resources)
         try:
             async for event in service.stream(request, run_id):
-                if event["type"] == "retrieval":
-                    docs = event["documents"]
-                elif event["type"] == "token" and first_token is None:
+                if isinstance(event, RetrievalEvent):
+                    docs = [d.model_dump() for d in event.documents]
+                elif isinstance(event, TokenEvent) and first_token is None:
                     first_token = time.perf_counter()
-                elif event["type"] == "done":
+                elif isinstance(event, ChatDoneEvent):
                     done = event
         except Exception as exc:  # the run is logged (error or timed out) under run_id
             return CaseResult(case.id, "error", run_id=run_id, error=f"{type(exc).__name__}: {exc}"[:500])
         finally:
             ended = time.perf_counter()
             await saver.adelete_thread(request.session_id)
-        answer = str(done.get("answer") or "")
+        answer = done.answer
         passed, scores, detail = score_answer(
-            case, answer, docs, list(done.get("citations") or []), str(done.get("citation_mode") or ""),
+            case, answer, docs, done.citations, str(done.citation_mode or ""),
             float(knobs["pass_threshold"]),
         )  # fmt: skip
         scores["latency_s"] = ended - started
@@ -269,7 +270,7 @@ class ChatRagSuite:
                 scores["judge_score"], detail["judge_reason"] = verdict
             else:
                 detail["judge_error"] = verdict
-        detail.update(question=question, style=case.expected.get("style"), model=done.get("model"))
+        detail.update(question=question, style=case.expected.get("style"), model=done.model)
         return CaseResult(case.id, "pass" if passed else "fail", scores, answer, run_id, detail)
 
     def aggregate(self, results: list[CaseResult]) -> dict[str, float]:

@@ -35,6 +35,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from graphs.voice import builder
 from workbench.evals.suite import Case, CaseResult, Variant, mean, percentile
 from workbench.evals.tracking import register_prompt
+from workbench.events import VoiceDoneEvent
 from workbench.resources import Resources
 from workbench.runlog import RunLogCallback, get_runlog
 from workbench.runtime import LocalRuntime
@@ -188,17 +189,17 @@ class VoiceSuite:
             stt_model=knobs["stt_model"],
             entry_point="eval",
         )
-        done: dict[str, Any] = {}
+        done = VoiceDoneEvent()
         try:
             async for event in self._voice(resources).stream(turn, run_id):
-                if event["type"] == "done":
+                if isinstance(event, VoiceDoneEvent):
                     done = event
         except Exception as exc:  # the turn is logged (error or timed out) under run_id
             error = f"{type(exc).__name__}: {exc}"[:500]
             return CaseResult(case.id, "error", scores, transcript.text, run_id, detail, error)
-        timings = done.get("timings") or {}
+        timings = done.timings
         scores |= {name: float(timings[name]) for name in TURN_TIMINGS if name in timings}
-        detail |= {"reply": done.get("reply"), "models": done.get("models"), "notes": done.get("notes")}
+        detail |= {"reply": done.reply, "models": done.models, "notes": done.notes}
         return CaseResult(case.id, "pass" if recognised else "fail", scores, transcript.text, run_id, detail)
 
     def aggregate(self, results: list[CaseResult]) -> dict[str, float]:

@@ -8,11 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-Severity = Literal["critical", "high", "medium", "low", "info"]
+from workbench.events import AgentName, AgentStatus, Severity
+
 Confidence = Literal["high", "medium", "low"]
-AgentName = Literal["explorer", "bug_hunter", "security"]
-AgentStatus = Literal["pending", "running", "ok", "partial", "error", "timeout", "skipped"]
-"""partial: the agent finished, but its tools left files unanalyzed (``AgentResult.tools[...]["not_analyzed"]``)."""
 
 AGENTS: tuple[AgentName, ...] = ("explorer", "bug_hunter", "security")
 SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low", "info")

@@ -28,9 +28,9 @@ from workbench.runtime.base import (
     GraphName,
     GraphRun,
     GraphRuntime,
+    GraphToken,
     RunPart,
     SessionBusy,
-    GraphToken,
 )
 from workbench.runtime.local import LocalRuntime
 
@@ -41,10 +41,10 @@ __all__ = [
     "GraphName",
     "GraphRun",
     "GraphRuntime",
+    "GraphToken",
     "LocalRuntime",
     "RunPart",
     "SessionBusy",
-    "GraphToken",
     "open_runtime",
 ]
 

@@ -5,7 +5,7 @@ it continues (a LangGraph thread), its input, context and run id; :meth:`GraphRu
 yields :data:`RunPart` items, the same on every runtime:
 
 - ``("custom", dict)``: what a node wrote with ``get_stream_writer()`` (retrieval, transcription, task events...);
-- ``("token", Token)``: a streamed text chunk of an LLM call, with the node it came from;
+- ``("token", GraphToken)``: a streamed text chunk of an LLM call, with the node it came from;
 - ``("values", dict)``: the graph's state after a step (``messages`` as LangChain messages).
 
 Raises :class:`SessionBusy` when the session already runs a turn (on the runtime's side, not in this process),
@@ -26,7 +26,16 @@ from langchain_core.messages import BaseMessage
 from workbench.health import Check
 from workbench.runlog.callback import GATEWAY_RUN_ID
 
-__all__ = ["GATEWAY_RUN_ID", "GraphFailed", "GraphName", "GraphRun", "GraphRuntime", "RunPart", "SessionBusy", "Token"]
+__all__ = [
+    "GATEWAY_RUN_ID",
+    "GraphFailed",
+    "GraphName",
+    "GraphRun",
+    "GraphRuntime",
+    "GraphToken",
+    "RunPart",
+    "SessionBusy",
+]
 
 GraphName = str
 """``chat``, ``voice``, ``repo_audit``, or the name of an agent spec (see :mod:`workbench.agents.catalog`)."""
@@ -42,7 +51,9 @@ class GraphFailed(Exception):
 
 
 @dataclass(frozen=True)
-class Token:
+class GraphToken:
+    """A streamed text chunk of an LLM call inside a graph, with the node it came from (not a protocol event)."""
+
     node: str
     text: str
 

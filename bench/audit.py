@@ -49,11 +49,11 @@ from graphs.repo_audit_state import AuditContext  # noqa: E402
 from workbench.audit.agents import TOOLS  # noqa: E402
 from workbench.audit.explorer import build_repo_map  # noqa: E402
 from workbench.audit.models import SEVERITIES, AuditReport, Finding  # noqa: E402
-from workbench.audit.runner import run_audit  # noqa: E402
 from workbench.audit.scoring import Score, combine, load_expected, score_by_agent  # noqa: E402
 from workbench.resources import Resources  # noqa: E402
 from workbench.runtime import LocalRuntime  # noqa: E402
 from workbench.settings import Settings  # noqa: E402
+from workbench.tasks.runner import run_audit  # noqa: E402
 
 REPOS = ROOT / "datasets" / "repos"
 SITE = Path(sysconfig.get_paths()["purelib"])

@@ -207,18 +207,18 @@ def sdk_clients(url: str, tag: str) -> Client:
 async def in_process(sockets: list[int], turns: int) -> list[Result]:
     from langgraph.checkpoint.memory import InMemorySaver
 
-    from workbench.chat.service import ChatService, TurnRequest
     from workbench.events import TokenEvent
+    from workbench.ingest.corpus import index_corpus_if_empty
     from workbench.resources import Resources
     from workbench.runtime import LocalRuntime
-    from workbench.services import index_corpus_if_empty
     from workbench.settings import Settings
+    from workbench.turns.chat import ChatService, TurnRequest
 
     with tempfile.TemporaryDirectory() as home:
         settings = Settings(home=Path(home), llm=MODEL, testing=True)
         resources = Resources(settings)
         try:
-            await index_corpus_if_empty(resources)
+            await index_corpus_if_empty(resources.store, resources.settings)
             service = ChatService(resources, LocalRuntime(InMemorySaver(), resources=resources))
 
             def clients(tag: str) -> Client:

@@ -231,7 +231,7 @@ async def voice_turns(
     from workbench.events import AudioChunkEvent, TokenEvent, VoiceDoneEvent
     from workbench.resources import Resources
     from workbench.runtime import LocalRuntime
-    from workbench.voice.service import VoiceService, VoiceTurn
+    from workbench.turns.voice import VoiceService, VoiceTurn
 
     resources = Resources(settings)
     service = VoiceService(resources, LocalRuntime(InMemorySaver(), resources=resources))

@@ -40,18 +40,18 @@ def pct(values: list[float], q: float) -> float:
 async def in_process(turns: int, sessions: int) -> list[float]:
     from langgraph.checkpoint.memory import InMemorySaver
 
-    from workbench.chat.service import ChatService, TurnRequest
     from workbench.events import TokenEvent
     from workbench.resources import Resources
     from workbench.runtime import LocalRuntime
     from workbench.settings import Settings
+    from workbench.turns.chat import ChatService, TurnRequest
 
     with tempfile.TemporaryDirectory() as home:
         settings = Settings(home=Path(home), llm=MODEL, testing=True)
         resources = Resources(settings)
-        from workbench.services import index_corpus_if_empty
+        from workbench.ingest.corpus import index_corpus_if_empty
 
-        await index_corpus_if_empty(resources)
+        await index_corpus_if_empty(resources.store, resources.settings)
         service = ChatService(resources, LocalRuntime(InMemorySaver(), resources=resources))
 
         async def session(n: int) -> list[float]:

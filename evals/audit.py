@@ -4,7 +4,7 @@ Cases: one per fixture of ``datasets/repos`` (its ``<name>.expected.yaml`` holds
 promoted from logged audit runs (``workbench promote``): their repository, and the earlier run's findings as the
 expected ones when the promotion kept them. A promoted case without expected findings reports counts only.
 
-Per case, one whole audit through :func:`workbench.audit.tasks.run_audit` (``entry_point="eval"``, logged in the
+Per case, one whole audit through :func:`workbench.tasks.manager.run_audit` (``entry_point="eval"``, logged in the
 DuckDB run log under the case's ``run_id``): a fixture is copied to a temporary root that the case's settings
 allow (a promoted target must be allowed by the process settings, as it was when it ran). The findings are scored
 with :func:`workbench.audit.scoring.score_by_agent` (matching rules in that module): ``tp``, ``fp``, ``fn``,
@@ -40,7 +40,6 @@ from workbench.audit.benchmark import load_cases, locate, reported
 from workbench.audit.benchmark import score as benchmark_score
 from workbench.audit.models import AGENTS, AuditReport
 from workbench.audit.prompts import PROMPT_VERSION, SUMMARY_SYSTEM, TRIAGE_SYSTEM
-from workbench.audit.runner import run_audit
 from workbench.audit.scoring import SCORED_AGENTS, Expected, ExpectedFinding, Score, load_expected, score_by_agent
 from workbench.errors import ConfigurationError
 from workbench.evals.cases import load_promoted
@@ -50,6 +49,7 @@ from workbench.resources import Resources
 from workbench.runlog import RunLogCallback, get_runlog
 from workbench.runtime import LocalRuntime
 from workbench.settings import Settings
+from workbench.tasks.runner import run_audit
 
 REPOS = Path(__file__).resolve().parents[1] / "datasets" / "repos"
 BENCHMARK_CASE = "owasp-benchmark-python"

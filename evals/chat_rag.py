@@ -3,7 +3,7 @@
 ``agent`` runs an agent spec instead (``--agent rag_chat --agent research_loop`` compares two, case by case);
 its version, file hash and drawing's hash are the run's ``agent_version``, ``agent_hash`` and ``graph_version``.
 
-Per case (each a real turn through :class:`~workbench.chat.service.ChatService`, logged in the DuckDB run log
+Per case (each a real turn through :class:`~workbench.turns.chat.ChatService`, logged in the DuckDB run log
 with ``entry_point="eval"`` under the case's ``run_id``):
 
 - retrieval: ``recall_at_k`` (a relevant chunk among the ``top_k`` retrieved: from the question's source file and
@@ -38,18 +38,18 @@ from graphs.chat_prompts import REWRITE_PROMPT, Prompt, answer_prompt
 from workbench.agents import catalog, registry
 from workbench.agents.compiler import compile_spec
 from workbench.agents.spec import AgentSpec, LlmNode, RetrieverNode
-from workbench.chat.service import ChatService, TurnRequest
 from workbench.errors import ConfigurationError
 from workbench.evals import metrics
 from workbench.evals.cases import load_promoted
 from workbench.evals.suite import Case, CaseResult, Variant, mean, percentile
 from workbench.evals.tracking import register_prompt
 from workbench.events import ChatDoneEvent, RetrievalEvent, TokenEvent
+from workbench.ingest.corpus import SAMPLE_CORPUS, index_corpus_if_empty
 from workbench.providers.llm_extractive import LABEL, NOT_FOUND
 from workbench.resources import Resources
 from workbench.runtime import LocalRuntime
-from workbench.services import SAMPLE_CORPUS, index_corpus_if_empty
 from workbench.settings import Settings
+from workbench.turns.chat import ChatService, TurnRequest
 
 DATASET = Path(__file__).resolve().parents[1] / "datasets" / "qa.jsonl"
 #: Per-case metric -> the run's metric (their mean over the cases that have it).
@@ -313,7 +313,7 @@ async def _ensure_corpus(resources: Resources, collection: str) -> int:
         return await asyncio.to_thread(store.count, collection) if exists else None
 
     if collection == resources.settings.collection:
-        await index_corpus_if_empty(resources)
+        await index_corpus_if_empty(resources.store, resources.settings)
     elif not await points():
         from workbench.ingest.pipeline import ingest_paths
 

@@ -10,7 +10,7 @@ Per case:
 
 - ``wer`` (when there is a reference) and ``stt_rtf``: the variant's ``stt_model`` transcribes the clip alone;
 - ``tts_rtf``: the variant's ``tts_voice`` speaks the reference (else the transcript);
-- with ``full_turn``, one whole turn through :class:`~workbench.voice.service.VoiceService` with the clip as the
+- with ``full_turn``, one whole turn through :class:`~workbench.turns.voice.VoiceService` with the clip as the
   user's audio (``entry_point="eval"``, logged in the DuckDB run log under the case's ``run_id``), whose stage
   timings become ``stt_s``, ``llm_ttft_s``, ``llm_s``, ``tts_s``, ``first_audio_s`` (end of input to the first
   reply audio) and ``total_s``.
@@ -40,11 +40,11 @@ from workbench.resources import Resources
 from workbench.runlog import RunLogCallback, get_runlog
 from workbench.runtime import LocalRuntime
 from workbench.settings import Settings
+from workbench.turns.voice import VoiceService, VoiceTurn
 from workbench.voice.audio import DecodedAudio, decode_audio
 from workbench.voice.engines import SpeechEngines
 from workbench.voice.metrics import word_error_rate
 from workbench.voice.personas import Persona, get_persona
-from workbench.voice.service import VoiceService, VoiceTurn
 from workbench.voice.tts import PiperTTS, synthesize
 
 SPEECH = Path(__file__).resolve().parents[1] / "datasets" / "speech"

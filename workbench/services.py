@@ -12,50 +12,22 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench.chat.service import ChatService
 from workbench.errors import StorageUnavailable, WorkbenchError
+from workbench.ingest.corpus import index_corpus_if_empty
 from workbench.resources import Resources
 from workbench.runlog import get_runlog
 from workbench.runlog.shared import close_runlog
 from workbench.runlog.writer import serve_on_this_loop
 from workbench.runtime import GraphRuntime, open_runtime
-from workbench.settings import Settings
+from workbench.turns.chat import ChatService
 
 if TYPE_CHECKING:  # imported where they are built: a CLI chat turn needs neither audits nor voice
-    from workbench.audit.tasks import TaskManager
-    from workbench.voice.service import VoiceService
+    from workbench.tasks.manager import TaskManager
+    from workbench.turns.voice import VoiceService
 
 log = logging.getLogger(__name__)
-SAMPLE_CORPUS = Path(__file__).resolve().parents[1] / "datasets" / "corpus"
-
-
-def corpus_dir(settings: Settings) -> Path | None:
-    """The folder indexed on first start: the configured one, else the bundled sample corpus."""
-    folder = settings.corpus_dir or SAMPLE_CORPUS
-    return folder if folder.is_dir() else None
-
-
-async def index_corpus_if_empty(resources: Resources) -> None:
-    """Index the sample corpus when the default collection has nothing in it yet."""
-    from workbench.ingest.pipeline import ingest_paths
-
-    settings = resources.settings
-    store = resources.store
-    folder = corpus_dir(settings)
-    if folder is None:
-        return
-    collections = await asyncio.to_thread(store.collections)
-    if settings.collection in collections:
-        points = await asyncio.to_thread(store.count, settings.collection)
-        if points > 0:
-            return
-    report = await asyncio.to_thread(ingest_paths, store, [folder], settings.collection)
-    log.info("indexed %s into %r: %s", folder, settings.collection, report.summary())
-
-
 def warm_speech(resources: Resources) -> None:
     """Load the default speech models now, so the first voice turn does not pay for it."""
     try:
@@ -84,8 +56,8 @@ class Container:
 async def open_services(resources: Resources, *, warm: bool = False) -> AsyncIterator[Container]:
     """Chat, voice and audit services on one graph runtime; ``warm`` preloads speech models in the background
     (in-process runtimes only: a LangGraph Server loads its own)."""
-    from workbench.audit.tasks import TaskManager
-    from workbench.voice.service import VoiceService
+    from workbench.tasks.manager import TaskManager
+    from workbench.turns.voice import VoiceService
 
     settings = resources.settings
     serve_on_this_loop()
@@ -113,7 +85,7 @@ async def _prepare(resources: Resources, runtime: GraphRuntime) -> None:
     """Index the sample corpus on a first in-process start; check a LangGraph Server is there."""
     if runtime.kind == "in-process":
         try:
-            await index_corpus_if_empty(resources)
+            await index_corpus_if_empty(resources.store, resources.settings)
         except StorageUnavailable as exc:  # the server starts; turns and /ready say what is wrong
             log.warning("the sample corpus was not indexed: %s", exc)
     else:  # the server searches its own index and loads its own models; turns fail clearly while it is down

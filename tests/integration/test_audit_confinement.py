@@ -29,7 +29,7 @@ from tests.integration.conftest import Server, run_cli, running_server, validate
 from tests.unit.test_audit_clone import alive, gone_within
 from tests.unit.test_audit_git_source import FOLLOWINGS, SECRET, hostile
 from workbench.audit.records import STOPPED_QUEUED, STOPPED_RUNNING
-from workbench.audit.tasks import TERMINAL
+from workbench.tasks.manager import TERMINAL
 
 pytestmark = pytest.mark.integration
 

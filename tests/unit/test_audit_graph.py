@@ -21,10 +21,10 @@ from workbench.audit import agents as agents_module
 from workbench.audit.agents import Inventory, select_agents
 from workbench.audit.analyzers import ToolRun
 from workbench.audit.models import AuditReport, Finding
-from workbench.audit.runner import InvalidRequest, run_audit
+from workbench.tasks.runner import InvalidRequest, run_audit
 from workbench.audit.safety import TargetError
 from workbench.audit.store import get_task, task_events
-from workbench.audit.tasks import TaskManager
+from workbench.tasks.manager import TaskManager
 from workbench.audit.triage import fence, parse_verdict, triage_prompt
 from workbench.providers.llm import ModelRegistry
 from workbench.resources import Resources

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.unit.test_audit_tasks import task_manager
-from workbench.audit import tasks as tasks_module
+from workbench.tasks import manager as tasks_module
 from workbench.audit.models import AuditReport
 from workbench.audit.records import STOPPED_QUEUED, STOPPED_RUNNING
 from workbench.resources import Resources

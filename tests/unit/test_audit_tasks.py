@@ -18,12 +18,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import graphs.repo_audit as repo_audit
-from workbench.audit import tasks as tasks_module
+from workbench.tasks import manager as tasks_module
 from workbench.audit.checkout_tree import CloneError
 from workbench.audit.models import AuditReport
-from workbench.audit.runner import run_audit
+from workbench.tasks.runner import run_audit
 from workbench.audit.safety import TargetError, check_task_id
-from workbench.audit.tasks import TaskManager, TooManyTasks
+from workbench.tasks.manager import TaskManager, TooManyTasks
 from workbench.resources import Resources
 from workbench.runlog import RunLog, RunRecord
 from workbench.runtime import LocalRuntime
@@ -205,7 +205,7 @@ async def test_an_unexpected_failure_is_reported_without_its_class_or_paths(reso
     manager = task_manager(resources, runlog)
     task = manager.create(str(root / "clean-lib"))
     assert task.runner is not None
-    with caplog.at_level(logging.ERROR, logger="workbench.audit.tasks"):
+    with caplog.at_level(logging.ERROR, logger="workbench.tasks.manager"):
         await task.runner
     task_id = task.record.task_id
     error = task.record.error or ""

@@ -23,7 +23,7 @@ from workbench.settings import Settings
 from workbench.testing import ScriptedChatModel
 from workbench.testing_speech import FakeSpeech, FakeTTS
 from workbench.voice.audio import wav_bytes
-from workbench.voice.service import VoiceService, VoiceTurn
+from workbench.turns.voice import VoiceService, VoiceTurn
 from workbench.voice.tts import FallbackTTS
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "protocols" / "assistant.schema.json"

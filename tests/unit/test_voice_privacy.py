@@ -28,7 +28,7 @@ from workbench.settings import Settings
 from workbench.testing import ScriptedChatModel
 from workbench.testing_speech import FakeSpeech, FakeSTT, FakeTTS
 from workbench.voice.audio import AudioError, wav_bytes
-from workbench.voice.service import VoiceService, VoiceTurn
+from workbench.turns.voice import VoiceService, VoiceTurn
 
 MAX_AUDIO_S = 2.0
 

@@ -16,7 +16,7 @@ from workbench.errors import ConfigurationError
 from workbench.settings import Settings
 from workbench.voice import engines
 from workbench.voice.engines import SpeechEngines
-from workbench.voice.service import VoiceTurn
+from workbench.turns.voice import VoiceTurn
 from workbench.voice.stt import check_stt
 from workbench.voice.tts import check_voice
 

@@ -22,7 +22,7 @@ from workbench.settings import Settings
 from workbench.testing import ScriptedChatModel, flushed
 from workbench.testing_speech import FakeSpeech, FakeSTT, FakeTTS
 from workbench.voice.audio import AudioError, decode_audio, wav_bytes
-from workbench.voice.service import VoiceService, VoiceTurn
+from workbench.turns.voice import VoiceService, VoiceTurn
 
 REPLY = "It is sunny. Take a hat."
 

@@ -1,6 +1,6 @@
 """A served audit task's events: numbered and stamped as they are published, and what each one moves in the task.
 
-The graph emits bare ``task.*`` events; the :class:`~workbench.audit.tasks.TaskManager` numbers them per task
+The graph emits bare ``task.*`` events; the :class:`~workbench.tasks.manager.TaskManager` numbers them per task
 (``seq``, so a late watcher replays them in order), keeps the task's status, progress and per-agent states in
 step with them, and logs each as an ``agent_logs`` row beside the task's row.
 """

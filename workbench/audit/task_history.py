@@ -1,6 +1,6 @@
 """Tasks this process does not hold, read back from the run log: their status, report and logged events.
 
-A task is served from memory while its :class:`~workbench.audit.tasks.TaskManager` keeps it; after that, and for
+A task is served from memory while its :class:`~workbench.tasks.manager.TaskManager` keeps it; after that, and for
 tasks of earlier or neighbouring processes, from the run log (flushed first, so this process's own last writes
 are there). A task stopped by a killed process gets the closing ``task.error`` it could not write.
 """

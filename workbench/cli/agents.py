@@ -90,7 +90,7 @@ def run(
 ) -> None:
     """One chat turn with an agent in the terminal, streamed, with its citations (logged like any chat turn)."""
     from workbench.agents import catalog
-    from workbench.chat.service import TurnRequest
+    from workbench.turns.chat import TurnRequest
     from workbench.cli.chat import new_session, turn
 
     catalog.require(name)

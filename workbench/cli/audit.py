@@ -42,7 +42,7 @@ def audit(
     other safety rules are the server's. Exit codes: 0 done, 1 the audit failed, 2 the target or an option was
     refused, 3 --fail-on matched.
     """
-    from workbench.audit.direct import allowing_named_folder, audit_here, is_refusal
+    from workbench.tasks.direct import allowing_named_folder, audit_here, is_refusal
     from workbench.audit.models import AGENTS, SEVERITY_RANK
     from workbench.audit.report import to_json, to_markdown, to_sarif
     from workbench.errors import WorkbenchError

@@ -11,7 +11,7 @@ import typer
 from workbench.cli.clients import opened
 
 if TYPE_CHECKING:
-    from workbench.chat.service import TurnRequest
+    from workbench.turns.chat import TurnRequest
     from workbench.resources import Resources
 
 
@@ -22,7 +22,7 @@ def ask(
     collection: Annotated[str | None, typer.Option(help="Collection to search.")] = None,
 ) -> None:
     """One chat turn in the terminal, streamed, with its citations."""
-    from workbench.chat.service import TurnRequest
+    from workbench.turns.chat import TurnRequest
 
     session_id = session or new_session()
     turn(TurnRequest(question, session_id, model=model, collection=collection, entry_point="cli"))

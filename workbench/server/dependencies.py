@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from starlette.requests import HTTPConnection
 
-from workbench.audit.tasks import TaskManager
-from workbench.chat.service import ChatService
-from workbench.voice.service import VoiceService
+from workbench.tasks.manager import TaskManager
+from workbench.turns.chat import ChatService
+from workbench.turns.voice import VoiceService
 
 
 def get_chat_service(connection: HTTPConnection) -> ChatService:

@@ -28,7 +28,7 @@ from workbench.server.protocol_assistant import (
     TurnOptions,
 )
 from workbench.server.sockets import TurnSocket
-from workbench.voice.service import VoiceService, VoiceTurn
+from workbench.turns.voice import VoiceService, VoiceTurn
 
 router = APIRouter()
 

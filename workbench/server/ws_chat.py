@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, WebSocket
 from pydantic import BaseModel
 
-from workbench.chat.service import ChatService, TurnRequest
+from workbench.turns.chat import ChatService, TurnRequest
 from workbench.server.dependencies import get_chat_service
 from workbench.server.protocol import CLIENT_TYPES, Abort, ClientMessage, UserMessage
 from workbench.server.sockets import CLOSE_MESSAGE_TOO_BIG, TurnSocket

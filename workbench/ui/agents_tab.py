@@ -2,7 +2,7 @@
 
 The folder is read again by Reload (specs may be edited while the server runs) and when an agent is chosen; the
 reads, checks and compiles run in a worker thread. Files are named by their file name alone, never by a path of
-this server. A chat runs through :class:`~workbench.chat.service.ChatService` like the Chat tab's, with one session
+this server. A chat runs through :class:`~workbench.turns.chat.ChatService` like the Chat tab's, with one session
 per browser tab and per agent: choosing another agent starts a new conversation. A spec with problems is listed
 with them and cannot be chatted with.
 """
@@ -24,7 +24,7 @@ from workbench.agents import catalog
 from workbench.agents.catalog import Agent
 from workbench.agents.source import SpecError, SpecProblem
 from workbench.audit.markdown import md_fence, md_text
-from workbench.chat.service import TurnRequest
+from workbench.turns.chat import TurnRequest
 from workbench.ui.chat_tab import stream_turn
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """The Audit tab: audit a repository (URL or local path) with the chosen agents, watch each agent live, then
 filter the findings, read the summary and download the report as Markdown, SARIF and JSON.
 
-Audits run as tasks of the server's :class:`~workbench.audit.tasks.TaskManager` (the same ones ``/api/tasks``
+Audits run as tasks of the server's :class:`~workbench.tasks.manager.TaskManager` (the same ones ``/api/tasks``
 and ``/ws/tasks`` serve), so a task started here is in the run log and can be reopened from the recent tasks.
 The downloads are written to a temporary folder that lives only until Gradio has copied them into its cache
 (which the Blocks empties hourly).
@@ -22,7 +22,7 @@ import gradio as gr
 from workbench.audit.markdown import md_text
 from workbench.audit.models import AGENTS, SEVERITIES
 from workbench.audit.report import display_repo
-from workbench.audit.tasks import TERMINAL
+from workbench.tasks.manager import TERMINAL
 from workbench.errors import WorkbenchError
 from workbench.ui.audit_view import (
     SKIP_TRIAGE,

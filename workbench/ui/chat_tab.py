@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 import gradio as gr
 
 from workbench.audit.markdown import md_text
-from workbench.chat.service import ChatService, SessionBusy, TurnRequest
+from workbench.turns.chat import ChatService, SessionBusy, TurnRequest
 from workbench.citations import label
 from workbench.documents import COLLECTION_RULE, RetrievedDoc, SearchMode, is_collection_name
 from workbench.errors import WorkbenchError

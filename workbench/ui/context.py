@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import gradio as gr
 
-    from workbench.audit.tasks import TaskManager
-    from workbench.chat.service import ChatService
+    from workbench.tasks.manager import TaskManager
+    from workbench.turns.chat import ChatService
     from workbench.resources import Resources
-    from workbench.voice.service import VoiceService
+    from workbench.turns.voice import VoiceService
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The Voice tab: record, upload or type a turn; see the transcript and the streamed reply, hear it, see the timings.
 
-Turns run through :class:`~workbench.voice.service.VoiceService` (the same graph as ``/ws/assistant``), with one
+Turns run through :class:`~workbench.turns.voice.VoiceService` (the same graph as ``/ws/assistant``), with one
 session per browser tab. The reply audio goes to the player as samples, so no files of ours are left behind.
 """
 
@@ -33,7 +33,7 @@ from workbench.runtime import SessionBusy
 from workbench.ui.uploads import NotAnUpload, uploaded_file
 from workbench.voice.audio import AUDIO_FORMATS, AudioError, decode_audio
 from workbench.voice.personas import load_personas
-from workbench.voice.service import VoiceTurn
+from workbench.turns.voice import VoiceTurn
 
 if TYPE_CHECKING:
     from workbench.ui.context import UiServices as Services

@@ -34,7 +34,7 @@ from workbench.events import (
     VoiceDoneEvent,
 )
 from workbench.runtime import GraphRun, GraphToken
-from workbench.turns import TurnService
+from workbench.turns.runner import TurnService
 
 _WRITTEN: dict[str, type[Event]] = {
     "transcription": TranscriptionEvent,

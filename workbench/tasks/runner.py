@@ -1,7 +1,7 @@
 """One repo audit driven through the graph to its report, and the checks a request passes before anything runs.
 
 :func:`run_audit` hands every ``task.*`` event to a callback as it happens; the CLI, the eval suite and the
-notebooks call it directly, and the server's :class:`~workbench.audit.tasks.TaskManager` runs it per task.
+notebooks call it directly, and the server's :class:`~workbench.tasks.manager.TaskManager` runs it per task.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from typing import Any
 
 from graphs.repo_audit_state import AuditContext, AuditInput
 from workbench.audit.models import AuditReport
-from workbench.audit.runner import run_audit
+from workbench.tasks.runner import run_audit
 from workbench.errors import WorkbenchError
 from workbench.resources import Resources
 from workbench.runlog import RunLogCallback, get_runlog

@@ -23,7 +23,7 @@ from workbench.documents import COLLECTION_RULE, RetrievedDoc, SearchMode, is_co
 from workbench.errors import ConfigurationError, WorkbenchError
 from workbench.events import ChatDoneEvent, Event, PublicDocument, RetrievalEvent, TokenEvent
 from workbench.runtime import GraphRun, GraphToken, SessionBusy
-from workbench.turns import TurnService
+from workbench.turns.runner import TurnService
 
 __all__ = ["ChatService", "SessionBusy", "TurnRequest"]
 

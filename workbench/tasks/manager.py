@@ -1,6 +1,6 @@
 """Audit tasks: run the repo-audit graph in the background, fan its events out to watchers, keep the record.
 
-- :func:`~workbench.audit.runner.run_audit` drives one audit through the graph (the CLI uses it directly).
+- :func:`~workbench.tasks.runner.run_audit` drives one audit through the graph (the CLI uses it directly).
 - :class:`TaskManager` (the server's) validates a request before anything starts, queues the task (a bounded
   number run at once, a bounded number wait: ``audit_max_concurrent``, ``audit_max_queued``), numbers and
   timestamps its events (:mod:`workbench.audit.task_events`), replays them to late subscribers before the live
@@ -25,7 +25,7 @@ from graphs.repo_audit import cleanup
 from graphs.repo_audit_state import AuditContext, AuditInput
 from workbench.audit.models import AGENTS, AuditReport
 from workbench.audit.records import public_status, queued_task, record_report, stop_task, task_rows
-from workbench.audit.runner import run_audit, validate_request
+from workbench.tasks.runner import run_audit, validate_request
 from workbench.audit.safety import InvalidRequest
 from workbench.audit.task_events import log_row, numbered, track
 from workbench.audit.task_history import logged_events, logged_recent, logged_report, logged_status

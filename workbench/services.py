@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # imported where they are built: a CLI chat turn needs neithe
     from workbench.turns.voice import VoiceService
 
 log = logging.getLogger(__name__)
+
+
 def warm_speech(resources: Resources) -> None:
     """Load the default speech models now, so the first voice turn does not pay for it."""
     try:

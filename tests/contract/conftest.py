@@ -20,8 +20,8 @@ from langchain_core.embeddings import Embeddings
 from qdrant_client import QdrantClient
 
 from workbench.providers.edge_store import EdgeStore
-from workbench.providers.qdrant_store import QdrantStore
 from workbench.providers.fake_embeddings import FakeEmbeddings
+from workbench.providers.qdrant_store import QdrantStore
 
 REMOTE_URL = os.environ.get("WORKBENCH_TEST_QDRANT_URL")
 

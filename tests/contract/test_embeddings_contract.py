@@ -11,8 +11,8 @@ from langchain_core.embeddings import Embeddings
 
 from workbench.errors import ConfigurationError, ProviderUnavailable
 from workbench.providers.embeddings import load_embeddings
-from workbench.settings import Settings
 from workbench.providers.fake_embeddings import FakeEmbeddings
+from workbench.settings import Settings
 
 TEXTS = [
     "How do I install the workbench?",

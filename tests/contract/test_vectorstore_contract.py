@@ -12,11 +12,11 @@ from qdrant_client import models
 
 from workbench.documents import Chunk, RetrievedDoc
 from workbench.errors import ConfigurationError
+from workbench.providers.fake_embeddings import FakeEmbeddings
 from workbench.providers.qdrant_store import QdrantStore, build_filter
 from workbench.providers.sparse import token_index
 from workbench.providers.stores import open_store
 from workbench.settings import Settings
-from workbench.providers.fake_embeddings import FakeEmbeddings
 
 if TYPE_CHECKING:
     from conftest import StoreUnderTest  # tests/contract/conftest.py

@@ -258,12 +258,12 @@ async def test_the_calculator_agent_calls_the_tool_and_answers_with_its_result(f
 async def test_the_chat_service_runs_an_agent_with_its_own_session_and_streams_only_the_answer(tmp_path, fakes):
     from langgraph.checkpoint.memory import InMemorySaver
 
-    from workbench.turns.chat import ChatService, TurnRequest
     from workbench.errors import ConfigurationError
     from workbench.events import ChatDoneEvent, RetrievalEvent, TokenEvent
     from workbench.runlog import RunLog
     from workbench.runlog.callback import RunLogCallback
     from workbench.runtime import LocalRuntime
+    from workbench.turns.chat import ChatService, TurnRequest
 
     model, store = fakes.model, fakes.store
     store.results = [[doc(1, "Voices are piper models.", dense=0.1)], [doc(2, "The default port is 8000.", dense=0.7)]]
@@ -372,9 +372,9 @@ async def test_a_subgraph_node_runs_another_spec_on_the_conversation(tmp_path, f
 def test_the_chat_service_refuses_an_agent_that_waits_for_approval(tmp_path, fakes, monkeypatch):
     from langgraph.checkpoint.memory import InMemorySaver
 
-    from workbench.turns.chat import ChatService, TurnRequest
     from workbench.errors import ConfigurationError
     from workbench.runtime import LocalRuntime
+    from workbench.turns.chat import ChatService, TurnRequest
 
     spec_file(tmp_path, APPROVAL_SPEC)
     monkeypatch.setenv("WORKBENCH_AGENTS_DIR", str(tmp_path / "agents"))

@@ -13,8 +13,8 @@ import pytest
 from tests.unit.test_audit_clone import make_repo, make_settings, run_git
 from workbench.audit.clone import clone
 from workbench.audit.git_source import check_git_dir
-from workbench.tasks.runner import validate_request
 from workbench.audit.safety import TargetError, check_target
+from workbench.tasks.runner import validate_request
 
 SECRET = "TOP-SECRET-COMMIT-MESSAGE"
 

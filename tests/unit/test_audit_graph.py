@@ -21,10 +21,8 @@ from workbench.audit import agents as agents_module
 from workbench.audit.agents import Inventory, select_agents
 from workbench.audit.analyzers import ToolRun
 from workbench.audit.models import AuditReport, Finding
-from workbench.tasks.runner import InvalidRequest, run_audit
 from workbench.audit.safety import TargetError
 from workbench.audit.store import get_task, task_events
-from workbench.tasks.manager import TaskManager
 from workbench.audit.triage import fence, parse_verdict, triage_prompt
 from workbench.providers.llm import ModelRegistry
 from workbench.resources import Resources
@@ -32,6 +30,8 @@ from workbench.runlog import RunLog
 from workbench.runlog.schema import TaskRecord
 from workbench.runtime import LocalRuntime
 from workbench.settings import Settings
+from workbench.tasks.manager import TaskManager
+from workbench.tasks.runner import InvalidRequest, run_audit
 from workbench.testing import ScriptedChatModel, flushed, logged_run
 
 REPOS = Path(__file__).resolve().parents[2] / "datasets" / "repos"

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from tests.unit.test_audit_tasks import task_manager
-from workbench.tasks import manager as tasks_module
 from workbench.audit.models import AuditReport
 from workbench.audit.records import STOPPED_QUEUED, STOPPED_RUNNING
 from workbench.resources import Resources
 from workbench.runlog import RunLog
 from workbench.runlog.schema import AgentLogRecord, TaskRecord
 from workbench.settings import Settings
+from workbench.tasks import manager as tasks_module
 from workbench.testing import exited_owner
 
 REPOS = Path(__file__).resolve().parents[2] / "datasets" / "repos"

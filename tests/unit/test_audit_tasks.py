@@ -18,18 +18,18 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import graphs.repo_audit as repo_audit
-from workbench.tasks import manager as tasks_module
 from workbench.audit.checkout_tree import CloneError
 from workbench.audit.models import AuditReport
-from workbench.tasks.runner import run_audit
 from workbench.audit.safety import TargetError, check_task_id
-from workbench.tasks.manager import TaskManager, TooManyTasks
 from workbench.resources import Resources
 from workbench.runlog import RunLog, RunRecord
 from workbench.runtime import LocalRuntime
 from workbench.server.dependencies import get_task_manager
 from workbench.server.routes_tasks import router
 from workbench.settings import Settings
+from workbench.tasks import manager as tasks_module
+from workbench.tasks.manager import TaskManager, TooManyTasks
+from workbench.tasks.runner import run_audit
 
 REPOS = Path(__file__).resolve().parents[2] / "datasets" / "repos"
 HEX = "0123456789abcdef0123456789abcdef"

@@ -11,9 +11,9 @@ from qdrant_client import QdrantClient
 
 from tests.contract.test_vectorstore_contract import CHUNKS
 from workbench.providers.edge_store import EdgeStore
+from workbench.providers.fake_embeddings import FakeEmbeddings
 from workbench.providers.index_file import IndexFileError, export_collection, import_collection
 from workbench.providers.qdrant_store import QdrantStore
-from workbench.providers.fake_embeddings import FakeEmbeddings
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import pytest
 from workbench.errors import IngestError
 from workbench.ingest import IngestProgress, build_chunks, ingest_bytes, ingest_paths
 from workbench.ingest.loaders import load_document
-from workbench.providers.qdrant_store import QdrantStore
 from workbench.providers.fake_embeddings import FakeEmbeddings
+from workbench.providers.qdrant_store import QdrantStore
 
 DATASETS = Path(__file__).resolve().parents[2] / "datasets"
 COLLECTION = "test"

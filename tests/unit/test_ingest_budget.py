@@ -20,9 +20,9 @@ from workbench.errors import IngestError
 from workbench.ingest.loaders import load_document
 from workbench.ingest.pdf import IngestCancelled
 from workbench.ingest.pipeline import ingest_bytes, ingest_paths
+from workbench.providers.fake_embeddings import FakeEmbeddings
 from workbench.providers.qdrant_store import QdrantStore
 from workbench.settings import Settings
-from workbench.providers.fake_embeddings import FakeEmbeddings
 
 DATASETS = Path(__file__).resolve().parents[2] / "datasets"
 

@@ -22,8 +22,8 @@ from workbench.server.protocol_assistant import ClientMessage, json_schema
 from workbench.settings import Settings
 from workbench.testing import ScriptedChatModel
 from workbench.testing_speech import FakeSpeech, FakeTTS
-from workbench.voice.audio import wav_bytes
 from workbench.turns.voice import VoiceService, VoiceTurn
+from workbench.voice.audio import wav_bytes
 from workbench.voice.tts import FallbackTTS
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "protocols" / "assistant.schema.json"

@@ -27,8 +27,8 @@ from workbench.runtime import LocalRuntime
 from workbench.settings import Settings
 from workbench.testing import ScriptedChatModel
 from workbench.testing_speech import FakeSpeech, FakeSTT, FakeTTS
-from workbench.voice.audio import AudioError, wav_bytes
 from workbench.turns.voice import VoiceService, VoiceTurn
+from workbench.voice.audio import AudioError, wav_bytes
 
 MAX_AUDIO_S = 2.0
 

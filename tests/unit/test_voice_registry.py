@@ -14,9 +14,9 @@ from pydantic import SecretStr
 from tests.unit.test_voice_service import Setup, recording
 from workbench.errors import ConfigurationError
 from workbench.settings import Settings
+from workbench.turns.voice import VoiceTurn
 from workbench.voice import engines
 from workbench.voice.engines import SpeechEngines
-from workbench.turns.voice import VoiceTurn
 from workbench.voice.stt import check_stt
 from workbench.voice.tts import check_voice
 

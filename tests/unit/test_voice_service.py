@@ -21,8 +21,8 @@ from workbench.runtime import LocalRuntime, SessionBusy
 from workbench.settings import Settings
 from workbench.testing import ScriptedChatModel, flushed
 from workbench.testing_speech import FakeSpeech, FakeSTT, FakeTTS
-from workbench.voice.audio import AudioError, decode_audio, wav_bytes
 from workbench.turns.voice import VoiceService, VoiceTurn
+from workbench.voice.audio import AudioError, decode_audio, wav_bytes
 
 REPLY = "It is sunny. Take a hat."
 

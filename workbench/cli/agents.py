@@ -90,8 +90,8 @@ def run(
 ) -> None:
     """One chat turn with an agent in the terminal, streamed, with its citations (logged like any chat turn)."""
     from workbench.agents import catalog
-    from workbench.turns.chat import TurnRequest
     from workbench.cli.chat import new_session, turn
+    from workbench.turns.chat import TurnRequest
 
     catalog.require(name)
     turn(TurnRequest(question, session or new_session(), model=model, entry_point="cli", agent=name))

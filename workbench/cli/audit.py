@@ -42,11 +42,11 @@ def audit(
     other safety rules are the server's. Exit codes: 0 done, 1 the audit failed, 2 the target or an option was
     refused, 3 --fail-on matched.
     """
-    from workbench.tasks.direct import allowing_named_folder, audit_here, is_refusal
     from workbench.audit.models import AGENTS, SEVERITY_RANK
     from workbench.audit.report import to_json, to_markdown, to_sarif
     from workbench.errors import WorkbenchError
     from workbench.settings import get_settings
+    from workbench.tasks.direct import allowing_named_folder, audit_here, is_refusal
 
     if output_format not in FORMATS:
         raise BadArgument(f"--format must be json, sarif or md, not {output_format!r}")

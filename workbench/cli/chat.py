@@ -11,8 +11,8 @@ import typer
 from workbench.cli.clients import opened
 
 if TYPE_CHECKING:
-    from workbench.turns.chat import TurnRequest
     from workbench.resources import Resources
+    from workbench.turns.chat import TurnRequest
 
 
 def ask(

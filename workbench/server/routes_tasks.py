@@ -11,10 +11,10 @@ from fastapi.routing import APIRoute
 
 from workbench.audit.report import to_json, to_markdown, to_sarif
 from workbench.audit.safety import InvalidRequest, TargetError
-from workbench.tasks.manager import TaskManager, TooManyTasks
 from workbench.errors import StorageUnavailable
 from workbench.server.dependencies import get_task_manager
 from workbench.server.protocol_tasks import CreateTask, TaskCreated, TaskInfo
+from workbench.tasks.manager import TaskManager, TooManyTasks
 
 
 class StorageRoute(APIRoute):

@@ -12,10 +12,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, WebSocket
 from pydantic import BaseModel
 
-from workbench.turns.chat import ChatService, TurnRequest
 from workbench.server.dependencies import get_chat_service
 from workbench.server.protocol import CLIENT_TYPES, Abort, ClientMessage, UserMessage
 from workbench.server.sockets import CLOSE_MESSAGE_TOO_BIG, TurnSocket
+from workbench.turns.chat import ChatService, TurnRequest
 
 router = APIRouter()
 __all__ = ["CLOSE_MESSAGE_TOO_BIG", "ChatSocket", "router"]

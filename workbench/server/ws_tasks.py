@@ -18,11 +18,11 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, Depends, WebSocket
 from pydantic import BaseModel, ValidationError
 
-from workbench.tasks.manager import TaskManager
 from workbench.events import TASK_EVENTS, ErrorEvent
 from workbench.server.dependencies import get_task_manager
 from workbench.server.protocol_tasks import ClientMessage
 from workbench.server.sockets import SocketClosed, TurnSocket
+from workbench.tasks.manager import TaskManager
 
 log = logging.getLogger(__name__)
 router = APIRouter()

@@ -13,12 +13,12 @@ from typing import Any
 
 from graphs.repo_audit_state import AuditContext, AuditInput
 from workbench.audit.models import AuditReport
-from workbench.tasks.runner import run_audit
 from workbench.errors import WorkbenchError
 from workbench.resources import Resources
 from workbench.runlog import RunLogCallback, get_runlog
 from workbench.runtime import LocalRuntime
 from workbench.settings import Settings
+from workbench.tasks.runner import run_audit
 
 REFUSALS = frozenset({
     "invalid_target", "unsupported_scheme", "option_injection", "credentials_in_url", "host_not_allowed",

@@ -25,7 +25,6 @@ from graphs.repo_audit import cleanup
 from graphs.repo_audit_state import AuditContext, AuditInput
 from workbench.audit.models import AGENTS, AuditReport
 from workbench.audit.records import public_status, queued_task, record_report, stop_task, task_rows
-from workbench.tasks.runner import run_audit, validate_request
 from workbench.audit.safety import InvalidRequest
 from workbench.audit.task_events import log_row, numbered, track
 from workbench.audit.task_history import logged_events, logged_recent, logged_report, logged_status
@@ -36,6 +35,7 @@ from workbench.runlog.schema import TaskRecord
 from workbench.runlog.writer import utcnow
 from workbench.runtime import GraphRuntime, LocalRuntime
 from workbench.settings import Settings
+from workbench.tasks.runner import run_audit, validate_request
 
 log = logging.getLogger(__name__)
 

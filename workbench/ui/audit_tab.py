@@ -22,8 +22,8 @@ import gradio as gr
 from workbench.audit.markdown import md_text
 from workbench.audit.models import AGENTS, SEVERITIES
 from workbench.audit.report import display_repo
-from workbench.tasks.manager import TERMINAL
 from workbench.errors import WorkbenchError
+from workbench.tasks.manager import TERMINAL
 from workbench.ui.audit_view import (
     SKIP_TRIAGE,
     agent_rows,

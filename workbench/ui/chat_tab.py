@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any, cast
 import gradio as gr
 
 from workbench.audit.markdown import md_text
-from workbench.turns.chat import ChatService, SessionBusy, TurnRequest
 from workbench.citations import label
 from workbench.documents import COLLECTION_RULE, RetrievedDoc, SearchMode, is_collection_name
 from workbench.errors import WorkbenchError
 from workbench.events import ChatDoneEvent, PublicDocument, RetrievalEvent, TokenEvent
 from workbench.providers.llm import auto_note
+from workbench.turns.chat import ChatService, SessionBusy, TurnRequest
 from workbench.ui.uploads import NotAnUpload, uploaded_file
 
 if TYPE_CHECKING:

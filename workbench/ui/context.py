@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import gradio as gr
 
+    from workbench.resources import Resources
     from workbench.tasks.manager import TaskManager
     from workbench.turns.chat import ChatService
-    from workbench.resources import Resources
     from workbench.turns.voice import VoiceService
 
 

@@ -30,10 +30,10 @@ from workbench.events import (
     VoiceDoneEvent,
 )
 from workbench.runtime import SessionBusy
+from workbench.turns.voice import VoiceTurn
 from workbench.ui.uploads import NotAnUpload, uploaded_file
 from workbench.voice.audio import AUDIO_FORMATS, AudioError, decode_audio
 from workbench.voice.personas import load_personas
-from workbench.turns.voice import VoiceTurn
 
 if TYPE_CHECKING:
     from workbench.ui.context import UiServices as Services

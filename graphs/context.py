@@ -10,7 +10,7 @@ Schema, so LangGraph Studio does not offer it and a LangGraph Server drops it fr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 from langgraph.runtime import Runtime
 from pydantic import ConfigDict
@@ -19,6 +19,9 @@ from pydantic.json_schema import SkipJsonSchema
 from workbench.errors import ConfigurationError
 from workbench.resources import Resources
 
+Clients: TypeAlias = SkipJsonSchema[Resources | None]
+"""The type of a context's ``resources``: left out of its JSON Schema."""
+
 
 @dataclass(kw_only=True)
 class GraphContext:
@@ -26,7 +29,7 @@ class GraphContext:
 
     __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(arbitrary_types_allowed=True)
 
-    resources: SkipJsonSchema[Resources | None] = field(default=None, repr=False, compare=False)
+    resources: Clients = field(default=None, repr=False, compare=False)
     """The process's clients (store, models, speech engines); set by the runtime that starts the run."""
 
 

@@ -13,8 +13,8 @@ import functools
 from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
-from pydantic.json_schema import SkipJsonSchema
 
+from graphs.context import Clients
 from workbench.resources import Resources
 from workbench.runlog.callback import RunLogCallback
 from workbench.settings import get_settings
@@ -33,8 +33,6 @@ def served(graph: Compiled) -> Compiled:
     base = graph.context_schema
     assert base is not None and dataclasses.is_dataclass(base), "a workbench graph has a dataclass context"
     default = dataclasses.field(default=process_resources(), repr=False, compare=False)
-    schema = dataclasses.make_dataclass(
-        base.__name__, [("resources", SkipJsonSchema[Resources | None], default)], bases=(base,), kw_only=True
-    )
+    schema = dataclasses.make_dataclass(base.__name__, [("resources", Clients, default)], bases=(base,), kw_only=True)
     schema.__doc__ = base.__doc__
     return graph.copy(update={"context_schema": schema}).with_config(callbacks=[RunLogCallback()])

@@ -1,20 +1,19 @@
-"""The process's shared clients (vector store, models), built lazily on first use and then reused.
+"""The clients a process works with (vector store, models, speech engines), built lazily on first use and reused.
 
-Graph nodes reach them through :func:`get_resources`, so the same graph module works in the server, the CLI,
-``langgraph dev`` and tests; tests install fakes with :func:`set_resources`.
+A process builds one :class:`Resources` from its settings where it starts (the server's lifespan, a CLI command, the
+``langgraph dev`` graphs, a benchmark, a test's fixture) and hands it down: services take it, the in-process runtime
+puts it in every run's context, and graph nodes read it from there (:mod:`graphs.context`). There is no global: a
+run that needs other settings (an eval case) gets a view of the same clients under them, :meth:`with_settings`.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from workbench.health import Check, ok
 from workbench.providers.llm import ModelRegistry
-from workbench.settings import Settings, get_settings
+from workbench.settings import Settings
 
 if TYPE_CHECKING:
     from workbench.providers.vectorstore import VectorStore
@@ -83,41 +82,3 @@ class Resources:
             if self._store is not None:
                 self._store.close()
                 self._store = None
-
-
-_current: Resources | None = None
-_current_lock = threading.Lock()
-
-
-_scoped: ContextVar[Resources | None] = ContextVar("workbench_resources", default=None)
-
-
-def get_resources() -> Resources:
-    """The resources in scope (see :func:`use_resources`), else the process-wide ones, built on first call."""
-    scoped = _scoped.get()
-    if scoped is not None:
-        return scoped
-    global _current
-    with _current_lock:
-        if _current is None:
-            _current = Resources(get_settings())
-        return _current
-
-
-def set_resources(resources: Resources | None) -> Resources | None:
-    """Install ``resources`` as the process-wide ones (``None`` resets); returns the previous ones."""
-    global _current
-    with _current_lock:
-        previous, _current = _current, resources
-        return previous
-
-
-@contextmanager
-def use_resources(resources: Resources) -> Iterator[Resources]:
-    """Make ``resources`` the ones :func:`get_resources` returns in this context only: the tasks and threads it
-    starts (a graph run's nodes) see them, other requests of the process keep the process-wide ones."""
-    token = _scoped.set(resources)
-    try:
-        yield resources
-    finally:
-        _scoped.reset(token)

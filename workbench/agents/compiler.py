@@ -180,7 +180,7 @@ def _llm(spec: AgentSpec, node: LlmNode) -> NodeFn:
     async def run(state: dict[str, Any], runtime: Runtime[SpecContext]) -> dict[str, Any]:
         # The registries read their files (and import configured tools): off the event loop, with the model.
         ctx = _context(runtime)
-        choice, prompt, tools = await asyncio.to_thread(_resolve, node, ctx.model, ctx.resources)
+        choice, prompt, tools = await asyncio.to_thread(_resolve, node, ctx.model, clients(runtime))
         messages: list[AnyMessage] = list(state.get("messages") or [])
         earlier = [_text(m) for m in _humans(messages)][:-1][-3:]
         if node.output and not node.append_messages and isinstance(choice.model, ExtractiveChatModel):
@@ -259,7 +259,8 @@ def _subgraph(node: SubgraphNode, folder: Path, depth: int) -> NodeFn:
     if node.graph is not None:
         from graphs import chat, voice
 
-        inner: Any = {"chat": chat.builder, "voice": voice.builder}[node.graph].compile(name=node.graph)
+        builders: dict[str, StateGraph[Any, Any, Any, Any]] = {"chat": chat.builder, "voice": voice.builder}
+        inner: Any = builders[node.graph].compile(name=node.graph)
     else:
         path = registry.spec_names(folder)[str(node.agent)]
         inner = compile_spec(load_spec(path, registry.known(folder)), folder=folder, depth=depth + 1)

@@ -153,7 +153,11 @@ class LocalRuntime(GraphRuntime):
             if schema is None or not any(f.name == "resources" for f in dataclasses.fields(schema)):
                 return None
             return schema(resources=self.resources)
-        if dataclasses.is_dataclass(context) and getattr(context, "resources", ...) is None:
+        if (
+            dataclasses.is_dataclass(context)
+            and not isinstance(context, type)
+            and getattr(context, "resources", ...) is None
+        ):
             return dataclasses.replace(context, resources=self.resources)
         return context
 

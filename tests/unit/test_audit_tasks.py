@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import shutil
 import sys
@@ -13,6 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -21,6 +23,7 @@ import graphs.repo_audit as repo_audit
 from workbench.audit.checkout_tree import CloneError
 from workbench.audit.models import AuditReport
 from workbench.audit.safety import TargetError, check_task_id
+from workbench.events import TASK_EVENTS, wire
 from workbench.resources import Resources
 from workbench.runlog import RunLog, RunRecord
 from workbench.runtime import LocalRuntime
@@ -34,6 +37,7 @@ from workbench.tasks.runner import run_audit
 REPOS = Path(__file__).resolve().parents[2] / "datasets" / "repos"
 HEX = "0123456789abcdef0123456789abcdef"
 DASHED = "01234567-89AB-CDEF-0123-456789ABCDEF"
+TASKS_SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "protocols" / "tasks.schema.json").read_text())
 BAD_IDS = ["../x", "/etc", "a/b", "..", "0123456789abcdef0123456789abcde/", HEX + "0", " " + HEX, "x" * 32]
 
 
@@ -298,3 +302,21 @@ async def test_reading_tasks_while_the_run_log_is_held_elsewhere_never_stalls_th
             holder.kill()
         await holder.wait()
         runlog.close()
+
+
+# -- events ------------------------------------------------------------------------------------------------------
+
+
+async def test_every_event_of_a_real_audit_is_a_typed_task_event_sent_as_recorded(resources, runlog, root):
+    """None is dropped on its way to a watcher (the socket sends the typed events), and each fits the schema."""
+    server = {"$ref": "#/$defs/server", "$defs": TASKS_SCHEMA["$defs"]}
+    manager = task_manager(resources, runlog)
+    task = manager.create(str(root / "clean-lib"))
+    assert task.runner is not None
+    await task.runner
+    recorded = [event async for event in manager.subscribe(task.record.task_id)]
+    assert {"task.started", "task.progress", "task.agent_result", "task.completed"} <= {e["type"] for e in recorded}
+    for event in recorded:
+        sent = wire(TASK_EVENTS.validate_python(event))
+        assert sent == event
+        jsonschema.validate(sent, server)

@@ -39,9 +39,9 @@ class Fakes:
 def fakes(tmp_path, monkeypatch):
     model = ScriptedChatModel()
     store = FakeStore([], [doc(1, "The default port is 8000.")])  # the first search finds nothing, the next one hits
-    settings = Settings(home=tmp_path, llm="fake", testing=True)
     monkeypatch.setenv("WORKBENCH_MODEL_SMART", "fake")
     monkeypatch.setenv("WORKBENCH_MODEL_FAST", "fake")
+    settings = Settings(home=tmp_path, llm="fake", testing=True)
     return Fakes(model, store, Resources(settings, store=store, models=ModelRegistry(settings, {"fake": model})))
 
 
@@ -198,9 +198,9 @@ async def test_on_the_extractive_baseline_a_rewrite_widens_the_query_with_earlie
     from langgraph.checkpoint.memory import InMemorySaver
 
     store = FakeStore([doc(1, "Voices are piper models.", dense=0.1)])
-    context = SpecContext(resources=Resources(Settings(home=tmp_path, llm="extractive", testing=True), store=store))
     monkeypatch.setenv("WORKBENCH_MODEL_SMART", "extractive")
     monkeypatch.setenv("WORKBENCH_MODEL_FAST", "extractive")
+    context = SpecContext(resources=Resources(Settings(home=tmp_path, llm="extractive", testing=True), store=store))
     graph = compile_spec(load_spec(ROOT / "agents" / "rag-chat.yaml", registry.known()), checkpointer=InMemorySaver())
     session = {"configurable": {"thread_id": "s"}}
     await graph.ainvoke({"messages": [HumanMessage("What is the home folder?")]}, session, context=context)

@@ -12,6 +12,7 @@ from workbench.agents import conditions
 from workbench.agents.source import SpecError
 from workbench.agents.spec import ZERO
 from workbench.agents.validate import Known, load_spec
+from workbench.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 KNOWN = Known(
@@ -204,12 +205,15 @@ def test_the_registries_know_the_models_prompts_tools_and_specs(monkeypatch):
 
     monkeypatch.setenv("WORKBENCH_MODEL_SMART", "openai/gpt-4o-mini")
     monkeypatch.setenv("WORKBENCH_MODEL_LOCAL_TINY", "local/smollm2-135m")
+    monkeypatch.setenv("WORKBENCH_MODEL_CACHE_SIZE", "3")  # a setting of its own, not a model id
     table = registry.models()
     assert (
         table["smart"] == "openai/gpt-4o-mini"
         and table["fast"] == "default"
         and table["local_tiny"] == "local/smollm2-135m"
+        and "cache_size" not in table
     )
+    assert registry.models(Settings(_env_file=None, agent_models={"smart": "extractive"}))["smart"] == "extractive"
     assert {"chat-answer@v1", "chat-answer@v2", "chat-rewrite@v1"} <= set(registry.prompts())
     assert {"calculator", "search_documents"} <= set(registry.tools())
 

@@ -164,7 +164,7 @@ def _resolve(
     node: LlmNode, override: str | None, resources: Resources
 ) -> tuple[ModelChoice, Prompt, dict[str, BaseTool]]:
     """The model an llm node runs on (the turn's, else its logical id's), its prompt and its tools."""
-    wanted = override or registry.models()[node.model]
+    wanted = override or registry.models(resources.settings)[node.model]
     choice = resources.models.choose(None if wanted == "default" else wanted)
     every = registry.tools()
     return choice, registry.prompts()[node.prompt], {name: every[name] for name in node.tools}

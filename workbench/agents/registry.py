@@ -1,8 +1,8 @@
 """What agent specs refer to by name: models by logical id, prompts by ``name@version``, tools, and other specs.
 
 - Models: ``workbench/agents/models.yaml`` maps logical ids (``fast``, ``smart``, ...) to ``provider/model``
-  strings, or ``default`` (the server's configured model, ``WORKBENCH_LLM``); ``WORKBENCH_MODEL_<ID>`` overrides
-  one (``WORKBENCH_MODEL_SMART=openai/gpt-4o-mini``).
+  strings, or ``default`` (the server's configured model, ``WORKBENCH_LLM``); the setting ``agent_models``
+  (``WORKBENCH_MODEL_<ID>``, ``WORKBENCH_MODEL_SMART=openai/gpt-4o-mini``) overrides one.
 - Prompts: the chat graph's versioned prompts (``chat-answer@v1``, ``chat-answer@v2``, ``chat-rewrite@v1``) and
   those of ``workbench/agents/prompts.yaml`` (``agent-plan@v1``, ``agent-critique@v1``, ``agent-answer@v1``,
   ``agent-calculator@v1``).
@@ -28,6 +28,7 @@ from graphs.chat_prompts import ANSWER_PROMPTS, REWRITE_PROMPT, Prompt
 from graphs.chat_tools import TOOLS
 from workbench.agents.validate import Known
 from workbench.errors import ConfigurationError
+from workbench.settings import Settings
 
 MODELS_FILE = Path(__file__).with_name("models.yaml")
 PROMPTS_FILE = Path(__file__).with_name("prompts.yaml")
@@ -37,15 +38,11 @@ _TOOLS_ENV = "WORKBENCH_AGENT_TOOLS"
 _tools: dict[str, BaseTool] = {t.name: t for t in TOOLS}
 
 
-def models(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Logical model id -> ``provider/model``, from models.yaml, each overridable by WORKBENCH_MODEL_<ID>."""
-    environ = os.environ if environ is None else environ
+def models(settings: Settings | None = None) -> dict[str, str]:
+    """Logical model id -> ``provider/model``: models.yaml, with the settings' ``agent_models``
+    (``WORKBENCH_MODEL_<ID>``) over it; without settings, those of the environment as it is now."""
     table = {str(k): str(v) for k, v in (yaml.safe_load(MODELS_FILE.read_text()) or {}).items()}
-    for key, value in environ.items():
-        found = re.fullmatch(r"WORKBENCH_MODEL_([A-Z0-9_]+)", key)
-        if found and value.strip():
-            table[found.group(1).lower()] = value.strip()
-    return table
+    return table | (settings or Settings()).agent_models
 
 
 def prompts() -> dict[str, Prompt]:
@@ -94,7 +91,7 @@ def register_tool(tool: BaseTool) -> None:
 
 def fingerprint(folder: Path = AGENTS_DIR) -> tuple[object, ...]:
     """What a check of the specs of `folder` depends on, cheap to read (no file is parsed): each spec file's name,
-    size and modification time, the registry files', the environment's model and tool settings and the tools
+    size and modification time, the registry files', the model ids and tools the settings add, and the tools
     registered in code. Equal fingerprints give equal results, so the catalog checks the specs once per change."""
 
     def stamp(path: Path) -> tuple[str, int, int]:
@@ -104,13 +101,13 @@ def fingerprint(folder: Path = AGENTS_DIR) -> tuple[object, ...]:
             return (path.name, -1, -1)
         return (path.name, stat.st_mtime_ns, stat.st_size)
 
-    settings = sorted((k, v) for k, v in os.environ.items() if k.startswith("WORKBENCH_MODEL_") or k == _TOOLS_ENV)
     return (
         str(folder),
         tuple(stamp(path) for path in spec_files(folder)),
         stamp(MODELS_FILE),
         stamp(PROMPTS_FILE),
-        tuple(settings),
+        tuple(sorted(Settings().agent_models.items())),
+        os.environ.get(_TOOLS_ENV, ""),
         tuple(sorted(_tools)),
     )
 

@@ -7,18 +7,37 @@ into the one ``Settings`` every caller reads.
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from workbench.settings.audit import AuditSettings
 from workbench.settings.bundled_models import BUNDLED
 from workbench.settings.edges import EdgeSettings
 from workbench.settings.speech import SpeechSettings
+
+
+class ModelIdsSource(PydanticBaseSettingsSource):
+    """``WORKBENCH_MODEL_<ID>=provider/model`` variables as ``agent_models`` (the logical model ids agent specs name),
+    leaving out those that are settings of their own (``WORKBENCH_MODEL_CACHE_SIZE``)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        fields = self.settings_cls.model_fields
+        ids = {}
+        for key, value in os.environ.items():
+            found = re.fullmatch(r"WORKBENCH_MODEL_([A-Z0-9_]+)", key)
+            if found and value.strip() and f"model_{found.group(1).lower()}" not in fields:
+                ids[found.group(1).lower()] = value.strip()
+        return {"agent_models": ids} if ids else {}
 
 
 class Settings(EdgeSettings, SpeechSettings, AuditSettings, BaseSettings):
@@ -58,6 +77,11 @@ class Settings(EdgeSettings, SpeechSettings, AuditSettings, BaseSettings):
     )
     groq_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("WORKBENCH_GROQ_API_KEY", "GROQ_API_KEY")
+    )
+    agent_models: dict[str, str] = Field(
+        default_factory=dict,
+        description="Logical model ids of agent specs pointed elsewhere than workbench/agents/models.yaml says, "
+        "each from WORKBENCH_MODEL_<ID> (WORKBENCH_MODEL_SMART=openai/gpt-4o-mini).",
     )
     llm_timeout_s: float = Field(default=30.0, description="Connect/read timeout for cloud LLM calls.")
     local_llm_threads: int | None = Field(
@@ -179,6 +203,17 @@ class Settings(EdgeSettings, SpeechSettings, AuditSettings, BaseSettings):
     def audit_path(self) -> Path:
         """Where audit checkouts live while a task runs."""
         return self.home / "audits"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, ModelIdsSource(settings_cls), dotenv_settings, file_secret_settings
 
     @property
     def checkpoints_path(self) -> Path:

@@ -11,10 +11,10 @@ import importlib.util
 import os
 import re
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
+from cachetools import LRUCache
 from langchain_core.language_models import BaseChatModel
 
 from workbench.errors import ConfigurationError, ProviderUnavailable
@@ -182,7 +182,7 @@ class ModelRegistry:
     def __init__(self, settings: Settings, overrides: dict[str, BaseChatModel] | None = None) -> None:
         self._settings = settings
         self._registered: dict[str, BaseChatModel] = dict(overrides or {})
-        self._built: OrderedDict[str, BaseChatModel] = OrderedDict()
+        self._built: LRUCache[str, BaseChatModel] = LRUCache(maxsize=settings.model_cache_size)
         self._lock = threading.Lock()
 
     def register(self, spec: str, model: BaseChatModel) -> None:
@@ -192,14 +192,10 @@ class ModelRegistry:
     def _get(self, spec: str) -> BaseChatModel:
         with self._lock:
             if spec in self._built:
-                self._built.move_to_end(spec)
-                return self._built[spec]
+                return self._built[spec]  # a read makes it the most recently used
         model = build_chat_model(spec, self._settings)
         with self._lock:
-            model = self._built.setdefault(spec, model)
-            while len(self._built) > self._settings.model_cache_size:
-                self._built.popitem(last=False)
-            return model
+            return self._built.setdefault(spec, model)
 
     def resolve(self, spec: str | None = None, purpose: Purpose = "chat") -> str | None:
         """The ``provider/model`` that serves ``spec`` for ``purpose`` here, unbuilt: every caller chooses its model

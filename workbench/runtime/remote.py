@@ -26,11 +26,11 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+from cachetools import LRUCache
 from langgraph_sdk.errors import ConflictError, NotFoundError
 
 from workbench.errors import ProviderUnavailable
@@ -66,8 +66,8 @@ class RemoteRuntime(GraphRuntime):
         self.url = url
         self.timeout_s = timeout_s
         self.client = connect(url, api_key, timeout_s=timeout_s, read_s=read_s)
-        self._threads: OrderedDict[str, None] = OrderedDict()
-        self._on_server: OrderedDict[str, None] = OrderedDict()
+        self._threads: LRUCache[str, None] = LRUCache(maxsize=_KNOWN_THREADS)
+        self._on_server: LRUCache[str, None] = LRUCache(maxsize=_KNOWN_THREADS)
         """Gateway run ids of recent runs the server created (and logs itself)."""
         self._dropped: dict[str, Dropped] = {}
         """Dropped runs not yet cancelled on the server, by gateway run id."""
@@ -122,15 +122,13 @@ class RemoteRuntime(GraphRuntime):
         tid = thread_id(run.graph, session)
         await self._settle_dropped(tid)
         if tid in self._threads:
-            self._threads.move_to_end(tid)
+            self._threads[tid]
             return tid
         await self.client.threads.create(
             thread_id=tid, if_exists="do_nothing", metadata={"session_id": session, "graph": run.graph}
         )
         self._answered()
         self._threads[tid] = None
-        while len(self._threads) > _KNOWN_THREADS:
-            self._threads.popitem(last=False)
         return tid
 
     def stream(self, run: GraphRun) -> AsyncIterator[RunPart]:
@@ -187,8 +185,6 @@ class RemoteRuntime(GraphRuntime):
 
     def _remember(self, run_id: str) -> None:
         self._on_server[run_id] = None
-        while len(self._on_server) > _KNOWN_THREADS:
-            self._on_server.popitem(last=False)
 
     async def _cancel(self, tid: str, server_run: str | None, gateway_run: str) -> None:
         """Cancel the run and wait until it stopped (found by its gateway id when its own is not known yet)."""

@@ -3,8 +3,8 @@ token attempts (Bearer, ``?token=``, the /login form) are answered 429 with ``Re
 failures is ``window_s`` old; then it may try again.
 
 Plain bookkeeping on the event loop: nothing waits or sleeps. The table is bounded: past ``max_clients`` addresses
-the one that failed least recently is forgotten. IPv6 clients count by their /64 network, the share one host
-usually gets, so cycling through its own addresses gains a client nothing.
+the one seen least recently is forgotten (an address that keeps trying while locked out stays). IPv6 clients count
+by their /64 network, the share one host usually gets, so cycling through its own addresses gains a client nothing.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from __future__ import annotations
 import ipaddress
 import math
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
+
+from cachetools import LRUCache
 
 MAX_CLIENTS = 10_000
 
@@ -48,7 +50,7 @@ class Lockout:
         self.window_s = window_s
         self.max_clients = max_clients
         self.clock = clock
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._failures: LRUCache[str, deque[float]] = LRUCache(maxsize=max_clients)
 
     def retry_after(self, client: str) -> int | None:
         """Whole seconds until ``client`` may try again (at least 1), or None when it may try now."""
@@ -64,6 +66,4 @@ class Lockout:
         if times is None:
             times = deque(maxlen=self.max_failures)
         times.append(self.clock())
-        self._failures[client] = times  # the most recent failure last
-        while len(self._failures) > self.max_clients:
-            self._failures.popitem(last=False)
+        self._failures[client] = times  # past max_clients, the client seen longest ago is forgotten

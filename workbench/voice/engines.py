@@ -8,9 +8,10 @@ send cannot grow the process; a voice and a speech-to-text model must be ones on
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import TypeVar
+
+from cachetools import LRUCache
 
 from workbench.settings import Settings
 from workbench.voice.stt import SpeechToText, build_stt, check_stt
@@ -19,21 +20,16 @@ from workbench.voice.tts import TextToSpeech, build_tts, check_voice
 Engine = TypeVar("Engine")
 
 
-class EngineCache(OrderedDict[str, Engine]):
+class EngineCache(LRUCache[str, Engine]):
     """Engines by spec, the least recently used dropped past ``size``."""
 
     def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
+        super().__init__(maxsize=size)
 
     def get_or_build(self, spec: str, build: Callable[[], Engine]) -> Engine:
-        if spec in self:
-            self.move_to_end(spec)
-            return self[spec]
-        engine = self[spec] = build()
-        while len(self) > self.size:
-            self.popitem(last=False)
-        return engine
+        if spec not in self:
+            self[spec] = build()
+        return self[spec]  # a read makes it the most recently used
 
 
 class SpeechEngines:

@@ -27,6 +27,8 @@ from workbench.tasks.manager import TaskManager
 log = logging.getLogger(__name__)
 router = APIRouter()
 CLOSE_POLICY = 1008
+MAX_MESSAGE_BYTES = 4096
+"""A watcher only ever sends ``cancel``: anything longer is refused as too large."""
 
 
 class TaskSocket(TurnSocket):
@@ -38,7 +40,7 @@ class TaskSocket(TurnSocket):
     error_event = ErrorEvent
 
     def __init__(self, websocket: WebSocket, tasks: TaskManager, task_id: str) -> None:
-        super().__init__(websocket, tasks.settings.max_message_bytes, tasks.settings)
+        super().__init__(websocket, MAX_MESSAGE_BYTES, tasks.settings)
         self.tasks = tasks
         self.task_id = task_id
 

@@ -212,35 +212,23 @@ async def agent(job: AgentJob, runtime: Runtime[AuditContext]) -> dict[str, Any]
         error = f"the {name} agent failed; the server log has the details"
         result = AgentResult(agent=name, status="error", error=error, summary="failed")
     result.duration_s = round(time.monotonic() - started, 3)
-    if result.status in ("ok", "partial"):
-        counts = count_by_severity(result.findings)
+    failed = result.status not in ("ok", "partial")
+    if failed:
+        writer(
+            {"type": "task.error", "level": "agent", "agent": name, "status": result.status, "message": result.error}
+        )
+    if not failed or result.findings:  # a failed agent's tools that worked still report
         writer(
             {
                 "type": "task.agent_result",
                 "agent": name,
                 "status": result.status,
-                "counts": counts,
+                "counts": count_by_severity(result.findings),
                 "findings": len(result.findings),
                 "summary": result.summary,
                 "duration_s": result.duration_s,
             }
         )
-    else:
-        writer(
-            {"type": "task.error", "level": "agent", "agent": name, "status": result.status, "message": result.error}
-        )
-        if result.findings:  # the tools that worked still report
-            writer(
-                {
-                    "type": "task.agent_result",
-                    "agent": name,
-                    "status": result.status,
-                    "counts": count_by_severity(result.findings),
-                    "findings": len(result.findings),
-                    "summary": result.summary,
-                    "duration_s": result.duration_s,
-                }
-            )
     return {"results": [result.model_dump(mode="json")]}
 
 

@@ -37,7 +37,8 @@ def _require_tag(schema: dict[str, Any]) -> None:
 class Event(BaseModel):
     """Base of every event the server sends."""
 
-    model_config = ConfigDict(json_schema_extra=_require_tag)
+    model_config = ConfigDict(json_schema_extra=_require_tag, defer_build=True)
+    """Each class builds its validator on first use, so a process pays only for the events it sends."""
 
 
 def wire(event: Event) -> dict[str, Any]:

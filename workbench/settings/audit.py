@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import NoDecode
 
 from workbench.settings.env_lists import split
@@ -19,6 +19,8 @@ from workbench.settings.env_lists import split
 
 class AuditSettings(BaseModel):
     """Hosts and folders that may be audited, the triage model, and each audit's limits."""
+
+    model_config = ConfigDict(defer_build=True)  # never built alone: Settings builds the whole
 
     audit_allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default=["github.com", "gitlab.com", "bitbucket.org", "codeberg.org"],

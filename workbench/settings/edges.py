@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
 from workbench.settings.env_lists import split
@@ -33,6 +33,8 @@ def origins(value: object) -> object:
 
 class EdgeSettings(BaseModel):
     """Authentication, the DNS-rebinding and cross-origin guards, and the limits on bodies, messages and turns."""
+
+    model_config = ConfigDict(defer_build=True)  # never built alone: Settings builds the whole
 
     api_token: SecretStr | None = Field(
         default=None,

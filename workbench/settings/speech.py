@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import NoDecode
 
 from workbench.settings.env_lists import split
@@ -17,6 +17,8 @@ from workbench.settings.env_lists import split
 
 class SpeechSettings(BaseModel):
     """Speech-to-text and text-to-speech, the personas, and what a voice session keeps."""
+
+    model_config = ConfigDict(defer_build=True)  # never built alone: Settings builds the whole
 
     stt_model: str = Field(
         default="local/tiny.en",

@@ -35,8 +35,7 @@ from typing import Any
 
 from graphs.repo_audit import builder
 from graphs.repo_audit_state import AuditContext, AuditInput
-from workbench.audit.benchmark import Case as BenchmarkCase
-from workbench.audit.benchmark import load_cases, locate, reported
+from workbench.audit.benchmark import BenchmarkCase, load_cases, locate, reported
 from workbench.audit.benchmark import score as benchmark_score
 from workbench.audit.models import AGENTS, AuditReport
 from workbench.audit.prompts import PROMPT_VERSION, SUMMARY_SYSTEM, TRIAGE_SYSTEM

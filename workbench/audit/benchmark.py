@@ -21,7 +21,7 @@ from workbench.errors import ConfigurationError
 
 
 @dataclass(frozen=True)
-class Case:
+class BenchmarkCase:
     name: str
     """BenchmarkTestNNNNN, the file stem under testcode/."""
     category: str
@@ -43,7 +43,7 @@ def locate(path: Path) -> tuple[Path, Path]:
     )
 
 
-def load_cases(expected: Path) -> list[Case]:
+def load_cases(expected: Path) -> list[BenchmarkCase]:
     """The labelled cases of an expected-results CSV (`# test name, category, real vulnerability, cwe`)."""
     cases = []
     with expected.open(newline="") as handle:
@@ -51,7 +51,7 @@ def load_cases(expected: Path) -> list[Case]:
             if not row or row[0].lstrip().startswith("#"):
                 continue
             name, category, real, cwe = (cell.strip() for cell in row[:4])
-            cases.append(Case(name, category, real.lower() == "true", int(cwe)))
+            cases.append(BenchmarkCase(name, category, real.lower() == "true", int(cwe)))
     return cases
 
 
@@ -138,7 +138,7 @@ class BenchmarkScore:
         }  # fmt: skip
 
 
-def score(cases: Iterable[Case], flagged: set[tuple[str, int]]) -> BenchmarkScore:
+def score(cases: Iterable[BenchmarkCase], flagged: set[tuple[str, int]]) -> BenchmarkScore:
     """Upstream's scoring of one tool's flags over the cases (strict CWE match)."""
     by_category: dict[str, CategoryScore] = {}
     for case in cases:

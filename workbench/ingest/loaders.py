@@ -7,7 +7,7 @@ from pathlib import PurePath
 
 from workbench.errors import IngestError
 from workbench.ingest.chunking import markdown_title, split_markdown
-from workbench.ingest.pdf import Cancel, pdf_pages
+from workbench.ingest.pdf import CancelSignal, pdf_pages
 
 MARKDOWN_EXTENSIONS = (".md", ".markdown")
 SUPPORTED_EXTENSIONS = (*MARKDOWN_EXTENSIONS, ".txt", ".pdf")
@@ -40,7 +40,7 @@ def check_supported(name: str) -> None:
 
 
 def load_document(
-    name: str, data: bytes, *, max_pdf_content_bytes: int | None = None, cancel: Cancel | None = None
+    name: str, data: bytes, *, max_pdf_content_bytes: int | None = None, cancel: CancelSignal | None = None
 ) -> list[Section]:
     """The sections of a document, by its name's extension. Raises :class:`IngestError` for an unsupported
     extension, undecodable text, a PDF without extractable text or one over ``max_pdf_content_bytes`` (default:
@@ -68,7 +68,7 @@ def _decode(name: str, data: bytes) -> str:
         raise IngestError(f"{name}: not UTF-8 text (byte {exc.start}); convert it to UTF-8 and ingest again") from exc
 
 
-def _pdf(name: str, data: bytes, stem: str, max_content_bytes: int, cancel: Cancel | None) -> list[Section]:
+def _pdf(name: str, data: bytes, stem: str, max_content_bytes: int, cancel: CancelSignal | None) -> list[Section]:
     metadata_title, pages = pdf_pages(name, data, max_content_bytes=max_content_bytes, cancel=cancel)
     title = (metadata_title or "").strip() or stem
     sections = [Section(title, None, number, text.strip()) for number, text in pages if text.strip()]

@@ -32,7 +32,7 @@ CHECK_EVERY = 256
 """Operations between two looks at the cancel event."""
 
 
-class Cancel(Protocol):
+class CancelSignal(Protocol):
     """What stops a parse: a :class:`threading.Event` or anything with ``is_set()``."""
 
     def is_set(self) -> bool: ...
@@ -50,7 +50,7 @@ class _OverBudget(Exception):
 class _Budget:
     name: str
     max_bytes: int
-    cancel: Cancel | None
+    cancel: CancelSignal | None
     operations: int = 0
     cancelled: bool = False
 
@@ -105,7 +105,7 @@ def content_bytes(pages: list[PageObject], budget: _Budget) -> int:
 
 
 def pdf_pages(
-    name: str, data: bytes, *, max_content_bytes: int, cancel: Cancel | None = None
+    name: str, data: bytes, *, max_content_bytes: int, cancel: CancelSignal | None = None
 ) -> tuple[str | None, list[tuple[int, str]]]:
     """``(metadata title, [(page number, text)])`` of a PDF. Raises :class:`IngestError` for a protected,
     unreadable or over-budget file (naming ``name``, as uploaded), :class:`IngestCancelled` when ``cancel`` is

@@ -20,7 +20,7 @@ from workbench.documents import Chunk
 from workbench.errors import IngestError, WorkbenchError
 from workbench.ingest.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, split_text
 from workbench.ingest.loaders import check_supported, is_supported, load_document
-from workbench.ingest.pdf import Cancel, IngestCancelled
+from workbench.ingest.pdf import CancelSignal, IngestCancelled
 
 if TYPE_CHECKING:
     from workbench.providers.vectorstore import VectorStore
@@ -78,7 +78,7 @@ class _Limits:
     chunk_size: int
     overlap: int
     max_pdf_content_bytes: int | None
-    cancel: Cancel | None
+    cancel: CancelSignal | None
 
     def check_cancel(self) -> None:
         if self.cancel is not None and self.cancel.is_set():
@@ -111,7 +111,7 @@ def build_chunks(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     overlap: int = DEFAULT_OVERLAP,
     max_pdf_content_bytes: int | None = None,
-    cancel: Cancel | None = None,
+    cancel: CancelSignal | None = None,
 ) -> list[Chunk]:
     """The chunks of one document (``name`` picks the format; default: ``source``). See
     :func:`~workbench.ingest.loaders.load_document` for the PDF budget and ``cancel``."""
@@ -147,7 +147,7 @@ def ingest_paths(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     overlap: int = DEFAULT_OVERLAP,
     max_pdf_content_bytes: int | None = None,
-    cancel: Cancel | None = None,
+    cancel: CancelSignal | None = None,
 ) -> IngestReport:
     """Ingest files and folders into ``collection``; one bad file is reported and the rest go on.
 
@@ -187,7 +187,7 @@ def ingest_bytes(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     overlap: int = DEFAULT_OVERLAP,
     max_pdf_content_bytes: int | None = None,
-    cancel: Cancel | None = None,
+    cancel: CancelSignal | None = None,
 ) -> IngestReport:
     """Ingest one upload; its ``name`` is the source and picks the format. Errors go into the report; a set
     ``cancel`` raises :class:`~workbench.ingest.pdf.IngestCancelled` (nothing of the file was written)."""

@@ -46,7 +46,7 @@ from workbench.audit.findings import count_by_severity, merge_findings, rank, su
 from workbench.audit.git_source import scratch_for
 from workbench.audit.models import AGENTS, AgentName, AgentResult, AuditReport
 from workbench.audit.prompts import PROMPT_VERSION
-from workbench.audit.safety import TargetError, check_ref, check_target, check_task_id
+from workbench.audit.safety import TargetError, check_agents, check_ref, check_target, check_task_id
 from workbench.errors import WorkbenchError
 from workbench.reported_errors import reports_errors
 from workbench.resources import Resources
@@ -82,14 +82,11 @@ async def clone(state: AuditState, runtime: Runtime[AuditContext]) -> dict[str, 
     task_id = check_task_id(state["task_id"]) if state.get("task_id") else uuid.uuid4().hex
     target = check_target(state.get("repo") or "", settings)
     ref = check_ref(state.get("ref"))
-    requested = [a for a in state.get("agents") or [] if a]
-    unknown = sorted(set(requested) - set(AGENTS))
-    if unknown:
-        raise ValueError(f"unknown agents {unknown}; choose from {list(AGENTS)}")
+    requested = check_agents([a for a in state.get("agents") or [] if a] or None)
     model = await asyncio.to_thread(_triage_spec, runtime.context, resources)
     fields = {"input": target.display, "prompt_version": PROMPT_VERSION} | ({"model": model} if model else {})
     await adispatch_custom_event(RUNLOG_EVENT, fields)  # the model named up front: an aborted audit names it too
-    _emit({"type": "task.started", "repo": target.display, "ref": ref, "agents": requested or list(AGENTS)})
+    _emit({"type": "task.started", "repo": target.display, "ref": ref, "agents": requested})
     _progress("clone", f"cloning {target.display}", 2)
     dest = _checkout_dir(task_id, settings)
     stop = threading.Event()  # set when this run is cancelled: the clone thread kills git and cleans up

@@ -222,6 +222,13 @@ async def test_refused_targets_raise_before_any_task_or_clone(resources, tmp_pat
         runlog.close()
 
 
+async def test_the_graph_refuses_unknown_agents_as_a_bad_request_before_cloning(resources, root):
+    """Its input may come from any client of a graph server: the same check as the task manager's, the same error."""
+    with pytest.raises(InvalidRequest, match="unknown agents"):
+        await audit(resources, root / "clean-lib", agents=["explorer", "linter"])
+    assert not resources.settings.audit_path.exists() or not any(resources.settings.audit_path.iterdir())
+
+
 async def test_tasks_replay_events_to_late_watchers_and_persist_everything(resources, root, tmp_path):
     runlog = RunLog(tmp_path / "runs.duckdb")
     manager = task_manager(resources, runlog)

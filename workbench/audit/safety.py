@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import SplitResult, unquote, urlsplit
 
+from workbench.audit.models import AGENTS
 from workbench.errors import WorkbenchError
 from workbench.settings import Settings
 
@@ -61,6 +62,20 @@ class InvalidRequest(WorkbenchError):
     """A task request that names unknown agents or bad limits."""
 
     code = "invalid_request"
+
+
+def check_agents(agents: list[str] | None) -> list[str]:
+    """The agents an audit runs: every one when ``agents`` is None, else the named ones, each known; an empty list
+    or an unknown name raises :class:`InvalidRequest`. The one check of a request's agents (the task manager's,
+    the CLI's and the graph's, whose input may come from any client of a graph server)."""
+    if agents is None:
+        return list(AGENTS)
+    if not agents:
+        raise InvalidRequest("choose at least one agent (or leave agents out for all of them)")
+    unknown = sorted(set(agents) - set(AGENTS))
+    if unknown:
+        raise InvalidRequest(f"unknown agents {unknown}; choose from {list(AGENTS)}")
+    return list(agents)
 
 
 @dataclass(frozen=True)

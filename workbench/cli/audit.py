@@ -42,8 +42,9 @@ def audit(
     other safety rules are the server's. Exit codes: 0 done, 1 the audit failed, 2 the target or an option was
     refused, 3 --fail-on matched.
     """
-    from workbench.audit.models import AGENTS, SEVERITY_RANK
+    from workbench.audit.models import SEVERITY_RANK
     from workbench.audit.report import to_json, to_markdown, to_sarif
+    from workbench.audit.safety import check_agents
     from workbench.errors import WorkbenchError
     from workbench.settings import get_settings
     from workbench.tasks.direct import allowing_named_folder, audit_here, is_refusal
@@ -52,9 +53,7 @@ def audit(
         raise BadArgument(f"--format must be json, sarif or md, not {output_format!r}")
     if fail_on is not None and fail_on not in SEVERITY_RANK:
         raise BadArgument(f"--fail-on must be one of {', '.join(SEVERITY_RANK)}")
-    chosen = [a.strip() for a in agents.split(",") if a.strip()] if agents else None
-    if unknown := sorted(set(chosen or []) - set(AGENTS)):
-        raise BadArgument(f"unknown agents {unknown}; choose from {', '.join(AGENTS)}")
+    chosen = check_agents([a.strip() for a in agents.split(",") if a.strip()] if agents else None)
     request: AuditInput = {"repo": target, "ref": ref, "agents": chosen}
     show = _ignore if quiet else show_progress
     with opened(allowing_named_folder(get_settings(), target)) as resources:

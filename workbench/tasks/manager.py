@@ -23,9 +23,8 @@ from typing import Any
 
 from graphs.repo_audit import cleanup
 from graphs.repo_audit_state import AuditContext, AuditInput
-from workbench.audit.models import AGENTS, AuditReport
+from workbench.audit.models import AuditReport
 from workbench.audit.records import public_status, queued_task, record_report, stop_task, task_rows
-from workbench.audit.safety import InvalidRequest
 from workbench.audit.task_events import log_row, numbered, track
 from workbench.audit.task_history import logged_events, logged_recent, logged_report, logged_status
 from workbench.errors import WorkbenchError
@@ -131,16 +130,14 @@ class TaskManager:
 
         Raises TargetError / InvalidRequest for bad input, TooManyTasks when ``audit_max_queued`` audits wait.
         """
-        if agents is not None and not agents:
-            raise InvalidRequest("choose at least one agent (or leave agents out for all of them)")
-        validate_request(repo, ref, agents, agent_timeouts, self.settings)
+        chosen = validate_request(repo, ref, agents, agent_timeouts, self.settings)
         active = len(self._tasks) - len(self._finished)
         if active >= self.settings.audit_max_concurrent + self.settings.audit_max_queued:
             raise TooManyTasks(
                 f"{self.settings.audit_max_queued} audits are already waiting to start (audit_max_queued); "
                 "wait for a running audit to finish, then try again."
             )
-        record = queued_task(repo, ref, list(agents or AGENTS))
+        record = queued_task(repo, ref, chosen)
         task = Task(record, AuditContext(model=model), agent_timeouts)
         self._tasks[record.task_id] = task
         self.runlog.log_records([record])

@@ -16,7 +16,7 @@ from graphs.repo_audit_state import AuditContext, AuditInput
 from workbench.audit.git_source import check_git_dir
 from workbench.audit.models import AGENTS, AuditReport
 from workbench.audit.records import finished_task, task_rows
-from workbench.audit.safety import InvalidRequest, check_ref, check_target
+from workbench.audit.safety import InvalidRequest, check_agents, check_ref, check_target
 from workbench.errors import WorkbenchError
 from workbench.runlog import RunLog, RunLogCallback
 from workbench.runlog.writer import utcnow
@@ -30,18 +30,18 @@ EVENT_TYPES = ("task.started", "task.progress", "task.agent_result", "task.compl
 
 def validate_request(
     repo: str, ref: str | None, agents: list[str] | None, agent_timeouts: dict[str, float] | None, settings: Settings
-) -> None:
-    """Refuse a bad request before any task, clone or git process exists (raises TargetError/InvalidRequest)."""
+) -> list[str]:
+    """Refuse a bad request before any task, clone or git process exists (raises TargetError/InvalidRequest);
+    returns the agents it runs."""
     target = check_target(repo, settings)
     if target.kind == "path":
         check_git_dir(Path(target.location))  # a .git that links elsewhere is refused now, not when it runs
     check_ref(ref)
-    unknown = sorted(set(agents or []) - set(AGENTS))
-    if unknown:
-        raise InvalidRequest(f"unknown agents {unknown}; choose from {list(AGENTS)}")
+    chosen = check_agents(agents)
     for agent, seconds in (agent_timeouts or {}).items():
         if agent not in AGENTS or not 0 < seconds <= 3600:
             raise InvalidRequest(f"agent_timeouts: {agent!r}: {seconds!r} (agents {list(AGENTS)}, 0 < s <= 3600)")
+    return chosen
 
 
 async def run_audit(

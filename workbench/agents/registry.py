@@ -28,7 +28,7 @@ from graphs.chat_prompts import ANSWER_PROMPTS, REWRITE_PROMPT, Prompt
 from graphs.chat_tools import TOOLS
 from workbench.agents.validate import Known
 from workbench.errors import ConfigurationError
-from workbench.settings import Settings
+from workbench.settings import Settings, environment_model_ids
 
 MODELS_FILE = Path(__file__).with_name("models.yaml")
 PROMPTS_FILE = Path(__file__).with_name("prompts.yaml")
@@ -106,7 +106,7 @@ def fingerprint(folder: Path = AGENTS_DIR) -> tuple[object, ...]:
         tuple(stamp(path) for path in spec_files(folder)),
         stamp(MODELS_FILE),
         stamp(PROMPTS_FILE),
-        tuple(sorted(Settings().agent_models.items())),
+        tuple(sorted(environment_model_ids().items())),  # what Settings().agent_models would read, unparsed
         os.environ.get(_TOOLS_ENV, ""),
         tuple(sorted(_tools)),
     )

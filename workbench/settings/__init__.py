@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -31,13 +32,20 @@ class ModelIdsSource(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        fields = self.settings_cls.model_fields
-        ids = {}
-        for key, value in os.environ.items():
-            found = re.fullmatch(r"WORKBENCH_MODEL_([A-Z0-9_]+)", key)
-            if found and value.strip() and f"model_{found.group(1).lower()}" not in fields:
-                ids[found.group(1).lower()] = value.strip()
+        ids = environment_model_ids(self.settings_cls.model_fields)
         return {"agent_models": ids} if ids else {}
+
+
+def environment_model_ids(fields: Mapping[str, object] | None = None) -> dict[str, str]:
+    """The ``WORKBENCH_MODEL_<ID>`` variables of the environment now, by lower-case id, without those that name a
+    setting (``fields``, default Settings'): cheap enough for a check that runs every turn."""
+    fields = Settings.model_fields if fields is None else fields
+    ids = {}
+    for key, value in os.environ.items():
+        found = re.fullmatch(r"WORKBENCH_MODEL_([A-Z0-9_]+)", key)
+        if found and value.strip() and f"model_{found.group(1).lower()}" not in fields:
+            ids[found.group(1).lower()] = value.strip()
+    return ids
 
 
 class Settings(EdgeSettings, SpeechSettings, AuditSettings, BaseSettings):

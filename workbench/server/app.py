@@ -61,11 +61,20 @@ def create_app(
     app = FastAPI(title="Agent Workbench", version="0.1.0", lifespan=lifespan)
     guarded = settings or (resources.settings if resources else get_settings())
 
-    from workbench.server import routes_health, routes_login, routes_tasks, ws_assistant, ws_chat, ws_tasks
+    from workbench.server import (
+        routes_health,
+        routes_login,
+        routes_tasks,
+        routes_traces,
+        ws_assistant,
+        ws_chat,
+        ws_tasks,
+    )
 
     app.include_router(routes_health.router)
     app.include_router(routes_login.router)
     app.include_router(routes_tasks.router)
+    app.include_router(routes_traces.router)
     app.include_router(ws_tasks.router)
     app.include_router(ws_chat.router)
     app.include_router(ws_assistant.router)

@@ -34,6 +34,8 @@ from workbench.citations import format_context
 from workbench.providers.llm_extractive import ExtractiveChatModel
 from workbench.reported_errors import reports_errors
 from workbench.runlog.callback import RUNLOG_EVENT
+from workbench.runlog.semconv import documents
+from workbench.runlog.steps import step
 
 GENERATE = "generate"
 
@@ -64,15 +66,21 @@ async def retrieve(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
     query = state["query"] if same_turn and state.get("query") else str(question.content)
     resources = clients(runtime)
     ctx = runtime.context
-    docs = await asyncio.to_thread(
-        lambda: resources.store.search(  # opening the store on first use does file I/O: keep it off the loop
-            ctx.collection or resources.settings.collection,
-            query,
-            ctx.top_k or resources.settings.top_k,
-            state.get("metadata") or None,
-            ctx.search_mode,
+    collection, top_k = ctx.collection or resources.settings.collection, ctx.top_k or resources.settings.top_k
+    filters = state.get("metadata") or None
+    request = {
+        "gen_ai.operation.name": "retrieval",
+        "gen_ai.retrieval.query.text": query,
+        "gen_ai.data_source.id": collection,
+        "workbench.retrieval.mode": ctx.search_mode,
+        "workbench.retrieval.top_k": top_k,
+        "workbench.retrieval.filters": filters,
+    }
+    with step("retrieval", f"retrieval {collection}", request) as span:
+        docs = await asyncio.to_thread(  # opening the store on first use does file I/O: keep it off the loop
+            resources.store.search, collection, query, top_k, filters, ctx.search_mode
         )
-    )
+        span.set("gen_ai.retrieval.documents", documents(docs)).set("workbench.retrieval.hits", len(docs))
     return {
         "retrieved_docs": docs,
         "query": query,

@@ -46,6 +46,14 @@ from workbench.runlog.extract import (
 from workbench.runlog.in_flight import RunsInFlight
 from workbench.runlog.open_run import FROM_EVENT, FROM_LLM, FROM_PROVIDER, OpenRun
 from workbench.runlog.schema import RunRecord
+from workbench.runlog.semconv import (
+    llm_end_attributes,
+    llm_start_attributes,
+    retrieval_end_attributes,
+    run_attributes,
+    tool_end_attributes,
+    tool_start_attributes,
+)
 from workbench.runlog.writer import utcnow
 
 if TYPE_CHECKING:
@@ -104,8 +112,14 @@ class RunLogCallback(RunsInFlight, BaseCallbackHandler):
         with self._lock:
             run = self._child(run_id, parent_run_id)
             if run is not None:
-                if metadata.get("langgraph_node") == name:
-                    run.open_event(run_id, "node", name, {"step": metadata.get("langgraph_step")})
+                if metadata.get("langgraph_node") == name and not run.is_node(parent_run_id, name):
+                    attributes = {"workbench.step": metadata.get("langgraph_step"), "workbench.node": name}
+                    namespace = metadata.get("langgraph_checkpoint_ns")
+                    if isinstance(namespace, str) and "|" in namespace:  # a node of a subgraph
+                        attributes["workbench.namespace"] = namespace.rsplit("|", 1)[0].split(":", 1)[0]
+                    run.open_span(run_id, parent_run_id, "node", name, attributes)
+                else:
+                    run.pass_through(run_id, parent_run_id)
                 return
             if parent_run_id in self._finished:  # a straggler of a run already logged (e.g. a cancelled thread)
                 self._remember_finished(run_id)
@@ -121,7 +135,7 @@ class RunLogCallback(RunsInFlight, BaseCallbackHandler):
                 status="running",
                 started_at=utcnow(),
             )
-            self._open[run_id] = run = OpenRun(record)
+            self._open[run_id] = run = OpenRun(record, self.tracing, run_attributes(record, metadata))
             run.extras.update(
                 (key, value)
                 for key, value in metadata.items()
@@ -161,7 +175,8 @@ class RunLogCallback(RunsInFlight, BaseCallbackHandler):
             run = self._child(run_id, parent_run_id)
             if run is not None:
                 run.note_model(model, FROM_LLM if name else FROM_PROVIDER)
-                run.open_event(run_id, "llm", str(node), {"model": model} if model else {})
+                attributes = llm_start_attributes(messages, metadata, kwargs.get("invocation_params"), str(node))
+                run.open_span(run_id, parent_run_id, "llm", f"chat {name or provider or node}", attributes)
 
     def on_llm_start(
         self,
@@ -173,7 +188,9 @@ class RunLogCallback(RunsInFlight, BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        self.on_chat_model_start(serialized, prompts, run_id=run_id, parent_run_id=parent_run_id, metadata=metadata)
+        self.on_chat_model_start(
+            serialized, [prompts], run_id=run_id, parent_run_id=parent_run_id, metadata=metadata, **kwargs
+        )
 
     def on_llm_new_token(self, token: Any, *, run_id: UUID, chunk: Any = None, **kwargs: Any) -> None:
         text = text_of(token) or text_of(getattr(getattr(chunk, "message", None), "content", None))
@@ -187,8 +204,9 @@ class RunLogCallback(RunsInFlight, BaseCallbackHandler):
         with self._lock:
             run = self._run_of(run_id)
             if run is not None:
-                run.on_llm_end(run_id, response)
-                run.close_event(run_id, "ok")
+                attributes = llm_end_attributes(response)
+                run.on_llm_end(run_id, response, attributes)
+                run.close_span(run_id, "ok", attributes=attributes.done())
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._close_child(run_id, *classify_error(error))
@@ -202,10 +220,12 @@ class RunLogCallback(RunsInFlight, BaseCallbackHandler):
         parent_run_id: UUID | None = None,
         **kwargs: Any,
     ) -> None:
-        self._open_child(run_id, parent_run_id, "tool", kwargs.get("name") or (serialized or {}).get("name"))
+        name = str(kwargs.get("name") or (serialized or {}).get("name") or "tool")
+        attributes = tool_start_attributes(name, kwargs.get("inputs"), input_str, kwargs.get("tool_call_id"))
+        self._open_child(run_id, parent_run_id, "tool", f"execute_tool {name}", attributes)
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._close_child(run_id, "ok")
+        self._close_child(run_id, "ok", attributes=tool_end_attributes(output))
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._close_child(run_id, *classify_error(error))
@@ -219,10 +239,12 @@ class RunLogCallback(RunsInFlight, BaseCallbackHandler):
         parent_run_id: UUID | None = None,
         **kwargs: Any,
     ) -> None:
-        self._open_child(run_id, parent_run_id, "retriever", kwargs.get("name") or (serialized or {}).get("name"))
+        name = str(kwargs.get("name") or (serialized or {}).get("name") or "retrieval")
+        attributes = {"gen_ai.operation.name": "retrieval", "gen_ai.retrieval.query.text": query}
+        self._open_child(run_id, parent_run_id, "retrieval", name, attributes)
 
     def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._close_child(run_id, "ok")
+        self._close_child(run_id, "ok", attributes=retrieval_end_attributes(documents))
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._close_child(run_id, *classify_error(error))

@@ -14,9 +14,11 @@ from uuid import UUID
 from workbench.errors import StorageUnavailable
 from workbench.runlog.extract import output_text, retrieved_docs
 from workbench.runlog.open_run import FROM_OUTPUT, OpenRun
-from workbench.runlog.redact import redacted_events, redacted_run
-from workbench.runlog.schema import EventRecord, RunRecord
+from workbench.runlog.otel import Tracing
+from workbench.runlog.redact import redacted_run
+from workbench.runlog.schema import RunRecord
 from workbench.runlog.shared import get_runlog
+from workbench.runlog.spans import Attributes, RunLogSpanProcessor
 
 if TYPE_CHECKING:
     from workbench.runlog.writer import RunLog
@@ -40,6 +42,15 @@ class RunsInFlight:
         self._finished: OrderedDict[UUID, None] = OrderedDict()
         self._ended: OrderedDict[UUID, RunRecord] = OrderedDict()
         """The last rows logged for runs that ended, so one can be logged again as what its client was told."""
+        self._tracing: Tracing | None = None
+
+    @property
+    def tracing(self) -> Tracing:
+        """The tracer this handler's spans are recorded with (built on the first run): its spans go to
+        :attr:`runlog` and to this process's OTLP export, if any (see :mod:`workbench.runlog.otel`)."""
+        if self._tracing is None:
+            self._tracing = Tracing(RunLogSpanProcessor(lambda: self.runlog))
+        return self._tracing
 
     @property
     def runlog(self) -> RunLog:
@@ -116,9 +127,6 @@ class RunsInFlight:
         """Queue a copy of ``record``'s row without audio or binary data: the one way a row leaves here."""
         self.runlog.log_run(redacted_run(record))
 
-    def _log_events(self, events: list[EventRecord]) -> None:
-        self.runlog.log_events(redacted_events(events))
-
     def _finish(self, root_id: UUID, status: str, error: str | None, outputs: Any) -> bool:
         with self._lock:
             run = self._open.pop(root_id, None)
@@ -134,12 +142,12 @@ class RunsInFlight:
                     run.record.retrieved = retrieved_docs(outputs["retrieved_docs"])
             if outputs is not None:
                 run.record.output = output_text(outputs)
-            record, events = run.finish(status, error)
+            ended = Attributes().text("workbench.error", error) if error else Attributes()
+            record = run.finish(status, error, ended.done())
             self._ended[root_id] = record
             if len(self._ended) > _ENDED_MEMORY:
                 self._ended.popitem(last=False)
         self._log_run(record)
-        self._log_events(events)
         return True
 
     def _child(self, run_id: UUID, parent_run_id: UUID | None) -> OpenRun | None:
@@ -157,17 +165,32 @@ class RunsInFlight:
         root_id = self._root_of.get(run_id)
         return self._open.get(root_id) if root_id is not None else None
 
-    def _open_child(self, run_id: UUID, parent_run_id: UUID | None, kind: str, name: Any) -> None:
+    def _open_child(
+        self, run_id: UUID, parent_run_id: UUID | None, kind: str, name: str, attributes: dict[str, Any]
+    ) -> bool:
         with self._lock:
             run = self._child(run_id, parent_run_id)
             if run is not None:
-                run.open_event(run_id, kind, str(name or kind), {})
+                run.open_span(run_id, parent_run_id, kind, name, attributes)
+            return run is not None
 
-    def _close_child(self, run_id: UUID, status: str, error: str | None = None) -> None:
+    def _close_child(
+        self, run_id: UUID, status: str, error: str | None = None, attributes: dict[str, Any] | None = None
+    ) -> None:
         with self._lock:
             run = self._run_of(run_id)
             if run is not None:
-                run.close_event(run_id, status, error if status == "error" else None)
+                run.close_span(run_id, status, error if status == "error" else None, attributes)
+
+    # -- steps a node marks itself (see workbench.runlog.steps) ------------------------------------------
+
+    def start_step(self, key: UUID, parent: UUID, kind: str, name: str, attributes: dict[str, Any]) -> bool:
+        """Open a span for a step inside the run that ``parent`` (a LangChain run id, or another step's key)
+        belongs to; False when that run is not open here."""
+        return self._open_child(key, parent, kind, name, attributes)
+
+    def end_step(self, key: UUID, status: str, error: str | None, attributes: dict[str, Any]) -> None:
+        self._close_child(key, status, error, attributes)
 
     def _remember_finished(self, run_id: UUID) -> None:
         self._finished[run_id] = None

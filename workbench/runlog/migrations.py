@@ -148,7 +148,30 @@ def m003_owners(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE tasks ADD COLUMN owner VARCHAR")
 
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_audit, m003_owners)
+def m004_spans(con: duckdb.DuckDBPyConnection) -> None:
+    """The ``spans`` table: every run's trace, one row per OpenTelemetry span."""
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS spans (
+            run_id VARCHAR,
+            span_id VARCHAR,
+            trace_id VARCHAR,
+            parent_id VARCHAR,
+            name VARCHAR,
+            kind VARCHAR,
+            started_at TIMESTAMPTZ,
+            ended_at TIMESTAMPTZ,
+            duration_ms DOUBLE,
+            status VARCHAR,
+            error VARCHAR,
+            attributes JSON,
+            PRIMARY KEY (run_id, span_id)
+        )
+        """
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_audit, m003_owners, m004_spans)
 """Applied in order, each once per database file; append new ones (``m002_...``), never edit old ones."""
 
 

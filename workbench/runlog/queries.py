@@ -16,7 +16,15 @@ from typing import Any, Protocol
 
 import duckdb
 
-from workbench.runlog.schema import EVENT_COLUMNS, JSON_COLUMNS, RUN_COLUMNS, TIMESTAMP_COLUMNS, connect
+from workbench.runlog.schema import (
+    EVENT_COLUMNS,
+    JSON_COLUMNS,
+    RUN_COLUMNS,
+    SPAN_COLUMNS,
+    TIMESTAMP_COLUMNS,
+    connect,
+)
+from workbench.runlog.trace import ROLLUP_KINDS
 
 
 class _HasPath(Protocol):
@@ -55,6 +63,21 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[d
 
 RUNS = f"SELECT {_select_list(RUN_COLUMNS)} FROM runs"
 EVENTS = f"SELECT {_select_list(EVENT_COLUMNS)} FROM events"
+SPANS = f"SELECT {_select_list(SPAN_COLUMNS)} FROM spans"
+_ROLLUP_SUMS = ", ".join(
+    f"sum(duration_ms) FILTER (WHERE kind = '{kind}') AS {name}" for kind, name in ROLLUP_KINDS.items()
+)
+ROLLUPS = f"SELECT run_id, {_ROLLUP_SUMS}, count(*) AS spans FROM spans GROUP BY run_id"
+"""Per run: the time its LLM calls, retrievals, speech steps and tools took, and how many spans it has."""
+ROLLUP_COLUMNS = (*ROLLUP_KINDS.values(), "spans")
+RUNS_WITH_ROLLUPS = (
+    f"SELECT * FROM (SELECT {_select_list(RUN_COLUMNS)}, {', '.join(f'r.{c}' for c in ROLLUP_COLUMNS)},"
+    " date_diff('microsecond', runs.started_at, runs.ended_at) / 1000.0 AS duration_ms"
+    f" FROM runs LEFT JOIN ({ROLLUPS}) r USING (run_id))"
+)
+SORTABLE = frozenset({"started_at", "ttft_ms", "tokens_in", "tokens_out", "duration_ms", *ROLLUP_COLUMNS})
+"""What the run list can be sorted by (newest, or most first)."""
+_EVENT_KINDS = {"node": "node", "llm": "llm", "tool": "tool", "retrieval": "retriever", "gateway": "gateway"}
 
 
 def recent_runs(
@@ -68,9 +91,16 @@ def recent_runs(
     entry_point: str | None = None,
     since: datetime | None = None,
     read_only: bool = False,
+    sort: str = "started_at",
+    min_ms: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """The newest runs first, optionally filtered (``model`` by substring, case-insensitive: ``openai`` finds
-    ``openai/gpt-4o-mini``); JSON columns decoded, timestamps timezone-aware (UTC)."""
+    ``openai/gpt-4o-mini``); JSON columns decoded, timestamps timezone-aware (UTC). Each row carries its roll-ups
+    (``llm_ms``, ``retrieval_ms``, ``speech_ms``, ``tool_ms``, ``spans``, and ``duration_ms``); ``sort`` orders by
+    one of :data:`SORTABLE` (largest first) and ``min_ms`` keeps runs whose roll-up is at least the given value
+    (e.g. ``{"llm_ms": 1000}``)."""
+    if sort not in SORTABLE:
+        raise ValueError(f"runs can be sorted by {', '.join(sorted(SORTABLE))}, not {sort!r}")
     filters = {"graph": graph, "status": status, "session_id": session_id, "entry_point": entry_point}
     clauses = [f"{name} = ?" for name, value in filters.items() if value is not None]
     params: list[Any] = [value for value in filters.values() if value is not None]
@@ -80,13 +110,19 @@ def recent_runs(
     if since is not None:
         clauses.append("started_at >= ?")
         params.append(since)
+    for name, least in (min_ms or {}).items():
+        if name not in SORTABLE or name == "started_at":
+            raise ValueError(f"runs can be filtered by {', '.join(sorted(SORTABLE - {'started_at'}))}, not {name!r}")
+        clauses.append(f"{name} >= ?")
+        params.append(float(least))
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     params.append(limit)
     path = _path(source)
     if read_only and not path.exists():
         return []
+    order = "started_at DESC NULLS LAST" if sort == "started_at" else f"{sort} DESC NULLS LAST, started_at DESC"
     with connect(path, read_only=read_only) as con:
-        return _rows(con, f"{RUNS} {where} ORDER BY started_at DESC NULLS LAST, run_id LIMIT ?", params)
+        return _rows(con, f"{RUNS_WITH_ROLLUPS} {where} ORDER BY {order}, run_id LIMIT ?", params)
 
 
 def get_run(source: Source, run_id: str, *, read_only: bool = False) -> dict[str, Any] | None:
@@ -98,8 +134,64 @@ def get_run(source: Source, run_id: str, *, read_only: bool = False) -> dict[str
         runs = _rows(con, f"{RUNS} WHERE run_id = ?", [run_id])
         if not runs:
             return None
-        runs[0]["events"] = _rows(con, f"{EVENTS} WHERE run_id = ? ORDER BY seq", [run_id])
+        spans = _rows(con, f"{SPANS} WHERE run_id = ? ORDER BY started_at, span_id", [run_id])
+        events = _rows(con, f"{EVENTS} WHERE run_id = ? ORDER BY seq", [run_id])
+    runs[0]["spans"] = spans
+    runs[0]["events"] = events or events_of(spans)
     return runs[0]
+
+
+def events_of(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A run's node timeline from its spans: its nodes, LLM and tool calls, retrievals and gateway steps in the
+    order they started, in the shape of the ``events`` rows that runs logged before they had spans."""
+    events: list[dict[str, Any]] = []
+    for span in spans:
+        kind = _EVENT_KINDS.get(str(span.get("kind")))
+        if kind is None:
+            continue
+        attributes = span.get("attributes") or {}
+        node = attributes.get("gen_ai.tool.name") if kind == "tool" else attributes.get("workbench.node")
+        detail = {name: attributes[key] for key, name in _EVENT_DETAIL.items() if key in attributes}
+        if kind == "llm" and "model" in detail and attributes.get("gen_ai.provider.name"):
+            detail["model"] = f"{attributes['gen_ai.provider.name']}/{detail['model']}"
+        if span.get("error"):
+            detail["error"] = span["error"]
+        events.append(
+            {
+                "run_id": span["run_id"],
+                "seq": len(events),
+                "node": node or span["name"],
+                "kind": kind,
+                "started_at": span.get("started_at"),
+                "ended_at": span.get("ended_at"),
+                "duration_ms": span.get("duration_ms"),
+                "status": span.get("status"),
+                "detail": detail or None,
+            }
+        )
+    return events
+
+
+_EVENT_DETAIL = {
+    "workbench.step": "step",
+    "gen_ai.request.model": "model",
+    "gen_ai.usage.input_tokens": "tokens_in",
+    "gen_ai.usage.output_tokens": "tokens_out",
+}
+
+
+def get_trace(source: Source, run_id: str, *, read_only: bool = False) -> dict[str, Any] | None:
+    """One run's row and its spans (ordered by start), or None when there is no such run. A run logged before
+    runs had spans has none."""
+    path = _path(source)
+    if read_only and not path.exists():
+        return None
+    with connect(path, read_only=read_only) as con:
+        runs = _rows(con, f"{RUNS} WHERE run_id = ?", [run_id])
+        if not runs:
+            return None
+        spans = _rows(con, f"{SPANS} WHERE run_id = ? ORDER BY started_at, span_id", [run_id])
+    return {"run": runs[0], "spans": spans}
 
 
 def count_runs(source: Source) -> int:
@@ -110,12 +202,17 @@ def count_runs(source: Source) -> int:
 
 
 def export_parquet(source: Source, dest_dir: str | Path) -> dict[str, Path]:
-    """Write ``runs.parquet`` and ``events.parquet`` into ``dest_dir``; return their paths by table name."""
+    """Write ``runs.parquet``, ``events.parquet`` and ``spans.parquet`` into ``dest_dir``; return their paths by
+    table name."""
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     with connect(_path(source)) as con:
-        for table, order in (("runs", "started_at, run_id"), ("events", "run_id, seq")):
+        for table, order in (
+            ("runs", "started_at, run_id"),
+            ("events", "run_id, seq"),
+            ("spans", "run_id, started_at"),
+        ):
             target = (dest / f"{table}.parquet").resolve()
             literal = str(target).replace("'", "''")
             con.execute(f"COPY (SELECT * FROM {table} ORDER BY {order}) TO '{literal}' (FORMAT parquet)")

@@ -1,7 +1,8 @@
 """What the run log never stores: recordings, synthesized speech and other binary data, whatever field holds them.
 
-Every row the run-log callback writes (``runs``: input, output, error, metadata; ``events``: detail) passes through
-:func:`redacted_run` / :func:`redacted_events`, and the JSON it makes of a run's inputs and outputs through
+Every row the run-log callback writes (``runs``: input, output, error, metadata) passes through
+:func:`redacted_run`, every span attribute through :mod:`workbench.runlog.spans`, and the JSON it makes of a run's
+inputs and outputs through
 :func:`redact` first. A value is replaced by its size and SHA-256, ``{"audio": {"bytes": N, "sha256": "…"}}``
 (``binary`` for bytes that are not an audio container), when it is
 
@@ -22,7 +23,7 @@ import hashlib
 import re
 from typing import Any
 
-from workbench.runlog.schema import EventRecord, RunRecord
+from workbench.runlog.schema import RunRecord
 from workbench.voice.formats import sniff_format
 
 AUDIO_KEYS = frozenset({"audio", "speech", "recording", "input_audio"})
@@ -108,12 +109,26 @@ def redact(value: Any, key: str | None = None) -> Any:
     return value
 
 
+_SECRET_TEXT = re.compile(
+    r"(?i)\b(?:sk-(?:proj-)?[a-z0-9_-]{16,}|gsk_[a-z0-9]{16,}|hf_[a-z0-9]{16,}|gh[pousr]_[a-z0-9]{16,}"
+    r"|xox[abp]-[a-z0-9-]{10,}|akia[0-9a-z]{16})"
+    r"|\bbearer\s+[a-z0-9._~+/=-]{12,}"
+    r"|(?<=[^a-z])(?:api[_-]?key|secret|password|token)\s*[:=]\s*[\"']?[^\s\"',;]{6,}"
+)
+
+
+def scrub_secrets(text: str) -> str:
+    """``text`` with API keys (OpenAI, Groq, Hugging Face, GitHub, Slack, AWS), bearer tokens and
+    ``password=...``-style assignments replaced by ``[secret]``."""
+    return _SECRET_TEXT.sub("[secret]", text) if len(text) >= 12 else text
+
+
 def _text(value: str | None) -> str | None:
-    return None if value is None else redact_text(value)
+    return None if value is None else scrub_secrets(redact_text(value))
 
 
 def redacted_run(record: RunRecord) -> RunRecord:
-    """A copy of a ``runs`` row that holds no audio or binary data."""
+    """A copy of a ``runs`` row that holds no audio or binary data and no secrets."""
     return dataclasses.replace(
         record,
         input=_text(record.input),
@@ -121,8 +136,3 @@ def redacted_run(record: RunRecord) -> RunRecord:
         error=_text(record.error),
         metadata=redact(record.metadata) if record.metadata else record.metadata,
     )
-
-
-def redacted_events(events: list[EventRecord]) -> list[EventRecord]:
-    """Copies of ``events`` rows that hold no audio or binary data."""
-    return [dataclasses.replace(e, detail=redact(e.detail)) if e.detail else e for e in events]

@@ -127,7 +127,33 @@ class EventRecord:
     detail: dict[str, Any] | None = None
 
 
-Record = RunRecord | EventRecord | TaskRecord | RepositoryRecord | FindingRecord | AgentLogRecord
+SPAN_KINDS = ("run", "node", "llm", "tool", "retrieval", "speech", "analyzer", "gateway", "step")
+"""What a span is: the run itself, a graph node (a subgraph is a node whose spans nest under it), an LLM call, a
+tool call, a retrieval, speech to text or text to speech, an audit analyzer's subprocess, a step the gateway of a
+graph server took, or another step a node marked."""
+
+
+@dataclass
+class SpanRecord:
+    """One span of a run's trace: a row of ``spans`` (the OpenTelemetry span, flattened; ids in hex)."""
+
+    run_id: str
+    span_id: str
+    trace_id: str
+    parent_id: str | None
+    name: str
+    kind: str = "step"
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_ms: float | None = None
+    status: str = "ok"
+    """'ok', 'error' or 'aborted' (a span still open when its run ended takes the run's status)."""
+    error: str | None = None
+    attributes: dict[str, Any] | None = None
+    """OpenTelemetry attributes (``gen_ai.*`` and ``workbench.*``), bounded and without secrets."""
+
+
+Record = RunRecord | EventRecord | SpanRecord | TaskRecord | RepositoryRecord | FindingRecord | AgentLogRecord
 
 
 @dataclass(frozen=True)
@@ -140,6 +166,7 @@ class Table:
 TABLES: dict[type, Table] = {
     RunRecord: Table("runs", tuple(f.name for f in fields(RunRecord)), ("run_id",)),
     EventRecord: Table("events", tuple(f.name for f in fields(EventRecord)), ("run_id", "seq")),
+    SpanRecord: Table("spans", tuple(f.name for f in fields(SpanRecord)), ("run_id", "span_id")),
     TaskRecord: Table("tasks", tuple(f.name for f in fields(TaskRecord)), ("task_id",)),
     RepositoryRecord: Table("repositories", tuple(f.name for f in fields(RepositoryRecord)), ("repo_id",)),
     FindingRecord: Table("findings", tuple(f.name for f in fields(FindingRecord)), ("task_id", "seq")),
@@ -148,8 +175,21 @@ TABLES: dict[type, Table] = {
 """Every table the writer fills, by record type, in the order a batch writes them."""
 RUN_COLUMNS: tuple[str, ...] = TABLES[RunRecord].columns
 EVENT_COLUMNS: tuple[str, ...] = TABLES[EventRecord].columns
+SPAN_COLUMNS: tuple[str, ...] = TABLES[SpanRecord].columns
 JSON_COLUMNS = frozenset(
-    {"retrieved", "metadata", "detail", "agents", "agent_states", "counts", "report", "languages", "tools", "data"}
+    {
+        "retrieved",
+        "metadata",
+        "detail",
+        "attributes",
+        "agents",
+        "agent_states",
+        "counts",
+        "report",
+        "languages",
+        "tools",
+        "data",
+    }
 )
 TIMESTAMP_COLUMNS = frozenset({"started_at", "ended_at", "created_at", "last_audited_at", "ts"})
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from workbench.resources import Resources
 from workbench.runlog import RunLog, RunRecord, set_runlog
@@ -107,7 +108,7 @@ def test_the_page_and_its_files_are_served_with_a_policy_that_runs_only_them(set
 
 
 def test_the_guards_hold_the_trace_as_they_hold_the_rest(settings):
-    guarded = Settings(home=settings.home, api_token=TOKEN)
+    guarded = Settings(home=settings.home, api_token=SecretStr(TOKEN))
     assert client(guarded).get("/api/runs/run-1/trace").status_code == 401
     page = client(guarded, accept="text/html").get("/runs/run-1/trace", follow_redirects=False)
     assert page.status_code == 303 and page.headers["location"].startswith("/login")

@@ -38,21 +38,45 @@ def test_filters_become_query_arguments_and_all_or_blank_filter_nothing():
     args = runs_tab.query_args("chat", "all", " extractive ", "", "last hour", 20, now=NOW)
     assert args == {
         "limit": 20, "graph": "chat", "status": None, "model": "extractive", "session_id": None,
-        "since": NOW - timedelta(hours=1),
+        "since": NOW - timedelta(hours=1), "sort": "started_at", "min_ms": None,
     }  # fmt: skip
     everything = runs_tab.query_args("all", "all", None, None, "all", None, now=NOW)
-    assert everything["since"] is None and everything["limit"] == 50
-    assert {k for k, v in everything.items() if v is not None} == {"limit"}
+    assert everything["since"] is None and everything["limit"] == 50 and everything["sort"] == "started_at"
+    assert {k for k, v in everything.items() if v is not None} == {"limit", "sort"}
     assert runs_tab.query_args("voice", "error", "", "s1", "last week", 5000)["limit"] == 1000
+
+
+def test_the_sort_and_the_least_time_become_the_run_lists_order_and_roll_up_filter():
+    slow_llm = runs_tab.query_args("all", "all", "", "", "all", 20, "tokens out", "LLM time", 1500)
+    assert slow_llm["sort"] == "tokens_out" and slow_llm["min_ms"] == {"llm_ms": 1500.0}
+    assert runs_tab.query_args("all", "all", "", "", "all", 20, "time to first token", "duration", 0)["min_ms"] is None
+    assert runs_tab.query_args("all", "all", "", "", "all", 20, None, "speech time", None)["sort"] == "started_at"
+    from workbench.runlog.queries import SORTABLE
+
+    assert set(runs_tab.SORTS.values()) <= SORTABLE and set(runs_tab.AT_LEAST.values()) <= SORTABLE - {"started_at"}
 
 
 def test_run_rows_show_short_ids_durations_and_one_line_input_excerpts():
     table = runs_view.run_rows([_run(), _run(run_id="ffffffff0000", status="running", ended_at=None, input="x" * 200)])
     assert list(table.columns) == runs_view.RUN_COLUMNS
     first, second = table.values.tolist()
-    assert first == ["2025-05-01 12:00:00", "01234567", "chat", "ws", "ok", "1.25", "extractive",
+    assert first == ["2025-05-01 12:00:00", "01234567", "chat", "ws", "ok", "1.25", "", "", "", "", "", "extractive",
                      "How do I configure the data folder?"]  # fmt: skip
-    assert second[4:6] == ["running", ""] and len(second[7]) == 80 and second[7].endswith("…")
+    assert second[4:6] == ["running", ""] and len(second[-1]) == 80 and second[-1].endswith("…")
+
+
+def test_run_rows_show_each_runs_time_in_llm_calls_retrieval_and_speech_its_tokens_and_spans():
+    rolled = _run(llm_ms=812.4, retrieval_ms=35.6, speech_ms=None, tool_ms=3.0, spans=7, tokens_in=120, tokens_out=9)
+    row = dict(zip(runs_view.RUN_COLUMNS, runs_view.run_rows([rolled]).values.tolist()[0], strict=True))
+    assert (row["LLM (ms)"], row["retrieval (ms)"], row["speech (ms)"]) == ("812", "36", "")
+    assert (row["tokens in/out"], row["spans"]) == ("120 / 9", "7")
+
+
+def test_the_detail_links_the_runs_trace_in_a_new_tab_only_for_an_id_of_the_right_shape():
+    text = runs_view.detail_markdown(_run(run_id="run-1.a:b"))
+    assert '<a href="/runs/run-1.a:b/trace" target="_blank" rel="noopener">Open trace ↗</a>' in text
+    for hostile in ('x" onclick="alert(1)', "../../etc", "a/b", "..", "x" * 129):
+        assert "href" not in runs_view.detail_markdown(_run(run_id=hostile))
 
 
 def test_a_typed_prefix_resolves_to_the_one_listed_run_it_names():

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,11 +22,11 @@ from workbench.runlog import get_runlog
 from workbench.runlog.queries import get_trace
 from workbench.runlog.trace import build_tree, critical_path, rollup
 from workbench.server.routes_tasks import StorageRoute
+from workbench.ui.trace_links import RUN_ID
 
 STATIC = Path(__file__).resolve().parents[1] / "ui" / "static" / "trace"
 ASSETS = {"trace.js": "text/javascript", "trace.css": "text/css"}
 """The page's files besides its HTML, by the name the page asks for them."""
-RUN_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
     "base-uri 'none'; form-action 'none'"

@@ -1,5 +1,6 @@
-"""The Runs tab: the DuckDB run log, filtered by graph, status, model, session and time; one run's detail (input,
-output, node timeline, retrieved documents, voice timings, audit findings); and promoting a run to an eval case.
+"""The Runs tab: the DuckDB run log, filtered by graph, status, model, session, time and a least time spent (in
+LLM calls, retrieval...), sorted by any roll-up; one run's detail (input, output, node timeline, retrieved documents,
+voice timings, audit findings, a link to its trace); and promoting a run to an eval case.
 
 Reads run in a worker thread after flushing this process's run-log queue, so a turn that just ended shows.
 Everything that comes from a run (questions, answers, file names, messages) goes into textboxes and table cells
@@ -41,6 +42,18 @@ GRAPHS = (ALL, "chat", "voice", "repo_audit")
 log = logging.getLogger(__name__)
 STATUSES = (ALL, *RUN_STATUSES[1:], RUN_STATUSES[0])
 SINCE = {"last hour": timedelta(hours=1), "last day": timedelta(days=1), "last week": timedelta(weeks=1), ALL: None}
+NEWEST = "newest"
+SORTS = {
+    NEWEST: "started_at", "duration": "duration_ms", "time to first token": "ttft_ms", "tokens in": "tokens_in",
+    "tokens out": "tokens_out", "LLM time": "llm_ms", "retrieval time": "retrieval_ms", "speech time": "speech_ms",
+    "tool time": "tool_ms", "spans": "spans",
+}  # fmt: skip
+"""The sort choices and the run-list column each orders by (largest first; newest by start)."""
+AT_LEAST = {
+    "duration": "duration_ms", "LLM time": "llm_ms", "retrieval time": "retrieval_ms", "speech time": "speech_ms",
+    "tool time": "tool_ms", "time to first token": "ttft_ms",
+}  # fmt: skip
+"""What the "at least (ms)" filter can apply to."""
 
 
 # Pure helpers (testable without a server)
@@ -60,8 +73,10 @@ def graph_choices() -> list[str]:
 
 
 def query_args(graph: str | None, status: str | None, model: str | None, session: str | None, since: str | None,
-               limit: float | None, now: datetime | None = None) -> dict[str, Any]:  # fmt: skip
-    """The filters as :func:`~workbench.runlog.recent_runs` arguments: ``all`` and blanks filter nothing."""
+               limit: float | None, sort: str | None = None, least_of: str | None = None,
+               least_ms: float | None = None, now: datetime | None = None) -> dict[str, Any]:  # fmt: skip
+    """The filters as :func:`~workbench.runlog.recent_runs` arguments: ``all`` and blanks filter nothing, and no
+    (or a zero) "at least" keeps every run."""
 
     def chosen(value: str | None) -> str | None:
         value = (value or "").strip()
@@ -75,6 +90,8 @@ def query_args(graph: str | None, status: str | None, model: str | None, session
         "model": chosen(model),
         "session_id": chosen(session),
         "since": None if delta is None else (now or datetime.now(UTC)) - delta,
+        "sort": SORTS.get(sort or NEWEST, SORTS[NEWEST]),
+        "min_ms": {AT_LEAST[least_of]: float(least_ms)} if least_ms and least_of in AT_LEAST else None,
     }
 
 
@@ -101,8 +118,13 @@ def render(services: UiServices, demo: gr.Blocks) -> None:
         since = gr.Dropdown(list(SINCE), value=ALL, label="Since", elem_id="runs-since")
         limit = gr.Number(50, label="Limit", precision=0, minimum=1, maximum=1000, elem_id="runs-limit")
         refresh = gr.Button("Refresh", elem_id="runs-refresh", scale=0, min_width=90)
+    with gr.Row():
+        sort = gr.Dropdown(list(SORTS), value=NEWEST, label="Sort by (most first)", elem_id="runs-sort")
+        least_of = gr.Dropdown(list(AT_LEAST), value="duration", label="At least, of", elem_id="runs-least-of")
+        least_ms = gr.Number(None, label="At least (ms)", minimum=0, elem_id="runs-least-ms")
     table = gr.Dataframe(run_rows([]), interactive=False, wrap=True, max_height=420, elem_id="runs-table",
-                         column_widths=["14%", "8%", "8%", "8%", "7%", "8%", "14%", "33%"])  # fmt: skip
+                         column_widths=["11%", "7%", "6%", "6%", "6%", "6%", "6%", "6%", "6%", "7%", "5%", "10%",
+                                        "18%"])  # fmt: skip
     list_status = gr.Markdown(elem_id="runs-list-status")
     with gr.Row():
         run_id = gr.Textbox(label="Run id (select a row, or type an id or a listed prefix)", elem_id="runs-id", scale=4)
@@ -177,14 +199,14 @@ def render(services: UiServices, demo: gr.Blocks) -> None:
             return f"⚠️ {md_text(exc)}"
         return promoted_line(suite, case.id, count)
 
-    filters = [graph, status, model, session, since, limit]
+    filters = [graph, status, model, session, since, limit, sort, least_of, least_ms]
     listing = [table, listed, list_status]
     detail_outputs = [run_id, shown, detail, run_input, run_output, timeline, docs, findings, promote_status]
     demo.load(list_runs, filters, listing)
     refresh.click(list_runs, filters, listing)
-    for control in (graph, status, since):
+    for control in (graph, status, since, sort, least_of):
         control.input(list_runs, filters, listing)
-    for box in (model, session, limit):
+    for box in (model, session, limit, least_ms):
         box.submit(list_runs, filters, listing)
     table.select(select, [listed], detail_outputs)
     open_run.click(show, [run_id, listed], detail_outputs)

@@ -14,9 +14,15 @@ from typing import Any
 import pandas as pd
 
 from workbench.audit.markdown import md_text
+from workbench.ui.trace_links import trace_link
 from workbench.ui.voice_tab import latency_markdown
 
-RUN_COLUMNS = ["started (UTC)", "run id", "graph", "entry point", "status", "duration (s)", "model", "input"]
+RUN_COLUMNS = [
+    "started (UTC)", "run id", "graph", "entry point", "status", "duration (s)", "LLM (ms)", "retrieval (ms)",
+    "speech (ms)", "tokens in/out", "spans", "model", "input",
+]  # fmt: skip
+ROLLUP_MS = ("llm_ms", "retrieval_ms", "speech_ms")
+"""The roll-ups the runs table shows as columns (a run without spans has none: blank cells)."""
 TIMELINE_COLUMNS = ["seq", "node", "kind", "status", "duration (ms)", "offset (ms)", "detail"]
 DOC_COLUMNS = ["source", "chunk", "score", "dense", "sparse"]
 FINDING_COLUMNS = ["severity", "rule", "CWE", "file", "line", "message", "agents"]
@@ -32,8 +38,19 @@ def excerpt(text: object, size: int = 80) -> str:
     return line if len(line) <= size else line[: size - 1] + "…"
 
 
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.0f}"
+
+
+def _tokens(run: dict[str, Any]) -> str:
+    if run.get("tokens_in") is None and run.get("tokens_out") is None:
+        return ""
+    return f"{run.get('tokens_in') or 0} / {run.get('tokens_out') or 0}"
+
+
 def run_rows(runs: list[dict[str, Any]]) -> pd.DataFrame:
-    """The runs table, newest first as given."""
+    """The runs table in the order given, with each run's time in LLM calls, retrieval and speech, its tokens and
+    how many spans its trace has."""
     rows = [
         [
             run["started_at"].strftime("%Y-%m-%d %H:%M:%S") if run.get("started_at") else "",
@@ -42,6 +59,9 @@ def run_rows(runs: list[dict[str, Any]]) -> pd.DataFrame:
             run.get("entry_point") or "",
             run.get("status") or "",
             _seconds(run.get("started_at"), run.get("ended_at")),
+            *(_ms(run.get(name)) for name in ROLLUP_MS),
+            _tokens(run),
+            "" if run.get("spans") is None else str(run["spans"]),
             run.get("model") or "",
             excerpt(run.get("input")),
         ]
@@ -112,6 +132,8 @@ def detail_markdown(run: dict[str, Any], report: dict[str, Any] | None = None) -
         ("tokens in/out", None if run.get("tokens_in") is None else f"{run['tokens_in']} / {run.get('tokens_out')}"),
     ]  # fmt: skip
     parts = [" · ".join(f"**{name}** {md_text(value)}" for name, value in fields if value not in (None, ""))]
+    if link := trace_link(run["run_id"], "Open trace ↗"):
+        parts.append(f"{link} (spans, prompts and completions, the critical path)")
     if run.get("error"):
         parts.append(f"⚠️ **error** {md_text(run['error'])}")
     metadata = dict(run.get("metadata") or {})

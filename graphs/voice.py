@@ -39,6 +39,7 @@ from workbench.citations import format_context
 from workbench.reported_errors import reports_errors
 from workbench.resources import Resources
 from workbench.runlog.callback import RUNLOG_EVENT
+from workbench.runlog.steps import step
 from workbench.voice.audio import AudioError, decode_audio, decode_base64
 from workbench.voice.personas import Persona, get_persona
 from workbench.voice.private_input import PrivateInputGraph
@@ -101,7 +102,12 @@ async def transcribe(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
             max_seconds=settings.max_audio_s,
         )
         stt = await asyncio.to_thread(resources.speech.stt, ctx.stt_model)
-        transcript = await asyncio.to_thread(stt.transcribe, audio)
+        heard = {"workbench.speech.direction": "stt", "workbench.speech.audio_ms": round(audio.duration_s * 1000)}
+        with step("speech", "speech_to_text", heard) as span:
+            transcript = await asyncio.to_thread(stt.transcribe, audio)
+            span.set("workbench.speech.model", transcript.model).set(
+                "workbench.speech.characters", len(transcript.text)
+            )
         if not transcript.text:
             raise AudioError("no_speech", f"no speech was recognised in {audio.duration_s:.1f} s of audio")
         text = transcript.text

@@ -43,7 +43,7 @@ from tests.integration.conftest import (
 )
 from workbench.resources import Resources
 from workbench.runlog import get_run
-from workbench.runlog.schema import connect as connect_db
+from workbench.runlog.queries import get_trace
 from workbench.runtime import open_runtime
 from workbench.settings import Settings
 
@@ -149,15 +149,14 @@ def logged(deployment: Deployment, run_id: str, *, status: str | None = None, ti
         time.sleep(0.3)
 
 
-def gateway_events(deployment: Deployment, run_id: str, until: int = 1, timeout: float = 30) -> list[tuple]:
+def gateway_span(deployment: Deployment, run_id: str, timeout: float = 30) -> dict[str, Any] | None:
+    """The gateway's span of a remote run, once it ended."""
     deadline = time.monotonic() + timeout
     while True:
-        with connect_db(deployment.home / "runs.duckdb", lock_timeout=10) as con:
-            rows = con.execute(
-                "SELECT node, status, detail FROM events WHERE run_id = ? AND kind = 'gateway' ORDER BY seq", [run_id]
-            ).fetchall()
-        if len(rows) >= until or time.monotonic() > deadline:
-            return rows
+        trace = get_trace(deployment.home / "runs.duckdb", run_id)
+        found = [s for s in (trace or {}).get("spans", []) if s["kind"] == "gateway"]
+        if found or time.monotonic() > deadline:
+            return found[0] if found else None
         time.sleep(0.3)
 
 
@@ -189,9 +188,12 @@ def test_retrieval_comes_first_then_tokens_then_done(deployment: Deployment) -> 
     run = logged(deployment, done["run_id"], status="ok")
     assert run["graph"] == "chat" and run["entry_point"] == "ws" and run["output"] == tokens(messages)
     if deployment.remote:  # the server logged the run; the gateway its side of it, under the same id
-        events = gateway_events(deployment, done["run_id"], until=4)
-        assert [e[0] for e in events] == ["request", "created", "first_token", "end"]
-        assert events[-1][1] == "ok"
+        span = gateway_span(deployment, done["run_id"])
+        assert span is not None and span["status"] == "ok" and span["name"] == "gateway"
+        seen = span["attributes"]
+        assert 0 <= seen["workbench.gateway.request_ms"] <= seen["workbench.gateway.created_ms"]
+        assert seen["workbench.gateway.created_ms"] <= seen["workbench.gateway.first_token_ms"]
+        assert seen["workbench.gateway.server_run_id"] and seen["workbench.gateway.parts.token"] == len(chunks)
 
 
 def test_an_agent_spec_answers_and_keeps_its_own_session(deployment: Deployment) -> None:

@@ -26,6 +26,7 @@ from workbench.audit.findings import cwe_family
 from workbench.audit.models import AGENTS, AgentName, AgentResult, AgentStatus, Finding
 from workbench.audit.rules import TAINT_CWES
 from workbench.audit.triage import architecture_summary, triage, triage_traces
+from workbench.runlog.steps import step
 
 Emit = Callable[[dict[str, Any]], None]
 ToolFn = Callable[..., analyzers.ToolRun]
@@ -136,7 +137,18 @@ async def _run_tools(agent: AgentName, ctx: AgentContext, deadline: float) -> tu
         _progress(ctx, agent, f"running {name}", 0)
         remaining = max(0.1, deadline - time.monotonic())
         options = ctx.options.get(name, {})
-        run = await asyncio.to_thread(TOOLS[name], ctx.root, timeout_s=remaining, cancel=ctx.cancel, **options)
+        with step("analyzer", f"analyzer {name}", {"workbench.analyzer.tool": name, "workbench.agent": agent}) as span:
+            run = await asyncio.to_thread(TOOLS[name], ctx.root, timeout_s=remaining, cancel=ctx.cancel, **options)
+            span.update(
+                {
+                    "workbench.analyzer.version": run.version,
+                    "workbench.analyzer.status": run.status,
+                    "workbench.analyzer.files": run.files,
+                    "workbench.analyzer.not_analyzed": len(run.not_analyzed),
+                    "workbench.analyzer.findings": len(run.findings),
+                    "workbench.analyzer.error": run.error,
+                }
+            )
         unread = f", {len(run.not_analyzed)} files not analyzed" if run.not_analyzed else ""
         took = f"{run.duration_s:.1f} s"
         _progress(ctx, agent, f"{name}: {run.status}, {len(run.findings)} findings{unread} in {took}", 0)

@@ -1,7 +1,7 @@
 """What the gateway writes to the run log about the runs a LangGraph Server runs for it.
 
-The server logs a run's own events with the graph's callback; the gateway adds what only it saw (the request,
-the server's run id, the first token, the end), numbered after the server's events, and corrects the row of a
+The server logs a run's own row and spans with the graph's callback; the gateway adds a span of what only it saw
+(the request, the server's run id, the first token, the end) under the run's own span, and corrects the row of a
 run it dropped to the error the client was told.
 """
 
@@ -20,33 +20,29 @@ DROPPED = (
     "the LangGraph Server that runs the graphs dropped this run (it stopped, restarted or lost the connection); "
     "the run is cancelled there and left out of the session's history: ask again once the server is back"
 )
-GATEWAY_SEQ = 1_000_000
-"""The gateway's events of a run are numbered from here, after the server's own events of the same run."""
 
 
 class GatewayEvents:
-    """What the gateway saw of one remote run, logged as ``gateway`` events under the run's id: the request, the
-    server's run id, the first token, and the end (status, parts, seconds)."""
+    """What the gateway saw of one remote run, as one ``gateway`` span under the run's own span (which the server
+    records): from the request to the end, with the server's thread and run ids, when the run was created and
+    its first token came (ms after the request), the parts it streamed by kind, and how it ended."""
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
-        self.seq = GATEWAY_SEQ
         self.started = time.perf_counter()
         self.parts: dict[str, int] = {}
+        self._span = _start_span(run_id)
 
-    def log(self, name: str, status: str = "ok", **detail: Any) -> None:
-        from workbench.runlog import get_runlog
-        from workbench.runlog.schema import EventRecord
-        from workbench.runlog.writer import utcnow
-
-        now = utcnow()
+    def log(self, name: str, **detail: Any) -> None:
+        """Note that step ``name`` happened now (``request``, ``created``, ``first_token``), with its details."""
         elapsed = round((time.perf_counter() - self.started) * 1000, 1)
-        record = EventRecord(self.run_id, self.seq, name, "gateway", now, now, elapsed, status, detail or None)
-        self.seq += 1
-        try:
-            get_runlog().log_records([record])
-        except Exception as exc:  # the protocol goes on without its log line
-            log.warning("gateway event of run %s not logged: %s", self.run_id, exc)
+        if self._span is not None:
+            self._span.set_attributes(
+                {
+                    f"workbench.gateway.{name}_ms": elapsed,
+                    **{f"workbench.gateway.{k}": str(v) for k, v in detail.items()},
+                }
+            )
 
     def saw(self, kind: str) -> None:
         self.parts[kind] = self.parts.get(kind, 0) + 1
@@ -54,7 +50,33 @@ class GatewayEvents:
             self.log("first_token")
 
     def end(self, status: str) -> None:
-        self.log("end", status, parts=self.parts)
+        if self._span is None:
+            return
+        from workbench.runlog.open_run import end_span
+
+        parts = {f"workbench.gateway.parts.{kind}": count for kind, count in self.parts.items()}
+        end_span(self._span, "ok" if status == "ok" else "aborted" if status == "aborted" else "error", status, parts)
+
+
+_gateway: Any = None
+
+
+def _start_span(run_id: str) -> Any:
+    """The gateway's span of run ``run_id``, recorded into this process's run log (None if it cannot be)."""
+    global _gateway
+    try:
+        from workbench.runlog import get_runlog
+        from workbench.runlog.otel import Tracing, run_parent
+        from workbench.runlog.spans import KIND, RUN_ID, RunLogSpanProcessor
+
+        if _gateway is None:
+            _gateway = Tracing(RunLogSpanProcessor(get_runlog))
+        return _gateway.tracer.start_span(
+            "gateway", context=run_parent(run_id), attributes={RUN_ID: run_id, KIND: "gateway"}
+        )
+    except Exception as exc:  # the protocol goes on without its trace
+        log.warning("the gateway's span of run %s is not recorded: %s", run_id, exc)
+        return None
 
 
 @dataclass

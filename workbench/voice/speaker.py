@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from workbench.runlog.steps import step
 from workbench.sentences import complete_sentences
 from workbench.voice.audio import join_clips
 from workbench.voice.tts import TextToSpeech
@@ -70,26 +71,36 @@ class Speaker:
 
     async def _run(self) -> None:
         while (sentence := await self._queue.get()) is not None:
-            pieces = iter(self.tts.stream(sentence))
-            while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
-                if not self.parts:
-                    self.first_audio_s = round(time.time() - self.started_at, 3)
-                    self.voice, self.format = piece.voice, piece.format
-                if piece.note and piece.note not in self.notes:
-                    self.notes.append(piece.note)
-                    self.write({"type": "notice", "code": "tts_fallback", "message": piece.note})
-                self.write(
-                    {
-                        "type": "audio_chunk",
-                        "index": len(self.parts),
-                        "format": piece.format,
-                        "text": piece.text,
-                        "data": base64.b64encode(piece.audio).decode(),
-                    }
-                )
-                self.parts.append(piece.audio)
-                self.tts_s += piece.elapsed_s
-                self.speech_s += piece.duration_s
+            said = {"workbench.speech.direction": "tts", "workbench.speech.characters": len(sentence)}
+            with step("speech", "text_to_speech", said) as span:
+                audio_s = await self._speak(sentence)
+                span.set("workbench.speech.voice", self.voice).set("workbench.speech.audio_ms", round(audio_s * 1000))
+
+    async def _speak(self, sentence: str) -> float:
+        """Synthesize one sentence, emitting its audio as it comes; the seconds of audio it made."""
+        audio_s = 0.0
+        pieces = iter(self.tts.stream(sentence))
+        while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
+            if not self.parts:
+                self.first_audio_s = round(time.time() - self.started_at, 3)
+                self.voice, self.format = piece.voice, piece.format
+            if piece.note and piece.note not in self.notes:
+                self.notes.append(piece.note)
+                self.write({"type": "notice", "code": "tts_fallback", "message": piece.note})
+            self.write(
+                {
+                    "type": "audio_chunk",
+                    "index": len(self.parts),
+                    "format": piece.format,
+                    "text": piece.text,
+                    "data": base64.b64encode(piece.audio).decode(),
+                }
+            )
+            self.parts.append(piece.audio)
+            self.tts_s += piece.elapsed_s
+            self.speech_s += piece.duration_s
+            audio_s += piece.duration_s
+        return audio_s
 
 
 class Speakers:

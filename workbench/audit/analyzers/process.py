@@ -17,6 +17,7 @@ from typing import Literal, Protocol
 
 from workbench.audit import child_processes
 from workbench.audit.models import Finding
+from workbench.runlog.steps import step
 
 ToolStatus = Literal["ok", "partial", "error", "timeout", "skipped"]
 """partial: the tool ran, but some of the files it was given were not analyzed (`ToolRun.not_analyzed` says why)."""
@@ -150,7 +151,10 @@ class Session:
             for batch in _batches(list(arguments), self.batch_bytes):
                 try:
                     command = make_cmd([arguments[path] for path in batch], work)
-                    result = _execute(command, cwd=cwd, work=work, deadline=deadline, cancel=self.cancel)
+                    with step("analyzer", f"{self.tool} process", _process_attributes(command, batch)) as span:
+                        result = _execute(command, cwd=cwd, work=work, deadline=deadline, cancel=self.cancel)
+                        span.set("workbench.analyzer.exit_code", result.returncode)
+                        span.set("workbench.analyzer.outcome", result.failure or "exited")
                 except OSError as exc:
                     status, error = "error", f"{self.tool} could not start: {exc.strerror or 'the system refused'}"
                     break
@@ -194,6 +198,14 @@ class Session:
             return path.relative_to(self.root).as_posix()
         except ValueError:
             return None
+
+
+def _process_attributes(command: list[str], batch: list[str]) -> dict[str, object]:
+    """What a trace shows of one analyzer subprocess: its program and options (no file paths) and its file count."""
+    return {
+        "workbench.analyzer.command": " ".join([Path(command[0]).name, *(a for a in command[1:] if a.startswith("-"))]),
+        "workbench.analyzer.files": len(batch),
+    }
 
 
 def _version(tool: str) -> str | None:

@@ -15,6 +15,7 @@ from workbench.evals.runner import SuiteRun
 from workbench.evals.suite import Case, Variant
 from workbench.evals.variants import VariantError, build_variants
 from workbench.ui import evals_view, runs_tab, runs_view
+from workbench.ui.trace_links import trace_link
 
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -145,7 +146,7 @@ def test_a_case_limit_keeps_every_promoted_case():
 def _comparison() -> Comparison:
     cases = [
         CaseDiff("same", "pass", "pass", {"f1": 0.5, "latency_s": 1.0}, {"f1": 0.5, "latency_s": 3.0}),
-        CaseDiff("up", "fail", "pass", {"f1": 0.1}, {"f1": 0.9}),
+        CaseDiff("up", "fail", "pass", {"f1": 0.1}, {"f1": 0.9}, run_id_a="run-a1", run_id_b="run-b1"),
         CaseDiff("gone", "pass", None, {"f1": 1.0}, {}),
         CaseDiff("slow", "pass", "pass", {"latency_s": 1.0}, {"latency_s": 3.0}),
     ]
@@ -156,12 +157,14 @@ def _comparison() -> Comparison:
 def test_comparison_tables_put_changed_cases_first_with_the_quality_metric_that_moved_most():
     comparison = _comparison()
     rows = evals_view.case_rows(comparison.cases).values.tolist()
-    assert rows == [
+    assert [row[:7] for row in rows] == [
         ["up", "fail", "pass", "better", "f1", "0.1", "0.9"],
         ["gone", "pass", "–", "missing", "f1", "1", ""],
         ["same", "pass", "pass", "same", "f1", "0.5", "0.5"],
         ["slow", "pass", "pass", "same", "latency_s", "1", "3"],
     ]
+    assert [row[7:] for row in rows] == [[trace_link("run-a1"), trace_link("run-b1")], *[["", ""]] * 3]
+    assert 'href="/runs/run-b1/trace"' in rows[0][8]
     assert evals_view.param_table(comparison).values.tolist() == [["prompt_version", "v1", "v2"]]
     assert evals_view.metric_table(comparison).values.tolist() == [["pass_rate", "0.5", "0.75", "+0.25"]]
     summary = evals_view.comparison_summary(comparison, {"aaaaaaaa1": "prompt_version=v1 (aaaaaaaa)"})

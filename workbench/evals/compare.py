@@ -20,6 +20,8 @@ class CaseDiff:
     metrics_b: dict[str, float] = field(default_factory=dict)
     output_a: str = ""
     output_b: str = ""
+    run_id_a: str | None = None
+    run_id_b: str | None = None
 
     @property
     def changed(self) -> bool:
@@ -106,6 +108,8 @@ def compare_runs(settings: Settings, run_a: str, run_b: str) -> Comparison:
                 _metrics(b),
                 str(a.get("output") or ""),
                 str(b.get("output") or ""),
+                a.get("run_id"),
+                b.get("run_id"),
             )
         )
 

@@ -19,6 +19,7 @@ from workbench.errors import WorkbenchError
 from workbench.events import ChatDoneEvent, PublicDocument, RetrievalEvent, TokenEvent
 from workbench.providers.llm import auto_note
 from workbench.turns.chat import ChatService, SessionBusy, TurnRequest
+from workbench.ui.trace_links import trace_link
 from workbench.ui.uploads import NotAnUpload, uploaded_file
 
 if TYPE_CHECKING:
@@ -54,7 +55,8 @@ async def stream_turn(
 ) -> AsyncIterator[tuple[Any, Any, str, Any]]:
     """One chat turn for a tab (the Chat tab, the Agents tab): ``(chatbot, sources, question box, status)`` updates
     as the answer streams into ``history``'s last message. A turn stopped by the user (Stop, a new session, the page
-    closed) is logged as aborted, even one stopped before its graph started; `note` adds a line to the status."""
+    closed) is logged as aborted, even one stopped before its graph started; `note` adds a line to the status, which
+    links the answer's trace."""
     documents: list[PublicDocument] = []
     answer = ""
     run_id = str(uuid.uuid4())
@@ -71,7 +73,7 @@ async def stream_turn(
                 if event.answer and event.answer != answer:  # an answer that was not streamed token by token
                     history[-1] = {"role": "assistant", "content": event.answer}
                 model = str(event.model or "the agent").replace("`", "")
-                status = f"Answered by `{model}` · run `{event.run_id}`"
+                status = f"Answered by `{model}` · run `{event.run_id}` · {trace_link(event.run_id)}"
                 extra = await note(event) if note is not None else None
                 yield (
                     history,

@@ -29,6 +29,7 @@ from workbench.evals.variants import VariantError
 from workbench.ui.context import client_key
 from workbench.ui.evals_view import (
     CASE_COLUMNS,
+    CASE_TYPES,
     METRIC_COLUMNS,
     PARAM_COLUMNS,
     cancelled_line,
@@ -87,7 +88,7 @@ def render(services: UiServices, demo: gr.Blocks) -> None:
         compare = gr.Button("Compare", elem_id="evals-compare", scale=0, min_width=100)
     summary = gr.Markdown(elem_id="evals-compare-summary")
     cases = gr.Dataframe(pd.DataFrame(columns=CASE_COLUMNS), label="Cases (changed outcome first)",
-                         interactive=False, wrap=True, elem_id="evals-cases")  # fmt: skip
+                         datatype=CASE_TYPES, interactive=False, wrap=True, elem_id="evals-cases")  # fmt: skip
     with gr.Row():
         params = gr.Dataframe(pd.DataFrame(columns=PARAM_COLUMNS), label="Params that differ", interactive=False,
                               wrap=True, elem_id="evals-params")  # fmt: skip

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -18,10 +18,13 @@ from workbench.evals.compare import CaseDiff, Comparison
 from workbench.evals.plan import SuiteUnavailable
 from workbench.evals.runner import SuiteRun
 from workbench.evals.suite import Case, Suite
+from workbench.ui.trace_links import trace_link
 
 PARAM_COLUMNS = ["param", "a", "b"]
 METRIC_COLUMNS = ["metric", "a", "b", "delta"]
-CASE_COLUMNS = ["case", "outcome a", "outcome b", "direction", "metric", "a", "b"]
+CASE_COLUMNS = ["case", "outcome a", "outcome b", "direction", "metric", "a", "b", "trace a", "trace b"]
+CASE_TYPES: list[Literal["str", "html"]] = ["str"] * 7 + ["html"] * 2
+"""The case table's cell types: everything from a run is text; the trace links are the view's own HTML."""
 TIMING_SUFFIXES = ("_s", "_ms")
 _CREDENTIALS = re.compile(r"(://[^:/@\s]+:)[^/\s]*@")
 
@@ -75,7 +78,8 @@ def key_metric(diff: CaseDiff) -> str | None:
 
 
 def case_rows(cases: list[CaseDiff]) -> pd.DataFrame:
-    """The case-by-case table: cases whose outcome changed first (the given order kept within each group)."""
+    """The case-by-case table: cases whose outcome changed first (the given order kept within each group), each
+    with links to its two runs' traces."""
     ordered = [c for c in cases if c.changed] + [c for c in cases if not c.changed]
     rows = []
     for diff in ordered:
@@ -83,7 +87,7 @@ def case_rows(cases: list[CaseDiff]) -> pd.DataFrame:
         a = diff.metrics_a.get(metric) if metric else None
         b = diff.metrics_b.get(metric) if metric else None
         rows.append([diff.case_id, diff.outcome_a or "–", diff.outcome_b or "–", diff.direction, metric or "",
-                     fmt(a), fmt(b)])  # fmt: skip
+                     fmt(a), fmt(b), trace_link(diff.run_id_a), trace_link(diff.run_id_b)])  # fmt: skip
     return pd.DataFrame(rows, columns=CASE_COLUMNS)
 
 

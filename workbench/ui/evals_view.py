@@ -23,7 +23,7 @@ from workbench.ui.trace_links import trace_link
 PARAM_COLUMNS = ["param", "a", "b"]
 METRIC_COLUMNS = ["metric", "a", "b", "delta"]
 CASE_COLUMNS = ["case", "outcome a", "outcome b", "direction", "metric", "a", "b", "trace a", "trace b"]
-CASE_TYPES: list[Literal["str", "html"]] = ["str"] * 7 + ["html"] * 2
+CASE_TYPES: list[Literal["str", "html"]] = ["str", "str", "str", "str", "str", "str", "str", "html", "html"]
 """The case table's cell types: everything from a run is text; the trace links are the view's own HTML."""
 TIMING_SUFFIXES = ("_s", "_ms")
 _CREDENTIALS = re.compile(r"(://[^:/@\s]+:)[^/\s]*@")

@@ -249,3 +249,11 @@ def test_mlflow_is_warmed_once_in_the_background_and_a_failure_is_tried_again(tm
     second = tracking.warm_in_background(settings)
     assert second is not first and second.result(timeout=10) == "sqlite:///ok"
     assert tracking.warm_in_background(settings) is second and calls == ["configure", "configure"]
+
+
+def test_an_ended_audit_links_its_runs_trace():
+    from workbench.ui.audit_view import status_line
+
+    ended = {"task_id": "t" * 32, "status": "cancelled", "run_id": "0f1e2d3c-aaaa-bbbb-cccc-111122223333"}
+    assert 'href="/runs/0f1e2d3c-aaaa-bbbb-cccc-111122223333/trace"' in status_line(ended, None)
+    assert "href" not in status_line({**ended, "run_id": None}, None)

@@ -21,6 +21,7 @@ from workbench.audit.markdown import md_text
 from workbench.audit.models import AGENTS, SEVERITIES, AuditReport, Finding
 from workbench.audit.report import display_repo, to_json, to_markdown, to_sarif
 from workbench.settings import Settings
+from workbench.ui.trace_links import trace_link
 
 SKIP_TRIAGE = "none"
 """The triage model picker's first choice. It is only a label: the audit graph decides what skips the LLM triage
@@ -153,8 +154,9 @@ def recent_choices(tasks: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 
 def status_line(status: dict[str, Any], report: AuditReport | None) -> str:
-    """The status panel once a task has ended."""
-    task = f"task `{status['task_id'][:12]}`"
+    """The status panel once a task has ended, with a link to its run's trace."""
+    link = trace_link(status.get("run_id"))
+    task = f"task `{status['task_id'][:12]}`" + (f" · {link}" if link else "")
     kind = status.get("status")
     if report is not None:
         head = "✅ Audit completed" if report.status == "completed" else "⚠️ Partial report (some agents did not finish)"

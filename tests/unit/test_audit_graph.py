@@ -27,6 +27,7 @@ from workbench.audit.triage import fence, parse_verdict, triage_prompt
 from workbench.providers.llm import ModelRegistry
 from workbench.resources import Resources
 from workbench.runlog import RunLog
+from workbench.runlog.queries import get_trace
 from workbench.runlog.schema import TaskRecord
 from workbench.runtime import LocalRuntime
 from workbench.settings import Settings
@@ -252,6 +253,20 @@ async def test_tasks_replay_events_to_late_watchers_and_persist_everything(resou
         assert row is not None and row["status"] == "completed" and row["report"]["findings"]
         assert task_events(runlog.path, task.record.task_id) == late
         assert logged_run(runlog, task.record.run_id or "")["graph"] == "repo_audit"  # type: ignore[index]
+        trace = get_trace(runlog, task.record.run_id or "")
+        assert trace is not None
+        spans = {s["span_id"]: s for s in trace["spans"]}
+        analyzers = [s for s in spans.values() if s["kind"] == "analyzer" and s["name"].startswith("analyzer ")]
+        ran = [(name, tool) for name, agent in row["report"]["agents"].items() for tool in agent.get("tools") or {}]
+        traced = [(s["attributes"]["workbench.agent"], s["attributes"]["workbench.analyzer.tool"]) for s in analyzers]
+        assert ran and sorted(traced) == sorted(ran), (set(traced) ^ set(ran), len(traced), len(ran))
+        for span in analyzers:  # each under its agent's node, with what it did
+            assert spans[span["parent_id"]]["kind"] == "node" and span["duration_ms"] > 0
+            assert {"workbench.analyzer.files", "workbench.analyzer.findings"} <= set(span["attributes"])
+        processes = [s for s in spans.values() if s["name"].endswith(" process")]
+        assert processes and all(spans[p["parent_id"]] in analyzers for p in processes)
+        assert all(isinstance(p["attributes"]["workbench.analyzer.exit_code"], int) for p in processes)
+        assert not any(str(root) in str(s["attributes"]) for s in [*analyzers, *processes])  # no checkout paths
     finally:
         runlog.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import time
 import uuid
@@ -23,6 +24,7 @@ from workbench.errors import ProviderUnavailable
 from workbench.providers.llm import ModelRegistry
 from workbench.resources import Resources
 from workbench.runlog import RunLog, RunLogCallback, get_run, set_runlog
+from workbench.runlog.queries import get_trace
 from workbench.settings import Settings
 from workbench.testing import ScriptedChatModel, flushed
 from workbench.testing_speech import FakeSpeech, FakeSTT, FakeTTS
@@ -501,3 +503,27 @@ async def test_a_failed_turn_is_logged_as_an_error_with_its_message(make_app):
         await app.turn({"audio": recording()}, run_id=run_id)
     row = app.row(run_id)
     assert row["status"] == "error" and row["error"].startswith("AudioError: no speech")
+
+
+async def test_a_voice_turn_traces_speech_to_text_the_llm_and_each_spoken_sentence(app):
+    run_id = uuid.uuid4()
+    await app.turn({"audio": recording(0.5), "audio_format": "wav"}, run_id=run_id, pipeline=False)
+    app.row(run_id)
+    trace = get_trace(app.runlog, str(run_id))
+    assert trace is not None
+    spans = trace["spans"]
+    by_id = {s["span_id"]: s for s in spans}
+    stt = [s for s in spans if s["name"] == "speech_to_text"]
+    assert len(stt) == 1 and stt[0]["kind"] == "speech" and by_id[stt[0]["parent_id"]]["name"] == "transcribe"
+    assert stt[0]["attributes"] == {
+        "workbench.speech.direction": "stt",
+        "workbench.speech.audio_ms": 500,
+        "workbench.speech.model": "fake/stt",
+        "workbench.speech.characters": len("What is the weather like today?"),
+    }
+    spoken = [s for s in spans if s["name"] == "text_to_speech"]
+    assert [s["attributes"]["workbench.speech.characters"] for s in spoken] == [len(s) for s in SENTENCES]
+    assert all(s["attributes"]["workbench.speech.audio_ms"] > 0 and s["duration_ms"] >= 0 for s in spoken)
+    assert any(s["kind"] == "llm" for s in spans)
+    stored = json.dumps([s["attributes"] for s in spans])
+    assert "UklGR" not in stored and "data:audio" not in stored, stored  # no WAV (base64) in any span

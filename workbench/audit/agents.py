@@ -141,6 +141,7 @@ async def _run_tools(agent: AgentName, ctx: AgentContext, deadline: float) -> tu
             run = await asyncio.to_thread(TOOLS[name], ctx.root, timeout_s=remaining, cancel=ctx.cancel, **options)
             span.update(
                 {
+                    "workbench.analyzer.tool": run.tool,
                     "workbench.analyzer.version": run.version,
                     "workbench.analyzer.status": run.status,
                     "workbench.analyzer.files": run.files,

@@ -28,6 +28,21 @@ def test_ask_then_runs_shows_the_logged_cli_run(tmp_path):
     (run,) = [json.loads(line) for line in listed.stdout.splitlines()]
     assert run["entry_point"] == "cli" and run["session_id"] == "cli1" and run["status"] == "ok"
     assert run["model"] == "extractive" and run["retrieved"]
+    assert run["spans"] >= 4 and run["retrieval_ms"] > 0  # the run's roll-ups come with it
+
+    shown = workbench(tmp_path, "runs", "show", run["run_id"][:8])
+    assert shown.returncode == 0, shown.stderr
+    header, totals, *tree = shown.stdout.splitlines()
+    assert run["run_id"][:8] in header and "retrieval" in totals and f"{run['spans']} spans" in totals
+    assert tree[0].startswith("* chat (run)")  # the run's span is the root, on the critical path
+    assert any(re.match(r"^\*\s{3}retrieve \(node\)\s+\d+\.\d ms$", line) for line in tree), tree
+    assert any(re.match(r"^\*\s{5}retrieval \S+ \(retrieval\)", line) for line in tree), tree
+    trace = json.loads(workbench(tmp_path, "runs", "show", run["run_id"], "--json").stdout)
+    assert trace["run"]["run_id"] == run["run_id"] and len(trace["spans"]) == run["spans"]
+    assert trace["critical_path"][0] == next(s["span_id"] for s in trace["spans"] if s["parent_id"] is None)
+    unknown = workbench(tmp_path, "runs", "show", "ffffffff")
+    assert unknown.returncode == 2 and unknown.stderr.startswith("error: no run has an id starting with")
+    assert "Traceback" not in unknown.stderr
 
 
 def test_ingest_twice_changes_nothing_the_second_time(tmp_path):

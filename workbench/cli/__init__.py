@@ -52,7 +52,7 @@ def _options(
 app.command()(serve.serve)
 app.command()(index.ingest)
 app.command()(chat.ask)
-app.command()(runs.runs)
+app.add_typer(runs.app, name="runs")
 app.command()(voice.transcribe)
 app.command()(voice.say)
 app.command()(audit.audit)

@@ -117,7 +117,7 @@ def _exporter_processor() -> SpanProcessor | None:
         if protocol == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
         else:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
         exporter = OTLPSpanExporter()
     except Exception as exc:  # a bad header or endpoint: say which, run without export
         log.warning("traces are not exported to %s: %s; check the OTEL_EXPORTER_OTLP_* variables", target, exc)

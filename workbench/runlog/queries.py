@@ -75,6 +75,10 @@ RUNS_WITH_ROLLUPS = (
     " date_diff('microsecond', runs.started_at, runs.ended_at) / 1000.0 AS duration_ms"
     f" FROM runs LEFT JOIN ({ROLLUPS}) r USING (run_id))"
 )
+RUNS_WITHOUT_SPANS = (
+    f"SELECT * FROM (SELECT {_select_list(RUN_COLUMNS)}, {', '.join(f'NULL AS {c}' for c in ROLLUP_COLUMNS)},"
+    " date_diff('microsecond', runs.started_at, runs.ended_at) / 1000.0 AS duration_ms FROM runs)"
+)
 SORTABLE = frozenset({"started_at", "ttft_ms", "tokens_in", "tokens_out", "duration_ms", *ROLLUP_COLUMNS})
 """What the run list can be sorted by (newest, or most first)."""
 _EVENT_KINDS = {"node": "node", "llm": "llm", "tool": "tool", "retrieval": "retriever", "gateway": "gateway"}
@@ -122,7 +126,20 @@ def recent_runs(
         return []
     order = "started_at DESC NULLS LAST" if sort == "started_at" else f"{sort} DESC NULLS LAST, started_at DESC"
     with connect(path, read_only=read_only) as con:
-        return _rows(con, f"{RUNS_WITH_ROLLUPS} {where} ORDER BY {order}, run_id LIMIT ?", params)
+        runs = RUNS_WITH_ROLLUPS if _has_spans(con) else RUNS_WITHOUT_SPANS
+        return _rows(con, f"{runs} {where} ORDER BY {order}, run_id LIMIT ?", params)
+
+
+def _has_spans(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the log has its ``spans`` table (a log of an older version, read read-only, may not)."""
+    found = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'spans'").fetchone()
+    return bool(found and found[0])
+
+
+def _spans(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str, Any]]:
+    if not _has_spans(con):
+        return []
+    return _rows(con, f"{SPANS} WHERE run_id = ? ORDER BY started_at, span_id", [run_id])
 
 
 def get_run(source: Source, run_id: str, *, read_only: bool = False) -> dict[str, Any] | None:
@@ -134,7 +151,7 @@ def get_run(source: Source, run_id: str, *, read_only: bool = False) -> dict[str
         runs = _rows(con, f"{RUNS} WHERE run_id = ?", [run_id])
         if not runs:
             return None
-        spans = _rows(con, f"{SPANS} WHERE run_id = ? ORDER BY started_at, span_id", [run_id])
+        spans = _spans(con, run_id)
         events = _rows(con, f"{EVENTS} WHERE run_id = ? ORDER BY seq", [run_id])
     runs[0]["spans"] = spans
     runs[0]["events"] = events or events_of(spans)
@@ -190,8 +207,17 @@ def get_trace(source: Source, run_id: str, *, read_only: bool = False) -> dict[s
         runs = _rows(con, f"{RUNS} WHERE run_id = ?", [run_id])
         if not runs:
             return None
-        spans = _rows(con, f"{SPANS} WHERE run_id = ? ORDER BY started_at, span_id", [run_id])
+        spans = _spans(con, run_id)
     return {"run": runs[0], "spans": spans}
+
+
+def matching_run_ids(source: Source, prefix: str, *, limit: int = 3) -> list[str]:
+    """The ids of up to ``limit`` runs whose id starts with ``prefix`` (read-only)."""
+    with connect(_path(source), read_only=True) as con:
+        rows = con.execute(
+            "SELECT run_id FROM runs WHERE starts_with(run_id, ?) ORDER BY run_id LIMIT ?", [prefix, limit]
+        ).fetchall()
+    return [run_id for (run_id,) in rows]
 
 
 def count_runs(source: Source) -> int:

@@ -41,7 +41,7 @@ from tests.integration.conftest import (
 )
 from workbench.runlog import RunLog
 from workbench.runlog.journal import Journal, journal_path
-from workbench.runlog.queries import recent_runs
+from workbench.runlog.queries import get_trace, recent_runs
 from workbench.runlog.schema import connect as connect_db
 
 pytestmark = pytest.mark.integration
@@ -217,6 +217,18 @@ def test_a_server_killed_mid_stream_ten_times_loses_no_finished_turn(tmp_path: P
         assert row["ended_at"] is not None and row["ended_at"] >= row["started_at"], row
         assert row["error"] and "stopped" in row["error"], row
         assert row["model"] == "fake/stream", row
+    # the traces survive the kills as the rows do: a finished turn has its whole tree, ended; an interrupted
+    # one keeps its own span (written when it started), marked interrupted, with the spans that ended before
+    for run_id in list(done_ok)[:20]:
+        trace = get_trace(db, run_id)
+        assert trace is not None
+        kinds = {span["kind"] for span in trace["spans"]}
+        assert {"run", "node", "retrieval", "llm"} <= kinds and all(s["status"] == "ok" for s in trace["spans"])
+    for row in interrupted:
+        trace = get_trace(db, row["run_id"])
+        assert trace is not None
+        (own,) = [span for span in trace["spans"] if span["kind"] == "run"]
+        assert own["status"] == "interrupted" and own["ended_at"] == row["ended_at"], own
     ok_cut = sorted(r for r in cut_off if rows[r]["status"] == "ok")
     print(
         f"cut off: {len(cut_off)} started-not-done, of which interrupted {len(cut_off) - len(ok_cut)}, ok {len(ok_cut)}"

@@ -54,6 +54,7 @@ from workbench.runlog.semconv import (
     tool_end_attributes,
     tool_start_attributes,
 )
+from workbench.runlog.spans import Attributes
 from workbench.runlog.writer import utcnow
 
 if TYPE_CHECKING:
@@ -175,7 +176,8 @@ class RunLogCallback(RunsInFlight, BaseCallbackHandler):
             run = self._child(run_id, parent_run_id)
             if run is not None:
                 run.note_model(model, FROM_LLM if name else FROM_PROVIDER)
-                attributes = llm_start_attributes(messages, metadata, kwargs.get("invocation_params"), str(node))
+                params = kwargs.get("invocation_params")
+                attributes = llm_start_attributes(messages, metadata, params, str(node)) if run.recording else {}
                 run.open_span(run_id, parent_run_id, "llm", f"chat {name or provider or node}", attributes)
 
     def on_llm_start(
@@ -204,7 +206,7 @@ class RunLogCallback(RunsInFlight, BaseCallbackHandler):
         with self._lock:
             run = self._run_of(run_id)
             if run is not None:
-                attributes = llm_end_attributes(response)
+                attributes = llm_end_attributes(response) if run.recording else Attributes()
                 run.on_llm_end(run_id, response, attributes)
                 run.close_span(run_id, "ok", attributes=attributes.done())
 

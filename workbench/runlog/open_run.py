@@ -57,6 +57,8 @@ class OpenRun:
             self.span = self.tracer.start_span(
                 record.graph, attributes={RUN_ID: record.run_id, KIND: "run", **attributes}
             )
+        self.recording = self.span.is_recording()
+        """False when tracing is off (``OTEL_SDK_DISABLED=true``): no attributes are built for spans nobody keeps."""
         self.children: set[UUID] = set()
         self.spans: dict[UUID, Span] = {}
         """The open spans of this run's steps, by LangChain run id (or a step's own key)."""

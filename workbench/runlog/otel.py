@@ -10,7 +10,8 @@ in batches from a background thread, to that OTLP receiver (an MLflow server, Ph
 collector); ``OTEL_EXPORTER_OTLP_PROTOCOL`` picks ``http/protobuf`` (the default) or ``grpc``, and
 ``OTEL_EXPORTER_OTLP_HEADERS``, ``..._TIMEOUT``, ``OTEL_SERVICE_NAME`` and ``OTEL_BSP_*`` are read by the SDK as
 documented. A receiver that is down costs a warning in the log, never a run: export has its own thread and timeout.
-``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER=none`` turns export off; the run log keeps its spans regardless.
+``OTEL_TRACES_EXPORTER=none`` turns export off (the run log keeps its spans); ``OTEL_SDK_DISABLED=true`` turns
+tracing off altogether, as the SDK defines it: runs are logged as rows without spans.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """A real browser (Debian's Chromium driven by Playwright) opens runs' traces: a synthetic run written to the
-server's run log, and the run of a chat turn asked in the Chat tab, reached through the answer's "trace" link."""
+server's run log, the run of a chat turn asked in the Chat tab (through the answer's "trace" link), and a run opened
+in the Runs tab, whose list shows the roll-ups."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.integration.conftest import Server, running_server
+from tests.integration.conftest import Server, column, pick, running_server
 from workbench.runlog import RunLog, RunRecord
 from workbench.runlog.schema import SpanRecord
+from workbench.ui.runs_view import RUN_COLUMNS
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -129,5 +131,36 @@ def test_a_chat_answers_trace_link_opens_its_trace_with_the_llm_calls_prompt_and
     answer = page.locator("#chatbot .message-row").last.inner_text()
     completion = trace.locator("#span-completion .message-content").first.inner_text()
     assert completion.strip() and completion.strip() in answer
+    trace.close()
+    page.close()
+
+
+def test_the_runs_tab_lists_roll_ups_sorts_by_them_and_links_an_opened_run_to_its_trace(browser, trace_server):
+    from playwright.sync_api import expect
+
+    page = browser.new_page()
+    page.goto(trace_server.url + "/", wait_until="load")
+    page.get_by_role("tab", name="Runs").click()
+    expect(page.locator("#runs-table")).to_contain_text(RUN[:8], timeout=30_000)
+    pick(page, "runs-sort", "LLM time")
+    expect(page.locator("#runs-list-status")).to_contain_text("run(s)")
+    ids = column(page, "runs-table", RUN_COLUMNS.index("run id"))
+    demo = ids.index(RUN[:8])
+    assert column(page, "runs-table", RUN_COLUMNS.index("LLM (ms)"))[demo] == "780"
+    assert column(page, "runs-table", RUN_COLUMNS.index("retrieval (ms)"))[demo] == "190"
+    assert column(page, "runs-table", RUN_COLUMNS.index("spans"))[demo] == "5"
+    page.locator("#runs-least-ms input").fill("100000")
+    page.locator("#runs-least-ms input").press("Enter")
+    expect(page.locator("#runs-list-status")).to_contain_text("No runs match")
+
+    page.locator("#runs-id textarea, #runs-id input").first.fill(RUN)
+    page.locator("#runs-open").click()
+    link = page.locator("#runs-detail a", has_text="Open trace")
+    expect(link).to_have_attribute("href", f"/runs/{RUN}/trace", timeout=15_000)
+    with page.context.expect_page() as opened:
+        link.click()
+    trace = opened.value
+    trace.wait_for_selector("html[data-trace-state=ready]", timeout=20_000)
+    assert trace.locator(".span-row.critical").count() == 4
     trace.close()
     page.close()

@@ -196,6 +196,61 @@ def test_retrieval_comes_first_then_tokens_then_done(deployment: Deployment) -> 
         assert seen["workbench.gateway.server_run_id"] and seen["workbench.gateway.parts.token"] == len(chunks)
 
 
+def spans_of(deployment: Deployment, run_id: str, kinds: set[str], timeout: float = 30) -> list[dict[str, Any]]:
+    """The run's spans in the run log, once it has spans of all ``kinds`` and none still running (the processes
+    write in batches)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        spans = (get_trace(deployment.home / "runs.duckdb", run_id) or {}).get("spans", [])
+        if kinds <= {s["kind"] for s in spans} and all(s["status"] != "running" for s in spans):
+            return spans
+        assert time.monotonic() < deadline, f"run {run_id} has no spans of {kinds - {s['kind'] for s in spans}}"
+        time.sleep(0.3)
+
+
+def test_a_chat_turn_leaves_its_span_tree_under_the_run_id(deployment: Deployment) -> None:
+    """run → retrieve → retrieval, run → generate → LLM call, in one trace whose id is the run id, wherever the
+    graph ran (with a LangGraph Server, its process records them under the id the gateway announced)."""
+    with chat(deployment) as ws:
+        messages = turn(ws, QUESTION, session("traced"), model="fake/stream")
+    retrieval_message, done = messages[0], messages[-1]
+    run_id = done["run_id"]
+    logged(deployment, run_id, status="ok")
+    kinds = {"run", "node", "retrieval", "llm", *(["gateway"] if deployment.remote else [])}
+    spans = spans_of(deployment, run_id, kinds)
+
+    (root,) = [s for s in spans if s["parent_id"] is None]
+    assert (root["kind"], root["name"], root["status"]) == ("run", "chat", "ok")
+    assert {s["trace_id"] for s in spans} == {uuid.UUID(run_id).hex}, "trace id = run id"
+    nodes = {s["name"]: s for s in spans if s["kind"] == "node"}
+    assert {"retrieve", "generate"} <= nodes.keys()
+    assert all(node["parent_id"] == root["span_id"] for node in nodes.values())
+
+    (retrieval,) = [s for s in spans if s["kind"] == "retrieval"]
+    assert retrieval["parent_id"] == nodes["retrieve"]["span_id"] and retrieval["status"] == "ok"
+    assert retrieval["attributes"]["gen_ai.retrieval.query.text"] == QUESTION
+    found = json.loads(retrieval["attributes"]["gen_ai.retrieval.documents"])
+    shown = retrieval_message["documents"]
+    assert [(d["id"], d["score"], d["dense_score"], d["sparse_score"]) for d in found] == [
+        (d["chunk_id"], d["score"], d["dense_score"], d["sparse_score"]) for d in shown
+    ], "the passages the client was shown, with their fused, dense and sparse scores"
+    assert all(d["dense_score"] is not None for d in found) and any(d["sparse_score"] is not None for d in found)
+
+    (llm,) = [s for s in spans if s["kind"] == "llm"]
+    assert (llm["name"], llm["parent_id"], llm["status"]) == ("chat fake/stream", nodes["generate"]["span_id"], "ok")
+    seen = llm["attributes"]
+    prompt = json.loads(seen["gen_ai.input.messages"])
+    assert prompt[0]["role"] == "system" and prompt[-1] == {"role": "user", "content": QUESTION}
+    (answer,) = json.loads(seen["gen_ai.output.messages"])
+    assert answer["role"] == "assistant" and answer["content"] == tokens(messages)
+    assert seen["gen_ai.usage.input_tokens"] > 0
+    assert seen["gen_ai.usage.output_tokens"] == len(answer["content"].split())
+    assert 0 < seen["gen_ai.response.time_to_first_chunk"] * 1000 <= llm["duration_ms"]
+    if deployment.remote:  # the gateway's own span joins the server's trace under the run's span
+        (gateway,) = [s for s in spans if s["kind"] == "gateway"]
+        assert gateway["parent_id"] == root["span_id"] and gateway["status"] == "ok"
+
+
 def test_an_agent_spec_answers_and_keeps_its_own_session(deployment: Deployment) -> None:
     name = session("agent")
     with chat(deployment) as ws:

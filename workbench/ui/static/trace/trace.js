@@ -205,7 +205,7 @@
       ["started", run.started_at ? new Date(started).toISOString().replace("T", " ").slice(0, 19) + " UTC" : null],
       ["duration", Number.isNaN(started) || Number.isNaN(ended) ? null : ms(ended - started)],
       ["first token", run.ttft_ms === null || run.ttft_ms === undefined ? null : ms(run.ttft_ms)],
-      ["tokens in/out", `${rollup.tokens_in ?? run.tokens_in ?? 0} / ${rollup.tokens_out ?? run.tokens_out ?? 0}`],
+      ["tokens in/out", `${rollup.tokens_in || run.tokens_in || 0} / ${rollup.tokens_out || run.tokens_out || 0}`],
       ["LLM", ms(rollup.llm_ms)], ["retrieval", ms(rollup.retrieval_ms)], ["speech", ms(rollup.speech_ms)],
       ["tools", ms(rollup.tool_ms)], ["spans", rollup.spans], ["errors", rollup.errors],
     ];

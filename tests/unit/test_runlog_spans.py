@@ -219,3 +219,6 @@ def test_the_critical_path_follows_the_chain_that_set_the_wall_time() -> None:
     assert critical_path(roots) == ["root", "a", "c", "c1", "c2"]
     # a span whose parent was never written (its run was killed) is still shown, as a root
     assert [node.span_id for node in build_tree([span("orphan", "gone", 0, 5)])] == ["orphan"]
+    # parent links that loop (a hand-edited log) are cut, not followed forever or hidden
+    looped = build_tree([span("x", "y", 0, 5), span("y", "x", 1, 4)])
+    assert sorted(node.span_id for node in walk(looped)) == ["x", "y"]

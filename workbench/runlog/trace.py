@@ -14,35 +14,38 @@ ROLLUP_KINDS = {"llm": "llm_ms", "retrieval": "retrieval_ms", "speech": "speech_
 """Span kinds whose time a run's roll-up adds up, and the name of each total."""
 
 
+_NEVER = float("inf")
+
+
+def _seconds(value: Any) -> float:
+    return value.timestamp() if isinstance(value, datetime) else _NEVER
+
+
 @dataclass
 class Node:
-    """One span and its children (ordered by start)."""
+    """One span and its children (ordered by start); its start and end in seconds, computed once."""
 
     span: dict[str, Any]
     children: list[Node] = field(default_factory=list)
     depth: int = 0
+    start: float = _NEVER
+    end: float = _NEVER
+
+    def __post_init__(self) -> None:
+        self.start = _seconds(self.span.get("started_at"))
+        self.end = _seconds(self.span.get("ended_at"))
+        if self.end == _NEVER and self.start != _NEVER:  # still open: as long as it has lasted so far
+            self.end = self.start + (self.span.get("duration_ms") or 0.0) / 1000
 
     @property
     def span_id(self) -> str:
         return str(self.span["span_id"])
 
 
-def _start(span: dict[str, Any]) -> float:
-    value = span.get("started_at")
-    return value.timestamp() if isinstance(value, datetime) else float("inf")
-
-
-def _end(span: dict[str, Any]) -> float:
-    value = span.get("ended_at")
-    if isinstance(value, datetime):
-        return value.timestamp()
-    start = _start(span)
-    return start + (span.get("duration_ms") or 0.0) / 1000 if start != float("inf") else start
-
-
 def build_tree(spans: Iterable[dict[str, Any]]) -> list[Node]:
     """The roots of ``spans`` with their children nested, each level by start time. A span whose parent is not
-    among them (its run was killed before the parent ended) is a root, so nothing is hidden."""
+    among them (its run was killed before the parent ended), or that a loop of parent links would hide, is a root,
+    so nothing is hidden."""
     nodes = {str(span["span_id"]): Node(span) for span in spans}
     roots: list[Node] = []
     for node in nodes.values():
@@ -51,13 +54,28 @@ def build_tree(spans: Iterable[dict[str, Any]]) -> list[Node]:
             roots.append(node)
         else:
             parent.children.append(node)
-    stack = [(root, 0) for root in roots]
-    while stack:
-        node, depth = stack.pop()
-        node.depth = depth
-        node.children.sort(key=lambda child: (_start(child.span), child.span_id))
-        stack.extend((child, depth + 1) for child in node.children)
-    roots.sort(key=lambda root: (_start(root.span), root.span_id))
+    seen: set[int] = set()
+    pending = list(roots)
+    while True:
+        stack = [(root, 0) for root in pending]
+        while stack:
+            node, depth = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            node.depth = depth
+            node.children.sort(key=lambda child: (child.start, child.span_id))
+            stack.extend((child, depth + 1) for child in node.children)
+        unseen = [node for node in nodes.values() if id(node) not in seen]
+        if not unseen:
+            break
+        for node in unseen[:1]:  # a loop: cut it at one of its spans
+            for other in nodes.values():
+                if node in other.children:
+                    other.children.remove(node)
+            roots.append(node)
+        pending = unseen[:1]
+    roots.sort(key=lambda root: (root.start, root.span_id))
     return roots
 
 
@@ -76,32 +94,23 @@ def critical_path(roots: list[Node]) -> list[str]:
     From each span on the path, walking back from its end: the child that ended last is on the path, then the one
     that ended last before that child started, and so on (the children that ran while a later-ending sibling ran
     did not make the parent wait). Spans without times are never on it."""
-    if not roots:
-        return []
-    timed = [root for root in roots if _start(root.span) != float("inf")]
+    timed = [root for root in roots if root.start != _NEVER]
     if not timed:
         return []
     path: list[str] = []
-    stack = [max(timed, key=lambda root: _end(root.span))]
+    stack = [max(timed, key=lambda root: root.end)]
     while stack:
         node = stack.pop()
         path.append(node.span_id)
-        cursor = _end(node.span)
-        start = _start(node.span)
-        children = sorted(
-            (child for child in node.children if _start(child.span) != float("inf")),
-            key=lambda child: _end(child.span),
-            reverse=True,
-        )
+        cursor, start = node.end, node.start
         chosen: list[Node] = []
-        for child in children:
-            end = _end(child.span)
-            within = start - 1e-6 < end <= cursor + 1e-6
-            outlived = not chosen and end > cursor  # a child that ended after its parent (clock skew)
+        for child in sorted((c for c in node.children if c.start != _NEVER), key=lambda c: c.end, reverse=True):
+            within = start - 1e-6 < child.end <= cursor + 1e-6
+            outlived = not chosen and child.end > cursor  # a child that ended after its parent (clock skew)
             if within or outlived:
                 chosen.append(child)
-                cursor = _start(child.span)
-        stack.extend(chosen)  # order within the path: by depth-first visit below
+                cursor = child.start
+        stack.extend(chosen)
     order = {node.span_id: index for index, node in enumerate(walk(roots))}
     return sorted(set(path), key=lambda span_id: order.get(span_id, 0))
 

@@ -78,7 +78,7 @@ async def retrieve(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
     }
     with step("retrieval", f"retrieval {collection}", request) as span:
         docs = await asyncio.to_thread(  # opening the store on first use does file I/O: keep it off the loop
-            resources.store.search, collection, query, top_k, filters, ctx.search_mode
+            lambda: resources.store.search(collection, query, top_k, filters, ctx.search_mode)
         )
         span.set("gen_ai.retrieval.documents", documents(docs)).set("workbench.retrieval.hits", len(docs))
     return {

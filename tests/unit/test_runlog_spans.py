@@ -222,3 +222,13 @@ def test_the_critical_path_follows_the_chain_that_set_the_wall_time() -> None:
     # parent links that loop (a hand-edited log) are cut, not followed forever or hidden
     looped = build_tree([span("x", "y", 0, 5), span("y", "x", 1, 4)])
     assert sorted(node.span_id for node in walk(looped)) == ["x", "y"]
+
+
+async def test_with_tracing_off_a_run_is_a_row_without_spans(runlog: RunLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    graph = chat_graph(StreamingFake()).with_config(callbacks=[RunLogCallback(runlog)])
+    run_id = uuid4()
+    await graph.ainvoke({"messages": [("user", "hi")]}, {"run_id": run_id})
+    row, spans = traced(runlog, run_id)
+    assert row["status"] == "ok" and row["output"].strip() == ANSWER and row["tokens_out"] == 13
+    assert spans == {}

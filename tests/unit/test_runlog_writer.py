@@ -234,3 +234,30 @@ def test_get_runlog_is_a_lazy_singleton_under_workbench_home(tmp_path: Path, mon
     finally:
         set_runlog(None)
         get_settings.cache_clear()
+
+
+def test_a_settled_verdict_is_not_replaced_by_a_later_row_of_the_process_that_ran_the_run(tmp_path) -> None:
+    """A gateway's verdict on a run its graph server dropped stays, whatever the server logs of it afterwards."""
+    from workbench.runlog.batches import write_batch
+    from workbench.runlog.schema import RunRecord, connect
+
+    path = tmp_path / "runs.duckdb"
+
+    def write(*records: RunRecord) -> None:
+        with connect(path) as con:
+            con.begin()
+            write_batch(con, {RunRecord: list(records)})
+            con.commit()
+
+    def row(run_id: str) -> tuple:
+        with connect(path) as con:
+            return con.execute("SELECT status, error, settled FROM runs WHERE run_id = ?", [run_id]).fetchone()
+
+    write(RunRecord("r1", "chat", status="running", owner="server"), RunRecord("r2", "chat", status="ok", owner="s"))
+    write(RunRecord("r1", "chat", status="error", error="dropped", owner="gateway", settled=True))
+    write(RunRecord("r1", "chat", status="aborted", error="aborted", owner="server"))  # the stopped server's row
+    assert row("r1") == ("error", "dropped", True)
+    write(RunRecord("r1", "chat", status="error", error="dropped, again", owner="gateway", settled=True))
+    assert row("r1") == ("error", "dropped, again", True)  # the process that settled it may write it again
+    write(RunRecord("r2", "chat", status="error", error="relogged", owner="s"))  # an unsettled row is replaced
+    assert row("r2") == ("error", "relogged", None)

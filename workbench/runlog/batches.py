@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from workbench.runlog.schema import JSON_COLUMNS, TABLES, Record
+from workbench.runlog.schema import BOOLEAN_COLUMNS, JSON_COLUMNS, TABLES, Record, Table
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -66,6 +66,12 @@ def _column(name: str, values: list[Any]) -> pa.Array:
             values = [None if v is None else _micros(v) for v in values]
         data = array.array(typecode, [0 if v is None else v for v in values])
         return pa.Array.from_buffers(arrow_type, len(values), [_validity(values), pa.py_buffer(data)])
+    if name in BOOLEAN_COLUMNS:
+        bits = bytearray((len(values) + 7) // 8)
+        for i, value in enumerate(values):
+            if value:
+                bits[i >> 3] |= 1 << (i & 7)
+        return pa.Array.from_buffers(pa.bool_(), len(values), [_validity(values), pa.py_buffer(bits)])
     if name in JSON_COLUMNS:
         values = [None if v is None else _to_json(v) for v in values]
     encoded = [b"" if v is None else str(v).encode(errors="replace") for v in values]
@@ -80,11 +86,19 @@ def to_arrow(records: Sequence[Record], columns: tuple[str, ...]) -> pa.Table:
     return pa.table({name: _column(name, [getattr(r, name) for r in records]) for name in columns})
 
 
-def _insert(con: Any, table: str, columns: tuple[str, ...], data: pa.Table) -> None:
-    cols = ", ".join(f'"{c}"' for c in columns)
+def _insert(con: Any, table: Table, data: pa.Table) -> None:
+    cols = ", ".join(f'"{c}"' for c in table.columns)
+    if table.keep_when is None:
+        statement = f"INSERT OR REPLACE INTO {table.name} ({cols}) SELECT {cols} FROM _runlog_batch"
+    else:
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in table.columns if c not in table.key)
+        statement = (
+            f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _runlog_batch ON CONFLICT ({', '.join(table.key)})"
+            f" DO UPDATE SET {updates} WHERE NOT ({table.keep_when})"
+        )
     con.register("_runlog_batch", data)
     try:
-        con.execute(f"INSERT OR REPLACE INTO {table} ({cols}) SELECT {cols} FROM _runlog_batch")
+        con.execute(statement)
     finally:
         con.unregister("_runlog_batch")
 
@@ -120,7 +134,7 @@ def write_batch(con: Any, batch: Batch) -> None:
     """Insert or replace every record of ``batch`` through ``con`` (the caller owns the transaction)."""
     tables = [(TABLES[kind], to_arrow(records, TABLES[kind].columns)) for kind, records in batch.items()]
     for table, data in tables:
-        _insert(con, table.name, table.columns, data)
+        _insert(con, table, data)
 
 
 def describe(batch: Batch) -> str:

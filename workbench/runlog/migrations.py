@@ -171,7 +171,12 @@ def m004_spans(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_audit, m003_owners, m004_spans)
+def m005_settled(con: duckdb.DuckDBPyConnection) -> None:
+    """Whether a run's row is the verdict its client heard from another process (see ``RunRecord.settled``)."""
+    con.execute("ALTER TABLE runs ADD COLUMN settled BOOLEAN")
+
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_audit, m003_owners, m004_spans, m005_settled)
 """Applied in order, each once per database file; append new ones (``m002_...``), never edit old ones."""
 
 

@@ -110,6 +110,10 @@ class RunRecord:
     """Free-form extras (voice timings, audit counts, ``tokens_estimated``...)."""
     owner: str | None = None
     """The process that ran it, ``host/pid/start_ms`` (see :mod:`workbench.runlog.owner`); set by the writer."""
+    settled: bool | None = None
+    """True on a row that is what the client was told by another process than the one that ran the run (a gateway's
+    verdict on a run its graph server dropped): a later row of the process that ran it (a stopped server's
+    'aborted', its journal replayed) does not replace it."""
 
 
 @dataclass
@@ -161,10 +165,19 @@ class Table:
     name: str
     columns: tuple[str, ...]
     key: tuple[str, ...]
+    keep_when: str | None = None
+    """SQL over the stored row (the table's name) and the new one (``excluded``): when it holds, a new row with the
+    same key leaves the stored one as it is."""
 
 
 TABLES: dict[type, Table] = {
-    RunRecord: Table("runs", tuple(f.name for f in fields(RunRecord)), ("run_id",)),
+    RunRecord: Table(
+        "runs",
+        tuple(f.name for f in fields(RunRecord)),
+        ("run_id",),
+        keep_when="coalesce(runs.settled, false) AND NOT coalesce(excluded.settled, false)"
+        " AND runs.owner IS DISTINCT FROM excluded.owner",
+    ),
     EventRecord: Table("events", tuple(f.name for f in fields(EventRecord)), ("run_id", "seq")),
     SpanRecord: Table("spans", tuple(f.name for f in fields(SpanRecord)), ("run_id", "span_id")),
     TaskRecord: Table("tasks", tuple(f.name for f in fields(TaskRecord)), ("task_id",)),
@@ -192,6 +205,7 @@ JSON_COLUMNS = frozenset(
     }
 )
 TIMESTAMP_COLUMNS = frozenset({"started_at", "ended_at", "created_at", "last_audited_at", "ts"})
+BOOLEAN_COLUMNS = frozenset({"settled"})
 
 
 _migrated: set[str] = set()

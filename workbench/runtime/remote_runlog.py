@@ -92,7 +92,8 @@ class Dropped:
 
 def log_dropped(dropped: Dropped) -> None:
     """Write the run-log row of a dropped run as the client saw it: an error (a rerun on the server may have logged
-    it running, ok or aborted; its other fields are kept)."""
+    it running, ok or aborted; its other fields are kept). The row is ``settled``: what the server logs of that run
+    afterwards (the 'aborted' of a server that stops, its journal replayed after a crash) does not replace it."""
     from workbench.runlog import get_runlog
     from workbench.runlog.schema import RUN_COLUMNS, RunRecord
     from workbench.runlog.writer import utcnow
@@ -108,6 +109,6 @@ def log_dropped(dropped: Dropped) -> None:
         if row is not None
         else {"run_id": dropped.gateway_run, "graph": dropped.graph, "session_id": dropped.session, "output": ""}
     )
-    fields.update(status="error", error=DROPPED, ended_at=fields.get("ended_at") or utcnow())
+    fields.update(status="error", error=DROPPED, settled=True, ended_at=fields.get("ended_at") or utcnow())
     fields.setdefault("started_at", fields["ended_at"])
     runlog.log_run(RunRecord(**fields))

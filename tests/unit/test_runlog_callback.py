@@ -21,7 +21,16 @@ from langchain_core.tools import tool
 from langgraph.graph import END, START, MessagesState, StateGraph
 
 from tests.voice_traces import leaks, runlog_files
-from workbench.runlog import RUNLOG_EVENT, RunLog, RunLogCallback, get_run, in_flight, recent_runs, set_runlog
+from workbench.runlog import (
+    RUNLOG_EVENT,
+    RunLog,
+    RunLogCallback,
+    RunRecord,
+    get_run,
+    in_flight,
+    recent_runs,
+    set_runlog,
+)
 from workbench.testing import flushed
 from workbench.voice.audio import wav_bytes
 
@@ -293,8 +302,14 @@ async def test_leaving_the_stream_early_is_logged_as_aborted(runlog: RunLog) -> 
 
 async def test_abort_logs_an_open_run_once_and_ignores_the_late_end(runlog: RunLog, monkeypatch: Any) -> None:
     finished: list[str] = []
-    log_run = runlog.log_run
-    monkeypatch.setattr(runlog, "log_run", lambda r: (r.status != "running" and finished.append(r.status), log_run(r)))
+    log_records = runlog.log_records
+
+    def log(records: Any) -> None:
+        records = list(records)
+        finished.extend(r.status for r in records if isinstance(r, RunRecord) and r.status != "running")
+        log_records(records)
+
+    monkeypatch.setattr(runlog, "log_records", log)
     handler = RunLogCallback(runlog)
     graph = build(StreamingFake(delay_s=0.01)).with_config(callbacks=[handler])
     run_id = uuid4()
@@ -393,8 +408,14 @@ async def test_an_aborted_run_names_its_model_as_a_finished_one_does(runlog: Run
 
 async def test_a_streaming_run_is_checkpointed_with_its_text_so_far(runlog: RunLog, monkeypatch: Any) -> None:
     rows: list[Any] = []
-    log_run = runlog.log_run
-    monkeypatch.setattr(runlog, "log_run", lambda r: (rows.append((r.status, r.output)), log_run(r)))
+    log_records = runlog.log_records
+
+    def log(records: Any) -> None:
+        records = list(records)
+        rows.extend((r.status, r.output) for r in records if isinstance(r, RunRecord))
+        log_records(records)
+
+    monkeypatch.setattr(runlog, "log_records", log)
     handler = RunLogCallback(runlog, checkpoint_interval=0.05)
     graph = build(StreamingFake(delay_s=0.02)).with_config(callbacks=[handler])
 

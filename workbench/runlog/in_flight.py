@@ -43,13 +43,14 @@ class RunsInFlight:
         self._ended: OrderedDict[UUID, RunRecord] = OrderedDict()
         """The last rows logged for runs that ended, so one can be logged again as what its client was told."""
         self._tracing: Tracing | None = None
+        self._spans = RunLogSpanProcessor(lambda: self.runlog)
 
     @property
     def tracing(self) -> Tracing:
         """The tracer this handler's spans are recorded with (built on the first run): its spans go to
         :attr:`runlog` and to this process's OTLP export, if any (see :mod:`workbench.runlog.otel`)."""
         if self._tracing is None:
-            self._tracing = Tracing(RunLogSpanProcessor(lambda: self.runlog))
+            self._tracing = Tracing(self._spans)
         return self._tracing
 
     @property
@@ -123,9 +124,10 @@ class RunsInFlight:
 
     # -- bookkeeping -------------------------------------------------------------------------------------
 
-    def _log_run(self, record: RunRecord) -> None:
-        """Queue a copy of ``record``'s row without audio or binary data: the one way a row leaves here."""
-        self.runlog.log_run(redacted_run(record))
+    def _log_run(self, record: RunRecord, *, last: bool = False) -> None:
+        """Queue a copy of ``record``'s row without audio or binary data, with the run's spans that ended since its
+        last row (``last``: its final row; later spans are written as they end): the one way a row leaves here."""
+        self.runlog.log_records([redacted_run(record), *self._spans.take(record.run_id, release=last)])
 
     def _finish(self, root_id: UUID, status: str, error: str | None, outputs: Any) -> bool:
         with self._lock:
@@ -147,7 +149,7 @@ class RunsInFlight:
             self._ended[root_id] = record
             if len(self._ended) > _ENDED_MEMORY:
                 self._ended.popitem(last=False)
-        self._log_run(record)
+        self._log_run(record, last=True)
         return True
 
     def _child(self, run_id: UUID, parent_run_id: UUID | None) -> OpenRun | None:

@@ -117,10 +117,19 @@ _SECRET_TEXT = re.compile(
 )
 
 
+_SECRET_HINTS = ("sk-", "gsk_", "hf_", "gh", "xox", "akia", "bearer", "key", "secret", "password", "token")
+"""What every secret the pattern finds contains (lower-cased): a text with none of them is not searched."""
+
+
 def scrub_secrets(text: str) -> str:
     """``text`` with API keys (OpenAI, Groq, Hugging Face, GitHub, Slack, AWS), bearer tokens and
     ``password=...``-style assignments replaced by ``[secret]``."""
-    return _SECRET_TEXT.sub("[secret]", text) if len(text) >= 12 else text
+    if len(text) < 12:
+        return text
+    lowered = text.lower()
+    if not any(hint in lowered for hint in _SECRET_HINTS):
+        return text
+    return _SECRET_TEXT.sub("[secret]", text)
 
 
 def _text(value: str | None) -> str | None:

@@ -65,10 +65,10 @@ def run_attributes(record: RunRecord, metadata: dict[str, Any]) -> dict[str, Any
 def llm_start_attributes(
     messages: Any, metadata: dict[str, Any], params: dict[str, Any] | None, node: str
 ) -> dict[str, Any]:
-    """An LLM call's request: model, provider, parameters and the messages it reads."""
+    """An LLM call's request: model, provider, parameters and the messages it reads (the system prompt among them,
+    as LangChain passes it: it is not repeated as ``gen_ai.system_instructions``)."""
     batches = messages if isinstance(messages, list) else []
     conversation = [message(m) for m in (batches[0] if batches and isinstance(batches[0], list) else batches)]
-    system = "\n\n".join(m["content"] for m in conversation if m["role"] == "system")
     attributes = (
         Attributes()
         .set("gen_ai.operation.name", "chat")
@@ -77,8 +77,6 @@ def llm_start_attributes(
         .set("workbench.node", node)
         .json("gen_ai.input.messages", conversation)
     )
-    if system:
-        attributes.text("gen_ai.system_instructions", system)
     for key, name in _REQUEST_PARAMS.items():
         value = (params or {}).get(key)
         if value is None:

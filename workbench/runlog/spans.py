@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -48,9 +50,10 @@ def scrub(text: str) -> str:
 
 
 def _scrubbed(value: Any) -> Any:
-    """A JSON-like value with secret-named keys blanked and every string scrubbed."""
+    """A JSON-like value (already :func:`~workbench.runlog.redact.redact`-ed) with secret-named keys blanked and
+    every string scrubbed of secrets."""
     if isinstance(value, str):
-        return scrub(value)
+        return scrub_secrets(value)
     if isinstance(value, Mapping):
         return {
             str(key): "[secret]"
@@ -74,18 +77,20 @@ class Attributes:
     def text(self, key: str, value: Any, bound: int = TEXT_BOUND) -> Attributes:
         if value is None:
             return self
-        text = scrub(value if isinstance(value, str) else str(value))
+        return self._bounded(key, scrub(value if isinstance(value, str) else str(value)), bound)
+
+    def json(self, key: str, value: Any, bound: int = JSON_BOUND) -> Attributes:
+        """``value`` as JSON text, its strings scrubbed one by one (once: the JSON is not scrubbed again)."""
+        if value is None:
+            return self
+        return self._bounded(key, json.dumps(_scrubbed(redact(value)), default=str, ensure_ascii=False), bound)
+
+    def _bounded(self, key: str, text: str, bound: int) -> Attributes:
         if len(text) > bound:
             text = f"{text[:bound]}…[truncated: {len(text)} chars]"
             self.truncated.append(key)
         self.values[key] = text
         return self
-
-    def json(self, key: str, value: Any, bound: int = JSON_BOUND) -> Attributes:
-        if value is None:
-            return self
-        text = json.dumps(_scrubbed(redact(value)), default=str, ensure_ascii=False)
-        return self.text(key, text, bound)
 
     def set(self, key: str, value: Any) -> Attributes:
         """A scalar (or a list of scalars) as it is; strings are bounded and scrubbed; None is left out."""
@@ -145,10 +150,34 @@ def span_record(span: ReadableSpan) -> SpanRecord | None:
 class RunLogSpanProcessor(SpanProcessor):
     """Writes each ended span of a run to the run log (a run's own span also when it starts, as 'running', so a
     run killed midway still has its root). Runs inline on the thread that ends the span: it only converts and
-    enqueues (the run log's journal thread makes it crash-safe)."""
+    enqueues (the run log's journal thread makes it crash-safe).
+
+    While its handler holds a run open (:meth:`hold`), that run's spans wait here and leave with the run's next
+    row (:meth:`take`: at its start, its checkpoints while it streams, its end), so a run costs the journal one
+    write per row rather than one per span; spans that waited :data:`HOLD_S` seconds leave with the next span that
+    starts or ends, so a long run that streams nothing still journals its spans as they end."""
+
+    HOLD_S = 0.5
 
     def __init__(self, runlog: Callable[[], RunLog]) -> None:
         self._runlog = runlog
+        self._held: dict[str, tuple[float, list[SpanRecord]]] = {}
+        self._lock = threading.Lock()
+
+    def hold(self, run_id: str) -> None:
+        """Keep run ``run_id``'s spans until :meth:`take` (or :data:`HOLD_S`)."""
+        with self._lock:
+            self._held.setdefault(run_id, (time.monotonic(), []))
+
+    def take(self, run_id: str, *, release: bool = False) -> list[SpanRecord]:
+        """The spans of ``run_id`` held so far; with ``release``, later ones are written as they end."""
+        with self._lock:
+            found = self._held.pop(run_id, None) if release else self._held.get(run_id)
+            if found is None:
+                return []
+            if not release:
+                self._held[run_id] = (time.monotonic(), [])
+            return found[1]
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         if (span.attributes or {}).get(KIND) == "run":
@@ -159,5 +188,16 @@ class RunLogSpanProcessor(SpanProcessor):
 
     def _write(self, span: ReadableSpan) -> None:
         record = span_record(span)
-        if record is not None:
-            self._runlog().log_records([record])
+        if record is None:
+            return
+        with self._lock:
+            held = self._held.get(record.run_id)
+            if held is not None:
+                since, records = held
+                records.append(record)
+                if time.monotonic() - since < self.HOLD_S:
+                    return
+                self._held[record.run_id] = (time.monotonic(), [])
+            else:
+                records = [record]
+        self._runlog().log_records(records)

@@ -1,8 +1,12 @@
-"""The DuckDB run log: every graph run as a ``runs`` row plus its ``events``.
+"""The DuckDB run log: every graph run as a ``runs`` row plus its trace, OpenTelemetry spans in ``spans``.
 
 - :class:`RunLog` / :func:`get_runlog`: the queue-fed writer (one background thread per process).
-- :class:`RunLogCallback`: the LangChain callback handler that turns LangGraph runs into records.
-- :func:`recent_runs`, :func:`get_run`, :func:`export_parquet`: read queries.
+- :class:`RunLogCallback`: the LangChain callback handler that turns LangGraph runs into rows and spans
+  (:mod:`~workbench.runlog.semconv` for their attributes, :mod:`~workbench.runlog.steps` for the steps a node
+  marks itself, :mod:`~workbench.runlog.spans` for the processor that writes them, :mod:`~workbench.runlog.otel`
+  for the tracer and OTLP export).
+- :func:`recent_runs`, :func:`get_run`, :func:`export_parquet`, :func:`~workbench.runlog.queries.get_trace`: read
+  queries; :mod:`~workbench.runlog.trace`: a trace as a tree with its critical path.
 """
 
 from workbench.runlog.callback import RUNLOG_EVENT, RunLogCallback

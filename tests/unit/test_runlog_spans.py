@@ -232,3 +232,23 @@ async def test_with_tracing_off_a_run_is_a_row_without_spans(runlog: RunLog, mon
     row, spans = traced(runlog, run_id)
     assert row["status"] == "ok" and row["output"].strip() == ANSWER and row["tokens_out"] == 13
     assert spans == {}
+
+
+def test_a_run_cut_off_before_its_own_span_ended_gets_one_from_its_row(runlog: RunLog) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from workbench.runlog.schema import RunRecord, SpanRecord
+
+    run_id, t0 = str(uuid4()), datetime(2026, 1, 1, tzinfo=UTC)
+    root = f"{root_span_id_of(run_id):016x}"
+    row = RunRecord(run_id, "chat", status="interrupted", error="stopped", started_at=t0, ended_at=t0 + timedelta(1))
+    node = SpanRecord(run_id, "a" * 16, f"{UUID(run_id).int:032x}", root, "retrieve", "node", t0, t0, 5.0)
+    runlog.log_records([row, node])
+    assert runlog.flush(10)
+    trace = get_trace(runlog, run_id)
+    assert trace is not None
+    own, child = trace["spans"]
+    assert (own["span_id"], own["kind"], own["status"], own["name"]) == (root, "run", "interrupted", "chat")
+    assert own["attributes"] == {"workbench.from_row": True} and child["parent_id"] == root
+    runlog.log_records([node])  # a replayed journal brings a span again: the first one written stays
+    assert runlog.flush(10) and len(get_trace(runlog, run_id)["spans"]) == 2  # type: ignore[index]

@@ -88,7 +88,9 @@ def to_arrow(records: Sequence[Record], columns: tuple[str, ...]) -> pa.Table:
 
 def _insert(con: Any, table: Table, data: pa.Table) -> None:
     cols = ", ".join(f'"{c}"' for c in table.columns)
-    if table.keep_when is None:
+    if not table.replace:
+        statement = f"INSERT OR IGNORE INTO {table.name} ({cols}) SELECT {cols} FROM _runlog_batch"
+    elif table.keep_when is None:
         statement = f"INSERT OR REPLACE INTO {table.name} ({cols}) SELECT {cols} FROM _runlog_batch"
     else:
         updates = ", ".join(f'"{c}" = excluded."{c}"' for c in table.columns if c not in table.key)

@@ -136,7 +136,7 @@ class RunLogCallback(RunsInFlight, BaseCallbackHandler):
                 status="running",
                 started_at=utcnow(),
             )
-            self._spans.hold(record.run_id)  # before the run's span starts: it leaves with the run's first row
+            self._spans.hold(record.run_id)  # its spans leave with its last row (or every few seconds)
             self._open[run_id] = run = OpenRun(record, self.tracing, run_attributes(record, metadata))
             run.extras.update(
                 (key, value)

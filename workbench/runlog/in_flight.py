@@ -125,9 +125,10 @@ class RunsInFlight:
     # -- bookkeeping -------------------------------------------------------------------------------------
 
     def _log_run(self, record: RunRecord, *, last: bool = False) -> None:
-        """Queue a copy of ``record``'s row without audio or binary data, with the run's spans that ended since its
-        last row (``last``: its final row; later spans are written as they end): the one way a row leaves here."""
-        self.runlog.log_records([redacted_run(record), *self._spans.take(record.run_id, release=last)])
+        """Queue a copy of ``record``'s row without audio or binary data, with the run's spans held for it (all of
+        them with its final row, ``last``; later spans are written as they end): the one way a row leaves here."""
+        spans = self._spans.take(record.run_id) if last else self._spans.overdue(record.run_id)
+        self.runlog.log_records([redacted_run(record), *spans])
 
     def _finish(self, root_id: UUID, status: str, error: str | None, outputs: Any) -> bool:
         with self._lock:

@@ -9,6 +9,7 @@ nothing is created or migrated, and a log that does not exist yet holds no runs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -199,7 +200,7 @@ _EVENT_DETAIL = {
 
 def get_trace(source: Source, run_id: str, *, read_only: bool = False) -> dict[str, Any] | None:
     """One run's row and its spans (ordered by start), or None when there is no such run. A run logged before
-    runs had spans has none."""
+    runs had spans has none; a run cut off before its own span ended gets one made from its row (:func:`own_span`)."""
     path = _path(source)
     if read_only and not path.exists():
         return None
@@ -208,7 +209,32 @@ def get_trace(source: Source, run_id: str, *, read_only: bool = False) -> dict[s
         if not runs:
             return None
         spans = _spans(con, run_id)
+    if spans and not any(span["kind"] == "run" for span in spans):
+        with contextlib.suppress(ValueError):  # a run id that is not a UUID has no span id to stand in for
+            spans.insert(0, own_span(runs[0]))
     return {"run": runs[0], "spans": spans}
+
+
+def own_span(run: dict[str, Any]) -> dict[str, Any]:
+    """The span of a run that was cut off before its own span ended (its process was killed), made from its row:
+    the id its spans name as their parent, its times and status."""
+    from workbench.runlog.otel import root_span_id_of, trace_id_of
+
+    started, ended = run.get("started_at"), run.get("ended_at")
+    return {
+        "run_id": run["run_id"],
+        "span_id": f"{root_span_id_of(run['run_id']):016x}",
+        "trace_id": f"{trace_id_of(run['run_id']):032x}",
+        "parent_id": None,
+        "name": run.get("graph"),
+        "kind": "run",
+        "started_at": started,
+        "ended_at": ended,
+        "duration_ms": (ended - started).total_seconds() * 1000 if started and ended else None,
+        "status": run.get("status"),
+        "error": run.get("error"),
+        "attributes": {"workbench.from_row": True},
+    }
 
 
 def matching_run_ids(source: Source, prefix: str, *, limit: int = 3) -> list[str]:

@@ -128,7 +128,7 @@ def _replay(con: duckdb.DuckDBPyConnection, journal: Journal, owner: str, result
 
 
 def _interrupt(con: duckdb.DuckDBPyConnection, owners: list[str], legacy: bool) -> tuple[list[str], list[str]]:
-    """Mark the unfinished runs (and their open events and spans) and tasks of ``owners`` interrupted."""
+    """Mark the unfinished runs (and their open events) and tasks of ``owners`` interrupted."""
     marks = ", ".join("?" for _ in owners) or "NULL"
     who = f"(owner IN ({marks}){' OR owner IS NULL' if legacy else ''})"
     runs = con.execute(
@@ -149,16 +149,6 @@ def _interrupt(con: duckdb.DuckDBPyConnection, owners: list[str], legacy: bool) 
         con.execute(
             "UPDATE events SET status = 'interrupted' WHERE status = 'running' AND run_id IN (SELECT unnest(?))",
             [run_ids],
-        )
-        con.execute(  # the run's own span, written when it started: it ends where the run's last span ended
-            """
-            UPDATE spans SET status = 'interrupted', error = ?,
-                ended_at = (SELECT r.ended_at FROM runs r WHERE r.run_id = spans.run_id),
-                duration_ms = date_diff('microsecond', started_at,
-                    (SELECT r.ended_at FROM runs r WHERE r.run_id = spans.run_id)) / 1000.0
-            WHERE status = 'running' AND run_id IN (SELECT unnest(?))
-            """,
-            [INTERRUPTED_RUN, run_ids],
         )
     tasks = con.execute(
         f"""

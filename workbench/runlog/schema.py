@@ -151,7 +151,7 @@ class SpanRecord:
     ended_at: datetime | None = None
     duration_ms: float | None = None
     status: str = "ok"
-    """'ok', 'error' or 'aborted' (a span still open when its run ended takes the run's status)."""
+    """'ok', 'error', 'aborted' or 'interrupted' (a span still open when its run ended takes the run's status)."""
     error: str | None = None
     attributes: dict[str, Any] | None = None
     """OpenTelemetry attributes (``gen_ai.*`` and ``workbench.*``), bounded and without secrets."""
@@ -165,6 +165,9 @@ class Table:
     name: str
     columns: tuple[str, ...]
     key: tuple[str, ...]
+    replace: bool = True
+    """Whether a row replaces the stored one with its key (else the first one written stays: a span, written once
+    when it ended, that a replayed journal brings again)."""
     keep_when: str | None = None
     """SQL over the stored row (the table's name) and the new one (``excluded``): when it holds, a new row with the
     same key leaves the stored one as it is."""
@@ -179,7 +182,7 @@ TABLES: dict[type, Table] = {
         " AND runs.owner IS DISTINCT FROM excluded.owner",
     ),
     EventRecord: Table("events", tuple(f.name for f in fields(EventRecord)), ("run_id", "seq")),
-    SpanRecord: Table("spans", tuple(f.name for f in fields(SpanRecord)), ("run_id", "span_id")),
+    SpanRecord: Table("spans", tuple(f.name for f in fields(SpanRecord)), ("run_id", "span_id"), replace=False),
     TaskRecord: Table("tasks", tuple(f.name for f in fields(TaskRecord)), ("task_id",)),
     RepositoryRecord: Table("repositories", tuple(f.name for f in fields(RepositoryRecord)), ("repo_id",)),
     FindingRecord: Table("findings", tuple(f.name for f in fields(FindingRecord)), ("task_id", "seq")),

@@ -148,16 +148,16 @@ def span_record(span: ReadableSpan) -> SpanRecord | None:
 
 
 class RunLogSpanProcessor(SpanProcessor):
-    """Writes each ended span of a run to the run log (a run's own span also when it starts, as 'running', so a
-    run killed midway still has its root). Runs inline on the thread that ends the span: it only converts and
-    enqueues (the run log's journal thread makes it crash-safe).
+    """Writes each ended span of a run to the run log. Runs inline on the thread that ends the span: it only
+    converts and enqueues (the run log's journal thread makes it crash-safe).
 
-    While its handler holds a run open (:meth:`hold`), that run's spans wait here and leave with the run's next
-    row (:meth:`take`: at its start, its checkpoints while it streams, its end), so a run costs the journal one
-    write per row rather than one per span; spans that waited :data:`HOLD_S` seconds leave with the next span that
-    starts or ends, so a long run that streams nothing still journals its spans as they end."""
+    While its handler holds a run open (:meth:`hold`), that run's spans wait here and leave with the run's last row
+    (:meth:`take`), or with the next span that starts or ends (or the run's next checkpoint, :meth:`overdue`) once
+    they have waited :data:`HOLD_S` seconds: a short run costs the run log one write of its spans, not one per
+    span, and a long one journals its spans every few seconds. A span is written once, when it ended: a run cut
+    off by a crash keeps the spans journaled before, under its row (which stands for its own span then)."""
 
-    HOLD_S = 0.5
+    HOLD_S = 2.0
 
     def __init__(self, runlog: Callable[[], RunLog]) -> None:
         self._runlog = runlog
@@ -169,35 +169,42 @@ class RunLogSpanProcessor(SpanProcessor):
         with self._lock:
             self._held.setdefault(run_id, (time.monotonic(), []))
 
-    def take(self, run_id: str, *, release: bool = False) -> list[SpanRecord]:
-        """The spans of ``run_id`` held so far; with ``release``, later ones are written as they end."""
+    def take(self, run_id: str) -> list[SpanRecord]:
+        """The spans of ``run_id`` held so far; later ones are written as they end."""
         with self._lock:
-            found = self._held.pop(run_id, None) if release else self._held.get(run_id)
-            if found is None:
-                return []
-            if not release:
-                self._held[run_id] = (time.monotonic(), [])
-            return found[1]
+            found = self._held.pop(run_id, None)
+        return found[1] if found is not None else []
+
+    def overdue(self, run_id: str) -> list[SpanRecord]:
+        """The spans of ``run_id`` held for :data:`HOLD_S` seconds or more (none before), held again from now."""
+        with self._lock:
+            return self._overdue(run_id)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        if (span.attributes or {}).get(KIND) == "run":
-            self._write(span)
+        run_id = (span.attributes or {}).get(RUN_ID)
+        if isinstance(run_id, str):
+            self._write_all(self.overdue(run_id))
 
     def on_end(self, span: ReadableSpan) -> None:
-        self._write(span)
-
-    def _write(self, span: ReadableSpan) -> None:
         record = span_record(span)
         if record is None:
             return
         with self._lock:
             held = self._held.get(record.run_id)
             if held is not None:
-                since, records = held
-                records.append(record)
-                if time.monotonic() - since < self.HOLD_S:
-                    return
-                self._held[record.run_id] = (time.monotonic(), [])
+                held[1].append(record)
+                records = self._overdue(record.run_id)
             else:
                 records = [record]
-        self._runlog().log_records(records)
+        self._write_all(records)
+
+    def _overdue(self, run_id: str) -> list[SpanRecord]:
+        held = self._held.get(run_id)
+        if held is None or not held[1] or time.monotonic() - held[0] < self.HOLD_S:
+            return []
+        self._held[run_id] = (time.monotonic(), [])
+        return held[1]
+
+    def _write_all(self, records: list[SpanRecord]) -> None:
+        if records:
+            self._runlog().log_records(records)

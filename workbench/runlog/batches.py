@@ -86,10 +86,11 @@ def to_arrow(records: Sequence[Record], columns: tuple[str, ...]) -> pa.Table:
     return pa.table({name: _column(name, [getattr(r, name) for r in records]) for name in columns})
 
 
-def _insert(con: Any, table: Table, data: pa.Table) -> None:
+def _insert(con: Any, table: Table, data: pa.Table, replay: bool) -> None:
     cols = ", ".join(f'"{c}"' for c in table.columns)
-    if not table.replace:
-        statement = f"INSERT OR IGNORE INTO {table.name} ({cols}) SELECT {cols} FROM _runlog_batch"
+    if not table.replace:  # written once: only a replayed journal can bring a row again (the first one stays)
+        verb = "INSERT OR IGNORE" if replay else "INSERT"  # checking for conflicts costs DuckDB more than the rows
+        statement = f"{verb} INTO {table.name} ({cols}) SELECT {cols} FROM _runlog_batch"
     elif table.keep_when is None:
         statement = f"INSERT OR REPLACE INTO {table.name} ({cols}) SELECT {cols} FROM _runlog_batch"
     else:
@@ -132,11 +133,12 @@ class Pending:
         return batch
 
 
-def write_batch(con: Any, batch: Batch) -> None:
-    """Insert or replace every record of ``batch`` through ``con`` (the caller owns the transaction)."""
+def write_batch(con: Any, batch: Batch, *, replay: bool = False) -> None:
+    """Insert or replace every record of ``batch`` through ``con`` (the caller owns the transaction); ``replay``:
+    the records come from a journal, so some may be in DuckDB already."""
     tables = [(TABLES[kind], to_arrow(records, TABLES[kind].columns)) for kind, records in batch.items()]
     for table, data in tables:
-        _insert(con, table, data)
+        _insert(con, table, data, replay)
 
 
 def describe(batch: Batch) -> str:

@@ -120,7 +120,7 @@ def _replay(con: duckdb.DuckDBPyConnection, journal: Journal, owner: str, result
         pending = Pending()
         pending.add(record for _, record in entries)
         batch = pending.take()
-        write_batch(con, batch)
+        write_batch(con, batch, replay=True)
         last = entries[-1][0]
         result.replayed += len(entries)
         logger.info("run log: replayed %s of stopped process %s", describe(batch), owner)

@@ -228,12 +228,13 @@ class RunLog(Intake):
         a notebook that holds the file for a while delays rows, it does not lose them. Rows are given up here at
         close, and before that after ``max_attempts`` failures in a row without a journal (they are dropped) or,
         with one, once ``max_batch`` rows wait (they stay in the journal and are replayed after this process)."""
+        retry = batch.failures > 0  # a retried batch takes care that none of its rows is there already
         rows = batch.take()
         unjournaled = batch.unjournaled
         try:
             with connect(self.path, lock_timeout=self.lock_timeout) as con:
                 con.begin()
-                write_batch(con, rows)
+                write_batch(con, rows, replay=retry)
                 con.commit()
         except Exception as exc:
             batch.failed(rows)

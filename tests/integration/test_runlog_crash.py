@@ -320,16 +320,16 @@ def test_two_hundred_aborts_leave_two_hundred_aborted_rows_with_the_model(tmp_pa
         row = rows[run_id]
         assert row["ended_at"] is not None and row["error"] and row["session_id"].startswith("abort-"), row
         assert row["entry_point"] == "ws", row
-    events = dict(
-        query(db, "SELECT run_id, count(*) FROM events WHERE run_id IN (SELECT unnest(?)) GROUP BY 1", [*aborted])
+    spans = dict(
+        query(db, "SELECT run_id, count(*) FROM spans WHERE run_id IN (SELECT unnest(?)) GROUP BY 1", [*aborted])
     )
-    never_started = [r for r in aborted if not events.get(r)]
-    by_when = {w: sum(1 for r, k in aborted.items() if k == w and not events.get(r)) for w in set(aborted.values())}
+    never_started = [r for r in aborted if not spans.get(r)]
+    by_when = {w: sum(1 for r, k in aborted.items() if k == w and not spans.get(r)) for w in set(aborted.values())}
     print(
-        f"\n{cycles} aborts in {took_aborts:.1f} s; {len(never_started)} rows without events (graph never ran), "
+        f"\n{cycles} aborts in {took_aborts:.1f} s; {len(never_started)} rows without spans (graph never ran), "
         f"by moment: {by_when}"
     )
-    assert all(events.get(r) for r, k in aborted.items() if k != "at once"), "a started graph logged its steps"
+    assert all(spans.get(r) for r, k in aborted.items() if k != "at once"), "a started graph logged its spans"
 
 
 # --- 3. two servers on one home ---------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ def show(
         f"{totals['retrieval_ms']:.0f} ms · speech {totals['speech_ms']:.0f} ms · tools {totals['tool_ms']:.0f} ms"
         f" · {totals['spans']} spans, {totals['errors']} failed"
     )
-    if not roots:
-        typer.echo("(this run has no spans: it was logged before runs had traces)")
+    if all((span.get("attributes") or {}).get("workbench.from_row") for span in found["spans"]):
+        typer.echo("(no step of this run was traced: it was logged before runs had traces, or cut off first)")
     for text in render_tree(roots):
         typer.echo(text)

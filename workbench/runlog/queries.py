@@ -199,8 +199,9 @@ _EVENT_DETAIL = {
 
 
 def get_trace(source: Source, run_id: str, *, read_only: bool = False) -> dict[str, Any] | None:
-    """One run's row and its spans (ordered by start), or None when there is no such run. A run logged before
-    runs had spans has none; a run cut off before its own span ended gets one made from its row (:func:`own_span`)."""
+    """One run's row and its spans (ordered by start), or None when there is no such run. A run whose own span was
+    never written (cut off by a crash, or logged before runs had traces) gets one made from its row
+    (:func:`own_span`)."""
     path = _path(source)
     if read_only and not path.exists():
         return None
@@ -209,7 +210,7 @@ def get_trace(source: Source, run_id: str, *, read_only: bool = False) -> dict[s
         if not runs:
             return None
         spans = _spans(con, run_id)
-    if spans and not any(span["kind"] == "run" for span in spans):
+    if not any(span["kind"] == "run" for span in spans):
         with contextlib.suppress(ValueError):  # a run id that is not a UUID has no span id to stand in for
             spans.insert(0, own_span(runs[0]))
     return {"run": runs[0], "spans": spans}

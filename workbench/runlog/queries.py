@@ -143,8 +143,10 @@ def _spans(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str, Any]]:
     return _rows(con, f"{SPANS} WHERE run_id = ? ORDER BY started_at, span_id", [run_id])
 
 
-def get_run(source: Source, run_id: str, *, read_only: bool = False) -> dict[str, Any] | None:
-    """One run as a dict with its ``events`` (ordered by ``seq``), or None when there is no such run."""
+def _run_with_steps(
+    source: Source, run_id: str, read_only: bool
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]] | None:
+    """A run's row, its spans (by start) and its ``events`` rows (by ``seq``), or None when there is no such run."""
     path = _path(source)
     if read_only and not path.exists():
         return None
@@ -152,11 +154,19 @@ def get_run(source: Source, run_id: str, *, read_only: bool = False) -> dict[str
         runs = _rows(con, f"{RUNS} WHERE run_id = ?", [run_id])
         if not runs:
             return None
-        spans = _spans(con, run_id)
-        events = _rows(con, f"{EVENTS} WHERE run_id = ? ORDER BY seq", [run_id])
-    runs[0]["spans"] = spans
-    runs[0]["events"] = events or events_of(spans)
-    return runs[0]
+        return runs[0], _spans(con, run_id), _rows(con, f"{EVENTS} WHERE run_id = ? ORDER BY seq", [run_id])
+
+
+def get_run(source: Source, run_id: str, *, read_only: bool = False) -> dict[str, Any] | None:
+    """One run as a dict with its ``spans`` and its ``events`` (the node timeline: the ``events`` rows of a run
+    logged before runs had spans, else made from its spans), or None when there is no such run."""
+    found = _run_with_steps(source, run_id, read_only)
+    if found is None:
+        return None
+    run, spans, events = found
+    run["spans"] = spans
+    run["events"] = events or events_of(spans)
+    return run
 
 
 def events_of(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -202,18 +212,14 @@ def get_trace(source: Source, run_id: str, *, read_only: bool = False) -> dict[s
     """One run's row and its spans (ordered by start), or None when there is no such run. A run whose own span was
     never written (cut off by a crash, or logged before runs had traces) gets one made from its row
     (:func:`own_span`)."""
-    path = _path(source)
-    if read_only and not path.exists():
+    found = _run_with_steps(source, run_id, read_only)
+    if found is None:
         return None
-    with connect(path, read_only=read_only) as con:
-        runs = _rows(con, f"{RUNS} WHERE run_id = ?", [run_id])
-        if not runs:
-            return None
-        spans = _spans(con, run_id)
+    run, spans, _ = found
     if not any(span["kind"] == "run" for span in spans):
         with contextlib.suppress(ValueError):  # a run id that is not a UUID has no span id to stand in for
-            spans.insert(0, own_span(runs[0]))
-    return {"run": runs[0], "spans": spans}
+            spans.insert(0, own_span(run))
+    return {"run": run, "spans": spans}
 
 
 def own_span(run: dict[str, Any]) -> dict[str, Any]:

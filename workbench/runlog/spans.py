@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import StatusCode
 
 from workbench.runlog.redact import redact, redact_text, scrub_secrets
-from workbench.runlog.schema import SpanRecord
+from workbench.runlog.schema import SPAN_KINDS, SpanRecord
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -137,7 +137,7 @@ def span_record(span: ReadableSpan) -> SpanRecord | None:
         trace_id=f"{context.trace_id:032x}",
         parent_id=f"{parent:016x}" if parent else None,
         name=span.name,
-        kind=str(attributes.get(KIND) or "step"),
+        kind=kind if (kind := str(attributes.get(KIND))) in SPAN_KINDS else "step",
         started_at=_when(start),
         ended_at=_when(end),
         duration_ms=(end - start) / 1e6 if end is not None and start is not None else None,

@@ -71,15 +71,21 @@ _ROLLUP_SUMS = ", ".join(
 ROLLUPS = f"SELECT run_id, {_ROLLUP_SUMS}, count(*) AS spans FROM spans GROUP BY run_id"
 """Per run: the time its LLM calls, retrievals, speech steps and tools took, and how many spans it has."""
 ROLLUP_COLUMNS = (*ROLLUP_KINDS.values(), "spans")
-RUNS_WITH_ROLLUPS = (
-    f"SELECT * FROM (SELECT {_select_list(RUN_COLUMNS)}, {', '.join(f'r.{c}' for c in ROLLUP_COLUMNS)},"
-    " date_diff('microsecond', runs.started_at, runs.ended_at) / 1000.0 AS duration_ms"
-    f" FROM runs LEFT JOIN ({ROLLUPS}) r USING (run_id))"
-)
-RUNS_WITHOUT_SPANS = (
-    f"SELECT * FROM (SELECT {_select_list(RUN_COLUMNS)}, {', '.join(f'NULL AS {c}' for c in ROLLUP_COLUMNS)},"
-    " date_diff('microsecond', runs.started_at, runs.ended_at) / 1000.0 AS duration_ms FROM runs)"
-)
+
+
+def _runs_with(rollups: str) -> str:
+    """Every run's row with its roll-ups (``rollups``: a select list of :data:`ROLLUP_COLUMNS`, ``r.`` from the
+    joined :data:`ROLLUPS`, or NULLs) and its duration, as a subquery to filter and sort on, left open after its
+    FROM clause for the caller to join and close."""
+    return (
+        f"SELECT * FROM (SELECT {_select_list(RUN_COLUMNS)}, {rollups},"
+        " date_diff('microsecond', runs.started_at, runs.ended_at) / 1000.0 AS duration_ms FROM runs"
+    )
+
+
+RUNS_WITH_ROLLUPS = f"{_runs_with(', '.join(f'r.{c}' for c in ROLLUP_COLUMNS))} LEFT JOIN ({ROLLUPS}) r USING (run_id))"
+RUNS_WITHOUT_SPANS = f"{_runs_with(', '.join(f'NULL AS {c}' for c in ROLLUP_COLUMNS))})"
+"""The run list of a log whose ``spans`` table does not exist yet (read read-only): no roll-ups."""
 SORTABLE = frozenset({"started_at", "ttft_ms", "tokens_in", "tokens_out", "duration_ms", *ROLLUP_COLUMNS})
 """What the run list can be sorted by (newest, or most first)."""
 _EVENT_KINDS = {"node": "node", "llm": "llm", "tool": "tool", "retrieval": "retriever", "gateway": "gateway"}

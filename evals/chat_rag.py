@@ -1,5 +1,8 @@
 """``chat-rag``: the chat graph over the QA set in ``datasets/`` (plus promoted cases), one chat turn per case.
 
+``dataset`` names a question file of the researcher's own instead (JSON Lines or CSV, see
+:mod:`workbench.evals.datasets`): its questions only, logged as the file's name and hash.
+
 ``agent`` runs an agent spec instead (``--agent rag_chat --agent research_loop`` compares two, case by case);
 its version, file hash and drawing's hash are the run's ``agent_version``, ``agent_hash`` and ``graph_version``.
 
@@ -8,8 +11,9 @@ with ``entry_point="eval"`` under the case's ``run_id``):
 
 - retrieval: ``recall_at_k`` (a relevant chunk among the ``top_k`` retrieved: from the question's source file and
   holding one of its facts) and ``reciprocal_rank`` (1/rank of the first relevant chunk, 0 when none);
-- answer quality: ``token_f1`` against the gold answer and ``fact_containment`` of the gold facts (see
-  :mod:`workbench.evals.metrics`); ``answer_quality`` is the larger of the two;
+- answer quality: ``token_f1`` against the gold answer (the best over its accepted answers) and
+  ``fact_containment`` of the gold facts (see :mod:`workbench.evals.metrics`); ``answer_quality`` is the larger
+  of the two;
 - ``groundedness``: the share of answer sentences supported by the chunks they cite (by the retrieved chunks
   when the citations were attributed, not written by the model);
 - ``judge_score`` (1-5) when ``judge_model`` names a capable model; ``ttft_s`` and ``latency_s``.
@@ -41,6 +45,7 @@ from workbench.agents.spec import AgentSpec, LlmNode, RetrieverNode
 from workbench.errors import ConfigurationError
 from workbench.evals import metrics
 from workbench.evals.cases import load_promoted
+from workbench.evals.datasets import load_qa_dataset
 from workbench.evals.suite import Case, CaseResult, Variant, mean, percentile
 from workbench.evals.tracking import register_prompt
 from workbench.events import ChatDoneEvent, RetrievalEvent, TokenEvent
@@ -102,6 +107,14 @@ def _agent_setup(name: str, variant: Variant, extra: dict[str, Any]) -> tuple[Ag
     return spec, [table[p] for p in used]
 
 
+def _dataset_params(dataset: str | Path | None) -> dict[str, str]:
+    """The run's ``dataset_version`` (the questions file's hash), and ``dataset`` (its name) when imported."""
+    if not dataset:
+        return {"dataset_version": hashlib.sha256(DATASET.read_bytes()).hexdigest()[:12]}
+    imported = load_qa_dataset(Path(dataset))
+    return {"dataset": imported.name, "dataset_version": imported.version}
+
+
 def answer_body(answer: str) -> str:
     """The answer without the extractive baseline's fixed header line."""
     return answer.removeprefix(LABEL).strip()
@@ -126,7 +139,8 @@ def score_answer(
         scores["source_hit"] = float(any(Path(d["source"]).name in expected["sources"] for d in docs))
         checks.append(bool(scores["source_hit"]))
     if expected.get("answer"):
-        scores["token_f1"] = metrics.token_f1(body, answer_body(str(expected["answer"])))
+        references = expected.get("answers") or [expected["answer"]]
+        scores["token_f1"] = max(metrics.token_f1(body, answer_body(str(r))) for r in references)
         quality = scores["token_f1"]
         containment = metrics.fact_containment(body, expected.get("facts") or [])
         if containment is not None:
@@ -147,7 +161,10 @@ def score_answer(
 
 class ChatRagSuite:
     name = "chat-rag"
-    description = "RAG chat over datasets/qa.jsonl: recall@k, MRR, answer F1 and fact containment, groundedness"
+    description = (
+        "RAG chat over datasets/qa.jsonl (or an imported question file): recall@k, MRR, answer F1 and fact "
+        "containment, groundedness"
+    )
     defaults: dict[str, Any] = {
         "model": None,
         "prompt_version": "v1",
@@ -157,6 +174,7 @@ class ChatRagSuite:
         "judge_model": None,
         "pass_threshold": 0.5,
         "agent": None,
+        "dataset": None,
     }
 
     def __init__(self) -> None:
@@ -172,8 +190,12 @@ class ChatRagSuite:
         name = knobs.get("agent")
         return None if name in (None, "", "chat") else str(name)
 
-    def cases(self, settings: Settings) -> list[Case]:
-        """Every question of ``datasets/qa.jsonl``, then the cases promoted from logged chat runs."""
+    def cases(self, settings: Settings, dataset: Path | None = None) -> list[Case]:
+        """Every question of ``datasets/qa.jsonl``, then the cases promoted from logged chat runs; with `dataset`,
+        that file's questions only (promoted cases are about the bundled corpus). Raises
+        :class:`~workbench.evals.datasets.DatasetError` for a file with bad lines."""
+        if dataset is not None:
+            return load_qa_dataset(dataset).cases
         bundled = []
         for line in DATASET.read_text().splitlines():
             if line.strip():
@@ -186,10 +208,10 @@ class ChatRagSuite:
         """Index the corpus if the collection is empty, resolve the model (and judge), register the prompts."""
         knobs = self.knobs(variant)
         settings = resources.settings
+        extra: dict[str, Any] = await asyncio.to_thread(_dataset_params, knobs["dataset"])  # a bad file fails first
         collection = knobs["collection"] or settings.collection
         points = await _ensure_corpus(resources, collection)
         agent = self.agent(knobs)
-        extra: dict[str, Any] = {}
         if agent is None:
             try:
                 prompts = [answer_prompt(knobs["prompt_version"]), REWRITE_PROMPT]
@@ -213,7 +235,6 @@ class ChatRagSuite:
             "prompt_id": ",".join(p.id for p in prompts),
             "collection": collection,
             "collection_points": points,
-            "dataset_version": hashlib.sha256(DATASET.read_bytes()).hexdigest()[:12],
             "judge": judge or "off",
             **extra,
         }

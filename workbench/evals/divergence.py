@@ -93,6 +93,11 @@ def _decoded(value: Any) -> Any:
         return value
 
 
+def _attributes(span: dict[str, Any]) -> dict[str, Any]:
+    found = _decoded(span.get("attributes"))
+    return found if isinstance(found, dict) else {}
+
+
 def _canonical(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -161,10 +166,11 @@ def _what(kind: str, name: str, attributes: dict[str, Any]) -> tuple[str, str]:
     return name, name
 
 
-def _step(kind: str, names: tuple[str, ...], places: tuple[str, ...], attributes: Any, found: dict[str, Any]) -> Step:
+def _step(
+    kind: str, names: tuple[str, ...], places: tuple[str, ...], attributes: dict[str, Any], found: dict[str, Any]
+) -> Step:
     """A step from a span or an event (``found``: its status and error, its span id when it has one)."""
-    attributes = _decoded(attributes)
-    signature, summary = _what(kind, names[-1], attributes if isinstance(attributes, dict) else {})
+    signature, summary = _what(kind, names[-1], attributes)
     status = str(found.get("status") or "ok")
     error = _clip(str(found["error"])) if found.get("error") else None
     if status != "ok":
@@ -192,7 +198,7 @@ def _span_steps(spans: list[dict[str, Any]]) -> list[Step]:
         if kind not in _NOISE:
             name = str(node.span.get("name") or kind)
             names, places = (*names, name), (*places, kind if kind in _LEAVES else name)
-            steps.append(_step(kind, names, places, node.span.get("attributes"), node.span))
+            steps.append(_step(kind, names, places, _attributes(node.span), node.span))
         stack.extend((child, names, places) for child in reversed(node.children))
     return steps
 
@@ -232,8 +238,7 @@ def _events(run: dict[str, Any]) -> list[Any]:
     events = inner.get("events") if isinstance(inner, dict) else None
     if events:
         return list(events)
-    spans = [s for s in _spans(run) if "run_id" in s and "name" in s]
-    return events_of(spans)
+    return events_of([{"run_id": None, "name": None, **s, "attributes": _attributes(s)} for s in _spans(run)])
 
 
 def _has_spans(run: dict[str, Any]) -> bool:

@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from itertools import takewhile
 from typing import Any
 
 from workbench.errors import StorageUnavailable
@@ -175,17 +176,9 @@ def _step(
     error = _clip(str(found["error"])) if found.get("error") else None
     if status != "ok":
         summary = f"{summary} [{status}{f': {error}' if error else ''}]"
-    span_id = found.get("span_id")
-    return Step(
-        path=" > ".join(names),
-        kind=kind,
-        signature=signature,
-        summary=_clip(summary),
-        place=" > ".join(places),
-        span_id=None if span_id is None else str(span_id),
-        status=status,
-        error=error,
-    )
+    span_id = None if found.get("span_id") is None else str(found["span_id"])
+    path, place = " > ".join(names), " > ".join(places)
+    return Step(path, kind, signature, _clip(summary), place, span_id, status, error)
 
 
 def _span_steps(spans: list[dict[str, Any]]) -> list[Step]:
@@ -232,12 +225,9 @@ def _spans(run: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _events(run: dict[str, Any]) -> list[Any]:
+    """A run's node timeline: a ``get_run`` row's ``events``, else one made from its spans (``get_trace``)."""
     if "events" in run:
         return list(run.get("events") or [])
-    inner = run.get("run")
-    events = inner.get("events") if isinstance(inner, dict) else None
-    if events:
-        return list(events)
     return events_of([{"run_id": None, "name": None, **s, "attributes": _attributes(s)} for s in _spans(run)])
 
 
@@ -258,12 +248,8 @@ def _where(step: Step | None) -> str:
 
 
 def _common(a: str, b: str) -> str:
-    shared = []
-    for x, y in zip(a.split(" > "), b.split(" > "), strict=False):
-        if x != y:
-            break
-        shared.append(x)
-    return " > ".join(shared)
+    pairs = takewhile(lambda pair: pair[0] == pair[1], zip(a.split(" > "), b.split(" > "), strict=False))
+    return " > ".join(x for x, _ in pairs)
 
 
 def _compare(index: int, a: Step | None, b: Step | None) -> Divergence | None:

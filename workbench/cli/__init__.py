@@ -25,6 +25,7 @@ QUIET_OFFLINE = {
     "LANGGRAPH_CLI_NO_ANALYTICS": "1",
     "LANGGRAPH_NO_VERSION_CHECK": "1",
     "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # stderr stays for messages
     "HF_HUB_OFFLINE": "1",
 }
 """Set for every command unless already set: nothing tries to leave the machine."""
@@ -56,7 +57,7 @@ app.add_typer(runs.app, name="runs")
 app.command()(voice.transcribe)
 app.command()(voice.say)
 app.command()(audit.audit)
-app.command("eval")(evaluation.eval_suite)
+app.add_typer(evaluation.app, name="eval")
 app.add_typer(index.app, name="index")
 app.add_typer(agents.app, name="agents")
 app.command()(tracking.mlflow)

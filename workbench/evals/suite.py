@@ -41,6 +41,8 @@ class CaseResult:
     """The case's run in the DuckDB log (``workbench runs``, the Runs tab)."""
     detail: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    repeat: int = 0
+    """Which sample of the case this is (0, 1, ... when the run repeats every case)."""
 
     def row(self) -> dict[str, Any]:
         """The case as a row of the run's ``cases.json`` table."""
@@ -51,6 +53,7 @@ class CaseResult:
             "output": self.output[:2000],
             "run_id": self.run_id,
             "error": self.error,
+            "repeat": self.repeat,
         }
 
 

@@ -70,7 +70,9 @@ class _Problems:
     def message(self, name: str) -> str:
         lines = sorted({line for line, _ in self.found})
         head = f"{name} cannot be evaluated: {len(lines)} {_plural(len(lines), 'line')} to fix"
-        listed = [f"  line {line}: {problem}" for line, problem in sorted(self.found)[:MAX_LISTED]]
+        listed = [
+            f"  line {line}: {problem}" for line, problem in sorted(self.found, key=lambda found: found[0])[:MAX_LISTED]
+        ]
         if len(self.found) > MAX_LISTED:
             listed.append(f"  and {len(self.found) - MAX_LISTED} more")
         return "\n".join([head, *listed, "Fix these lines and run the eval again."])

@@ -124,6 +124,17 @@ def until_done(ws: ClientConnection, timeout: float = 60) -> list[dict[str, Any]
     return messages
 
 
+def logged_as_error(gateway: Server, run_id: str, within: float = 60) -> dict[str, Any]:
+    """The run's row once it says error (the gateway settles a dropped run when the server answers again)."""
+    deadline = time.monotonic() + within
+    while (run := get_run(gateway.home / "runs.duckdb", run_id)) is None or run["status"] != "error":
+        if time.monotonic() > deadline:
+            said = [line for line in gateway.log_path.read_text().splitlines() if "dropped" in line or "Error" in line]
+            pytest.fail(f"the dropped run is not logged as an error: {run}; the gateway said: {said[-20:]}")
+        time.sleep(0.5)
+    return run
+
+
 def history(url: str, home: Path, session: str) -> list[tuple[str, str]]:
     async def read() -> list[tuple[str, str]]:
         async with open_runtime(Resources(Settings(home=home, graph_server=url))) as runtime:
@@ -171,10 +182,7 @@ def test_a_run_the_server_dropped_fails_at_once_and_is_never_replayed_nor_kept(d
     assert "".join(words).split() == [f"word{i}" for i in range(len("".join(words).split()))], "nothing repeated"
 
     dev.start()  # it finds the run it was running when it died, and starts it again by itself
-    deadline = time.monotonic() + 60
-    while (run := get_run(gateway.home / "runs.duckdb", run_id)) is None or run["status"] != "error":
-        assert time.monotonic() < deadline, f"the dropped run is not logged as an error: {run}"
-        time.sleep(0.5)
+    run = logged_as_error(gateway, run_id)
     assert "dropped" in run["error"]
     with connect(f"{gateway.ws_url}/ws/chat", open_timeout=30) as ws:
         send(ws, "asked after the restart", session, model="fake/stream")
@@ -197,10 +205,7 @@ def test_a_run_interrupted_by_a_graceful_stop_is_a_dropped_run_not_an_empty_answ
     assert (error["type"], error["code"], done["status"]) == ("error", "model_unavailable", "error"), messages[-3:]
     assert "dropped" in error["message"] and took < 10
     dev.start()
-    deadline = time.monotonic() + 60
-    while (run := get_run(gateway.home / "runs.duckdb", messages[0]["run_id"])) is None or run["status"] != "error":
-        assert time.monotonic() < deadline, f"the dropped run is not logged as an error: {run}"
-        time.sleep(0.5)
+    logged_as_error(gateway, messages[0]["run_id"])
     assert history(dev.url, gateway.home, session) == [], "the stopped server's checkpoints of the run are gone"
 
 

@@ -207,9 +207,14 @@ class RemoteRuntime(GraphRuntime):
             self._retrying = asyncio.get_running_loop().create_task(self._retry_dropped())
 
     async def _retry_dropped(self) -> None:
+        """Settle the dropped runs until none is left; an attempt that fails in any way is retried, never the end of
+        the loop (a dropped run left unsettled keeps the server's verdict in the run log, and may join its session)."""
         attempt = 0
         while self._dropped:
-            await self._settle_dropped(None)
+            try:
+                await self._settle_dropped(None)
+            except Exception:
+                log.exception("settling the dropped runs failed; trying again")
             if self._dropped:
                 await asyncio.sleep(RETRY_DROPPED_S[min(attempt, len(RETRY_DROPPED_S) - 1)])
                 attempt += 1
@@ -220,8 +225,7 @@ class RemoteRuntime(GraphRuntime):
             return
         async with self._settling:
             for dropped in [d for d in self._dropped.values() if tid is None or d.thread == tid]:
-                if await self._cancel_dropped(dropped):
-                    await asyncio.to_thread(log_dropped, dropped)
+                if await self._cancel_dropped(dropped) and await asyncio.to_thread(log_dropped, dropped):
                     self._dropped.pop(dropped.gateway_run, None)
 
     async def _cancel_dropped(self, dropped: Dropped) -> bool:

@@ -90,10 +90,13 @@ class Dropped:
     server_run: str | None
 
 
-def log_dropped(dropped: Dropped) -> None:
+def log_dropped(dropped: Dropped) -> bool:
     """Write the run-log row of a dropped run as the client saw it: an error (a rerun on the server may have logged
     it running, ok or aborted; its other fields are kept). The row is ``settled``: what the server logs of that run
-    afterwards (the 'aborted' of a server that stops, its journal replayed after a crash) does not replace it."""
+    afterwards (the 'aborted' of a server that stops, its journal replayed after a crash) does not replace it.
+
+    False when the row could not be read (the run log busy past its lock timeout, as while a restarted server
+    replays its journal): the caller tries again later rather than leave the server's verdict standing."""
     from workbench.runlog import get_runlog
     from workbench.runlog.schema import RUN_COLUMNS, RunRecord
     from workbench.runlog.writer import utcnow
@@ -102,8 +105,8 @@ def log_dropped(dropped: Dropped) -> None:
     try:
         row = runlog.get_run(dropped.gateway_run)
     except Exception as exc:  # the row stays as the server left it
-        log.warning("the run log row of dropped run %s is not corrected: %s", dropped.gateway_run, exc)
-        return
+        log.warning("the run log row of dropped run %s is not corrected yet: %s", dropped.gateway_run, exc)
+        return False
     fields: dict[str, Any] = (
         {name: row[name] for name in RUN_COLUMNS if name in row}
         if row is not None
@@ -112,3 +115,4 @@ def log_dropped(dropped: Dropped) -> None:
     fields.update(status="error", error=DROPPED, settled=True, ended_at=fields.get("ended_at") or utcnow())
     fields.setdefault("started_at", fields["ended_at"])
     runlog.log_run(RunRecord(**fields))
+    return True

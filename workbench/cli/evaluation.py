@@ -83,6 +83,7 @@ def run_suite(
     from workbench.evals.compare import compare_runs, log_comparison
     from workbench.evals.plan import limit_cases
     from workbench.evals.runner import run_variant
+    from workbench.evals.suite import Variant
     from workbench.evals.variants import VariantError, build_variants, parse_sets
     from workbench.settings import get_settings
 
@@ -92,13 +93,13 @@ def run_suite(
         for key, values in (("model", model), ("prompt_version", prompt_version), ("agent", agent)):
             if values:
                 choices[key] = list(values)
-        if dataset is not None:
-            if "dataset" not in chosen.defaults:
-                raise VariantError(f"the {suite} suite does not take --dataset; chat-rag does")
-            choices["dataset"] = [str(dataset)]
+        if dataset is not None and "dataset" not in chosen.defaults:
+            raise VariantError(f"the {suite} suite does not take --dataset; chat-rag does")
         variants = build_variants(chosen.defaults, choices)
     except VariantError as exc:
         raise BadArgument(str(exc)) from None
+    if dataset is not None:  # every variant runs on it; its name is the suite's to log (never the path)
+        variants = [Variant(v.name, {**v.params, "dataset": str(dataset)}) for v in variants]
     settings = get_settings()
     cases = limit_cases(load_cases(chosen, settings, dataset), limit)  # the first N cases, every promoted one
 

@@ -10,8 +10,9 @@ import pytest
 
 from workbench.agents.registry import AGENTS_DIR as ROOT_AGENTS
 from workbench.evals import console, plan
-from workbench.evals.compare import CaseDiff, Comparison
+from workbench.evals.compare import CaseDiff, Comparison, paired_statistics
 from workbench.evals.runner import SuiteRun
+from workbench.evals.stats import compare_metric
 from workbench.evals.suite import Case, Variant
 from workbench.evals.variants import VariantError, build_variants
 from workbench.ui import evals_view, runs_tab, runs_view
@@ -163,12 +164,113 @@ def test_comparison_tables_put_changed_cases_first_with_the_quality_metric_that_
         ["same", "pass", "pass", "same", "f1", "0.5", "0.5"],
         ["slow", "pass", "pass", "same", "latency_s", "1", "3"],
     ]
-    assert [row[7:] for row in rows] == [[trace_link("run-a1"), trace_link("run-b1")], *[["", ""]] * 3]
-    assert 'href="/runs/run-b1/trace"' in rows[0][8]
+    assert [row[8:] for row in rows] == [[trace_link("run-a1"), trace_link("run-b1")], *[["", ""]] * 3]
+    assert 'href="/runs/run-b1/trace"' in rows[0][9]
+    assert [row[7] for row in rows] == [""] * 4  # no divergence looked for yet
     assert evals_view.param_table(comparison).values.tolist() == [["prompt_version", "v1", "v2"]]
     assert evals_view.metric_table(comparison).values.tolist() == [["pass_rate", "0.5", "0.75", "+0.25"]]
     summary = evals_view.comparison_summary(comparison, {"aaaaaaaa1": "prompt_version=v1 (aaaaaaaa)"})
     assert summary.startswith("**2 of 4 cases changed outcome**") and "prompt\\_version=v1" in summary
+
+
+def _stats_comparison() -> Comparison:
+    """48 cases: run b fixes 10 of run a's failures and breaks 2 of its passes; f1 moves by noise only."""
+    outcomes = [(0.0, 1.0)] * 10 + [(1.0, 0.0)] * 2 + [(1.0, 1.0)] * 30 + [(0.0, 0.0)] * 6
+    cases = [
+        CaseDiff(f"c{i}", "pass" if a else "fail", "pass" if b else "fail", {"f1": 0.5 + (i % 5) * 0.01},
+                 {"f1": 0.5 + ((i + 2) % 5) * 0.01}, pass_a=a, pass_b=b)
+        for i, (a, b) in enumerate(outcomes)
+    ]  # fmt: skip
+    return Comparison("aaaaaaaa1", "bbbbbbbb2", {}, {}, {}, {}, cases, paired_statistics(cases, resamples=2000))
+
+
+def test_the_statistics_table_puts_the_pass_rate_first_with_its_interval_p_value_test_and_marked_verdict():
+    comparison = _stats_comparison()
+    table = evals_view.statistics_table(comparison)
+    assert list(table.columns) == evals_view.STAT_COLUMNS
+    passes, f1 = (dict(zip(table.columns, row, strict=True)) for row in table.values.tolist())
+    stat = comparison.statistics[0]
+    assert stat.verdict == "better" and stat.ci_low > 0 and stat.p_value < 0.05
+    assert passes == {
+        "metric": "pass_rate", "a": "0.6667", "b": "0.8333", "Δ (b−a)": "+0.167",
+        "95 % CI": f"[{stat.ci_low:+.3g}, {stat.ci_high:+.3g}]", "p": f"{stat.p_value:.2g}",
+        "test": "McNemar exact", "verdict": "▲ better", "note": "",
+    }  # fmt: skip
+    assert f1["metric"] == "f1" and f1["test"] == "sign-flip permutation" and f1["verdict"] == "≈ inconclusive"
+    noise = comparison.statistic("f1")
+    assert noise is not None and noise.cases_needed and noise.verdict == "inconclusive"
+    assert (
+        f1["note"]
+        == f"detectable ±{noise.mde:.2g} with 48 cases; ~{noise.cases_needed} cases to see {noise.delta:+.3g}"
+    )
+
+
+def test_the_statistics_table_marks_a_worse_metric_and_says_what_an_inconclusive_one_lacks():
+    slower = compare_metric("latency_s", [1.0, 2.0, 3.0, 1.5] * 6, [1.5, 2.6, 3.5, 1.9] * 6, higher_is_better=False)
+    same = compare_metric("recall_at_k", [1.0, 0.5, None], [1.0, 0.5, 0.7])
+    unscored = compare_metric("wer", [None, None], [0.1, 0.2], higher_is_better=False)
+    rows = evals_view.statistics_table(Comparison("a", "b", {}, {}, {}, {}, [], [slower, same, unscored]))
+    slow, tie, none = (dict(zip(rows.columns, row, strict=True)) for row in rows.values.tolist())
+    assert (slow["Δ (b−a)"], slow["p"], slow["verdict"]) == ("+0.5", "< 0.001", "▼ worse")
+    assert tie["verdict"] == "≈ inconclusive"
+    assert tie["note"] == "the runs scored all 2 cases the same; 1 case(s) left out: scored by one run only"
+    assert none == {"metric": "wer", "a": "", "b": "", "Δ (b−a)": "", "95 % CI": "", "p": "",
+                    "test": "McNemar exact", "verdict": "≈ inconclusive",
+                    "note": "no case scored by both runs; 2 case(s) left out: scored by one run only"}  # fmt: skip
+
+
+def test_the_summary_states_the_pass_rates_verdict_in_plain_words():
+    better = evals_view.comparison_summary(_stats_comparison())
+    stat = _stats_comparison().statistics[0]
+    assert better.startswith("**12 of 48 cases changed outcome**")
+    ci = f"[{stat.ci_low:+.3f}, {stat.ci_high:+.3f}]"
+    assert f"pass rate 0.667 → 0.833 (+0.167, 95 % CI {ci}, p = {stat.p_value:.2g}): **▲ better**" in better
+    few = [CaseDiff(f"c{i}", "pass" if a else "fail", "pass" if b else "fail", pass_a=a, pass_b=b)
+           for i, (a, b) in enumerate([(1.0, 1.0), (0.0, 1.0), (1.0, 1.0), (1.0, 0.0)])]  # fmt: skip
+    comparison = Comparison("a", "b", {}, {}, {}, {}, few, paired_statistics(few, resamples=2000))
+    inconclusive = evals_view.comparison_summary(comparison).split("\n\n")[1]
+    mde = comparison.statistics[0].mde
+    assert inconclusive.startswith("pass rate 0.750 → 0.750 (+0.000, 95 % CI [")
+    assert inconclusive.endswith(
+        f"p = 1): **≈ inconclusive**: a difference under ±{mde:.2f} cannot be told from noise with 4 cases"
+    )
+    assert "\n" not in evals_view.comparison_summary(_comparison())  # no statistics: the counts alone
+
+
+def test_a_changed_case_says_where_its_two_runs_part_ways_on_one_line_without_passwords():
+    where = {"description": "step 3 (retrieve > retrieval docs): retrieval differs — a: c1, c2\n· b: c3",
+             "kind": "retrieval", "index": 2}  # fmt: skip
+    cases = [
+        CaseDiff("same", "pass", "pass"),
+        CaseDiff("up", "fail", "pass", divergence=where),
+        CaseDiff("down", "pass", "fail", divergence="run b's trace is not in this run log"),
+        CaseDiff("tool", "pass", "fail", divergence={"description": "tool call differs — a: https://u:pw@h/x · b: y"}),
+    ]
+    parts = dict(zip(*(evals_view.case_rows(cases)[c].tolist() for c in ("case", "parts ways at")), strict=True))
+    assert parts == {
+        "up": "step 3 (retrieve > retrieval docs): retrieval differs — a: c1, c2 · b: c3",
+        "down": "run b's trace is not in this run log",
+        "tool": "tool call differs — a: https://u:***@h/x · b: y",
+        "same": "",
+    }
+
+
+def test_a_comparison_mlflow_will_not_keep_is_logged_as_a_warning_and_the_view_goes_on(monkeypatch, caplog, tmp_path):
+    from workbench.settings import Settings
+    from workbench.ui import evals_tab
+
+    kept: list[Comparison] = []
+
+    def refuse(settings: Settings, comparison: Comparison) -> str:
+        kept.append(comparison)
+        raise OSError("MLflow at http://me:s3cret@mlflow.example.com/ refused the artifact")
+
+    monkeypatch.setattr(evals_tab, "log_comparison", refuse)
+    comparison = _comparison()
+    evals_tab.keep_comparison(Settings(home=tmp_path), comparison)
+    assert kept == [comparison]
+    assert "could not keep the comparison of aaaaaaaa1 and bbbbbbbb2" in caplog.text
+    assert "me:***@mlflow" in caplog.text and "s3cret" not in caplog.text
 
 
 def test_metrics_table_has_one_column_per_variant():

@@ -1,5 +1,7 @@
 """The Evals tab: run a suite over variants (models, prompt versions, settings) with live progress, see each
-variant's metrics, and compare two MLflow runs case by case, the cases whose outcome changed first.
+variant's metrics, and compare two MLflow runs: per metric whether the difference is real (the paired statistics and
+their verdicts), and case by case, the cases whose outcome changed first with where their two runs part ways. Each
+comparison is kept with run b in MLflow.
 
 The tab lays out the components and wires their events; :mod:`workbench.evals.plan` turns its inputs into an eval,
 :mod:`workbench.evals.console` queues, follows and cancels it (one at a time per process, ``eval_max_per_client``
@@ -11,6 +13,7 @@ here: ``workbench mlflow`` serves it on loopback.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -20,18 +23,21 @@ from gradio.components import Component
 
 from evals import SUITES
 from workbench.audit.markdown import md_text
-from workbench.evals.compare import compare_runs
+from workbench.evals.compare import Comparison, attach_divergences, compare_runs, log_comparison
 from workbench.evals.console import cancel_eval, recent_mlflow_runs, start_eval
+from workbench.evals.divergence import run_reader
 from workbench.evals.plan import SuiteUnavailable, offered_models, plan_eval, prompt_versions, read_suite
 from workbench.evals.queue import EvalQueue, TooManyEvals
 from workbench.evals.tracking import tracking_uri, warm_in_background
 from workbench.evals.variants import VariantError
+from workbench.runlog import get_runlog
 from workbench.ui.context import client_key
 from workbench.ui.evals_view import (
     CASE_COLUMNS,
     CASE_TYPES,
     METRIC_COLUMNS,
     PARAM_COLUMNS,
+    STAT_COLUMNS,
     cancelled_line,
     case_rows,
     comparison_summary,
@@ -43,6 +49,7 @@ from workbench.ui.evals_view import (
     progress_html,
     redact,
     starting_line,
+    statistics_table,
     suite_markdown,
     suite_warning,
     variant_label,
@@ -54,6 +61,17 @@ if TYPE_CHECKING:
     from workbench.ui.context import UiServices
 
 TITLE = "Evals"
+log = logging.getLogger(__name__)
+
+
+def keep_comparison(settings: Settings, comparison: Comparison) -> None:
+    """The comparison kept with run b in MLflow (:func:`~workbench.evals.compare.log_comparison`); a store that
+    refuses it costs the record, not the view: a warning in the server's log."""
+    try:
+        log_comparison(settings, comparison)
+    except Exception as exc:
+        log.warning("could not keep the comparison of %s and %s in MLflow: %s", comparison.run_a, comparison.run_b,
+                    redact(exc))  # fmt: skip
 
 
 def render(services: UiServices, demo: gr.Blocks) -> None:
@@ -87,12 +105,14 @@ def render(services: UiServices, demo: gr.Blocks) -> None:
         reload = gr.Button("Refresh", elem_id="evals-refresh", scale=0, min_width=100)
         compare = gr.Button("Compare", elem_id="evals-compare", scale=0, min_width=100)
     summary = gr.Markdown(elem_id="evals-compare-summary")
+    stats = gr.Dataframe(pd.DataFrame(columns=STAT_COLUMNS), label="Metrics compared (b against a, paired over cases)",
+                         interactive=False, wrap=True, elem_id="evals-compare-stats")  # fmt: skip
     cases = gr.Dataframe(pd.DataFrame(columns=CASE_COLUMNS), label="Cases (changed outcome first)",
                          datatype=CASE_TYPES, interactive=False, wrap=True, elem_id="evals-cases")  # fmt: skip
-    with gr.Row():
-        params = gr.Dataframe(pd.DataFrame(columns=PARAM_COLUMNS), label="Params that differ", interactive=False,
-                              wrap=True, elem_id="evals-params")  # fmt: skip
-        compared = gr.Dataframe(pd.DataFrame(columns=METRIC_COLUMNS), label="Metrics", interactive=False,
+    params = gr.Dataframe(pd.DataFrame(columns=PARAM_COLUMNS), label="Params that differ", interactive=False,
+                          wrap=True, elem_id="evals-params")  # fmt: skip
+    with gr.Accordion("Run metrics (as each run logged them)", open=False):
+        compared = gr.Dataframe(pd.DataFrame(columns=METRIC_COLUMNS), label="Run metrics", interactive=False,
                                 elem_id="evals-compare-metrics")  # fmt: skip
     mlflow_line = gr.Markdown(elem_id="evals-mlflow")
 
@@ -145,10 +165,14 @@ def render(services: UiServices, demo: gr.Blocks) -> None:
             return {summary: "Choose two runs to compare."}
         try:
             comparison = await asyncio.to_thread(compare_runs, settings(), a, b)
+            await get_runlog().aflush()  # the eval that just ran may still have its cases' spans queued
+            await asyncio.to_thread(attach_divergences, comparison, run_reader(get_runlog()))
         except Exception as exc:  # a run without its case table, a store that went away
             return {summary: f"⚠️ Could not compare these runs: {md_text(redact(exc))}"}
+        await asyncio.to_thread(keep_comparison, settings(), comparison)
         return {
             summary: comparison_summary(comparison, labels),
+            stats: statistics_table(comparison),
             cases: case_rows(comparison.cases),
             params: param_table(comparison),
             compared: metric_table(comparison),
@@ -216,8 +240,9 @@ def render(services: UiServices, demo: gr.Blocks) -> None:
     async def cancel_run(page_job: str | None, request: gr.Request) -> str:
         return cancel_eval(evals, client_key(request), page_job)
 
-    run_outputs = [progress, status, metrics, description, run_a, run_b, summary, cases, params, compared, job_id]
+    compared_outputs = [summary, stats, cases, params, compared]
+    run_outputs = [progress, status, metrics, description, run_a, run_b, *compared_outputs, job_id]
     run.click(run_eval, [suite, models, versions, sets, limit], run_outputs, concurrency_limit=None,
               show_progress="hidden")  # fmt: skip
     cancel.click(cancel_run, [job_id], [status], concurrency_limit=None)
-    compare.click(compare_chosen, [run_a, run_b], [summary, cases, params, compared])
+    compare.click(compare_chosen, [run_a, run_b], compared_outputs)

@@ -1,5 +1,6 @@
-"""What the Evals tab shows, as tables, Markdown and HTML: metrics per variant, two runs compared case by case
-(the cases whose outcome changed first), the suite's description, the progress bar and the status lines.
+"""What the Evals tab shows, as tables, Markdown and HTML: metrics per variant, two runs compared per metric (the
+paired statistics and their verdicts) and case by case (the cases whose outcome changed first, with where their two
+runs part ways), the suite's description, the progress bar and the status lines.
 
 Text that comes from a suite, a run or an error goes through :func:`~workbench.audit.markdown.md_text`, and an
 error's URLs lose their passwords first (an MLflow server URI may carry one).
@@ -8,23 +9,29 @@ error's URLs lose their passwords first (an MLflow server URI may carry one).
 from __future__ import annotations
 
 import html
+import math
 import re
 from typing import Any, Literal
 
 import pandas as pd
 
 from workbench.audit.markdown import md_text
-from workbench.evals.compare import CaseDiff, Comparison
+from workbench.evals.compare import PASS_RATE, CaseDiff, Comparison
 from workbench.evals.plan import SuiteUnavailable
 from workbench.evals.runner import SuiteRun
+from workbench.evals.stats import MetricComparison
 from workbench.evals.suite import Case, Suite
 from workbench.ui.trace_links import trace_link
 
 PARAM_COLUMNS = ["param", "a", "b"]
 METRIC_COLUMNS = ["metric", "a", "b", "delta"]
-CASE_COLUMNS = ["case", "outcome a", "outcome b", "direction", "metric", "a", "b", "trace a", "trace b"]
-CASE_TYPES: list[Literal["str", "html"]] = ["str", "str", "str", "str", "str", "str", "str", "html", "html"]
+STAT_COLUMNS = ["metric", "a", "b", "Δ (b−a)", "95 % CI", "p", "test", "verdict", "note"]
+CASE_COLUMNS = ["case", "outcome a", "outcome b", "direction", "metric", "a", "b", "parts ways at", "trace a",
+                "trace b"]  # fmt: skip
+CASE_TYPES: list[Literal["str", "html"]] = ["str", "str", "str", "str", "str", "str", "str", "str", "html", "html"]
 """The case table's cell types: everything from a run is text; the trace links are the view's own HTML."""
+VERDICT_MARKS = {"better": "▲ better", "worse": "▼ worse", "inconclusive": "≈ inconclusive"}
+TEST_NAMES = {"mcnemar_exact": "McNemar exact", "sign_flip_permutation": "sign-flip permutation"}
 TIMING_SUFFIXES = ("_s", "_ms")
 _CREDENTIALS = re.compile(r"(://[^:/@\s]+:)[^/\s]*@")
 
@@ -77,9 +84,17 @@ def key_metric(diff: CaseDiff) -> str | None:
     return max(quality, key=lambda m: abs(diff.metrics_b.get(m, 0.0) - diff.metrics_a.get(m, 0.0)))
 
 
+def parts_ways(diff: CaseDiff) -> str:
+    """Where a changed case's two runs part ways (the divergence's one line, or why it is not known), as one line
+    without passwords; empty for a case whose divergence was not looked for."""
+    found = diff.divergence
+    text = found.get("description", "") if isinstance(found, dict) else found or ""
+    return " ".join(redact(text).split())
+
+
 def case_rows(cases: list[CaseDiff]) -> pd.DataFrame:
     """The case-by-case table: cases whose outcome changed first (the given order kept within each group), each
-    with links to its two runs' traces."""
+    with where its two runs part ways and links to their traces."""
     ordered = [c for c in cases if c.changed] + [c for c in cases if not c.changed]
     rows = []
     for diff in ordered:
@@ -87,7 +102,8 @@ def case_rows(cases: list[CaseDiff]) -> pd.DataFrame:
         a = diff.metrics_a.get(metric) if metric else None
         b = diff.metrics_b.get(metric) if metric else None
         rows.append([diff.case_id, diff.outcome_a or "–", diff.outcome_b or "–", diff.direction, metric or "",
-                     fmt(a), fmt(b), trace_link(diff.run_id_a), trace_link(diff.run_id_b)])  # fmt: skip
+                     fmt(a), fmt(b), parts_ways(diff), trace_link(diff.run_id_a),
+                     trace_link(diff.run_id_b)])  # fmt: skip
     return pd.DataFrame(rows, columns=CASE_COLUMNS)
 
 
@@ -97,15 +113,79 @@ def param_table(comparison: Comparison) -> pd.DataFrame:
 
 
 def metric_table(comparison: Comparison) -> pd.DataFrame:
+    """The metrics each run logged for itself (aggregates such as case counts and timings), side by side."""
     rows = [[r["metric"], fmt(r["a"]), fmt(r["b"]), "" if r["delta"] is None else f"{r['delta']:+.4g}"]
             for r in comparison.metric_rows()]  # fmt: skip
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
 
 
+def signed(value: float, spec: str = "+.3g") -> str:
+    return format(value, spec) if math.isfinite(value) else ""
+
+
+def p_text(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.2g}"
+
+
+def interval(stat: MetricComparison, spec: str = "+.3g") -> str:
+    return f"[{signed(stat.ci_low, spec)}, {signed(stat.ci_high, spec)}]"
+
+
+def stat_note(stat: MetricComparison) -> str:
+    """What an inconclusive verdict means for this metric: the smallest difference its cases can tell from noise
+    and how many cases would show the one observed; and how many cases only one run scored."""
+    notes = []
+    if stat.n_cases == 0:
+        notes.append("no case scored by both runs")
+    elif stat.verdict == "inconclusive" and stat.mde == 0:
+        notes.append(f"the runs scored all {stat.n_cases} cases the same")
+    elif stat.verdict == "inconclusive":
+        notes.append(f"detectable ±{stat.mde:.2g} with {stat.n_cases} cases")
+        if stat.cases_needed:
+            notes.append(f"~{stat.cases_needed} cases to see {signed(stat.delta)}")
+    if stat.dropped:
+        notes.append(f"{stat.dropped} case(s) left out: scored by one run only")
+    return "; ".join(notes)
+
+
+def statistics_table(comparison: Comparison) -> pd.DataFrame:
+    """Per metric, the paired comparison of run b against run a (the pass rate first): means, the difference with
+    its interval, the test's p-value, a marked verdict and, when inconclusive, what the cases can detect."""
+    rows = []
+    for stat in comparison.statistics:
+        scored = stat.n_cases > 0
+        rows.append([stat.metric, fmt(stat.a) if scored else "", fmt(stat.b) if scored else "", signed(stat.delta),
+                     interval(stat) if scored else "", p_text(stat.p_value) if scored else "",
+                     TEST_NAMES.get(stat.test, stat.test), VERDICT_MARKS[stat.verdict], stat_note(stat)])  # fmt: skip
+    return pd.DataFrame(rows, columns=STAT_COLUMNS)
+
+
+def verdict_line(stat: MetricComparison) -> str:
+    """One metric's verdict in plain words: ``pass rate 0.500 → 0.750 (+0.250, 95 % CI [+0.100, +0.400], p =
+    0.002): ▲ better``, or for an inconclusive one the difference its cases cannot tell from noise."""
+    name = "pass rate" if stat.metric == PASS_RATE else md_text(stat.metric)
+    if stat.n_cases == 0:
+        return f"{name}: no case was scored by both runs"
+    p = p_text(stat.p_value)
+    numbers = (f"{name} {stat.a:.3f} → {stat.b:.3f} ({stat.delta:+.3f}, {stat.confidence * 100:g} % CI "
+               f"{interval(stat, '+.3f')}, p {p if p.startswith('<') else f'= {p}'})")  # fmt: skip
+    if stat.verdict != "inconclusive":
+        return f"{numbers}: **{VERDICT_MARKS[stat.verdict]}**"
+    if stat.mde == 0:
+        why = f"the runs scored all {stat.n_cases} cases the same"
+    else:
+        why = f"a difference under ±{stat.mde:.2f} cannot be told from noise with {stat.n_cases} cases"
+    return f"{numbers}: **{VERDICT_MARKS['inconclusive']}**: {why}"
+
+
 def comparison_summary(comparison: Comparison, labels: dict[str, str] | None = None) -> str:
+    """How many cases changed outcome between the two runs and, when the comparison has statistics, the pass rate's
+    verdict in plain words."""
     names = labels or {}
     a, b = (md_text(names.get(r, r[:8])) for r in (comparison.run_a, comparison.run_b))
-    return f"**{len(comparison.changed)} of {len(comparison.cases)} cases changed outcome** · a: {a} → b: {b}"
+    counts = f"**{len(comparison.changed)} of {len(comparison.cases)} cases changed outcome** · a: {a} → b: {b}"
+    passes = comparison.statistic(PASS_RATE)
+    return counts if passes is None else f"{counts}\n\n{verdict_line(passes)}"
 
 
 def progress_html(fraction: float, text: str) -> str:

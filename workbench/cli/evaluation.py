@@ -264,7 +264,9 @@ def metric_line(stat: MetricComparison) -> str:
         f"{stat.metric:<18} {stat.a:.4f} -> {stat.b:.4f}  {stat.delta:+.4f} "
         f"[{stat.ci_low:+.4f}, {stat.ci_high:+.4f}]  p={stat.p_value:.3g}  {stat.verdict}"
     )
-    if stat.verdict == "inconclusive":
+    if stat.verdict == "inconclusive" and stat.delta == 0 and stat.mde == 0:
+        line += " (no case differs)"
+    elif stat.verdict == "inconclusive":
         needed = f", about {stat.cases_needed} cases to see {stat.delta:+.4f}" if stat.cases_needed else ""
         line += f" (detectable: ±{stat.mde:.4f} with {stat.n_cases} cases{needed})"
     return line

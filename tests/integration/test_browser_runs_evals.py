@@ -3,8 +3,9 @@ to an eval case, then compares two prompt versions on ``chat-rag`` in the Evals 
 
 The chat run is made by a real WebSocket client over ``/ws/chat``; the server answers with the extractive
 baseline (no model), so the eval is quick and deterministic. The promoted case must be in the file the suite
-reads and in the next eval run; both variants must be logged to MLflow and compared case by case, the cases
-whose outcome changed first; two runs picked in the compare pickers must compare too.
+reads and in the next eval run; both variants must be logged to MLflow and compared per metric (interval,
+p-value, verdict) and case by case, the cases whose outcome changed first with where their runs part ways, the
+comparison kept with run b in MLflow; two runs picked in the compare pickers must compare too.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.timeout(
 
 QUESTION = "How do I configure the data folder?"
 EVAL_TIMEOUT_MS = 150_000
+VERDICT = re.compile(r"(▲ better|▼ worse|≈ inconclusive)")
+INTERVAL = re.compile(r"\[[+-]\d[\d.e+-]*, [+-]\d[\d.e+-]*\]")
 
 
 def chat_turn(server: Server, content: str, session: str) -> dict:
@@ -115,7 +118,24 @@ def test_runs_tab_promotes_a_chat_run_and_evals_tab_compares_two_prompt_versions
         assert moved == [True] * changed + [False] * (4 - changed)
         assert "prompt_version" in column(page, "evals-params", 0)
 
-        # 5. Two runs picked in the compare pickers (b against a, swapped) compare too.
+        # 5. Per metric, b against a with its interval, p-value, test and verdict; the summary says the pass rate's.
+        assert column(page, "evals-compare-stats", 0)[0] == "pass_rate"
+        pass_rate = [column(page, "evals-compare-stats", i)[0] for i in range(9)]
+        assert INTERVAL.fullmatch(pass_rate[4]) and re.fullmatch(r"< 0\.001|[\d.e-]+", pass_rate[5]), pass_rate
+        assert pass_rate[6] == "McNemar exact" and VERDICT.fullmatch(pass_rate[7]), pass_rate
+        assert "recall_at_k" in column(page, "evals-compare-stats", 0)
+        verdict = re.search(r"pass rate [\d.]+ → [\d.]+ \([+-][\d.]+, 95 % CI \[[^]]+\], p [=<] [^)]+\): (.+)",
+                            summary.inner_text())  # fmt: skip
+        assert verdict and VERDICT.match(verdict.group(1)), summary.inner_text()
+        assert pass_rate[7] in verdict.group(1)
+        parts = column(page, "evals-cases", 9)
+        assert all(parts[:changed]) and not any(parts[changed:]), parts
+        kept = list(home.glob(f"mlartifacts/*/*/artifacts/comparisons/{ids['v1']}*.json"))
+        assert len(kept) == 1 and kept[0].parent.parent.parent.name.startswith(ids["v2"]), kept
+        record = json.loads(kept[0].read_text())
+        assert record["metrics"]["pass_rate"]["verdict"] in pass_rate[7] and record["changed"] == changed
+
+        # 6. Two runs picked in the compare pickers (b against a, swapped) compare too.
         expect(page.locator("#evals-run-a input")).to_have_value(re.compile(ids["v1"]))
         pick(page, "evals-run-a", ids["v2"])
         pick(page, "evals-run-b", ids["v1"])
@@ -124,6 +144,8 @@ def test_runs_tab_promotes_a_chat_run_and_evals_tab_compares_two_prompt_versions
         expect(summary).to_contain_text(f"a: {ids['v2']} → b: {ids['v1']}", timeout=30_000)
         params = dict(zip(column(page, "evals-params", 0), column(page, "evals-params", 1), strict=True))
         assert params["prompt_version"] == "v2"
+        swapped = [column(page, "evals-compare-stats", i)[0] for i in (1, 2)]
+        assert swapped == pass_rate[2:0:-1]  # run a's and run b's pass rates trade places
         page.screenshot(path=str(tmp_path / "evals.png"), full_page=True)
         page.close()
     finally:

@@ -164,9 +164,9 @@ def test_comparison_tables_put_changed_cases_first_with_the_quality_metric_that_
         ["same", "pass", "pass", "same", "f1", "0.5", "0.5"],
         ["slow", "pass", "pass", "same", "latency_s", "1", "3"],
     ]
-    assert [row[8:] for row in rows] == [[trace_link("run-a1"), trace_link("run-b1")], *[["", ""]] * 3]
-    assert 'href="/runs/run-b1/trace"' in rows[0][9]
-    assert [row[7] for row in rows] == [""] * 4  # no divergence looked for yet
+    assert [row[7:9] for row in rows] == [[trace_link("run-a1"), trace_link("run-b1")], *[["", ""]] * 3]
+    assert 'href="/runs/run-b1/trace"' in rows[0][8]
+    assert [row[9] for row in rows] == [""] * 4  # no divergence looked for yet
     assert evals_view.param_table(comparison).values.tolist() == [["prompt_version", "v1", "v2"]]
     assert evals_view.metric_table(comparison).values.tolist() == [["pass_rate", "0.5", "0.75", "+0.25"]]
     summary = evals_view.comparison_summary(comparison, {"aaaaaaaa1": "prompt_version=v1 (aaaaaaaa)"})

@@ -26,10 +26,11 @@ from workbench.ui.trace_links import trace_link
 PARAM_COLUMNS = ["param", "a", "b"]
 METRIC_COLUMNS = ["metric", "a", "b", "delta"]
 STAT_COLUMNS = ["metric", "a", "b", "Δ (b−a)", "95 % CI", "p", "test", "verdict", "note"]
-CASE_COLUMNS = ["case", "outcome a", "outcome b", "direction", "metric", "a", "b", "parts ways at", "trace a",
-                "trace b"]  # fmt: skip
-CASE_TYPES: list[Literal["str", "html"]] = ["str", "str", "str", "str", "str", "str", "str", "str", "html", "html"]
-"""The case table's cell types: everything from a run is text; the trace links are the view's own HTML."""
+CASE_COLUMNS = ["case", "outcome a", "outcome b", "direction", "metric", "a", "b", "trace a", "trace b",
+                "parts ways at"]  # fmt: skip
+CASE_TYPES: list[Literal["str", "html"]] = ["str", "str", "str", "str", "str", "str", "str", "html", "html", "str"]
+"""The case table's cell types: everything from a run is text; the trace links are the view's own HTML. Where the
+runs part ways comes last: a long line there would push the links out of sight."""
 VERDICT_MARKS = {"better": "▲ better", "worse": "▼ worse", "inconclusive": "≈ inconclusive"}
 TEST_NAMES = {"mcnemar_exact": "McNemar exact", "sign_flip_permutation": "sign-flip permutation"}
 TIMING_SUFFIXES = ("_s", "_ms")
@@ -102,8 +103,8 @@ def case_rows(cases: list[CaseDiff]) -> pd.DataFrame:
         a = diff.metrics_a.get(metric) if metric else None
         b = diff.metrics_b.get(metric) if metric else None
         rows.append([diff.case_id, diff.outcome_a or "–", diff.outcome_b or "–", diff.direction, metric or "",
-                     fmt(a), fmt(b), parts_ways(diff), trace_link(diff.run_id_a),
-                     trace_link(diff.run_id_b)])  # fmt: skip
+                     fmt(a), fmt(b), trace_link(diff.run_id_a), trace_link(diff.run_id_b),
+                     parts_ways(diff)])  # fmt: skip
     return pd.DataFrame(rows, columns=CASE_COLUMNS)
 
 

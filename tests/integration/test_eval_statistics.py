@@ -44,7 +44,7 @@ def test_compare_gives_every_metric_its_interval_test_and_verdict_and_where_chan
     metrics = data["metrics"]
     assert {"pass_rate", "recall_at_k", "reciprocal_rank", "token_f1", "latency_s"} <= set(metrics)
     for name, stat in metrics.items():
-        assert FIELDS <= set(stat), name
+        assert set(stat) >= FIELDS, name
         assert stat["n_cases"] == 16 and stat["verdict"] in {"better", "worse", "inconclusive"}
         assert stat["ci_low"] <= stat["delta"] <= stat["ci_high"], name
         assert 0 <= stat["p_value"] <= 1

@@ -168,7 +168,10 @@ async def test_no_checkpoint_or_run_log_row_holds_a_recording_or_a_reply_after_f
         read_back = await through_checkpointer(saver)
     stored = sqlite_rows(path)
     tables = [name.split(": ")[1].rsplit(" row ", 1)[0] for name in stored]
-    assert tables.count("checkpoints") >= 6 and tables.count("writes") >= 3, "each turn left its checkpoint"
+    # the answered turns' checkpoints, the cut-short aborted turn and the copy that rolled it back (a first turn
+    # that failed is rolled back by clearing its session, writes and all: the saved writes of every durability
+    # are scanned by the test below)
+    assert tables.count("checkpoints") >= 4, "each kept turn left its checkpoint"
     assert any("Will it rain?" in repr(value) for value in read_back.values()), "the scan reads content"
     clips = [*recordings.values(), invalid, *replies]
     assert leaks(stored | raw_files(path) | read_back, clips) == []

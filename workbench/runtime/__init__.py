@@ -31,6 +31,7 @@ from workbench.runtime.base import (
     GraphToken,
     RunPart,
     SessionBusy,
+    ThreadNotFound,
 )
 from workbench.runtime.local import LocalRuntime
 
@@ -45,6 +46,7 @@ __all__ = [
     "LocalRuntime",
     "RunPart",
     "SessionBusy",
+    "ThreadNotFound",
     "open_runtime",
 ]
 

@@ -23,8 +23,10 @@ from typing import Any, Literal
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 
+from workbench.errors import ConfigurationError
 from workbench.health import Check
 from workbench.runlog.callback import GATEWAY_RUN_ID
+from workbench.runtime.threads import Checkpoint, Interrupt, ThreadSummary
 
 __all__ = [
     "GATEWAY_RUN_ID",
@@ -35,6 +37,7 @@ __all__ = [
     "GraphToken",
     "RunPart",
     "SessionBusy",
+    "ThreadNotFound",
 ]
 
 GraphName = str
@@ -44,6 +47,10 @@ StreamMode = Literal["custom", "messages", "values"]
 
 class SessionBusy(Exception):
     """A turn is already running in this session."""
+
+
+class ThreadNotFound(LookupError):
+    """No such session, or no such checkpoint in it."""
 
 
 class GraphFailed(Exception):
@@ -66,7 +73,8 @@ class GraphRun:
     """One run of a graph, as the services describe it to a runtime."""
 
     graph: GraphName
-    input: dict[str, Any]
+    input: dict[str, Any] | None
+    """The run's input; None continues the thread from where it stopped (a fork's next step, or see ``resume``)."""
     run_id: str
     thread: str | None = None
     """The session (LangGraph thread) the run continues; ``None``: a run of its own, without history."""
@@ -79,6 +87,9 @@ class GraphRun:
     """A long run (an audit): on a server, a background run whose stream is joined."""
     callbacks: list[BaseCallbackHandler] = field(default_factory=list)
     """Handlers of an in-process run (the run log's callback); a remote graph logs itself where it runs."""
+    resume: Any = None
+    """With ``input`` None: the answer to the thread's pending ``interrupt`` (a value, or ``{interrupt id: value}``
+    for several), as LangGraph's ``Command(resume=...)``; None continues a thread that waits on no question."""
 
 
 class GraphRuntime(ABC):
@@ -98,6 +109,27 @@ class GraphRuntime(ABC):
     async def messages(self, graph: GraphName, thread: str) -> list[BaseMessage]:
         """The conversation so far in ``thread``."""
         return list((await self.state(graph, thread)).get("messages") or [])
+
+    async def threads(self, graph: GraphName, limit: int = 50) -> list[ThreadSummary]:
+        """The graph's sessions, most recently changed first."""
+        raise ConfigurationError(f"the {self.kind} runtime keeps no thread histories")
+
+    async def history(self, graph: GraphName, thread: str, limit: int = 200) -> list[Checkpoint]:
+        """The session's checkpoints, newest first: the graph's own, then each subgraph namespace's."""
+        raise ConfigurationError(f"the {self.kind} runtime keeps no thread histories")
+
+    async def waiting(self, graph: GraphName, thread: str) -> list[Interrupt]:
+        """The questions the session waits on (``interrupt``), none when it does not wait."""
+        return []
+
+    async def fork(
+        self, graph: GraphName, thread: str, checkpoint_id: str, values: dict[str, Any] | None = None
+    ) -> tuple[str, Checkpoint]:
+        """A new session holding ``thread``'s state at ``checkpoint_id``, with ``values`` written over it as the
+        node that made that checkpoint would have (LangGraph's ``update_state``), linked to where it came from.
+        Returns the new session's id and its head; run it on with a :class:`GraphRun` whose input is None.
+        Raises :class:`ThreadNotFound` for an unknown session or checkpoint, ``ValueError`` for a bad edit."""
+        raise ConfigurationError(f"the {self.kind} runtime keeps no thread histories")
 
     def logged_elsewhere(self, run_id: str) -> bool:
         """Whether run ``run_id`` reached a process that logs it (a server): then this one must not log its row."""

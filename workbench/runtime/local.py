@@ -1,8 +1,10 @@
 """Graphs run in this process, on a LangGraph checkpointer (SQLite by default, Postgres to share sessions).
 
-A session's turn is saved once, when it ends (``durability="exit"``, unless the run asks otherwise): a turn that
-fails to save (the database went down, the disk filled up) leaves the session as it was, never with the question
-and no answer. Failures of the checkpointer end the turn with
+A session's turn saves a checkpoint after each step (``durability="async"``, unless the run asks otherwise), so
+its history can be read and forked at any step; a turn that does not end (it failed, was aborted, or could not be
+saved because the database went down or the disk filled up) is rolled back to where the last turn ended, at once
+or when the session is next used (:mod:`workbench.runtime.local_threads`): the session is never left with the
+question and no answer. Failures of the checkpointer end the turn with
 :class:`~workbench.errors.StorageUnavailable` naming the store and what to do (:mod:`workbench.runtime.storage`);
 the operator gets one warning when a store starts failing and one line when it works again.
 """
@@ -17,18 +19,28 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
-from langchain_core.messages import AIMessageChunk
+from langchain_core.messages import AIMessageChunk, convert_to_messages
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
 
 from workbench.errors import StorageUnavailable
 from workbench.health import Check, failing, ok
 from workbench.reported_errors import ERROR_EVENT
 from workbench.resources import Resources
-from workbench.runtime.base import GraphName, GraphRun, GraphRuntime, GraphToken, RunPart
+from workbench.runtime import local_threads
+from workbench.runtime.base import GraphName, GraphRun, GraphRuntime, GraphToken, RunPart, ThreadNotFound
 from workbench.runtime.leases import MemoryLeases, SessionLeases
 from workbench.runtime.storage import checkpoints_unavailable
+from workbench.runtime.threads import (
+    FORKED_CHECKPOINT,
+    FORKED_SESSION,
+    Checkpoint,
+    Interrupt,
+    ThreadSummary,
+    fork_session,
+)
 
 log = logging.getLogger(__name__)
 PROBE_S = 2.0
@@ -122,7 +134,7 @@ class LocalRuntime(GraphRuntime):
         config: RunnableConfig = {
             "run_id": uuid.UUID(run.run_id),
             "callbacks": list(run.callbacks),
-            "metadata": dict(run.metadata),
+            "metadata": {**run.metadata, "graph": run.graph},
         }
         if run.thread is not None:
             config["configurable"] = {"thread_id": self.thread_id(run.graph, run.thread)}
@@ -136,12 +148,20 @@ class LocalRuntime(GraphRuntime):
             async for part in self._saved(self._parts(graph, run, config, kwargs)):
                 yield part
             return
-        kwargs["durability"] = run.durability or "exit"  # the turn is saved whole, or not at all
+        kwargs["durability"] = run.durability or "async"  # every step, for the session's history
         if self.damaged is not None:
             raise StorageUnavailable(self.damaged)
+        thread = self.thread_id(run.graph, run.thread)
         async with self.leases.hold(f"{run.graph}:{run.thread}", run.run_id):
-            async for part in self._saved(self._parts(graph, run, config, kwargs)):
-                yield part
+            await self._restore(graph, thread)  # a turn cut short before (a crash) does not count
+            ended = False
+            try:
+                async for part in self._saved(self._parts(graph, run, config, kwargs)):
+                    yield part
+                ended = True
+            finally:
+                if not ended:
+                    await asyncio.shield(self._restore(graph, thread, quiet=True))
 
     def _with_clients(self, graph: Compiled, context: Any) -> Any:
         """The run's context with this runtime's clients where it has none of its own (an eval variant brings its
@@ -182,11 +202,27 @@ class LocalRuntime(GraphRuntime):
             log.warning("session checkpoints (%s) work again", self.name)
             self.problem = None
 
+    async def _restore(self, graph: Compiled, thread: str, quiet: bool = False) -> None:
+        """Roll the session back to where its last turn ended if its head is a turn cut short; ``quiet``: after a
+        turn that failed, whose own error is what the caller hears (a store that is down fails this too)."""
+        if self.checkpointer is None:
+            return
+        try:
+            if await local_threads.restore(graph, self.checkpointer, thread):
+                log.info("session %s: a turn that did not end was rolled back", thread)
+        except self._storage_errors as exc:
+            if not quiet:
+                raise self._failed(exc) from None
+            log.warning("session %s: the turn that did not end is rolled back when the session is next used", thread)
+
     @staticmethod
     async def _parts(
         graph: Compiled, run: GraphRun, config: RunnableConfig, kwargs: dict[str, Any]
     ) -> AsyncIterator[RunPart]:
-        stream = graph.astream(run.input, config, **kwargs)
+        given: Any = run.input
+        if given is None and run.resume is not None:
+            given = Command(resume=run.resume)
+        stream = graph.astream(given, config, **kwargs)
         async for mode, chunk in cast(AsyncIterator[tuple[str, Any]], stream):
             if mode == "messages":
                 message, meta = chunk
@@ -199,14 +235,86 @@ class LocalRuntime(GraphRuntime):
                 yield mode, chunk
 
     async def state(self, graph: GraphName, thread: str) -> dict[str, Any]:
+        """The session's state where its last turn ended (a turn running or cut short does not show yet)."""
+        compiled = await self._sessions_of(graph)
+        try:
+            snapshot = await local_threads.settled(compiled, self.thread_id(graph, thread))
+        except self._storage_errors as exc:
+            raise self._failed(exc) from None
+        return dict(snapshot.values) if snapshot is not None and snapshot.values else {}
+
+    async def _sessions_of(self, graph: GraphName) -> Compiled:
         compiled = await asyncio.to_thread(self.graph, graph)
         if self.damaged is not None:
             raise StorageUnavailable(self.damaged)
+        return compiled
+
+    def _owner(self, thread: str, metadata: dict[str, Any]) -> tuple[str, str] | None:
+        """The graph and session of checkpointer thread ``thread`` (see :meth:`thread_id`)."""
+        if thread.startswith("agent/"):
+            _, name, session = thread.split("/", 2)
+            return name, session
+        return str(metadata.get("graph") or "chat"), thread
+
+    async def threads(self, graph: GraphName, limit: int = 50) -> list[ThreadSummary]:
+        await self._sessions_of(graph)
+        if self.checkpointer is None:
+            return []
         try:
-            snapshot = await compiled.aget_state({"configurable": {"thread_id": self.thread_id(graph, thread)}})
+            return await local_threads.threads(self.checkpointer, self._owner, graph, limit)
         except self._storage_errors as exc:
             raise self._failed(exc) from None
-        return dict(snapshot.values) if snapshot.values else {}
+
+    async def history(self, graph: GraphName, thread: str, limit: int = 200) -> list[Checkpoint]:
+        compiled = await self._sessions_of(graph)
+        if self.checkpointer is None:
+            return []
+        try:
+            return await local_threads.history(compiled, self.checkpointer, self.thread_id(graph, thread), limit)
+        except self._storage_errors as exc:
+            raise self._failed(exc) from None
+
+    async def waiting(self, graph: GraphName, thread: str) -> list[Interrupt]:
+        compiled = await self._sessions_of(graph)
+        try:
+            return await local_threads.pending_interrupts(compiled, self.thread_id(graph, thread))
+        except self._storage_errors as exc:
+            raise self._failed(exc) from None
+
+    async def fork(
+        self, graph: GraphName, thread: str, checkpoint_id: str, values: dict[str, Any] | None = None
+    ) -> tuple[str, Checkpoint]:
+        compiled = await self._sessions_of(graph)
+        edits = _edits(compiled, values or {})
+        session = fork_session(thread, uuid.uuid4().hex[:8])
+        try:
+            snapshot = await compiled.aget_state(local_threads.config_of(self.thread_id(graph, thread), checkpoint_id))
+            if not snapshot.values and not snapshot.next:
+                raise ThreadNotFound(f"session {thread!r} of {graph} has no checkpoint {checkpoint_id!r}")
+            writer = await self._writer(compiled, snapshot)
+            config = local_threads.config_of(self.thread_id(graph, session))
+            linked = {"graph": graph, FORKED_SESSION: thread, FORKED_CHECKPOINT: checkpoint_id}  # plain values only
+            config["metadata"] = linked
+            config = await compiled.aupdate_state(config, snapshot.values, as_node=writer)
+            if edits:
+                config = await compiled.aupdate_state({**config, "metadata": {"graph": graph}}, edits, as_node=writer)
+            head = await local_threads.history(compiled, self.checkpointer, self.thread_id(graph, session), 1) \
+                if self.checkpointer is not None else []  # fmt: skip
+        except self._storage_errors as exc:
+            raise self._failed(exc) from None
+        return session, head[0]
+
+    @staticmethod
+    async def _writer(compiled: Compiled, snapshot: Any) -> str:
+        """The node whose step made checkpoint ``snapshot``: a fork writes its state as that node would have."""
+        if (snapshot.metadata or {}).get("source") == "input" or snapshot.parent_config is None:
+            raise ValueError(
+                "this checkpoint holds a run's input before any step ran; fork from the step before or after it"
+            )
+        parent = await compiled.aget_state(snapshot.parent_config)
+        if not parent.next:
+            raise ValueError("this checkpoint's step is not known; fork from another one")
+        return str(parent.next[0])
 
     async def health(self) -> list[Check]:
         return [await self._probe_checkpoints(), await self.leases.health()]
@@ -231,6 +339,24 @@ class LocalRuntime(GraphRuntime):
 
     async def close(self) -> None:
         await self.leases.close()
+
+
+def _edits(graph: Compiled, values: dict[str, Any]) -> dict[str, Any]:
+    """A fork's edits checked against the graph's state fields; messages given as ``{"type", "content", "id"}``
+    become LangChain messages (one with the id of an existing message replaces it)."""
+    known = sorted(k for k in graph.channels if not k.startswith(("__", "branch:")))
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"no state field {', '.join(unknown)[:200]} in this graph; its fields: {', '.join(known)}")
+    edits = dict(values)
+    if "messages" in edits:
+        if not isinstance(edits["messages"], list):
+            raise ValueError("messages must be a list of {type, content, id} objects")
+        try:
+            edits["messages"] = convert_to_messages(edits["messages"])
+        except (ValueError, TypeError, NotImplementedError) as exc:
+            raise ValueError(f"messages: {str(exc)[:200]}") from None
+    return edits
 
 
 def _first_line(exc: BaseException) -> str:

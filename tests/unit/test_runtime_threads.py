@@ -1,0 +1,155 @@
+"""Session histories of the in-process runtime on a real SQLite checkpointer: every step saved and listed (subgraph
+namespaces included, as LangGraph itself reports them), interrupts inside a subgraph waited on and resumed, a turn
+cut short rolled back, and forks with edited state that run on."""
+
+from __future__ import annotations
+
+import operator
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, TypedDict
+
+import pytest
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+
+from workbench.runtime import GraphRun, LocalRuntime, ThreadNotFound
+
+GRAPH = "demo"
+
+
+class State(TypedDict, total=False):
+    question: str
+    answer: str
+    log: Annotated[list[str], operator.add]
+
+
+def plan(state: State) -> State:
+    if state.get("question") == "explode":
+        raise RuntimeError("the planner broke")
+    return {"answer": f"plan for {state.get('question')}", "log": ["plan"]}
+
+
+def approve(state: State) -> State:
+    return {"answer": f"{state.get('answer')} ({interrupt({'question': 'approve?'})})", "log": ["approve"]}
+
+
+inner = StateGraph(State)
+inner.add_node("approve", approve)
+inner.add_edge(START, "approve")
+inner.add_edge("approve", END)
+approval = inner.compile()
+
+
+async def review(state: State) -> State:
+    """A node that calls a subgraph (as agent specs' subgraph nodes do), whose node asks a human."""
+    result = await approval.ainvoke({"answer": state.get("answer", ""), "log": []})
+    return {"answer": result["answer"], "log": ["review"]}
+
+
+def build(saver: AsyncSqliteSaver, gated: bool) -> Any:
+    graph = StateGraph(State)
+    graph.add_node("plan", plan)
+    graph.add_edge(START, "plan")
+    if gated:
+        graph.add_node("review", review)
+        graph.add_edge("plan", "review")
+        graph.add_edge("review", END)
+    else:
+        graph.add_edge("plan", END)
+    return graph.compile(checkpointer=saver)
+
+
+@pytest.fixture
+async def runtime(tmp_path) -> AsyncIterator[LocalRuntime]:
+    async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "checkpoints.sqlite")) as saver:
+        local = LocalRuntime(saver, name="sqlite")
+        local.graphs[GRAPH] = build(saver, gated=True)
+        local.graphs["plain"] = build(saver, gated=False)
+        yield local
+
+
+async def run(runtime: LocalRuntime, session: str, question: str | None, graph: str = GRAPH, **extra: Any) -> list:
+    given = None if question is None else {"question": question}
+    parts = GraphRun(graph, given, str(uuid.uuid4()), thread=session, stream_mode=("values",), **extra)
+    return [part async for part in runtime.stream(parts)]
+
+
+async def test_the_history_lists_every_checkpoint_as_langgraph_reports_it_subgraphs_included(runtime):
+    parts = await run(runtime, "s1", "ship it?")
+    assert "__interrupt__" in parts[-1][1], "the run stopped on the subgraph's question"
+    records = await runtime.history(GRAPH, "s1")
+    graph, saver = runtime.graphs[GRAPH], runtime.checkpointer
+    config = {"configurable": {"thread_id": runtime.thread_id(GRAPH, "s1")}}
+    theirs = [s async for s in graph.aget_state_history(config)]
+    root = [r for r in records if r.namespace == ""]
+    assert [r.checkpoint_id for r in root] == [s.config["configurable"]["checkpoint_id"] for s in theirs]
+    assert [r.next for r in root] == [list(s.next) for s in theirs]
+    assert [r.step for r in root] == [s.metadata["step"] for s in theirs]
+    assert [r.node for r in root] == ["plan", "__start__", "input"] and root[0].values["answer"] == "plan for ship it?"
+    inside = [r for r in records if r.namespace]
+    raw = [t async for t in saver.alist(config) if t.config["configurable"]["checkpoint_ns"]]
+    assert [r.checkpoint_id for r in inside] == [t.config["configurable"]["checkpoint_id"] for t in raw]
+    assert {r.namespace.split(":")[0] for r in inside} == {"review"}
+    assert inside[0].next == ["approve"] and inside[0].interrupts[0].value == {"question": "approve?"}
+
+
+async def test_an_interrupt_inside_a_subgraph_is_waited_on_listed_and_resumed(runtime):
+    await run(runtime, "s2", "deploy?")
+    (question,) = await runtime.waiting(GRAPH, "s2")
+    assert question.value == {"question": "approve?"} and question.namespace.startswith("review:")
+    (listed,) = [t for t in await runtime.threads(GRAPH) if t.session_id == "s2"]
+    assert (listed.status, listed.first_question) == ("waiting", "")  # no messages in this graph's state
+    parts = await run(runtime, "s2", None, resume="approved")
+    assert parts[-1][1]["answer"] == "plan for deploy? (approved)"
+    assert await runtime.waiting(GRAPH, "s2") == []
+    assert (await runtime.state(GRAPH, "s2"))["log"] == ["plan", "review"]
+
+
+async def test_a_turn_that_fails_is_rolled_back_and_stays_in_the_history(runtime):
+    await run(runtime, "s3", "first", graph="plain")
+    with pytest.raises(RuntimeError, match="the planner broke"):
+        await run(runtime, "s3", "explode", graph="plain")
+    state = await runtime.state("plain", "s3")
+    assert (state["question"], state["log"]) == ("first", ["plan"]), "the session is where its last turn ended"
+    records = await runtime.history("plain", "s3")
+    assert records[0].source == "fork" and records[0].values["question"] == "first"
+    assert any(r.values.get("question") == "explode" for r in records), "the failed turn is kept for debugging"
+    await run(runtime, "s3", "second", graph="plain")
+    assert (await runtime.state("plain", "s3"))["log"] == ["plan", "plan"]
+
+
+async def test_a_first_turn_that_fails_leaves_no_session(runtime):
+    with pytest.raises(RuntimeError):
+        await run(runtime, "s4", "explode", graph="plain")
+    assert await runtime.state("plain", "s4") == {}
+    assert [t.session_id for t in await runtime.threads("plain")] == []
+
+
+async def test_a_fork_with_edited_state_is_a_session_of_its_own_that_runs_on(runtime):
+    await run(runtime, "s5", "release?")
+    planned = next(r for r in await runtime.history(GRAPH, "s5") if r.namespace == "" and r.node == "plan")
+    session, head = await runtime.fork(GRAPH, "s5", planned.checkpoint_id, {"answer": "a better plan"})
+    assert session.startswith("s5.fork-") and head.values["answer"] == "a better plan"
+    assert head.next == ["review"], "the fork goes on from the node after the one it was made at"
+    parts = await run(runtime, session, None)
+    assert "__interrupt__" in parts[-1][1]
+    await run(runtime, session, None, resume="yes")
+    assert (await runtime.state(GRAPH, session))["answer"] == "a better plan (yes)"
+    assert (await runtime.state(GRAPH, "s5"))["answer"] == "plan for release?", "the original is untouched"
+    (fork,) = [t for t in await runtime.threads(GRAPH) if t.session_id == session]
+    assert fork.forked_from == {"session_id": "s5", "checkpoint_id": planned.checkpoint_id}
+
+
+async def test_bad_forks_are_refused_with_what_to_do(runtime):
+    await run(runtime, "s6", "why?")
+    records = [r for r in await runtime.history(GRAPH, "s6") if r.namespace == ""]
+    with pytest.raises(ValueError, match="no state field colour in this graph; its fields: answer, log, question"):
+        await runtime.fork(GRAPH, "s6", records[0].checkpoint_id, {"colour": "red"})
+    with pytest.raises(ValueError, match="holds a run's input"):
+        await runtime.fork(GRAPH, "s6", records[-1].checkpoint_id)
+    with pytest.raises(ThreadNotFound):
+        await runtime.fork(GRAPH, "s6", str(uuid.uuid4()))
+    with pytest.raises(ValueError, match="messages"):
+        await runtime.fork(GRAPH, "s6", records[0].checkpoint_id, {"messages": "hi"})

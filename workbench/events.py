@@ -173,6 +173,26 @@ class VoiceDoneEvent(DoneEvent):
     notes: list[str] = Field(default_factory=list)
 
 
+class PendingQuestion(BaseModel):
+    """A question a turn stopped on (LangGraph ``interrupt``): its id, what it asks, and the subgraph it is in."""
+
+    model_config = ConfigDict(title="PendingInterrupt")
+    id: str
+    value: Any = Field(description='What the graph\'s interrupt() was given, e.g. {"question": "Approve?"}.')
+    namespace: str = Field(default="", description="The subgraph it was raised in; empty for the graph itself.")
+
+
+class InterruptEvent(Event):
+    """The turn stopped on a question for a human: the session waits until the client sends ``resume`` (or
+    ``abort``); the turn then goes on and ends with ``done``."""
+
+    model_config = ConfigDict(title="Interrupt")
+    type: Literal["interrupt"] = "interrupt"
+    run_id: str | None = None
+    session_id: str
+    interrupts: list[PendingQuestion]
+
+
 class AbortedEvent(Event):
     """The client's abort stopped the turn (``done`` follows)."""
 
@@ -204,9 +224,11 @@ TurnEvent = (
     | NoticeEvent
     | AudioChunkEvent
     | AudioEvent
+    | InterruptEvent
     | DoneEvent
 )
-"""What the chat and voice services yield (the turn's last one is a :class:`DoneEvent`)."""
+"""What the chat and voice services yield (the turn's last one is a :class:`DoneEvent`, or an
+:class:`InterruptEvent` when it stopped on a question)."""
 
 
 # -- audit tasks ----------------------------------------------------------------------------------------------------

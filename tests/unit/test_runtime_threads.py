@@ -153,3 +153,18 @@ async def test_bad_forks_are_refused_with_what_to_do(runtime):
         await runtime.fork(GRAPH, "s6", str(uuid.uuid4()))
     with pytest.raises(ValueError, match="messages"):
         await runtime.fork(GRAPH, "s6", records[0].checkpoint_id, {"messages": "hi"})
+
+
+async def test_abandoning_a_waiting_session_goes_back_to_where_its_last_finished_turn_ended(runtime):
+    await run(runtime, "s7", "one")
+    await run(runtime, "s7", None, resume="yes")
+    assert await runtime.abandon(GRAPH, "s7") is False, "it waits on nothing"
+    await run(runtime, "s7", "two")
+    assert await runtime.waiting(GRAPH, "s7")
+    assert await runtime.abandon(GRAPH, "s7") is True
+    assert await runtime.waiting(GRAPH, "s7") == []
+    state = await runtime.state(GRAPH, "s7")
+    assert (state["question"], state["answer"]) == ("one", "plan for one (yes)")
+    await run(runtime, "s8", "never answered")
+    assert await runtime.abandon(GRAPH, "s8") is True
+    assert await runtime.state(GRAPH, "s8") == {}, "no turn of it had finished: the session is cleared"

@@ -122,6 +122,11 @@ class GraphRuntime(ABC):
         """The questions the session waits on (``interrupt``), none when it does not wait."""
         return []
 
+    async def abandon(self, graph: GraphName, thread: str) -> bool:
+        """Drop the question the session waits on, back to where its last finished turn ended (a client's
+        ``abort`` of a waiting turn). False when it waits on nothing."""
+        raise ConfigurationError(f"the {self.kind} runtime keeps no thread histories")
+
     async def fork(
         self, graph: GraphName, thread: str, checkpoint_id: str, values: dict[str, Any] | None = None
     ) -> tuple[str, Checkpoint]:

@@ -281,6 +281,16 @@ class LocalRuntime(GraphRuntime):
         except self._storage_errors as exc:
             raise self._failed(exc) from None
 
+    async def abandon(self, graph: GraphName, thread: str) -> bool:
+        compiled = await self._sessions_of(graph)
+        if self.checkpointer is None:
+            return False
+        async with self.leases.hold(f"{graph}:{thread}", f"abandon-{uuid.uuid4()}"):
+            try:
+                return await local_threads.abandon(compiled, self.checkpointer, self.thread_id(graph, thread))
+            except self._storage_errors as exc:
+                raise self._failed(exc) from None
+
     async def fork(
         self, graph: GraphName, thread: str, checkpoint_id: str, values: dict[str, Any] | None = None
     ) -> tuple[str, Checkpoint]:

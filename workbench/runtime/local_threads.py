@@ -76,6 +76,22 @@ async def restore(graph: Any, checkpointer: BaseCheckpointSaver, thread: str) ->
     return True
 
 
+async def abandon(graph: Any, checkpointer: BaseCheckpointSaver, thread: str) -> bool:
+    """Drop the question a session waits on: the checkpoint where its last finished turn ended becomes the head
+    again (a copy), or the session is cleared when no turn of it finished. False when it waits on nothing."""
+    head: StateSnapshot = await graph.aget_state(config_of(thread))
+    if not head.interrupts:
+        return False
+    async for snapshot in graph.aget_state_history(config_of(thread)):
+        if not snapshot.next and not snapshot.interrupts:
+            copied = dict(snapshot.config)
+            copied["metadata"] = {SETTLED: snapshot.config["configurable"]["checkpoint_id"]}
+            await graph.aupdate_state(copied, None, as_node="__copy__")
+            return True
+    await checkpointer.adelete_thread(thread)
+    return True
+
+
 async def pending_interrupts(graph: Any, thread: str) -> list[Interrupt]:
     """What the thread waits on, with the subgraph namespace of each question (none when it does not wait)."""
     head: StateSnapshot = await graph.aget_state(config_of(thread), subgraphs=True)

@@ -28,6 +28,9 @@ FORK_SEPARATOR = ".fork-"
 FORKED_SESSION, FORKED_CHECKPOINT = "workbench.forked_from.session", "workbench.forked_from.checkpoint"
 """Metadata of a fork's first checkpoint: where it was made from (checkpoint metadata keeps plain values only)."""
 
+INTERRUPTED = "__interrupt__"
+"""The key of a run's last state that holds the questions it stopped on (as LangGraph streams them)."""
+
 ThreadStatus = Literal["idle", "waiting", "busy", "error"]
 
 
@@ -141,6 +144,21 @@ def state_dict(values: Any) -> dict[str, Any]:
     if not isinstance(values, Mapping):
         return {}
     return {str(k): jsonable(v) for k, v in values.items() if not str(k).startswith("__")}
+
+
+def pending_questions(items: Any) -> list[dict[str, Any]]:
+    """The questions a run stopped on, from its last state's :data:`INTERRUPTED` value (LangGraph ``Interrupt``
+    objects in this process, their JSON from a LangGraph Server), as ``{"id", "value", "namespace"}``."""
+    questions = []
+    for item in items if isinstance(items, list | tuple) else [items]:
+        if isinstance(item, Mapping):
+            ident, value, namespace = item.get("id"), item.get("value"), item.get("ns") or item.get("namespace")
+        else:
+            ident, value, namespace = getattr(item, "id", None), getattr(item, "value", item), None
+        if isinstance(namespace, list | tuple):
+            namespace = "|".join(str(n) for n in namespace)
+        questions.append({"id": str(ident or ""), "value": jsonable(value), "namespace": str(namespace or "")})
+    return questions
 
 
 def first_question(values: Any) -> str:

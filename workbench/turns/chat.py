@@ -21,8 +21,17 @@ from workbench.agents.compiler import SpecContext, answer_nodes
 from workbench.citations import cited_numbers, supporting_documents
 from workbench.documents import COLLECTION_RULE, RetrievedDoc, SearchMode, is_collection_name
 from workbench.errors import ConfigurationError, WorkbenchError
-from workbench.events import ChatDoneEvent, Event, PublicDocument, RetrievalEvent, TokenEvent
+from workbench.events import (
+    ChatDoneEvent,
+    Event,
+    InterruptEvent,
+    PendingQuestion,
+    PublicDocument,
+    RetrievalEvent,
+    TokenEvent,
+)
 from workbench.runtime import GraphRun, GraphToken, SessionBusy
+from workbench.runtime.threads import INTERRUPTED, pending_questions
 from workbench.turns.runner import TurnService
 
 __all__ = ["ChatService", "SessionBusy", "TurnRequest"]
@@ -44,6 +53,11 @@ class TurnRequest:
     entry_point: str = "api"
     agent: str | None = None
     """An agent spec (by name) to run instead of the chat graph."""
+    continues: bool = False
+    """Run the session on from where it stopped, with no new message: the answer to the question it waits on
+    (``resume``), or the next step of a fork."""
+    resume: Any = None
+    """The answer to the session's pending interrupt: a value, or ``{interrupt id: value}`` for several."""
 
     @property
     def graph(self) -> str:
@@ -61,11 +75,6 @@ class ChatService(TurnService):
         agent = None
         if request.agent is not None:
             agent = catalog.require(request.agent)
-            if agent.spec is not None and any(n.kind == "interrupt" for n in agent.spec.nodes.values()):
-                raise ConfigurationError(
-                    f"agent {request.agent!r} stops for human approval (an interrupt node), which a chat turn cannot "
-                    "give; run it in LangGraph Studio or with the LangGraph SDK"
-                )
         if request.prompt_version not in ANSWER_PROMPTS:
             known = ", ".join(ANSWER_PROMPTS)
             raise ConfigurationError(f"unknown prompt version {request.prompt_version[:40]!r}; choose one of {known}")
@@ -140,7 +149,7 @@ class ChatService(TurnService):
         inputs: ChatInput = {"messages": [HumanMessage(request.content)], "metadata": request.metadata}
         run = GraphRun(
             request.graph,
-            dict(inputs),
+            None if request.continues else dict(inputs),
             run_id,
             thread=request.session_id,
             context=context,
@@ -152,6 +161,7 @@ class ChatService(TurnService):
                 **({"agent": request.agent} if request.agent else {}),
             },
             callbacks=[self.callback],
+            resume=request.resume if request.continues else None,
         )
         docs: list[RetrievedDoc] = []
 
@@ -165,6 +175,10 @@ class ChatService(TurnService):
                 yield TokenEvent(content=chunk.text)
 
         def ending(final: dict[str, Any]) -> Iterator[Event]:
+            if final.get(INTERRUPTED):
+                questions = [PendingQuestion(**q) for q in pending_questions(final[INTERRUPTED])]
+                yield InterruptEvent(run_id=run_id, session_id=request.session_id, interrupts=questions)
+                return
             answer = final.get("messages", [])[-1] if final.get("messages") else None
             text = str(answer.content) if isinstance(answer, AIMessage) else ""
             mode: Literal["explicit", "attributed"] = "explicit"

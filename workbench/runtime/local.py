@@ -134,7 +134,7 @@ class LocalRuntime(GraphRuntime):
         config: RunnableConfig = {
             "run_id": uuid.UUID(run.run_id),
             "callbacks": list(run.callbacks),
-            "metadata": {**run.metadata, "graph": run.graph},
+            "metadata": {**run.metadata, "graph": run.graph, "run_id": run.run_id},  # each checkpoint names its run
         }
         if run.thread is not None:
             config["configurable"] = {"thread_id": self.thread_id(run.graph, run.thread)}

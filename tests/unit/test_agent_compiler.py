@@ -121,7 +121,7 @@ async def test_the_rag_chat_spec_rewrites_an_off_topic_question_once_then_answer
 SNAPSHOTS = Path(__file__).parent / "snapshots" / "agents"
 
 
-@pytest.mark.parametrize("name", ["rag_chat", "research_loop", "calculator"])
+@pytest.mark.parametrize("name", ["rag_chat", "research_loop", "calculator", "approval", "nested_approval"])
 def test_each_example_spec_compiles_to_its_snapshot(name):
     import os
 
@@ -274,7 +274,10 @@ async def test_the_chat_service_runs_an_agent_with_its_own_session_and_streams_o
     try:
         request = TurnRequest("Which port?", "s1", agent="rag_chat", entry_point="test")
         events = [event async for event in service.stream(request)]
-        with pytest.raises(ConfigurationError, match="unknown agent 'nope'; choose one of calculator, rag_chat"):
+        with pytest.raises(
+            ConfigurationError,
+            match="unknown agent 'nope'; choose one of approval, calculator, nested_approval, rag_chat",
+        ):
             service.check(TurnRequest("Hi", "s1", agent="nope"))
         agent_history = await service.history("s1", agent="rag_chat")
         chat_history = await service.history("s1")
@@ -369,19 +372,29 @@ async def test_a_subgraph_node_runs_another_spec_on_the_conversation(tmp_path, f
     assert [m.content for m in result["messages"]] == ["Which port?", "Port 8000 [1]."]
 
 
-def test_the_chat_service_refuses_an_agent_that_waits_for_approval(tmp_path, fakes, monkeypatch):
+async def test_the_chat_service_stops_a_turn_on_its_question_and_runs_it_on_with_the_answer(
+    tmp_path, fakes, monkeypatch
+):
     from langgraph.checkpoint.memory import InMemorySaver
 
-    from workbench.errors import ConfigurationError
+    from workbench.events import ChatDoneEvent, InterruptEvent
     from workbench.runtime import LocalRuntime
     from workbench.turns.chat import ChatService, TurnRequest
 
     spec_file(tmp_path, APPROVAL_SPEC)
     monkeypatch.setenv("WORKBENCH_AGENTS_DIR", str(tmp_path / "agents"))
+    fakes.model.enqueue("Approved answer.")
     resources = fakes.resources.with_settings(Settings(home=tmp_path, llm="fake"))
     service = ChatService(resources, LocalRuntime(InMemorySaver(), resources=resources))
-    with pytest.raises(ConfigurationError, match="run it in LangGraph Studio or with the LangGraph SDK"):
-        service.check(TurnRequest("Hi", "s", agent="approval"))
+    asked = [e async for e in service.stream(TurnRequest("Please answer", "s", agent="approval"))]
+    (stopped,) = asked
+    assert isinstance(stopped, InterruptEvent) and stopped.session_id == "s"
+    assert [q.value for q in stopped.interrupts] == [{"question": "Answer this one?"}]
+    request = TurnRequest("", "s", agent="approval", continues=True, resume="yes")
+    assert [q.id for q in await service.pending(request)] == [stopped.interrupts[0].id]
+    answered = [e async for e in service.stream(request)]
+    assert isinstance(answered[-1], ChatDoneEvent) and answered[-1].answer == "Approved answer."
+    assert await service.pending(request) == [] and fakes.model.calls, "the model ran only after the answer"
 
 
 UNSET_SPEC = """\

@@ -288,7 +288,7 @@ def test_every_example_spec_validates_against_the_registries_and_the_schema():
 
     schema = jsonschema.Draft202012Validator(json.loads((ROOT / "protocols" / "agent-spec.schema.json").read_text()))
     found = catalog.agents(registry.AGENTS_DIR)
-    assert {a.name for a in found} == {"rag_chat", "research_loop", "calculator"}
+    assert {a.name for a in found} == {"rag_chat", "research_loop", "calculator", "approval", "nested_approval"}
     for agent in found:
         assert agent.ok, agent.problems
         schema.validate(yaml.safe_load(agent.path.read_text()))
@@ -332,7 +332,7 @@ def test_the_langgraph_module_holds_a_graph_per_valid_spec_and_nothing_else_publ
     import graphs.agents
 
     public = {name for name in vars(graphs.agents) if not name.startswith("_")}
-    assert public == {"rag_chat", "research_loop", "calculator"}
+    assert public == {"rag_chat", "research_loop", "calculator", "approval", "nested_approval"}
     assert graphs.agents.rag_chat.get_graph().nodes.keys() >= {"retrieve", "decide", "rewrite", "generate"}
 
 

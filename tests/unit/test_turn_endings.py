@@ -42,6 +42,9 @@ class FakeService:
     def check(self, request: object) -> None:
         return None
 
+    async def pending(self, request: object) -> list:
+        return []  # the session waits on no question
+
     async def stream(self, request: object, run_id: str):
         yield TokenEvent(content="Hello")
         await asyncio.sleep(0)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from workbench.documents import COLLECTION_PATTERN
-from workbench.events import AbortedEvent, ChatDoneEvent, RetrievalEvent, TokenEvent, TurnErrorEvent
+from workbench.events import AbortedEvent, ChatDoneEvent, InterruptEvent, RetrievalEvent, TokenEvent, TurnErrorEvent
 
 SessionId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 CollectionName = Annotated[str, Field(pattern=COLLECTION_PATTERN)]
@@ -20,16 +20,10 @@ Filters = Annotated[
 ]
 
 
-class UserMessage(BaseModel):
-    """A user's turn. Knobs beyond the required fields are optional extras."""
+class TurnKnobs(BaseModel):
+    """The optional knobs of a turn's run, for a new message and for a session run on alike."""
 
     model_config = ConfigDict(extra="forbid")
-    type: Literal["user_message"]
-    content: Annotated[str, Field(min_length=1)]
-    session_id: SessionId
-    metadata: Filters = Field(
-        default_factory=dict, description="Retrieval filters: a payload field to a value or a non-empty list of them."
-    )
     model: Annotated[str, Field(max_length=128)] | None = Field(
         default=None, description='A "provider/model" string this server offers; default: the server setting.'
     )
@@ -49,6 +43,29 @@ class UserMessage(BaseModel):
     )
 
 
+class UserMessage(TurnKnobs):
+    """A user's turn. Knobs beyond the required fields are optional extras."""
+
+    type: Literal["user_message"]
+    content: Annotated[str, Field(min_length=1)]
+    session_id: SessionId
+    metadata: Filters = Field(
+        default_factory=dict, description="Retrieval filters: a payload field to a value or a non-empty list of them."
+    )
+
+
+class Resume(TurnKnobs):
+    """Run the session on from where it stopped: with the answer to the question it waits on (``value``, or
+    ``values`` by interrupt id when it waits on several), or without one, a fork's next step."""
+
+    type: Literal["resume"]
+    session_id: SessionId
+    value: Any = Field(default=None, description="The answer to the pending interrupt (any JSON value).")
+    values: Annotated[dict[Annotated[str, Field(max_length=128)], Any], Field(max_length=50)] | None = Field(
+        default=None, description="One answer per pending interrupt id, when the session waits on several."
+    )
+
+
 class Abort(BaseModel):
     """Stop the running turn of this socket."""
 
@@ -56,8 +73,8 @@ class Abort(BaseModel):
     type: Literal["abort"]
 
 
-ClientMessage = TypeAdapter(Annotated[UserMessage | Abort, Field(discriminator="type")])
-CLIENT_TYPES = ("user_message", "abort")
+ClientMessage = TypeAdapter(Annotated[UserMessage | Resume | Abort, Field(discriminator="type")])
+CLIENT_TYPES = ("user_message", "resume", "abort")
 
 
 ErrorCode = Literal[
@@ -69,6 +86,7 @@ ErrorCode = Literal[
     "rate_limited",
     "busy",
     "nothing_to_abort",
+    "nothing_to_resume",
     "timeout",
     "model_unavailable",
     "invalid_config",
@@ -82,7 +100,7 @@ class ChatErrorEvent(TurnErrorEvent):
     code: ErrorCode  # the codes this protocol sends, for its schema
 
 
-ServerMessages = TokenEvent | RetrievalEvent | ChatDoneEvent | AbortedEvent | ChatErrorEvent
+ServerMessages = TokenEvent | RetrievalEvent | InterruptEvent | ChatDoneEvent | AbortedEvent | ChatErrorEvent
 
 
 def titled(schema: dict[str, Any]) -> dict[str, Any]:

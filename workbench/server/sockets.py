@@ -26,7 +26,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.websockets import WebSocketState
 
 from workbench.errors import WorkbenchError
-from workbench.events import AbortedEvent, DoneEvent, ErrorEvent, Event, TurnErrorEvent, wire
+from workbench.events import AbortedEvent, DoneEvent, ErrorEvent, Event, InterruptEvent, TurnErrorEvent, wire
 from workbench.runtime import SessionBusy
 from workbench.server.frames import ClientTurns, FrameError, TokenBucket, parse_frame
 from workbench.settings import Settings
@@ -183,7 +183,7 @@ class TurnSocket:
         so a client may send its next message as soon as it hears either."""
         try:
             async for event in events:
-                if isinstance(event, DoneEvent):
+                if isinstance(event, DoneEvent | InterruptEvent):  # the turn's last event
                     self.free_slot()
                 await self.forward(event)
             return

@@ -31,7 +31,7 @@ from workbench.events import (
     TokenEvent,
 )
 from workbench.runtime import GraphRun, GraphToken, SessionBusy
-from workbench.runtime.threads import INTERRUPTED, pending_questions
+from workbench.runtime.threads import INTERRUPTED, Interrupt, pending_questions
 from workbench.turns.runner import TurnService
 
 __all__ = ["ChatService", "SessionBusy", "TurnRequest"]
@@ -81,6 +81,19 @@ class ChatService(TurnService):
         if request.collection is not None and not is_collection_name(request.collection):
             raise ConfigurationError(COLLECTION_RULE)
         return agent
+
+    async def pending(self, request: TurnRequest) -> list[Interrupt]:
+        """The questions the request's session waits on (none when it does not wait)."""
+        return await self.runtime.waiting(request.graph, request.session_id)
+
+    async def runnable(self, request: TurnRequest) -> bool:
+        """Whether the session has steps left to run without an answer (a fork made before its last step)."""
+        head = next(iter(await self.runtime.history(request.graph, request.session_id, limit=1)), None)
+        return head is not None and bool(head.next) and not head.interrupts
+
+    async def abandon(self, request: TurnRequest) -> bool:
+        """Drop the question the session waits on (back to where its last finished turn ended); False when none."""
+        return await self.runtime.abandon(request.graph, request.session_id)
 
     async def history(self, session_id: str, agent: str | None = None) -> list[BaseMessage]:
         """The conversation so far in ``session_id`` (of the chat graph, or of `agent`: each has its sessions)."""

@@ -11,10 +11,10 @@ import gradio as gr
 from fastapi import FastAPI
 
 from workbench.settings import Settings
-from workbench.ui import agents_tab, audit_tab, chat_tab, evals_tab, runs_tab, voice_tab
+from workbench.ui import agents_tab, audit_tab, chat_tab, evals_tab, runs_tab, threads_tab, voice_tab
 from workbench.ui.context import UiServices
 
-TABS: tuple[ModuleType, ...] = (chat_tab, agents_tab, voice_tab, audit_tab, runs_tab, evals_tab)
+TABS: tuple[ModuleType, ...] = (chat_tab, agents_tab, voice_tab, audit_tab, runs_tab, evals_tab, threads_tab)
 
 
 def build_ui(services: UiServices) -> gr.Blocks:

@@ -106,24 +106,26 @@ def running_server(home: Path, **env: str) -> Iterator[Server]:
         server.stop()
 
 
-def server_config(folder: Path) -> Path:
-    """The project's langgraph.json with its paths made absolute, in ``folder``: the server runs there, so what
-    it persists (``.langgraph_api/``) is this test's alone."""
+def server_config(folder: Path, graphs: dict[str, str] | None = None) -> Path:
+    """The project's langgraph.json (with ``graphs`` added) with its paths made absolute, in ``folder``: the server
+    runs there, so what it persists (``.langgraph_api/``) is this test's alone."""
     config = json.loads((ROOT / "langgraph.json").read_text())
     config["dependencies"] = [str((ROOT / dep).resolve()) for dep in config["dependencies"]]
-    config["graphs"] = {name: str(ROOT / target.removeprefix("./")) for name, target in config["graphs"].items()}
+    served = {**config["graphs"], **(graphs or {})}
+    config["graphs"] = {name: str(ROOT / target.removeprefix("./")) for name, target in served.items()}
     (folder / "langgraph.json").write_text(json.dumps(config))
     return folder / "langgraph.json"
 
 
 @contextmanager
-def dev_server(home: Path, workdir: Path, env: dict[str, str]) -> Iterator[str]:
-    """``langgraph dev`` serving the project's graphs from ``workdir``, until the block ends (its URL)."""
+def dev_server(home: Path, workdir: Path, env: dict[str, str], graphs: dict[str, str] | None = None) -> Iterator[str]:
+    """``langgraph dev`` serving the project's graphs (and ``graphs``) from ``workdir``, until the block ends (its
+    URL)."""
     port = free_port()
     log = open(home / "langgraph.log", "w")  # noqa: SIM115
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "langgraph"), "dev", "--no-browser", "--no-reload",
-         "--host", "127.0.0.1", "--port", str(port), "--config", str(server_config(workdir)),
+         "--host", "127.0.0.1", "--port", str(port), "--config", str(server_config(workdir, graphs)),
          "--n-jobs-per-worker", "16"],  # the dev server runs one job at a time unless told
         cwd=workdir, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip

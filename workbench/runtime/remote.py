@@ -17,7 +17,8 @@
   (metadata :data:`~workbench.runtime.base.GATEWAY_RUN_ID`).
 
 The SDK client it uses is :mod:`.remote_client`, a run's request and stream translation :mod:`.remote_stream`, and
-what the gateway logs of remote runs :mod:`.remote_runlog`.
+what the gateway logs of remote runs :mod:`.remote_runlog`, and a session's history, questions and forks
+:mod:`.remote_threads`.
 """
 
 from __future__ import annotations
@@ -26,22 +27,33 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import httpx
 from cachetools import LRUCache
-from langgraph_sdk.errors import ConflictError, NotFoundError
+from langgraph_sdk.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableEntityError
 
 from workbench.errors import ProviderUnavailable
 from workbench.health import Check, failing, ok
-from workbench.runtime.base import GATEWAY_RUN_ID, GraphFailed, GraphName, GraphRun, GraphRuntime, RunPart, SessionBusy
+from workbench.runtime import remote_threads
+from workbench.runtime.base import (
+    GATEWAY_RUN_ID,
+    GraphFailed,
+    GraphName,
+    GraphRun,
+    GraphRuntime,
+    RunPart,
+    SessionBusy,
+    ThreadNotFound,
+)
 from workbench.runtime.remote_client import NoRejoin, connect, ended_already
 from workbench.runtime.remote_runlog import DROPPED, Dropped, GatewayEvents, log_dropped
 from workbench.runtime.remote_stream import LIVE, StreamCut, stream_run, with_messages
 
 __all__ = ["DROPPED", "RETRY_DROPPED_S", "UNREACHABLE", "NoRejoin", "RemoteRuntime", "thread_id", "with_messages"]
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 THREADS = uuid.UUID("4f7c2b1e-9a53-4c1d-8f0e-6b2d7a9c3e51")
 """Namespace of the thread ids derived from sessions."""
@@ -267,6 +279,57 @@ class RemoteRuntime(GraphRuntime):
             raise self._unreachable(exc) from None
         values = snapshot.get("values") if isinstance(snapshot, dict) else None
         return with_messages(values) if isinstance(values, dict) else {}
+
+    async def threads(self, graph: GraphName, limit: int = 50) -> list[remote_threads.ThreadSummary]:
+        return await self._ask(None, lambda: remote_threads.threads(self.client, graph, limit))
+
+    async def history(self, graph: GraphName, thread: str, limit: int = 200) -> list[remote_threads.Checkpoint]:
+        tid = thread_id(graph, thread)
+        with contextlib.suppress(NotFoundError):
+            return await self._ask(tid, lambda: remote_threads.history(self.client, tid, limit))
+        return []
+
+    async def waiting(self, graph: GraphName, thread: str) -> list[remote_threads.Interrupt]:
+        tid = thread_id(graph, thread)
+        with contextlib.suppress(NotFoundError):
+            return await self._ask(tid, lambda: remote_threads.waiting(self.client, tid))
+        return []
+
+    async def abandon(self, graph: GraphName, thread: str) -> bool:
+        tid, metadata = thread_id(graph, thread), {"session_id": thread, "graph": graph}
+        try:
+            return await self._ask(tid, lambda: remote_threads.abandon(self.client, tid, metadata))
+        except NotFoundError:
+            return False
+        except ConflictError:
+            raise SessionBusy(thread) from None
+
+    async def fork(
+        self, graph: GraphName, thread: str, checkpoint_id: str, values: dict[str, Any] | None = None
+    ) -> tuple[str, remote_threads.Checkpoint]:
+        try:
+            return await self._ask(
+                thread_id(graph, thread),
+                lambda: remote_threads.fork(self.client, thread_id, graph, thread, checkpoint_id, values),
+            )
+        except (NotFoundError, UnprocessableEntityError):
+            raise ThreadNotFound(f"session {thread!r} of {graph} has no checkpoint {checkpoint_id!r}") from None
+        except BadRequestError as exc:  # the step's routing needs a run's context (the chat graph's ``decide``)
+            log.info("the LangGraph Server refused to fork %s at %s: %s", thread, checkpoint_id, exc)
+            raise ValueError("this step's state cannot be written outside a run; fork from another step") from None
+
+    async def _ask(self, tid: str | None, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()`` on the server, after the dropped runs of thread ``tid`` are settled, within a bounded time (a
+        history takes several requests): a server that does not answer is :class:`ProviderUnavailable`."""
+        try:
+            async with asyncio.timeout(self.timeout_s * 3):
+                if tid is not None:
+                    await self._settle_dropped(tid)
+                result = await call()
+        except (httpx.TransportError, httpx.TimeoutException, TimeoutError) as exc:
+            raise self._unreachable(exc) from None
+        self._answered()
+        return result
 
     async def close(self) -> None:
         if self._retrying is not None:

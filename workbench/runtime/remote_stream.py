@@ -3,8 +3,10 @@
 A run starts as a streamed run, or (an audit) as a background run whose resumable stream is joined from its first
 event. The request carries the run's context as JSON: unset fields are left out (the graph's defaults apply), and so is
 ``resources``, the process's clients, which are neither JSON nor the server's (it builds its own). The stream's
-``messages-tuple``, ``custom`` and ``values`` parts become the same parts an in-process run yields, and a failure
-the graph reported is raised as the error it was.
+``messages-tuple``, ``custom`` and ``values`` parts become the same parts an in-process run yields (a run that stops
+on an ``interrupt`` ends with a state holding its questions under ``__interrupt__``, as in-process), and a failure
+the graph reported is raised as the error it was. A run without input runs its thread on from where it stopped,
+with ``resume`` as the answer to the question it waits on.
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ def run_options(run: GraphRun) -> dict[str, Any]:
     modes = [_MODES[mode] for mode in run.stream_mode]
     if "custom" not in modes:
         modes.append("custom")  # errors the graph reports travel there
-    return {
+    options: dict[str, Any] = {
         "input": run.input,
         "context": context_json(run.context),
         "stream_mode": modes,
@@ -105,6 +107,9 @@ def run_options(run: GraphRun) -> dict[str, Any]:
         "if_not_exists": "create",  # a thread the server lost (a restarted dev server) is made again
         "durability": run.durability,
     }
+    if run.input is None and run.resume is not None:
+        options["command"] = {"resume": run.resume}  # the answer to the question the thread waits on
+    return options
 
 
 async def run_parts(

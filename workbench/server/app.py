@@ -65,6 +65,7 @@ def create_app(
         routes_health,
         routes_login,
         routes_tasks,
+        routes_threads,
         routes_traces,
         ws_assistant,
         ws_chat,
@@ -75,6 +76,7 @@ def create_app(
     app.include_router(routes_login.router)
     app.include_router(routes_tasks.router)
     app.include_router(routes_traces.router)
+    app.include_router(routes_threads.router)
     app.include_router(ws_tasks.router)
     app.include_router(ws_chat.router)
     app.include_router(ws_assistant.router)

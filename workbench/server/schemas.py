@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from workbench.agents import spec
-from workbench.server import protocol, protocol_assistant, protocol_tasks
+from workbench.server import protocol, protocol_assistant, protocol_tasks, protocol_threads
 
 
 def main() -> None:
@@ -17,6 +17,7 @@ def main() -> None:
         "chat": protocol.json_schema(),
         "assistant": protocol_assistant.json_schema(),
         "tasks": protocol_tasks.json_schema(),
+        "threads": protocol_threads.json_schema(),
         "agent-spec": spec.json_schema(),
     }
     for name, schema in schemas.items():

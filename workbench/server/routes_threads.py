@@ -93,7 +93,7 @@ def checked_session(session: str) -> str:
 
 
 @contextmanager
-def histories(not_found: str = "") -> Iterator[None]:
+def histories(not_found: str = "no such session or checkpoint") -> Iterator[None]:
     """The runtime's refusals as answers: an unknown session or checkpoint (404, ``not_found`` saying which and
     where to look) and a runtime that keeps no histories (501)."""
     try:

@@ -90,8 +90,9 @@ async def retrieve(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
 
 
 def decide(state: ChatState, runtime: Runtime[ChatContext]) -> Literal["rewrite", "generate"]:
-    """Rewrite and search again when nothing relevant came back and rewrites are left; else answer."""
-    ctx = runtime.context
+    """Rewrite and search again when nothing relevant came back and rewrites are left; else answer. Outside a run
+    (a fork's state written as the retrieval's, which routes at once) there is no context: the defaults decide."""
+    ctx = runtime.context if runtime.context is not None else ChatContext()
     best = max(
         (d["dense_score"] for d in state.get("retrieved_docs", []) if d["dense_score"] is not None), default=None
     )

@@ -342,6 +342,75 @@ def test_history_survives_reconnect_and_gateway_restart(deployment: Deployment) 
     assert [text for kind, text in kept if kind == "human"] == ["first question", "second question", "third question"]
 
 
+# --- human in the loop ------------------------------------------------------------------------------------------
+
+
+def until_stopped(ws: ClientConnection) -> list[dict[str, Any]]:
+    """A turn's messages up to its ``interrupt`` (the session then waits) or its ``done``."""
+    messages = [receive(ws)]
+    while messages[-1].get("type") not in ("interrupt", "done"):
+        messages.append(receive(ws))
+    return messages
+
+
+def send_resume(ws: ClientConnection, name: str, value: Any, **extra: Any) -> None:
+    ws.send(json.dumps({"type": "resume", "session_id": name, "value": value, **extra}))
+
+
+def resume(ws: ClientConnection, name: str, value: Any, **extra: Any) -> list[dict[str, Any]]:
+    send_resume(ws, name, value, **extra)
+    return until_stopped(ws)
+
+
+@pytest.mark.parametrize(("agent", "inside"), [("approval", ""), ("nested_approval", "review:")])
+def test_a_turn_stops_on_its_question_and_the_answer_runs_it_on_to_done(
+    deployment: Deployment, agent: str, inside: str
+) -> None:
+    name = session("ask")
+    with chat(deployment) as ws:
+        send(ws, QUESTION, name, model="fake/stream", agent=agent)
+        (stopped,) = until_stopped(ws)
+        assert (stopped["type"], stopped["session_id"]) == ("interrupt", name)
+        (question,) = stopped["interrupts"]
+        assert question["value"] == {"question": "Answer this question from the guide?"} and question["id"]
+        assert question["namespace"].startswith(inside), "a question asked inside a subgraph says where"
+        answered = resume(ws, name, "yes", model="fake/stream", agent=agent)
+    assert answered[0]["type"] == "retrieval" and tokens(answered)
+    assert answered[-1]["type"] == "done" and answered[-1]["status"] == "ok"
+    logged(deployment, answered[-1]["run_id"], status="ok")
+    kept = history(deployment, agent, name)
+    assert [kind for kind, _ in kept] == ["human", "ai"] and kept[0][1] == QUESTION
+
+
+def test_a_waiting_session_survives_a_restart_and_every_socket_sees_it_wait(deployment: Deployment) -> None:
+    name = session("waits")
+    with chat(deployment) as ws:
+        send(ws, QUESTION, name, model="fake/stream", agent="approval")
+        (first,) = until_stopped(ws)
+    deployment.gateway.stop()
+    deployment.gateway.start()
+    with chat(deployment) as ws:
+        send(ws, "Something else?", name, model="fake/stream", agent="approval")
+        (reminded,) = until_stopped(ws)
+        assert reminded["type"] == "interrupt" and reminded["run_id"] is None, "no new turn starts"
+        assert [q["id"] for q in reminded["interrupts"]] == [q["id"] for q in first["interrupts"]]
+        send_resume(ws, name, None, agent="approval")
+        refused = receive(ws)
+        assert (refused["type"], refused["code"]) == ("error", "invalid_message")
+        ws.send(json.dumps({"type": "abort"}))
+        aborted, done = receive(ws), receive(ws)
+        assert (aborted["type"], done["type"], done["status"]) == ("aborted", "done", "aborted")
+        send_resume(ws, name, "yes", agent="approval")
+        nothing = receive(ws)
+        assert (nothing["type"], nothing["code"]) == ("error", "nothing_to_resume")
+    assert history(deployment, "approval", name) == [], "the dropped question leaves the session as before it"
+    with chat(deployment) as ws:
+        send(ws, QUESTION, name, model="fake/stream", agent="approval")
+        assert until_stopped(ws)[-1]["type"] == "interrupt", "the session takes new turns"
+        assert resume(ws, name, "no", agent="approval")[-1]["status"] == "ok"
+    assert history(deployment, "approval", name) == [("human", QUESTION)], "a declined question is not answered"
+
+
 def test_the_cli_asks_through_the_same_runtime(deployment: Deployment, tmp_path: Path) -> None:
     """``workbench ask`` on a home of its own: with Postgres or a LangGraph Server its session is the shared one."""
     name = session("cli")

@@ -48,12 +48,22 @@ async def review(state: State) -> State:
     return {"answer": result["answer"], "log": ["review"]}
 
 
-def build(saver: AsyncSqliteSaver, gated: bool) -> Any:
+def wrapped(node: Any) -> Any:
+    """``node`` inside another function, as the spec compiler wraps its nodes: LangGraph cannot walk to the
+    subgraph ``node`` calls."""
+
+    async def run(state: State) -> State:
+        return await node(state)
+
+    return run
+
+
+def build(saver: AsyncSqliteSaver, gated: bool, hidden: bool = False) -> Any:
     graph = StateGraph(State)
     graph.add_node("plan", plan)
     graph.add_edge(START, "plan")
     if gated:
-        graph.add_node("review", review)
+        graph.add_node("review", wrapped(review) if hidden else review)
         graph.add_edge("plan", "review")
         graph.add_edge("review", END)
     else:
@@ -67,6 +77,7 @@ async def runtime(tmp_path) -> AsyncIterator[LocalRuntime]:
         local = LocalRuntime(saver, name="sqlite")
         local.graphs[GRAPH] = build(saver, gated=True)
         local.graphs["plain"] = build(saver, gated=False)
+        local.graphs["hidden"] = build(saver, gated=True, hidden=True)
         yield local
 
 
@@ -105,6 +116,15 @@ async def test_an_interrupt_inside_a_subgraph_is_waited_on_listed_and_resumed(ru
     assert parts[-1][1]["answer"] == "plan for deploy? (approved)"
     assert await runtime.waiting(GRAPH, "s2") == []
     assert (await runtime.state(GRAPH, "s2"))["log"] == ["plan", "review"]
+
+
+async def test_a_question_from_a_subgraph_called_inside_a_node_is_placed_in_its_namespace(runtime):
+    parts = await run(runtime, "s9", "deploy?", graph="hidden")
+    assert parts[-1][1]["__interrupt__"][0].value == {"question": "approve?"}
+    (question,) = await runtime.waiting("hidden", "s9")
+    assert question.namespace.startswith("review:"), "found where the checkpointer saved it"
+    await run(runtime, "s9", None, graph="hidden", resume="ok")
+    assert (await runtime.state("hidden", "s9"))["answer"] == "plan for deploy? (ok)"
 
 
 async def test_a_turn_that_fails_is_rolled_back_and_stays_in_the_history(runtime):

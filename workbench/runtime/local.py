@@ -277,7 +277,7 @@ class LocalRuntime(GraphRuntime):
     async def waiting(self, graph: GraphName, thread: str) -> list[Interrupt]:
         compiled = await self._sessions_of(graph)
         try:
-            return await local_threads.pending_interrupts(compiled, self.thread_id(graph, thread))
+            return await local_threads.pending_interrupts(compiled, self.checkpointer, self.thread_id(graph, thread))
         except self._storage_errors as exc:
             raise self._failed(exc) from None
 

@@ -92,23 +92,34 @@ async def abandon(graph: Any, checkpointer: BaseCheckpointSaver, thread: str) ->
     return True
 
 
-async def pending_interrupts(graph: Any, thread: str) -> list[Interrupt]:
-    """What the thread waits on, with the subgraph namespace of each question (none when it does not wait)."""
+async def pending_interrupts(graph: Any, checkpointer: BaseCheckpointSaver | None, thread: str) -> list[Interrupt]:
+    """What the thread waits on, with the subgraph namespace of each question (none when it does not wait).
+
+    LangGraph names the namespace of a question asked in a subgraph it can walk to; one a node calls from inside
+    its own code is found where the checkpointer saved the question (the subgraph namespace's pending write)."""
     head: StateSnapshot = await graph.aget_state(config_of(thread), subgraphs=True)
-    found: list[Interrupt] = []
-    seen: set[str] = set()
+    found: dict[str, Interrupt] = {}
     for task in head.tasks:
         namespace = ""
         if isinstance(task.state, StateSnapshot):
             namespace = str(task.state.config["configurable"].get("checkpoint_ns") or "")
         for item in task.interrupts:
-            if item.id not in seen:
-                seen.add(item.id)
-                found.append(Interrupt(item.id, item.value, namespace))
+            found.setdefault(item.id, Interrupt(item.id, item.value, namespace))
     for item in head.interrupts:
-        if item.id not in seen:
-            found.append(Interrupt(item.id, item.value))
-    return found
+        found.setdefault(item.id, Interrupt(item.id, item.value))
+    unplaced = {ident for ident, question in found.items() if not question.namespace}
+    if unplaced and checkpointer is not None:
+        async for saved in checkpointer.alist(config_of(thread)):
+            namespace = str(saved.config["configurable"].get("checkpoint_ns") or "")
+            for _, channel, value in saved.pending_writes or [] if namespace else []:
+                for item in value if channel == INTERRUPT_CHANNEL and isinstance(value, list | tuple) else []:
+                    ident = str(getattr(item, "id", ""))
+                    if ident in unplaced:
+                        found[ident] = Interrupt(ident, found[ident].value, namespace)
+                        unplaced.discard(ident)
+            if not unplaced:
+                break
+    return list(found.values())
 
 
 async def history(graph: Any, checkpointer: BaseCheckpointSaver, thread: str, limit: int = 200) -> list[Checkpoint]:

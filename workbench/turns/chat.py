@@ -82,6 +82,13 @@ class ChatService(TurnService):
             raise ConfigurationError(COLLECTION_RULE)
         return agent
 
+    async def _placed(self, request: TurnRequest, event: InterruptEvent) -> InterruptEvent:
+        """``event`` with the subgraph namespace of each question (a run's stream names the questions, the
+        session's state where they were asked)."""
+        where = {q.id: q.namespace for q in await self.pending(request)}
+        questions = [q.model_copy(update={"namespace": where.get(q.id) or q.namespace}) for q in event.interrupts]
+        return event.model_copy(update={"interrupts": questions})
+
     async def pending(self, request: TurnRequest) -> list[Interrupt]:
         """The questions the request's session waits on (none when it does not wait)."""
         return await self.runtime.waiting(request.graph, request.session_id)
@@ -109,6 +116,8 @@ class ChatService(TurnService):
         """
         agent, model = await asyncio.to_thread(self._checked, request)
         async for event in self._run(request, run_id or str(uuid.uuid4()), model, agent):
+            if isinstance(event, InterruptEvent):
+                event = await self._placed(request, event)
             yield event
 
     def _checked(self, request: TurnRequest) -> tuple[catalog.Agent | None, str]:

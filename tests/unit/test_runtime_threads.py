@@ -188,3 +188,12 @@ async def test_abandoning_a_waiting_session_goes_back_to_where_its_last_finished
     await run(runtime, "s8", "never answered")
     assert await runtime.abandon(GRAPH, "s8") is True
     assert await runtime.state(GRAPH, "s8") == {}, "no turn of it had finished: the session is cleared"
+
+
+async def test_a_forks_checkpoints_say_which_node_their_state_was_written_as(runtime):
+    await run(runtime, "s10", "label?")
+    planned = next(r for r in await runtime.history(GRAPH, "s10") if r.namespace == "" and r.node == "plan")
+    session, head = await runtime.fork(GRAPH, "s10", planned.checkpoint_id, {"answer": "edited"})
+    records = [r for r in await runtime.history(GRAPH, session) if r.namespace == ""]
+    assert [(r.node, r.source) for r in records] == [("plan", "update"), ("plan", "update")]
+    assert head.node == records[0].node and head.checkpoint_id == records[0].checkpoint_id

@@ -32,6 +32,7 @@ from workbench.resources import Resources
 from workbench.runtime import local_threads
 from workbench.runtime.base import GraphName, GraphRun, GraphRuntime, GraphToken, RunPart, ThreadNotFound
 from workbench.runtime.leases import MemoryLeases, SessionLeases
+from workbench.runtime.local_threads import WRITTEN_AS
 from workbench.runtime.storage import checkpoints_unavailable
 from workbench.runtime.threads import (
     FORKED_CHECKPOINT,
@@ -303,11 +304,12 @@ class LocalRuntime(GraphRuntime):
                 raise ThreadNotFound(f"session {thread!r} of {graph} has no checkpoint {checkpoint_id!r}")
             writer = await self._writer(compiled, snapshot)
             config = local_threads.config_of(self.thread_id(graph, session))
-            linked = {"graph": graph, FORKED_SESSION: thread, FORKED_CHECKPOINT: checkpoint_id}  # plain values only
+            linked = {"graph": graph, FORKED_SESSION: thread, FORKED_CHECKPOINT: checkpoint_id, WRITTEN_AS: writer}
             config["metadata"] = linked
             config = await compiled.aupdate_state(config, snapshot.values, as_node=writer)
             if edits:
-                config = await compiled.aupdate_state({**config, "metadata": {"graph": graph}}, edits, as_node=writer)
+                edited: RunnableConfig = {**config, "metadata": {"graph": graph, WRITTEN_AS: writer}}
+                config = await compiled.aupdate_state(edited, edits, as_node=writer)
             head = await local_threads.history(compiled, self.checkpointer, self.thread_id(graph, session), 1) \
                 if self.checkpointer is not None else []  # fmt: skip
         except self._storage_errors as exc:

@@ -29,6 +29,8 @@ from workbench.runtime.threads import (
 )
 
 INTERRUPT_CHANNEL = "__interrupt__"
+WRITTEN_AS = "workbench.written_as"
+"""Checkpoint metadata of a fork's edit: the node its state was written as."""
 SETTLED = "workbench.settled_from"
 """Checkpoint metadata of a head copied back after a turn cut short: the id of the checkpoint it copies."""
 
@@ -190,9 +192,14 @@ def _id(item: CheckpointTuple) -> str:
 
 
 def _writer(snapshot: StateSnapshot, parent: StateSnapshot | None) -> str:
-    source = (snapshot.metadata or {}).get("source")
+    metadata: dict[str, Any] = dict(snapshot.metadata or {})
+    source = metadata.get("source")
     if source == "input":
         return "input"
+    if metadata.get(WRITTEN_AS):
+        return str(metadata[WRITTEN_AS])
+    if source == "fork":
+        return "copy"
     if parent is not None and parent.next:
         return ", ".join(parent.next)
     return str(source or "")

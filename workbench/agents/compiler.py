@@ -99,9 +99,25 @@ def state_schema(spec: AgentSpec) -> type:
     return TypedDict(f"{spec.name}_state", fields, total=False)  # type: ignore[operator]
 
 
-def answer_nodes(spec: AgentSpec) -> frozenset[str]:
-    """The nodes whose model output is the answer the user sees (``llm`` nodes that append to messages)."""
-    return frozenset(n for n, node in spec.nodes.items() if isinstance(node, LlmNode) and node.append_messages)
+MAX_DEPTH = 5
+"""How deep subgraph nodes may nest (a spec that includes itself through another stops here)."""
+
+
+def answer_nodes(spec: AgentSpec, folder: Path | None = None, depth: int = 0) -> frozenset[str]:
+    """The nodes whose model output is the answer the user sees: ``llm`` nodes that append to messages, and those
+    of the specs (or the chat graph) its ``subgraph`` nodes run, whose tokens stream under their own node names."""
+    found = {n for n, node in spec.nodes.items() if isinstance(node, LlmNode) and node.append_messages}
+    for node in spec.nodes.values():
+        if not isinstance(node, SubgraphNode) or depth >= MAX_DEPTH:
+            continue
+        if node.graph == "chat":
+            found.add("generate")
+        elif node.agent is not None:
+            where = folder or registry.AGENTS_DIR
+            path = registry.spec_names(where).get(node.agent)
+            if path is not None:
+                found |= answer_nodes(load_spec(path, registry.known(where)), where, depth + 1)
+    return frozenset(found)
 
 
 def _endpoint(name: str) -> str:
@@ -307,7 +323,7 @@ def compile_spec(
     checkpointer: BaseCheckpointSaver | None = None,
 ) -> CompiledStateGraph:
     """The spec (checked by :func:`workbench.agents.validate.load_spec`) as a compiled graph named after it."""
-    if depth > 5:
+    if depth > MAX_DEPTH:
         raise ValueError("subgraphs nest more than 5 deep (does a spec include itself through another?)")
     builder: StateGraph[Any, Any, Any, Any] = StateGraph(state_schema(spec), context_schema=SpecContext)
     for name, node in spec.nodes.items():

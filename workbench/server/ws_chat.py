@@ -13,18 +13,21 @@ which closes the socket with 1009 (message too big).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, WebSocket
 from pydantic import BaseModel
 
+from workbench.errors import WorkbenchError
 from workbench.events import AbortedEvent, DoneEvent, Event, InterruptEvent, PendingQuestion
 from workbench.server.dependencies import get_chat_service
 from workbench.server.protocol import CLIENT_TYPES, Abort, ClientMessage, Resume, TurnKnobs, UserMessage
-from workbench.server.sockets import CLOSE_MESSAGE_TOO_BIG, TurnSocket
-from workbench.turns.chat import ChatService, TurnRequest
+from workbench.server.sockets import CLOSE_MESSAGE_TOO_BIG, TurnSocket, failure
+from workbench.turns.chat import ChatService, SessionBusy, TurnRequest
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 __all__ = ["CLOSE_MESSAGE_TOO_BIG", "ChatSocket", "router"]
 
@@ -54,7 +57,11 @@ class ChatSocket(TurnSocket):
         if self.busy():
             await self.error("busy", "a turn is already running on this socket; send abort or wait for done")
             return
-        questions = await self.service.pending(request)
+        try:
+            questions = await self.service.pending(request)
+        except WorkbenchError as exc:  # the turn itself fails the same way, and ends as any failed turn does
+            log.info("session %s: whether it waits is not known (%s); the turn starts", request.session_id, exc)
+            questions = []
         if isinstance(message, UserMessage) and questions:
             await self.remind(request, questions)
             return
@@ -87,17 +94,29 @@ class ChatSocket(TurnSocket):
         if not waits and request.resume is not None:
             await self.error("nothing_to_resume", "this session waits on no question; send a user_message")
             return False
-        if not waits and not await self.service.runnable(request):
+        if not waits and not await self._runnable(request):
             await self.error("nothing_to_resume", "this session has nothing left to run; send a user_message")
             return False
         return True
+
+    async def _runnable(self, request: TurnRequest) -> bool:
+        try:
+            return await self.service.runnable(request)
+        except WorkbenchError:  # let the run say what fails
+            return True
 
     async def abandon(self) -> None:
         """``abort`` of a turn that waits on a question: the question is dropped, the turn ends as aborted."""
         assert self.waiting is not None
         request, run_id = self.waiting
         self.waiting = None
-        if not await self.service.abandon(request):
+        try:
+            dropped = await self.service.abandon(request)
+        except (WorkbenchError, SessionBusy) as exc:
+            self.waiting = (request, run_id)
+            await self.error(*failure(exc, run_id or ""), run_id)
+            return
+        if not dropped:
             await self.error("nothing_to_abort", "no turn is running, and the session waits on no question")
             return
         await self.send(AbortedEvent(run_id=run_id))

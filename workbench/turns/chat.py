@@ -167,7 +167,7 @@ class ChatService(TurnService):
                 top_k=request.top_k,
                 search_mode=request.search_mode,
             )
-            answering = answer_nodes(agent.spec)
+            answering = answer_nodes(agent.spec, agent.path.parent)
         inputs: ChatInput = {"messages": [HumanMessage(request.content)], "metadata": request.metadata}
         run = GraphRun(
             request.graph,

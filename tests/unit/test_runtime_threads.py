@@ -197,3 +197,23 @@ async def test_a_forks_checkpoints_say_which_node_their_state_was_written_as(run
     records = [r for r in await runtime.history(GRAPH, session) if r.namespace == ""]
     assert [(r.node, r.source) for r in records] == [("plan", "update"), ("plan", "update")]
     assert head.node == records[0].node and head.checkpoint_id == records[0].checkpoint_id
+
+
+async def test_a_fork_of_a_runs_start_changes_only_its_input_fields(runtime):
+    """What a run starts with is written as its input: a field the input does not take is refused, not dropped."""
+    from langgraph.graph import StateGraph as Graph
+
+    class Input(TypedDict, total=False):
+        question: str
+
+    graph = Graph(State, input_schema=Input)
+    graph.add_node("plan", plan)
+    graph.add_edge(START, "plan")
+    graph.add_edge("plan", END)
+    runtime.graphs["typed"] = graph.compile(checkpointer=runtime.checkpointer)
+    await run(runtime, "s11", "why?", graph="typed")
+    started = next(r for r in await runtime.history("typed", "s11") if r.node == "__start__")
+    with pytest.raises(ValueError, match=r"only its input \(question\) can change; to change answer, fork from"):
+        await runtime.fork("typed", "s11", started.checkpoint_id, {"answer": "dropped otherwise"})
+    session, head = await runtime.fork("typed", "s11", started.checkpoint_id, {"question": "how?"})
+    assert head.values["question"] == "how?" and head.next == ["plan"]

@@ -17,7 +17,7 @@ import logging
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any, cast, get_type_hints
 
 from langchain_core.messages import AIMessageChunk, convert_to_messages
 from langchain_core.runnables import RunnableConfig
@@ -303,6 +303,7 @@ class LocalRuntime(GraphRuntime):
             if not snapshot.values and not snapshot.next:
                 raise ThreadNotFound(f"session {thread!r} of {graph} has no checkpoint {checkpoint_id!r}")
             writer = await self._writer(compiled, snapshot)
+            _writable(compiled, writer, edits)
             config = local_threads.config_of(self.thread_id(graph, session))
             linked = {"graph": graph, FORKED_SESSION: thread, FORKED_CHECKPOINT: checkpoint_id, WRITTEN_AS: writer}
             config["metadata"] = linked
@@ -369,6 +370,21 @@ def _edits(graph: Compiled, values: dict[str, Any]) -> dict[str, Any]:
         except (ValueError, TypeError, NotImplementedError) as exc:
             raise ValueError(f"messages: {str(exc)[:200]}") from None
     return edits
+
+
+def _writable(graph: Compiled, writer: str, edits: dict[str, Any]) -> None:
+    """Refuse edits the fork cannot make as ``writer``: the state a run starts with is written as its input, which
+    takes only the graph's input fields (LangGraph would drop the others without a word)."""
+    if writer != "__start__" or not edits:
+        return
+    schema = getattr(graph.builder, "input_schema", None)
+    fields = set(get_type_hints(schema)) if schema is not None else set(edits)
+    refused = sorted(set(edits) - fields)
+    if refused:
+        raise ValueError(
+            f"this checkpoint is a run's start, where only its input ({', '.join(sorted(fields))}) can change; to "
+            f"change {', '.join(refused)}, fork from the step that writes it"
+        )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -107,6 +107,8 @@ def test_the_fork_starts_from_the_query_and_the_last_question_and_bad_edits_say_
     assert view.parse_edits(prefill) == {"query": "port", "messages": [{"type": "human", "content": "Which port?",
                                                                           "id": "m1"}]}  # fmt: skip
     assert view.fork_prefill(record(1, "plan", {"answer": "x"})) == "{}"
+    started = view.parse_edits(view.fork_prefill(record(0, "__start__", {"messages": [question], "query": "old"})))
+    assert list(started) == ["messages"], "a run's start takes only its input: the question, not a query"
     assert view.parse_edits("  ") == {}
     with pytest.raises(ValueError, match="not JSON"):
         view.parse_edits("{query: 1}")

@@ -185,7 +185,7 @@ def fork_prefill(record: Checkpoint) -> str:
     """The fork's starting edit for ``record``: its ``query`` when it has one, and its last human message (edit its
     content to ask something else: a message with the same id replaces it); ``{}`` when it has neither."""
     edit: dict[str, Any] = {}
-    if isinstance(record.values.get("query"), str):
+    if isinstance(record.values.get("query"), str) and record.node != "__start__":  # a run's start takes its input
         edit["query"] = record.values["query"]
     humans = [m for m in record.values.get("messages") or [] if isinstance(m, dict) and m.get("type") == "human"]
     if humans:

@@ -31,6 +31,7 @@ from graphs.chat_state import ChatContext, ChatInput, ChatState
 from graphs.chat_tools import TOOLS
 from graphs.context import clients
 from workbench.citations import format_context
+from workbench.documents import RetrievedDoc
 from workbench.providers.llm_extractive import ExtractiveChatModel
 from workbench.reported_errors import reports_errors
 from workbench.runlog.callback import RUNLOG_EVENT
@@ -81,25 +82,27 @@ async def retrieve(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
             lambda: resources.store.search(collection, query, top_k, filters, ctx.search_mode)
         )
         span.set("gen_ai.retrieval.documents", documents(docs)).set("workbench.retrieval.hits", len(docs))
+    rewrites = state.get("rewrites", 0) if same_turn else 0
     return {
         "retrieved_docs": docs,
         "query": query,
         "turn": question.id,
-        "rewrites": state.get("rewrites", 0) if same_turn else 0,
+        "rewrites": rewrites,
+        "route": _route(docs, rewrites, ctx),
     }
 
 
-def decide(state: ChatState, runtime: Runtime[ChatContext]) -> Literal["rewrite", "generate"]:
-    """Rewrite and search again when nothing relevant came back and rewrites are left; else answer. Outside a run
-    (a fork's state written as the retrieval's, which routes at once) there is no context: the defaults decide."""
-    ctx = runtime.context if runtime.context is not None else ChatContext()
-    best = max(
-        (d["dense_score"] for d in state.get("retrieved_docs", []) if d["dense_score"] is not None), default=None
-    )
+def _route(docs: list[RetrievedDoc], rewrites: int, ctx: ChatContext) -> Literal["rewrite", "generate"]:
+    """Rewrite and search again when nothing relevant came back and rewrites are left; else answer."""
+    best = max((d["dense_score"] for d in docs if d["dense_score"] is not None), default=None)
     relevant = best is not None and best >= ctx.min_relevance
-    if relevant or state.get("rewrites", 0) >= ctx.max_rewrites:
-        return "generate"
-    return "rewrite"
+    return "generate" if relevant or rewrites >= ctx.max_rewrites else "rewrite"
+
+
+def decide(state: ChatState) -> Literal["rewrite", "generate"]:
+    """Where the retrieval said to go. The retrieval decides (it has the run's settings), so the route reads only
+    the state: a fork's state written as the retrieval's routes without a run."""
+    return "rewrite" if state.get("route") == "rewrite" else "generate"
 
 
 async def rewrite(state: ChatState, runtime: Runtime[ChatContext]) -> dict:

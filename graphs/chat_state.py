@@ -34,6 +34,8 @@ class ChatState(ChatInput, total=False):
     """How many times the current turn's query was rewritten."""
     model: str
     """The model that served the latest answer."""
+    route: str
+    """Where the latest retrieval said to go: ``rewrite`` (nothing relevant, rewrites left) or ``generate``."""
 
 
 @dataclass(kw_only=True)

@@ -87,6 +87,9 @@ class GraphRun:
     """A long run (an audit): on a server, a background run whose stream is joined."""
     callbacks: list[BaseCallbackHandler] = field(default_factory=list)
     """Handlers of an in-process run (the run log's callback); a remote graph logs itself where it runs."""
+    subgraphs: bool = False
+    """Stream the tokens and custom events of the subgraphs the graph's nodes run too (an agent whose answer comes
+    from a subgraph); the state parts stay the graph's own."""
     resume: Any = None
     """With ``input`` None: the answer to the thread's pending ``interrupt`` (a value, or ``{interrupt id: value}``
     for several), as LangGraph's ``Command(resume=...)``; None continues a thread that waits on no question."""

@@ -223,8 +223,11 @@ class LocalRuntime(GraphRuntime):
         given: Any = run.input
         if given is None and run.resume is not None:
             given = Command(resume=run.resume)
-        stream = graph.astream(given, config, **kwargs)
-        async for mode, chunk in cast(AsyncIterator[tuple[str, Any]], stream):
+        stream = graph.astream(given, config, subgraphs=run.subgraphs, **kwargs)
+        async for item in cast(AsyncIterator[tuple[Any, ...]], stream):
+            namespace, mode, chunk = item if run.subgraphs else ((), *item)
+            if mode == "values" and namespace:
+                continue  # a subgraph's state: the run's parts are the graph's own
             if mode == "messages":
                 message, meta = chunk
                 if isinstance(message, AIMessageChunk) and isinstance(message.content, str) and message.content:

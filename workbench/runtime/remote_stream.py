@@ -106,6 +106,7 @@ def run_options(run: GraphRun) -> dict[str, Any]:
         "multitask_strategy": "reject",
         "if_not_exists": "create",  # a thread the server lost (a restarted dev server) is made again
         "durability": run.durability,
+        "stream_subgraphs": run.subgraphs,
     }
     if run.input is None and run.resume is not None:
         options["command"] = {"resume": run.resume}  # the answer to the question the thread waits on
@@ -119,7 +120,10 @@ async def run_parts(
     the run's failure is raised as the error it reported."""
     reported: dict[str, Any] | None = None
     async for part in stream:
-        event, data = part.event, part.data
+        event, _, namespace = part.event.partition("|")  # a subgraph's events are "<mode>|<namespace>"
+        data = part.data
+        if event == "values" and namespace:
+            continue  # a subgraph's state: the run's parts are the graph's own
         if event == "messages" and isinstance(data, list | tuple) and len(data) == 2:
             message, meta = data
             content = message.get("content") if isinstance(message, dict) else None

@@ -184,6 +184,7 @@ class ChatService(TurnService):
             },
             callbacks=[self.callback],
             resume=request.resume if request.continues else None,
+            subgraphs=request.agent is not None,  # an agent's answer may come from a subgraph it runs
         )
         docs: list[RetrievedDoc] = []
 

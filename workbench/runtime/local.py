@@ -17,9 +17,9 @@ import logging
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, cast, get_type_hints
+from typing import Any, cast
 
-from langchain_core.messages import AIMessageChunk, convert_to_messages
+from langchain_core.messages import AIMessageChunk
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
@@ -29,19 +29,11 @@ from workbench.errors import StorageUnavailable
 from workbench.health import Check, failing, ok
 from workbench.reported_errors import ERROR_EVENT
 from workbench.resources import Resources
-from workbench.runtime import local_threads
-from workbench.runtime.base import GraphName, GraphRun, GraphRuntime, GraphToken, RunPart, ThreadNotFound
+from workbench.runtime import local_fork, local_threads
+from workbench.runtime.base import GraphName, GraphRun, GraphRuntime, GraphToken, RunPart
 from workbench.runtime.leases import MemoryLeases, SessionLeases
-from workbench.runtime.local_threads import WRITTEN_AS
 from workbench.runtime.storage import checkpoints_unavailable
-from workbench.runtime.threads import (
-    FORKED_CHECKPOINT,
-    FORKED_SESSION,
-    Checkpoint,
-    Interrupt,
-    ThreadSummary,
-    fork_session,
-)
+from workbench.runtime.threads import Checkpoint, Interrupt, ThreadSummary, fork_session
 
 log = logging.getLogger(__name__)
 PROBE_S = 2.0
@@ -299,38 +291,15 @@ class LocalRuntime(GraphRuntime):
         self, graph: GraphName, thread: str, checkpoint_id: str, values: dict[str, Any] | None = None
     ) -> tuple[str, Checkpoint]:
         compiled = await self._sessions_of(graph)
-        edits = _edits(compiled, values or {})
         session = fork_session(thread, uuid.uuid4().hex[:8])
+        source, target = self.thread_id(graph, thread), self.thread_id(graph, session)
         try:
-            snapshot = await compiled.aget_state(local_threads.config_of(self.thread_id(graph, thread), checkpoint_id))
-            if not snapshot.values and not snapshot.next:
-                raise ThreadNotFound(f"session {thread!r} of {graph} has no checkpoint {checkpoint_id!r}")
-            writer = await self._writer(compiled, snapshot)
-            _writable(compiled, writer, edits)
-            config = local_threads.config_of(self.thread_id(graph, session))
-            linked = {"graph": graph, FORKED_SESSION: thread, FORKED_CHECKPOINT: checkpoint_id, WRITTEN_AS: writer}
-            config["metadata"] = linked
-            config = await compiled.aupdate_state(config, snapshot.values, as_node=writer)
-            if edits:
-                edited: RunnableConfig = {**config, "metadata": {"graph": graph, WRITTEN_AS: writer}}
-                config = await compiled.aupdate_state(edited, edits, as_node=writer)
-            head = await local_threads.history(compiled, self.checkpointer, self.thread_id(graph, session), 1) \
+            await local_fork.fork(compiled, graph, (thread, source), checkpoint_id, target, values or {})
+            head = await local_threads.history(compiled, self.checkpointer, target, 1) \
                 if self.checkpointer is not None else []  # fmt: skip
         except self._storage_errors as exc:
             raise self._failed(exc) from None
         return session, head[0]
-
-    @staticmethod
-    async def _writer(compiled: Compiled, snapshot: Any) -> str:
-        """The node whose step made checkpoint ``snapshot``: a fork writes its state as that node would have."""
-        if (snapshot.metadata or {}).get("source") == "input" or snapshot.parent_config is None:
-            raise ValueError(
-                "this checkpoint holds a run's input before any step ran; fork from the step before or after it"
-            )
-        parent = await compiled.aget_state(snapshot.parent_config)
-        if not parent.next:
-            raise ValueError("this checkpoint's step is not known; fork from another one")
-        return str(parent.next[0])
 
     async def health(self) -> list[Check]:
         return [await self._probe_checkpoints(), await self.leases.health()]
@@ -355,39 +324,6 @@ class LocalRuntime(GraphRuntime):
 
     async def close(self) -> None:
         await self.leases.close()
-
-
-def _edits(graph: Compiled, values: dict[str, Any]) -> dict[str, Any]:
-    """A fork's edits checked against the graph's state fields; messages given as ``{"type", "content", "id"}``
-    become LangChain messages (one with the id of an existing message replaces it)."""
-    known = sorted(k for k in graph.channels if not k.startswith(("__", "branch:")))
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ValueError(f"no state field {', '.join(unknown)[:200]} in this graph; its fields: {', '.join(known)}")
-    edits = dict(values)
-    if "messages" in edits:
-        if not isinstance(edits["messages"], list):
-            raise ValueError("messages must be a list of {type, content, id} objects")
-        try:
-            edits["messages"] = convert_to_messages(edits["messages"])
-        except (ValueError, TypeError, NotImplementedError) as exc:
-            raise ValueError(f"messages: {str(exc)[:200]}") from None
-    return edits
-
-
-def _writable(graph: Compiled, writer: str, edits: dict[str, Any]) -> None:
-    """Refuse edits the fork cannot make as ``writer``: the state a run starts with is written as its input, which
-    takes only the graph's input fields (LangGraph would drop the others without a word)."""
-    if writer != "__start__" or not edits:
-        return
-    schema = getattr(graph.builder, "input_schema", None)
-    fields = set(get_type_hints(schema)) if schema is not None else set(edits)
-    refused = sorted(set(edits) - fields)
-    if refused:
-        raise ValueError(
-            f"this checkpoint is a run's start, where only its input ({', '.join(sorted(fields))}) can change; to "
-            f"change {', '.join(refused)}, fork from the step that writes it"
-        )
 
 
 def _first_line(exc: BaseException) -> str:

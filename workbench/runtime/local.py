@@ -17,7 +17,7 @@ import logging
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from langchain_core.messages import AIMessageChunk
 from langchain_core.runnables import RunnableConfig
@@ -40,6 +40,9 @@ PROBE_S = 2.0
 """The longest a health probe waits for a store."""
 
 Compiled = CompiledStateGraph[Any, Any, Any, Any]
+SESSION_DURABILITY: Literal["sync", "async", "exit"] = "async"
+"""How a session turn saves its steps unless the run says: each step, in the background of the next (a history
+to read and fork; ``bench/session_checkpoints.py`` measures what it costs against ``exit``, once per turn)."""
 
 
 def compiled_graph(name: GraphName, checkpointer: BaseCheckpointSaver | None) -> Compiled | None:
@@ -141,7 +144,7 @@ class LocalRuntime(GraphRuntime):
             async for part in self._saved(self._parts(graph, run, config, kwargs)):
                 yield part
             return
-        kwargs["durability"] = run.durability or "async"  # every step, for the session's history
+        kwargs["durability"] = run.durability or SESSION_DURABILITY
         if self.damaged is not None:
             raise StorageUnavailable(self.damaged)
         thread = self.thread_id(run.graph, run.thread)

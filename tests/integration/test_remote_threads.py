@@ -135,9 +135,12 @@ async def test_bad_forks_are_refused_with_what_to_do(runtime):
         await runtime.fork("chat", chat, records[-1].checkpoint_id)
     with pytest.raises(ValueError, match="messages"):
         await runtime.fork("chat", chat, records[0].checkpoint_id, {"messages": "hi"})
+    started = next(r for r in records if r.node == "__start__")
+    with pytest.raises(ValueError, match="is a __start__ step, which cannot write query; fork from the step"):
+        await runtime.fork("chat", chat, started.checkpoint_id, {"query": "another"})
     retrieved = next(r for r in records if r.node == "retrieve")
-    with pytest.raises(ValueError, match="fork from another step"):  # its routing reads the run's context
-        await runtime.fork("chat", chat, retrieved.checkpoint_id)
+    _, head = await runtime.fork("chat", chat, retrieved.checkpoint_id)  # the retrieval decided its route in its run
+    assert head.next == ["generate"]
     with pytest.raises(ThreadNotFound):
         await runtime.fork("chat", chat, str(uuid.uuid4()))
     with pytest.raises(ThreadNotFound):

@@ -223,6 +223,7 @@ def test_an_unknown_agent_is_refused_and_the_socket_stays_usable(chat_server, ag
         error = receive(ws)
         assert error["type"] == "error" and error["code"] == code, error
         if code == "invalid_config":
-            assert "unknown agent 'nope'; choose one of calculator, rag_chat, research_loop" in error["message"]
+            known = "approval, calculator, nested_approval, rag_chat, research_loop"
+            assert f"unknown agent 'nope'; choose one of {known}" in error["message"]
         assert "/" not in error["message"].replace("../agents/rag-chat", "")  # no server path
         assert turn(ws, "What is hybrid search?", "agent-x", model="extractive")[-1]["status"] == "ok"

@@ -56,7 +56,7 @@ def postgres_rows(url: str) -> dict[str, bytes]:
                 if isinstance(record.get("blob"), bytes) and record.get("type") not in (None, "empty"):
                     values.append(serde.loads_typed((record["type"], record["blob"])))
                 found[f"{table} row {i}"] = b"".join(v if isinstance(v, bytes) else repr(v).encode() for v in values)
-    assert {"checkpoints", "checkpoint_blobs", "checkpoint_writes"} <= {key.rsplit(" row ", 1)[0] for key in found}
+    assert {"checkpoints", "checkpoint_blobs"} <= {key.rsplit(" row ", 1)[0] for key in found}
     return found
 
 
@@ -193,7 +193,9 @@ async def test_no_postgres_or_run_log_row_holds_a_recording_or_a_reply_after_fai
         read_back = await through_checkpointer(saver)
     found = postgres_rows(postgres_url)
     tables = [name.rsplit(" row ", 1)[0] for name in found]
-    assert tables.count("checkpoints") >= 6 and tables.count("checkpoint_writes") >= 3, "each turn checkpointed"
+    # the kept turns' checkpoints (failed first turns are rolled back with their writes: the saved writes of every
+    # durability are scanned by the test below)
+    assert tables.count("checkpoints") >= 4, "each kept turn checkpointed"
     assert any(b"Will it rain?" in blob for blob in found.values()), "the scan reads content"
     clips = [*recordings.values(), invalid, *replies]
     assert leaks(found | read_back, clips) == []

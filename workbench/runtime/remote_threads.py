@@ -165,6 +165,15 @@ async def fork(
     await client.threads.update_state(forked, snapshot.get("values") or {}, as_node=writer)
     if edits:
         await client.threads.update_state(forked, edits, as_node=writer)
+        state = (await client.threads.get_state(forked)).get("values")
+        written = state if isinstance(state, dict) else {}
+        dropped = sorted(k for k, v in edits.items() if k != "messages" and written.get(k) != v)
+        if dropped:  # a run's start takes only its input fields; the server drops the others without a word
+            await client.threads.delete(forked)
+            raise ValueError(
+                f"this checkpoint is a {writer} step, which cannot write {', '.join(dropped)}; fork from the step "
+                "that writes it"
+            )
     head = await client.threads.get_history(forked, limit=2)
     return session, _record(head[0], head[1] if len(head) > 1 else None)
 

@@ -123,6 +123,24 @@ def titled(schema: dict[str, Any]) -> dict[str, Any]:
     return renamed
 
 
+def schema_document(name: str, title: str, description: str, adapters: dict[str, TypeAdapter[Any]]) -> dict[str, Any]:
+    """One JSON Schema document (``protocols/<name>.schema.json``) with a definition per entry of ``adapters``
+    beside the models they use, each under its title (see :func:`titled`)."""
+    defs: dict[str, Any] = {}
+    roots: dict[str, Any] = {}
+    for key, adapter in adapters.items():
+        schema = titled(adapter.json_schema(ref_template="#/$defs/{model}"))
+        defs.update(schema.pop("$defs", {}))
+        roots[key] = schema
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://agent-workbench.dev/protocols/{name}.schema.json",
+        "title": title,
+        "description": description,
+        "$defs": {**defs, **roots},
+    }
+
+
 def json_schema() -> dict[str, Any]:
     """The protocol as one JSON Schema document: ``client`` and ``server`` message unions."""
     client = titled(ClientMessage.json_schema(ref_template="#/$defs/{model}"))

@@ -22,7 +22,7 @@ from workbench.events import (
     TaskProgress,
     TaskStarted,
 )
-from workbench.server.protocol import titled
+from workbench.server.protocol import schema_document
 
 TaskStatus = Literal["queued", "running", "completed", "partial", "failed", "cancelled", "interrupted"]
 
@@ -112,18 +112,9 @@ def json_schema() -> dict[str, Any]:
         "task_created": TypeAdapter(TaskCreated),
         "task_info": TypeAdapter(TaskInfo),
     }
-    defs: dict[str, Any] = {}
-    roots: dict[str, Any] = {}
-    for name, adapter in adapters.items():
-        schema = titled(adapter.json_schema(ref_template="#/$defs/{model}"))
-        defs.update(schema.pop("$defs", {}))
-        roots[name] = schema
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://agent-workbench.dev/protocols/tasks.schema.json",
-        "title": "Agent Workbench repo-audit protocol",
-        "description": "POST /api/tasks/ (create_task -> task_created), GET /api/tasks/{task_id} (task_info), and "
-        "the messages a client sends (client) and the server sends (server) over /ws/tasks/{task_id}.",
-        "$defs": {**defs, **roots},
-        "oneOf": [{"$ref": "#/$defs/client"}, {"$ref": "#/$defs/server"}],
-    }
+    description = (
+        "POST /api/tasks/ (create_task -> task_created), GET /api/tasks/{task_id} (task_info), and "
+        "the messages a client sends (client) and the server sends (server) over /ws/tasks/{task_id}."
+    )
+    document = schema_document("tasks", "Agent Workbench repo-audit protocol", description, adapters)
+    return {**document, "oneOf": [{"$ref": "#/$defs/client"}, {"$ref": "#/$defs/server"}]}

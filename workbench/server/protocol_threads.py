@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from workbench.server.protocol import SessionId, titled
+from workbench.server.protocol import SessionId, schema_document
 
 CHECKPOINT_ID = r"^[0-9a-fA-F-]{1,64}$"
 """A LangGraph checkpoint id (a UUID, in this process and on a LangGraph Server)."""
@@ -141,17 +141,8 @@ def json_schema() -> dict[str, Any]:
         "forked": TypeAdapter(Forked),
         "error": TypeAdapter(ErrorBody),
     }
-    defs: dict[str, Any] = {}
-    roots: dict[str, Any] = {}
-    for name, adapter in adapters.items():
-        schema = titled(adapter.json_schema(ref_template="#/$defs/{model}"))
-        defs.update(schema.pop("$defs", {}))
-        roots[name] = schema
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://agent-workbench.dev/protocols/threads.schema.json",
-        "title": "Agent Workbench threads API",
-        "description": "GET /api/threads?graph= (thread_list), GET /api/threads/{graph}/{session}/history "
-        "(thread_history), POST /api/threads/{graph}/{session}/fork (fork_request -> forked); refusals (error).",
-        "$defs": {**defs, **roots},
-    }
+    description = (
+        "GET /api/threads?graph= (thread_list), GET /api/threads/{graph}/{session}/history "
+        "(thread_history), POST /api/threads/{graph}/{session}/fork (fork_request -> forked); refusals (error)."
+    )
+    return schema_document("threads", "Agent Workbench threads API", description, adapters)

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from typing import Any, get_type_hints
 
-from langchain_core.messages import convert_to_messages
 from langchain_core.runnables import RunnableConfig
 
 from workbench.runtime.base import ThreadNotFound
 from workbench.runtime.local_threads import WRITTEN_AS, config_of
-from workbench.runtime.threads import FORKED_CHECKPOINT, FORKED_SESSION
+from workbench.runtime.threads import FORKED_CHECKPOINT, FORKED_SESSION, checked_edits
 
 
 async def fork(
@@ -49,21 +48,8 @@ async def _writer(graph: Any, snapshot: Any) -> str:
 
 
 def _edits(graph: Any, values: dict[str, Any]) -> dict[str, Any]:
-    """A fork's edits checked against the graph's state fields; messages given as ``{"type", "content", "id"}``
-    become LangChain messages (one with the id of an existing message replaces it)."""
-    known = sorted(k for k in graph.channels if not k.startswith(("__", "branch:")))
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ValueError(f"no state field {', '.join(unknown)[:200]} in this graph; its fields: {', '.join(known)}")
-    edits = dict(values)
-    if "messages" in edits:
-        if not isinstance(edits["messages"], list):
-            raise ValueError("messages must be a list of {type, content, id} objects")
-        try:
-            edits["messages"] = convert_to_messages(edits["messages"])
-        except (ValueError, TypeError, NotImplementedError) as exc:
-            raise ValueError(f"messages: {str(exc)[:200]}") from None
-    return edits
+    """A fork's edits checked against the graph's state fields (its channels, LangGraph's own left out)."""
+    return checked_edits(sorted(k for k in graph.channels if not k.startswith(("__", "branch:"))), values)
 
 
 def _writable(graph: Any, writer: str, edits: dict[str, Any]) -> None:

@@ -22,7 +22,6 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
-from langchain_core.messages import convert_to_messages
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.schema import Checkpoint as At
 
@@ -34,6 +33,7 @@ from workbench.runtime.threads import (
     Interrupt,
     ThreadStatus,
     ThreadSummary,
+    checked_edits,
     first_question,
     fork_session,
     forked_from,
@@ -189,20 +189,10 @@ async def _fields(client: LangGraphClient, graph: GraphName) -> list[str]:
 
 
 def _edits(known: list[str], values: dict[str, Any]) -> dict[str, Any]:
-    """A fork's edits checked against the graph's state fields, as JSON the server takes: messages given as
-    ``{"type", "content", "id"}`` are checked as LangChain messages (one with the id of an existing message
-    replaces it)."""
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ValueError(f"no state field {', '.join(unknown)[:200]} in this graph; its fields: {', '.join(known)}")
-    edits = dict(values)
+    """A fork's edits checked against the graph's state fields, as JSON the server takes (messages as dicts)."""
+    edits = checked_edits(known, values)
     if "messages" in edits:
-        if not isinstance(edits["messages"], list):
-            raise ValueError("messages must be a list of {type, content, id} objects")
-        try:
-            edits["messages"] = [message_dict(m) for m in convert_to_messages(edits["messages"])]
-        except (ValueError, TypeError, NotImplementedError) as exc:
-            raise ValueError(f"messages: {str(exc)[:200]}") from None
+        edits["messages"] = [message_dict(m) for m in edits["messages"]]
     return edits
 
 

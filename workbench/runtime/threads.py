@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.messages import BaseMessage, HumanMessage, convert_to_messages
 from pydantic import BaseModel
 
 TEXT_LIMIT = 16_000
@@ -176,6 +176,24 @@ def forked_from(metadata: Mapping[str, Any]) -> dict[str, str] | None:
     """``{"session_id", "checkpoint_id"}`` a fork was made from, read from its first checkpoint's metadata."""
     session, checkpoint = metadata.get(FORKED_SESSION), metadata.get(FORKED_CHECKPOINT)
     return {"session_id": str(session), "checkpoint_id": str(checkpoint)} if session and checkpoint else None
+
+
+def checked_edits(known: list[str], values: Mapping[str, Any]) -> dict[str, Any]:
+    """A fork's edits checked against the graph's state fields ``known``; messages given as ``{"type", "content",
+    "id"}`` become LangChain messages (one with the id of an existing message replaces it). ``ValueError`` saying
+    what is wrong otherwise."""
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"no state field {', '.join(unknown)[:200]} in this graph; its fields: {', '.join(known)}")
+    edits = dict(values)
+    if "messages" in edits:
+        if not isinstance(edits["messages"], list):
+            raise ValueError("messages must be a list of {type, content, id} objects")
+        try:
+            edits["messages"] = convert_to_messages(edits["messages"])
+        except (ValueError, TypeError, NotImplementedError) as exc:
+            raise ValueError(f"messages: {str(exc)[:200]}") from None
+    return edits
 
 
 def fork_session(session: str, suffix: str) -> str:

@@ -194,18 +194,34 @@ async def inbox(services: UiServices, graphs: list[str]) -> tuple[list[view.Wait
     return found, note + "".join(f"  \n{view.warning(p)}" for p in problems)
 
 
+CHOOSE_WAITING = "Choose a waiting session first."
+
+
+def _inbox_key(key: str | None) -> tuple[str, str] | None:
+    """The graph and session of an inbox entry's key (``graph/session``, :attr:`view.Waiting.key`)."""
+    if not key or "/" not in key:
+        return None
+    graph, session = key.split("/", 1)
+    return graph, session
+
+
+def _waits_on_nothing(session: str) -> str:
+    return f"Session {md_text(session)} waits on nothing now; refresh the inbox."
+
+
 async def answer(services: UiServices, key: str | None, value: Any) -> str:
     """Resume the waiting session ``key`` (``graph/session``) with ``value`` (one answer for each question it
     waits on), and say how its turn ended: its answer, or the question it stopped on next."""
-    if not key or "/" not in key:
-        return "Choose a waiting session first."
-    graph, session = key.split("/", 1)
+    chosen = _inbox_key(key)
+    if chosen is None:
+        return CHOOSE_WAITING
+    graph, session = chosen
     try:
         questions = await services.chat().runtime.waiting(graph, session)
     except EXPECTED as exc:
         return view.warning(exc)
     if not questions:
-        return f"Session {md_text(session)} waits on nothing now; refresh the inbox."
+        return _waits_on_nothing(session)
     resume = value if len(questions) == 1 else {q.id: value for q in questions}
     end = await run_on(services, graph, session, resume)
     if end.problem:
@@ -218,15 +234,16 @@ async def answer(services: UiServices, key: str | None, value: Any) -> str:
 
 async def abandon(services: UiServices, key: str | None) -> str:
     """Drop the question the session ``key`` waits on: it goes back to where its last finished turn ended."""
-    if not key or "/" not in key:
-        return "Choose a waiting session first."
-    graph, session = key.split("/", 1)
+    chosen = _inbox_key(key)
+    if chosen is None:
+        return CHOOSE_WAITING
+    graph, session = chosen
     try:
         dropped = await services.chat().runtime.abandon(graph, session)
     except EXPECTED as exc:
         return view.warning(exc)
     if not dropped:
-        return f"Session {md_text(session)} waits on nothing now; refresh the inbox."
+        return _waits_on_nothing(session)
     return f"Abandoned: session {md_text(session)} is back where its last finished turn ended."
 
 

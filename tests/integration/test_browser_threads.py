@@ -12,25 +12,12 @@ import pytest
 from websockets.sync.client import connect
 
 from tests.integration.conftest import column, pick, running_server
+from tests.unit.test_ui_threads import APPROVAL
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 QUESTION = "Which port does the workbench server listen on by default?"
 OTHER = "Which voices can the voice assistant speak with?"
-APPROVAL = """\
-name: approval
-version: 1
-description: Asks a human before it answers.
-state:
-  approved: {type: str, default: ""}
-nodes:
-  ask: {kind: interrupt, question: "Ship the release?", output: approved}
-  answer: {kind: llm, model: smart, prompt: chat-answer@v1}
-edges:
-  - {from: START, to: ask}
-  - {from: ask, to: answer}
-  - {from: answer, to: END}
-"""
 
 
 def until(ws, kind: str) -> list[dict]:

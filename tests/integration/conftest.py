@@ -97,6 +97,15 @@ class Server:
         self.process = None
 
 
+def extractive_server(home: Path) -> Server:
+    """A started server on the extractive baseline whose evals track into the sqlite MLflow store under ``home``
+    (made here), for the Evals tab's browser tests; the caller stops it."""
+    home.mkdir()
+    server = Server(home, {"WORKBENCH_LLM": "extractive", "WORKBENCH_WARM_SPEECH": "false"})
+    server.env.pop("MLFLOW_TRACKING_URI", None)
+    return server.start()
+
+
 @contextmanager
 def running_server(home: Path, **env: str) -> Iterator[Server]:
     server = Server(home, env).start()

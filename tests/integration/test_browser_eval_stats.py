@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from tests.integration.conftest import Server, column, pick
+from tests.integration.conftest import column, extractive_server, pick
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -29,10 +29,7 @@ def cells(page, elem_id: str, columns: int) -> list[list[str]]:
 def test_the_evals_tab_shows_each_metrics_interval_and_verdict_and_where_a_changed_case_parts_ways(browser, tmp_path):
     from playwright.sync_api import expect
 
-    (tmp_path / "home").mkdir()
-    server = Server(tmp_path / "home", {"WORKBENCH_LLM": "extractive", "WORKBENCH_WARM_SPEECH": "false"})
-    server.env.pop("MLFLOW_TRACKING_URI", None)  # the sqlite store under the temporary home
-    server.start()
+    server = extractive_server(tmp_path / "home")
     try:
         page = browser.new_page()
         page.goto(server.url + "/", wait_until="load")

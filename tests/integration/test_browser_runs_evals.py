@@ -16,7 +16,7 @@ import re
 import pytest
 from websockets.sync.client import connect
 
-from tests.integration.conftest import Server, column, pick
+from tests.integration.conftest import Server, column, extractive_server, pick
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -41,10 +41,7 @@ def test_runs_tab_promotes_a_chat_run_and_evals_tab_compares_two_prompt_versions
     from playwright.sync_api import expect
 
     home = tmp_path / "home"
-    home.mkdir()
-    server = Server(home, {"WORKBENCH_LLM": "extractive", "WORKBENCH_WARM_SPEECH": "false"})
-    server.env.pop("MLFLOW_TRACKING_URI", None)  # the sqlite store under the temporary home
-    server.start()
+    server = extractive_server(home)
     try:
         done = chat_turn(server, QUESTION, "browser-runs")
         run_id = done["run_id"]
@@ -157,10 +154,7 @@ def test_the_evals_pickers_are_ready_while_mlflow_loads_then_its_runs_follow(bro
     start). The seconds each takes are measured by bench/startup.py, not asserted here."""
     from playwright.sync_api import expect
 
-    (tmp_path / "home").mkdir()
-    server = Server(tmp_path / "home", {"WORKBENCH_LLM": "extractive", "WORKBENCH_WARM_SPEECH": "false"})
-    server.env.pop("MLFLOW_TRACKING_URI", None)  # the sqlite store under the temporary home
-    server.start()
+    server = extractive_server(tmp_path / "home")
     try:
         page = browser.new_page()
         page.goto(server.url + "/", wait_until="load")

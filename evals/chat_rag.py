@@ -73,7 +73,7 @@ MEANS = {
 def mlflow_template(prompt: Prompt) -> str:
     """A ``str.format`` template in MLflow's syntax: ``{context}`` becomes ``{{context}}``, ``{{`` becomes ``{``."""
     parts = []
-    for literal, field, _, _ in string.Formatter().parse(prompt.template):
+    for literal, field, _, _ in string.Formatter().parse(prompt.text):
         parts.append(literal)
         if field is not None:
             parts.append("{{" + field + "}}")
@@ -167,8 +167,9 @@ class ChatRagSuite:
     )
     defaults: dict[str, Any] = {
         "model": None,
-        "prompt_version": "v1",
+        "prompt_version": "v3",
         "top_k": 5,
+        "context_tokens": None,
         "search_mode": "hybrid",
         "collection": None,
         "judge_model": None,
@@ -255,6 +256,7 @@ class ChatRagSuite:
             top_k=int(knobs["top_k"]) if agent is None or "top_k" in variant.params else None,
             search_mode=knobs["search_mode"] if agent is None or "search_mode" in variant.params else None,
             prompt_version=knobs["prompt_version"],
+            context_tokens=None if knobs["context_tokens"] in (None, "") else int(knobs["context_tokens"]),
             entry_point="eval",
             agent=agent,
         )

@@ -17,7 +17,6 @@ from langchain_core.messages import (
     AnyMessage,
     BaseMessage,
     HumanMessage,
-    SystemMessage,
     ToolMessage,
     trim_messages,
 )
@@ -26,17 +25,20 @@ from langgraph.graph import START, StateGraph
 from langgraph.prebuilt import ToolNode
 from langgraph.runtime import Runtime
 
-from graphs.chat_prompts import REWRITE_PROMPT, answer_prompt
+from graphs.chat_prompts import REWRITE_PROMPT, answer_prompt, prompt_messages
 from graphs.chat_state import ChatContext, ChatInput, ChatState
 from graphs.chat_tools import TOOLS
 from graphs.context import clients
-from workbench.citations import format_context
+from workbench.citations import format_context, format_passages
+from workbench.context_window import approx_tokens, select_passages
 from workbench.documents import RetrievedDoc
+from workbench.providers.llm import ModelChoice
 from workbench.providers.llm_extractive import ExtractiveChatModel
 from workbench.reported_errors import reports_errors
 from workbench.runlog.callback import RUNLOG_EVENT
 from workbench.runlog.semconv import documents
 from workbench.runlog.steps import step
+from workbench.settings import Settings
 
 GENERATE = "generate"
 
@@ -146,10 +148,23 @@ async def generate(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
     if ctx.use_tools and choice.supports_tools and tool_rounds < ctx.max_tool_rounds:
         model = model.bind_tools(TOOLS)  # type: ignore[assignment]
     runnable = model.with_fallbacks([choice.fallback]) if choice.fallback is not None else model
-    reply = await runnable.ainvoke([SystemMessage(prompt.render(context=format_context(docs))), *history])
+    context = _context(str(_last_human(state["messages"]).content), docs, choice, ctx, resources.settings)
+    reply = await runnable.ainvoke(prompt_messages(prompt, prompt.render(context=context), history, context))
     served_by = reply.response_metadata.get("model_name") or choice.spec
     reply.response_metadata = {**reply.response_metadata, "model_name": served_by, "prompt": prompt.id}
     return {"messages": [reply], "model": choice.spec}
+
+
+def _context(question: str, docs: list[RetrievedDoc], choice: ModelChoice, ctx: ChatContext, settings: Settings) -> str:
+    """The numbered passages the model reads: the chunks whole, or their best sentences within a token budget (a
+    bundled model's by default: reading is most of its time to first token)."""
+    budget = ctx.context_tokens
+    if budget is None:
+        budget = settings.local_context_tokens if choice.spec.startswith("local/") else 0
+    if budget <= 0 or not docs:
+        return format_context(docs)
+    count = getattr(choice.model, "count_tokens", approx_tokens)
+    return format_passages(select_passages(question, docs, budget, count))
 
 
 def after_generate(state: ChatState) -> Literal["tools", "__end__"]:

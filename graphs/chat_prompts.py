@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 
 @dataclass(frozen=True)
 class Prompt:
+    """A prompt's text. ``template`` is the system message; with a ``turn`` template the context goes into the
+    question's own message instead (``{context}``, ``{question}``), so the system message never changes and a
+    local model reuses its evaluated state from one turn to the next."""
+
     name: str
     version: str
     template: str
+    turn: str | None = None
 
     @property
     def id(self) -> str:
@@ -17,6 +25,16 @@ class Prompt:
 
     def render(self, **values: str) -> str:
         return self.template.format(**values)
+
+    def render_turn(self, context: str, question: str) -> str:
+        """The asking message of a prompt with a ``turn`` template."""
+        assert self.turn is not None, "this prompt carries its context in the system message"
+        return self.turn.format(context=context, question=question)
+
+    @property
+    def text(self) -> str:
+        """Everything the prompt says, for registries: the system message, then the turn's template."""
+        return self.template if self.turn is None else f"{self.template}\n\n---\n{self.turn}"
 
 
 ANSWER_PROMPTS = {
@@ -35,7 +53,17 @@ ANSWER_PROMPTS = {
         "Rules: 1) use only facts from the numbered context; 2) put a citation like [1] after every sentence;\n"
         "3) answer in at most three sentences; 4) if the context is silent, say so plainly.\n\n{context}",
     ),
+    "v3": Prompt(
+        "chat-answer",
+        "v3",
+        "You answer questions from numbered passages of the user's documents.\n"
+        "Answer in one or two short sentences. Use the passages' own words for names, values and numbers.\n"
+        "After each sentence, cite the passage it comes from by its number in square brackets, like [2].\n"
+        "If the passages do not answer the question, say that you could not find it in the documents.",
+        turn="{context}\n\nQuestion: {question}",
+    ),
 }
+DEFAULT_VERSION = "v3"
 
 REWRITE_PROMPT = Prompt(
     "chat-rewrite",
@@ -44,6 +72,21 @@ REWRITE_PROMPT = Prompt(
     "Use the conversation to resolve pronouns. Reply with the query only.\n\nConversation:\n{conversation}\n\n"
     "Last question: {question}",
 )
+
+
+def prompt_messages(prompt: Prompt, system: str, history: Sequence[BaseMessage], context: str) -> list[BaseMessage]:
+    """The messages a model answers: the rendered ``system`` message, then ``history``; with a ``turn`` template
+    the last human message of the history asks again with the context before it (the history itself, which the
+    session keeps, never holds a context)."""
+    messages = list(history)
+    if prompt.turn is not None:
+        last = next((i for i in range(len(messages) - 1, -1, -1) if isinstance(messages[i], HumanMessage)), None)
+        if last is None:
+            messages.append(HumanMessage(prompt.render_turn(context, "")))
+        else:
+            question = messages[last]
+            messages[last] = HumanMessage(prompt.render_turn(context, str(question.content)), id=question.id)
+    return [SystemMessage(system), *messages]
 
 
 def answer_prompt(version: str) -> Prompt:

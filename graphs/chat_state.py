@@ -8,6 +8,7 @@ from typing import Annotated, Any, TypedDict
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
+from graphs.chat_prompts import DEFAULT_VERSION
 from graphs.context import GraphContext
 from workbench.documents import RetrievedDoc, SearchMode
 
@@ -50,8 +51,11 @@ class ChatContext(GraphContext):
     """How many documents to retrieve."""
     search_mode: SearchMode = "hybrid"
     """hybrid (dense + BM25 fused with RRF), dense or sparse."""
-    prompt_version: str = "v1"
+    prompt_version: str = DEFAULT_VERSION
     """Which version of the answer prompt to use (see chat_prompts.ANSWER_PROMPTS)."""
+    context_tokens: int | None = None
+    """Tokens of the retrieved passages the model reads: their best sentences for the question (0: the chunks
+    whole). None: WORKBENCH_LOCAL_CONTEXT_TOKENS for a bundled model, the chunks whole for any other."""
     max_rewrites: int = 1
     """How many times a turn may rewrite its query and retrieve again."""
     min_relevance: float = 0.3

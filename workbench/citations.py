@@ -14,7 +14,7 @@ from workbench.sentences import split_sentences
 
 BEGIN = "<<<CONTEXT"
 END = "CONTEXT>>>"
-_BLOCK = re.compile(r"^\[(\d+)\] \(source: [^\n]*\)\n(.*?)(?=^\[\d+\] \(source: |\Z)", re.S | re.M)
+_BLOCK = re.compile(r"^\[(\d+)\] (?:\(source: [^\n]*\)\n)?(.*?)(?=^\[\d+\] |\Z)", re.S | re.M)
 _CITATION = re.compile(r"\[(\d+)\]")
 
 
@@ -32,6 +32,22 @@ def format_context(docs: Sequence[RetrievedDoc]) -> str:
     """Render documents as ``[n] (source: ...)`` blocks between markers."""
     blocks = [f"[{i}] (source: {label(doc)})\n{doc['text'].strip()}\n" for i, doc in enumerate(docs, start=1)]
     return f"{BEGIN}\n" + "\n".join(blocks) + f"{END}" if blocks else f"{BEGIN}\n(no documents found)\n{END}"
+
+
+def format_passages(passages: Sequence[tuple[int, str]]) -> str:
+    """Render chosen ``(number, text)`` passages compactly, ``[n] text`` each, between markers (no source
+    labels: every token costs a local model time before its first word)."""
+    if not passages:
+        return f"{BEGIN}\n(no documents found)\n{END}"
+    return f"{BEGIN}\n" + "\n".join(f"[{number}] {text.strip()}" for number, text in passages) + f"\n{END}"
+
+
+def after_context(text: str) -> str:
+    """What follows the context block in ``text`` (the question of a turn that carries its context), or all of
+    ``text`` when it has no block."""
+    start = text.find(BEGIN)
+    end = text.find(END, start)
+    return text[end + len(END) :].strip() if start >= 0 and end >= 0 else text
 
 
 def parse_context(text: str) -> list[tuple[int, str]]:

@@ -21,13 +21,25 @@ from workbench.runlog import get_runlog
 from workbench.runlog.shared import close_runlog
 from workbench.runlog.writer import serve_on_this_loop
 from workbench.runtime import GraphRuntime, open_runtime
-from workbench.turns.chat import ChatService
+from workbench.turns.chat import ChatService, warm_chat_model
 
 if TYPE_CHECKING:  # imported where they are built: a CLI chat turn needs neither audits nor voice
     from workbench.tasks.manager import TaskManager
     from workbench.turns.voice import VoiceService
 
 log = logging.getLogger(__name__)
+
+
+def warm_models(resources: Resources) -> None:
+    """What the settings say to preload: the chat model (the most used), then the speech models."""
+    settings = resources.settings
+    if settings.warm_chat:
+        try:
+            warm_chat_model(resources)
+        except Exception as exc:  # a missing model is reported when a turn needs it
+            log.warning("chat model not preloaded: %s", exc)
+    if settings.warm_speech:
+        warm_speech(resources)
 
 
 def warm_speech(resources: Resources) -> None:
@@ -56,8 +68,8 @@ class Container:
 
 @asynccontextmanager
 async def open_services(resources: Resources, *, warm: bool = False) -> AsyncIterator[Container]:
-    """Chat, voice and audit services on one graph runtime; ``warm`` preloads speech models in the background
-    (in-process runtimes only: a LangGraph Server loads its own)."""
+    """Chat, voice and audit services on one graph runtime; ``warm`` preloads the models the settings name in the
+    background (in-process runtimes only: a LangGraph Server loads its own)."""
     from workbench.tasks.manager import TaskManager
     from workbench.turns.voice import VoiceService
 
@@ -68,7 +80,7 @@ async def open_services(resources: Resources, *, warm: bool = False) -> AsyncIte
     async with open_runtime(resources) as runtime:
         await _prepare(resources, runtime)
         if warm and runtime.kind == "in-process":
-            warming = asyncio.create_task(asyncio.to_thread(warm_speech, resources))
+            warming = asyncio.create_task(asyncio.to_thread(warm_models, resources))
         tasks = TaskManager(settings, get_runlog(), runtime=runtime)
         interrupted = await tasks.start()
         if interrupted:

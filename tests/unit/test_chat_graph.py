@@ -13,6 +13,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from graphs.chat import builder
 from graphs.chat_state import ChatContext
+from workbench.citations import after_context
 from workbench.providers.llm import ModelRegistry
 from workbench.resources import Resources
 from workbench.runlog import RunLog, recent_runs
@@ -100,10 +101,10 @@ async def test_answer_uses_numbered_context_and_streams_tokens(app, model, store
     assert "".join(tokens) == "The default home is .workbench [1]."
     assert [d["chunk_id"] for d in retrievals[0]["documents"]] == ["c1", "c2"]
     assert store.queries == [("docs", "Where is data kept?", 2, {"source": "/docs/f1.md"}, "hybrid")]
-    system = model.calls[0][0]
-    assert isinstance(system, SystemMessage)
-    assert "[1] (source: f1.md)\nThe default home is .workbench." in system.content
-    assert "[2] (source: f2.md)" in system.content
+    system, asked = model.calls[0][0], model.calls[0][-1]
+    assert isinstance(system, SystemMessage) and "CONTEXT" not in system.content, "the instructions are fixed"
+    assert "[1] (source: f1.md)\nThe default home is .workbench." in asked.content
+    assert "[2] (source: f2.md)" in asked.content and asked.content.endswith("Question: Where is data kept?")
 
 
 async def test_tool_call_runs_calculator_and_answers_with_its_result(app, model):
@@ -145,10 +146,10 @@ async def test_history_is_kept_per_thread_and_isolated(app, model):
     await graph.ainvoke({"messages": [HumanMessage("first question")]}, config("a"), context=app.context())
     await graph.ainvoke({"messages": [HumanMessage("second question")]}, config("a"), context=app.context())
     await graph.ainvoke({"messages": [HumanMessage("other question")]}, config("b"), context=app.context())
-    seen_in_a = [m.content for m in model.calls[1] if isinstance(m, HumanMessage | AIMessage)]
-    seen_in_b = [m.content for m in model.calls[2] if isinstance(m, HumanMessage | AIMessage)]
-    assert seen_in_a == ["first question", "first answer", "second question"]
-    assert seen_in_b == ["other question"]
+    seen_in_a = [after_context(m.content) for m in model.calls[1] if isinstance(m, HumanMessage | AIMessage)]
+    seen_in_b = [after_context(m.content) for m in model.calls[2] if isinstance(m, HumanMessage | AIMessage)]
+    assert seen_in_a == ["first question", "first answer", "Question: second question"], "asked with its context"
+    assert seen_in_b == ["Question: other question"]
 
 
 async def test_run_is_logged_with_model_prompt_and_retrieved_docs(app, model):

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.callbacks import adispatch_custom_event
-from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.config import get_stream_writer
@@ -39,7 +39,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from graphs.chat_prompts import Prompt
+from graphs.chat_prompts import Prompt, prompt_messages
 from graphs.context import GraphContext, clients
 from workbench.agents import conditions, registry
 from workbench.agents.spec import (
@@ -215,12 +215,13 @@ def _llm(spec: AgentSpec, node: LlmNode) -> NodeFn:
             "conversation": "\n".join(f"user: {text}" for text in earlier) or "(none)",
         }
         system = prompt.render(**(fields | given))
+        asking = prompt_messages(prompt, system, messages, given["context"])
         model: Any = choice.model.bind_tools(list(tools.values())) if tools and choice.supports_tools else choice.model
         if choice.fallback is not None:
             model = model.with_fallbacks([choice.fallback])
         added: list[AnyMessage] = []
         for _ in range(MAX_TOOL_ROUNDS + 1):
-            reply = await model.ainvoke([SystemMessage(system), *messages, *added])
+            reply = await model.ainvoke([*asking, *added])
             added.append(reply)
             calls = reply.tool_calls if isinstance(reply, AIMessage) else []
             if not calls or len(added) > 2 * MAX_TOOL_ROUNDS:

@@ -3,7 +3,7 @@
 - Models: ``workbench/agents/models.yaml`` maps logical ids (``fast``, ``smart``, ...) to ``provider/model``
   strings, or ``default`` (the server's configured model, ``WORKBENCH_LLM``); the setting ``agent_models``
   (``WORKBENCH_MODEL_<ID>``, ``WORKBENCH_MODEL_SMART=openai/gpt-4o-mini``) overrides one.
-- Prompts: the chat graph's versioned prompts (``chat-answer@v1``, ``chat-answer@v2``, ``chat-rewrite@v1``) and
+- Prompts: the chat graph's versioned prompts (``chat-answer@v1`` to ``@v3``, ``chat-rewrite@v1``) and
   those of ``workbench/agents/prompts.yaml`` (``agent-plan@v1``, ``agent-critique@v1``, ``agent-answer@v1``,
   ``agent-calculator@v1``).
 - Tools: the chat graph's tools (``calculator``, ``search_documents``); ``WORKBENCH_AGENT_TOOLS`` adds yours
@@ -136,7 +136,7 @@ def known(folder: Path = AGENTS_DIR) -> Known:
     return Known(
         models=frozenset(models()),
         prompts=frozenset(table),
-        prompt_fields={key: placeholders(p.template) for key, p in table.items()},
+        prompt_fields={key: placeholders(p.text) for key, p in table.items()},
         tools=frozenset(tools()),
         agents=frozenset(spec_names(folder)),
     )

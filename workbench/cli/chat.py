@@ -41,11 +41,26 @@ def turn(request: TurnRequest) -> None:
         asyncio.run(_stream(request, resources))
 
 
+async def _warm(resources: Resources, model: str | None) -> None:
+    """Load the model before the question is asked, and say how long that took (it is not the answer's time)."""
+    from workbench.errors import WorkbenchError
+    from workbench.turns.chat import warm_chat_model
+
+    try:
+        spent = await asyncio.to_thread(warm_chat_model, resources, model)
+    except WorkbenchError:  # the turn reports it, as it would have without warming
+        return
+    if spent is not None:
+        typer.echo(f"(model {resources.models.concrete(model)} ready in {spent:.1f} s)", err=True)
+
+
 async def _stream(request: TurnRequest, resources: Resources) -> None:
     from workbench.events import ChatDoneEvent, PublicDocument, RetrievalEvent, TokenEvent
     from workbench.services import open_chat
 
     async with open_chat(resources) as service:
+        if service.runtime.kind == "in-process":  # a LangGraph Server runs its own models
+            await _warm(resources, request.model)
         documents: list[PublicDocument] = []
         async for event in service.stream(request):
             if isinstance(event, RetrievalEvent):

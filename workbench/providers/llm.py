@@ -160,7 +160,12 @@ def build_chat_model(spec: str, settings: Settings) -> BaseChatModel:
             from workbench.providers.llm_local import LlamaCppChatModel
 
             threads = settings.local_llm_threads or default_threads()
-            return LlamaCppChatModel(model_path=str(path), model_name=name, n_threads=threads)
+            return LlamaCppChatModel(
+                model_path=str(path),
+                model_name=name,
+                n_threads=threads,
+                prompt_lookup=settings.local_llm_prompt_lookup,
+            )
         case "extractive":
             from workbench.providers.llm_extractive import ExtractiveChatModel
 

@@ -1,64 +1,41 @@
 """A deterministic answer baseline that needs no model: the best-supported sentences of the context.
 
-It reads the numbered context block of the system prompt (see :mod:`workbench.citations`), scores every
-sentence by the question words it contains (rarer words weigh more) and answers with the best few, each
-followed by its citation. Every answer says it is extractive.
+It reads the numbered context block (in the system prompt, or in the turn that asks: see
+:mod:`workbench.citations`), ranks every sentence by the question words it contains (rarer words weigh more; see
+:mod:`workbench.context_window`) and answers with the best few, each followed by its citation.
+Every answer says it is extractive.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from workbench.citations import content_words, parse_context
-from workbench.sentences import split_sentences
+from workbench.citations import BEGIN, after_context, parse_context
+from workbench.context_window import RankedSentence, rank_sentences
 
 LABEL = "Extractive answer (quoted from the sources, no language model):"
 NOT_FOUND = "I could not find an answer to that in the indexed documents."
 
 
-def _terms(text: str) -> list[str]:
-    return [w.rstrip("s") if len(w) > 3 else w for w in content_words(text)]
-
-
 def extract_answer(question: str, passages: list[tuple[int, str]], max_sentences: int = 3) -> str:
-    """The answer text for ``question`` from numbered ``passages``."""
-    sentences = [
-        (number, rank, sentence.strip())
-        for rank, (number, passage) in enumerate(passages)
-        for sentence in split_sentences(passage)
-        if len(sentence.strip()) > 15
-    ]
-    query = set(_terms(question))
-    if not sentences or not query:
-        return NOT_FOUND
-    doc_freq = Counter(term for _, _, s in sentences for term in set(_terms(s)))
-    n = len(sentences)
-
-    def score(item: tuple[int, int, str]) -> float:
-        _, rank, sentence = item
-        terms = set(_terms(sentence))
-        weight = sum(math.log(1 + n / doc_freq[t]) for t in query & terms)
-        return weight / (1 + 0.1 * rank) / math.sqrt(1 + len(terms) / 40)
-
-    ranked = sorted((item for item in sentences if score(item) > 0), key=score, reverse=True)
-    picked: list[tuple[int, int, str]] = []
-    for item in ranked:
+    """The answer text for ``question`` from numbered ``passages``: the best-ranked sentences, at most two from
+    one passage."""
+    picked: list[RankedSentence] = []
+    for item in rank_sentences(question, passages):
         if len(picked) == max_sentences:
             break
-        if sum(1 for p in picked if p[0] == item[0]) < 2:
+        if sum(1 for p in picked if p.number == item.number) < 2:
             picked.append(item)
     if not picked:
         return NOT_FOUND
-    return LABEL + "\n" + "\n".join(f"{sentence} [{number}]" for number, _, sentence in picked)
+    return LABEL + "\n" + "\n".join(f"{s.text} [{s.number}]" for s in picked)
 
 
 class ExtractiveChatModel(BaseChatModel):
@@ -75,9 +52,10 @@ class ExtractiveChatModel(BaseChatModel):
         return {"ls_provider": "workbench", "ls_model_name": self.model_name, "ls_model_type": "chat"}
 
     def _answer(self, messages: list[BaseMessage]) -> str:
-        system = "\n".join(str(m.content) for m in messages if isinstance(m, SystemMessage))
-        question = next((str(m.content) for m in reversed(messages) if isinstance(m, HumanMessage)), "")
-        return extract_answer(question, parse_context(system), self.max_sentences)
+        context = next((str(m.content) for m in reversed(messages) if BEGIN in str(m.content)), "")
+        asked = next((str(m.content) for m in reversed(messages) if isinstance(m, HumanMessage)), "")
+        question = after_context(asked).removeprefix("Question:").strip()  # a turn that carries its context
+        return extract_answer(question, parse_context(context), self.max_sentences)
 
     def _generate(
         self,

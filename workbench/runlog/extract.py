@@ -129,6 +129,19 @@ def retrieved_docs(value: Any) -> list[dict[str, Any]] | None:
     return docs
 
 
+def cached_input_tokens(response: Any) -> int | None:
+    """Prompt tokens the provider read from its cache (``input_token_details.cache_read``), or None when it gave
+    no such count."""
+    counts = [
+        details["cache_read"]
+        for gens in getattr(response, "generations", None) or []
+        for generation in gens
+        if (usage := getattr(getattr(generation, "message", None), "usage_metadata", None))
+        and "cache_read" in (details := usage.get("input_token_details") or {})
+    ]
+    return sum(counts) if counts else None
+
+
 def token_usage(response: Any) -> tuple[int, int] | None:
     """``(input, output)`` tokens reported in an ``LLMResult``, or None when the provider gave none."""
     found, tokens_in, tokens_out = False, 0, 0

@@ -12,7 +12,7 @@ from uuid import UUID
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
-from workbench.runlog.extract import TEXT_LIMIT, token_usage
+from workbench.runlog.extract import TEXT_LIMIT, cached_input_tokens, token_usage
 from workbench.runlog.schema import RunRecord
 from workbench.runlog.spans import KIND, RUN_ID, STATUS, TEXT_BOUND, Attributes, scrub
 from workbench.runlog.writer import utcnow
@@ -143,6 +143,9 @@ class OpenRun:
             self.usage_seen = True
             self.tokens_in, self.tokens_out = self.tokens_in + usage[0], self.tokens_out + usage[1]
             attributes.set("gen_ai.usage.input_tokens", usage[0]).set("gen_ai.usage.output_tokens", usage[1])
+            cached = cached_input_tokens(response)
+            if cached is not None:  # OpenTelemetry GenAI: prompt tokens served from the provider's cache
+                attributes.set("gen_ai.usage.cache_read.input_tokens", cached)
         elif run_id in self.streamed:
             self.estimated = True
             self.tokens_out += len(self.streamed[run_id])

@@ -37,7 +37,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         active = resources or Resources(settings or get_settings())
         try:
-            async with open_services(active, warm=active.settings.warm_speech) as services:
+            async with open_services(active, warm=True) as services:
                 app.state.resources = active
                 app.state.chat = services.chat
                 app.state.voice = services.voice

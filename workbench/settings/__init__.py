@@ -95,6 +95,13 @@ class Settings(EdgeSettings, SpeechSettings, AuditSettings, BaseSettings):
     local_llm_threads: int | None = Field(
         default=None, description="CPU threads for the local GGUF model (default: half the cores, 1 to 4)."
     )
+    local_llm_prompt_lookup: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Tokens the bundled model drafts per step by prompt lookup (copied from the prompt, checked in "
+        "one batch); 0: off. Off by default: on two cores it made the first token later (bench/chat_ttft.py).",
+    )
 
     # Vector store
     qdrant_url: str | None = Field(default=None, validation_alias=AliasChoices("WORKBENCH_QDRANT_URL", "QDRANT_URL"))
@@ -139,6 +146,18 @@ class Settings(EdgeSettings, SpeechSettings, AuditSettings, BaseSettings):
 
     # Chat
     top_k: int = Field(default=5, ge=1, le=50)
+    warm_chat: bool = Field(
+        default=True,
+        description="At server start, load the default chat model if it is a bundled one and read its fixed "
+        "instructions, so that the first turn does not wait for either.",
+    )
+    local_context_tokens: int = Field(
+        default=160,
+        ge=0,
+        description="Tokens of the retrieved chunks a bundled model reads per turn: the sentences that rank best for "
+        "the question, under their citation numbers (reading the prompt is most of its time to first token); 0: the "
+        "chunks whole. Cloud models and the extractive baseline read the chunks whole.",
+    )
     max_generation_s: float = Field(default=120.0, gt=0, description="Hard limit on one chat run.")
     max_history_tokens: int = Field(default=1500, ge=100, description="Conversation history kept in the prompt.")
 

@@ -6,15 +6,16 @@ graph answers, with which knobs, which nodes' tokens are the answer, and what ``
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from graphs.chat import GENERATE
-from graphs.chat_prompts import ANSWER_PROMPTS
+from graphs.chat_prompts import ANSWER_PROMPTS, DEFAULT_VERSION, prompt_messages
 from graphs.chat_state import ChatContext, ChatInput
 from workbench.agents import catalog
 from workbench.agents.compiler import SpecContext, answer_nodes
@@ -34,7 +35,24 @@ from workbench.runtime import GraphRun, GraphToken, SessionBusy
 from workbench.runtime.threads import INTERRUPTED, Interrupt, pending_questions
 from workbench.turns.runner import TurnService
 
-__all__ = ["ChatService", "SessionBusy", "TurnRequest"]
+if TYPE_CHECKING:
+    from workbench.resources import Resources
+
+__all__ = ["ChatService", "SessionBusy", "TurnRequest", "warm_chat_model"]
+
+
+def warm_chat_model(resources: Resources, spec: str | None = None) -> float | None:
+    """Load the chat model ``spec`` names (default: the configured one) and, for a bundled model, read the default
+    answer prompt's fixed instructions into its cache, so that a turn reads only its own passages and question.
+    The seconds it took, or None for a model that needs no warming (cloud, extractive)."""
+    choice = resources.models.choose(spec)
+    warm = getattr(choice.model, "warm", None)
+    if not callable(warm):
+        return None
+    prompt = ANSWER_PROMPTS[DEFAULT_VERSION]
+    started = time.perf_counter()
+    warm(prompt_messages(prompt, prompt.render(context=""), [HumanMessage("")], ""))
+    return time.perf_counter() - started
 
 
 @dataclass
@@ -49,7 +67,9 @@ class TurnRequest:
     top_k: int | None = None
     search_mode: SearchMode | None = None
     """None: hybrid on the chat graph, the spec's own on an agent."""
-    prompt_version: str = "v1"
+    prompt_version: str = DEFAULT_VERSION
+    context_tokens: int | None = None
+    """Tokens of passages the model reads (see ChatContext.context_tokens); None: the model's default."""
     entry_point: str = "api"
     agent: str | None = None
     """An agent spec (by name) to run instead of the chat graph."""
@@ -157,6 +177,7 @@ class ChatService(TurnService):
                 top_k=request.top_k,
                 search_mode=request.search_mode or "hybrid",
                 prompt_version=request.prompt_version,
+                context_tokens=request.context_tokens,
             )
             answering = frozenset({GENERATE})
         else:

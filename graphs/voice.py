@@ -81,6 +81,21 @@ def _capped(messages: list[AnyMessage], keep: int) -> list[RemoveMessage]:
     return [RemoveMessage(id=m.id) for m in messages[: _first_kept(messages, keep)] if m.id]
 
 
+def _interrupted_turn(state: VoiceState) -> list[BaseMessage]:
+    """The turn the user spoke over, as the history keeps it: what they said and the part of the reply they heard.
+    A stopped run may or may not have saved its human message; the reply was never saved."""
+    interrupted = state.get("interrupted")
+    if not interrupted:
+        return []
+    messages = state.get("messages") or []
+    said = interrupted["transcript"]
+    saved = bool(messages) and isinstance(messages[-1], HumanMessage) and messages[-1].content == said
+    human = [] if saved else [HumanMessage(said)]
+    spoken = interrupted.get("spoken", "").strip()
+    reply = [AIMessage(spoken, response_metadata={"interrupted": True})] if spoken else []
+    return [*human, *reply]
+
+
 async def transcribe(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
     """Speech to text (or the typed text), as the turn's human message."""
     started = time.time()
@@ -126,17 +141,25 @@ async def transcribe(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
         )
     elif (state.get("text") or "").strip():
         text = (state.get("text") or "").strip()
+        if streamed := state.get("heard"):
+            timings |= {key: streamed[key] for key in ("audio_s", "stt_s", "transcript_s")}
+            models["stt"] = streamed["model"]
+            written = {"text": text, "language": streamed.get("language"), "duration_s": streamed["audio_s"]}
+            get_stream_writer()({"type": "transcription", **written, "model": streamed["model"]})
     else:
         raise AudioError("empty_audio", "a voice turn needs 'audio' (base64) or 'text'")
     ttl = settings.voice_session_ttl_s
     expired = bool(state.get("messages")) and started - state.get("last_active", started) > ttl
     reset: list[BaseMessage] = [RemoveMessage(id=REMOVE_ALL_MESSAGES)] if expired else []
+    earlier = [] if expired else _interrupted_turn(state)
     await adispatch_custom_event(RUNLOG_EVENT, {"input": text, "session_expired": expired})
     return {
-        "messages": [*reset, HumanMessage(text)],
+        "messages": [*reset, *earlier, HumanMessage(text)],
         "transcript": text,
         "audio": None,  # inputs are consumed: the recording is not kept, and the next turn starts clean
         "text": None,
+        "heard": None,
+        "interrupted": None,
         "started_at": started,
         "turn_id": uuid.uuid4().hex,
         "timings": timings,

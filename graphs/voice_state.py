@@ -22,7 +22,13 @@ class VoiceInput(TypedDict, total=False):
     audio_format: str | None
     """The declared container format; checked against the data. None: detect it."""
     text: str | None
-    """A typed turn instead of audio (skips speech to text)."""
+    """A typed turn instead of audio (skips speech to text), or the transcript of a streamed turn."""
+    heard: dict[str, Any] | None
+    """How a streamed turn's ``text`` was transcribed while the user spoke: ``model``, ``language``, ``audio_s``,
+    ``stt_s``, ``transcript_s`` (end of speech to final transcript); no audio."""
+    interrupted: dict[str, str] | None
+    """The previous turn, which the user spoke over: ``transcript`` and ``spoken`` (the sentences of its reply that
+    were heard), kept in the history as that turn."""
 
 
 class VoiceOutput(TypedDict, total=False):
@@ -39,7 +45,8 @@ class VoiceOutput(TypedDict, total=False):
     speech_format: str
     """``wav`` (Piper) or ``mp3`` (gTTS)."""
     timings: dict[str, float]
-    """Stage timings in seconds: stt_s, llm_ttft_s, llm_s, tts_s, first_audio_s, total_s; audio durations."""
+    """Stage timings in seconds: stt_s, llm_ttft_s, llm_s, tts_s, first_audio_s, total_s; audio durations; for a
+    streamed turn transcript_s (end of speech to final transcript)."""
     models: dict[str, str]
     """The engines that served the turn: stt, llm, tts, persona."""
     notes: list[str]

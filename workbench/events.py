@@ -101,6 +101,51 @@ class TranscriptionEvent(Event):
     model: str | None = None
 
 
+class PartialTranscriptionEvent(Event):
+    """What the user has said so far in a streamed turn, while they speak (the final ``transcription`` follows)."""
+
+    model_config = ConfigDict(title="PartialTranscription")
+    type: Literal["transcription"] = "transcription"
+    partial: Literal[True] = True
+    text: str
+    audio_s: float = Field(description="Seconds of the turn's audio the text covers.")
+
+
+class SpeechStartedEvent(Event):
+    """Voice activity began on the microphone stream: a turn has started (and a running reply is interrupted)."""
+
+    model_config = ConfigDict(title="SpeechStarted")
+    type: Literal["speech_started"] = "speech_started"
+    at_s: float = Field(description="Where the speech starts, in seconds of the stream's audio.")
+
+
+class SpeechStoppedEvent(Event):
+    """The speaker's turn is over (trailing silence): its final transcription and the reply follow."""
+
+    model_config = ConfigDict(title="SpeechStopped")
+    type: Literal["speech_stopped"] = "speech_stopped"
+    at_s: float = Field(description="Where the speech ended, in seconds of the stream's audio.")
+
+
+class InterruptedEvent(Event):
+    """The user spoke over the reply: its generation and speech stopped (a ``done`` with status interrupted
+    follows); a client stops playing the reply."""
+
+    model_config = ConfigDict(title="Interrupted")
+    type: Literal["interrupted"] = "interrupted"
+    run_id: str | None = None
+
+
+class InterruptedDoneEvent(Event):
+    """The end of a turn the user interrupted by speaking: the session keeps the part of the reply that was spoken."""
+
+    model_config = ConfigDict(title="InterruptedDone")
+    type: Literal["done"] = "done"
+    run_id: str | None = None
+    status: Literal["interrupted"]
+    spoken: str = Field(default="", description="The sentences of the reply whose audio had been sent.")
+
+
 class ResponseEvent(Event):
     """The whole reply text, once written."""
 

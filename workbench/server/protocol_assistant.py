@@ -2,9 +2,12 @@
 turn events of :mod:`workbench.events`; both written as JSON Schema.
 
 In: audio as a binary frame or ``{"type": "audio", "data": "<base64>", "format": ...}``, a typed turn
-``{"type": "text", "content": ...}``, or ``{"type": "abort"}``. Out: ``transcription``, the streamed reply as
+``{"type": "text", "content": ...}``, or ``{"type": "abort"}``; or a live microphone: ``{"type": "stream_start"}``,
+binary frames of 16 kHz ``pcm_s16le``, ``{"type": "stream_stop"}``. Out: ``transcription``, the streamed reply as
 ``{"role": "assistant", "content": ...}`` chunks, ``response``, ``audio``, ``done``; ``retrieval``,
-``notice``, ``audio_chunk`` (when asked for) and ``aborted`` are extra types a plain client may ignore.
+``notice``, ``audio_chunk`` (when asked for) and ``aborted`` are extra types a plain client may ignore. A stream
+adds ``speech_started``, partial ``transcription`` (``"partial": true``), ``speech_stopped`` and, when the user
+speaks over a reply, ``interrupted`` and a ``done`` whose status is ``interrupted``.
 """
 
 from __future__ import annotations
@@ -17,9 +20,14 @@ from workbench.events import (
     AbortedEvent,
     AudioChunkEvent,
     AudioEvent,
+    InterruptedDoneEvent,
+    InterruptedEvent,
     NoticeEvent,
+    PartialTranscriptionEvent,
     ResponseEvent,
     RetrievalEvent,
+    SpeechStartedEvent,
+    SpeechStoppedEvent,
     TokenEvent,
     TranscriptionEvent,
     TurnErrorEvent,
@@ -27,6 +35,7 @@ from workbench.events import (
 )
 from workbench.server.protocol import Abort, SessionId, titled
 from workbench.voice.audio import AUDIO_FORMATS, AudioErrorCode
+from workbench.voice.streaming import StreamErrorCode
 
 AudioFormatName = Literal["wav", "mp3", "webm", "ogg", "flac"]
 assert set(AUDIO_FORMATS) == set(AudioFormatName.__args__)  # type: ignore[attr-defined]
@@ -64,8 +73,26 @@ class TextMessage(TurnOptions):
     content: Annotated[str, Field(min_length=1)]
 
 
-ClientMessage = TypeAdapter(Annotated[AudioMessage | TextMessage | Abort, Field(discriminator="type")])
-CLIENT_TYPES = ("audio", "text", "abort")
+class StreamStart(TurnOptions):
+    """Start streaming the microphone: binary frames of raw audio follow (10 to 100 ms each); each turn the
+    voice activity detector finds is answered like a spoken turn, with this message's knobs."""
+
+    type: Literal["stream_start"]
+    sample_rate: int = Field(default=16000, description="Samples per second; the server takes 16000.")
+    format: str = Field(default="pcm_s16le", description="Sample encoding; the server takes pcm_s16le (mono).")
+
+
+class StreamStop(BaseModel):
+    """Stop streaming: a turn in progress ends here; binary frames are whole recordings again."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["stream_stop"]
+
+
+ClientMessage = TypeAdapter(
+    Annotated[AudioMessage | TextMessage | Abort | StreamStart | StreamStop, Field(discriminator="type")]
+)
+CLIENT_TYPES = ("audio", "text", "abort", "stream_start", "stream_stop")
 
 
 ErrorCode = Literal[
@@ -82,6 +109,7 @@ ErrorCode = Literal[
     "message_too_large",
     "rate_limited",
     AudioErrorCode,
+    StreamErrorCode,
 ]
 
 
@@ -91,7 +119,10 @@ class VoiceErrorEvent(TurnErrorEvent):
 
 
 ServerMessages = (
-    TranscriptionEvent
+    SpeechStartedEvent
+    | PartialTranscriptionEvent
+    | SpeechStoppedEvent
+    | TranscriptionEvent
     | TokenEvent
     | RetrievalEvent
     | ResponseEvent
@@ -100,6 +131,8 @@ ServerMessages = (
     | AudioEvent
     | VoiceDoneEvent
     | AbortedEvent
+    | InterruptedEvent
+    | InterruptedDoneEvent
     | VoiceErrorEvent
 )
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, ClassVar
 
 from fastapi import WebSocket, WebSocketDisconnect
@@ -101,7 +101,7 @@ class TurnSocket:
                 frame = await self.ws.receive()
                 if frame["type"] == "websocket.disconnect":
                     return
-                if not self.rate.take():
+                if self.metered(frame) and not self.rate.take():
                     await self.error("rate_limited", "too many messages; slow down and send this one again")
                     continue
                 if frame.get("bytes") is not None:
@@ -121,6 +121,10 @@ class TurnSocket:
             run_id = self.run_id
             if await self.stop_turn() and run_id is not None:
                 await self.settle(run_id, "aborted")
+
+    def metered(self, frame: Mapping[str, Any]) -> bool:
+        """Whether ``frame`` counts against the message rate (a protocol's live audio frames need not)."""
+        return True
 
     async def on_bytes(self, data: bytes) -> None:
         await self.error("binary_not_supported", "send JSON text messages; binary frames are not accepted")

@@ -40,6 +40,34 @@ class SpeechSettings(BaseModel):
     warm_speech: bool = Field(default=True, description="Load the speech models in the background at server start.")
     max_audio_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Largest audio input accepted.")
     max_audio_s: float = Field(default=120.0, gt=0, description="Longest audio input accepted, in seconds.")
+    vad_threshold: float = Field(
+        default=0.5, gt=0, lt=1, description="Silero VAD speech probability above which a 32 ms window is speech."
+    )
+    vad_start_ms: int = Field(
+        default=96, ge=32, le=1000, description="Speech needed before a streamed turn starts (or barges in)."
+    )
+    turn_pause_ms: int = Field(
+        default=160,
+        ge=32,
+        le=5000,
+        description="Silence after which a streamed turn's speech so far is transcribed, in case the turn is ending.",
+    )
+    turn_end_silence_ms: int = Field(
+        default=500,
+        ge=32,
+        le=5000,
+        description="Trailing silence that ends a streamed turn once its transcript ends a sentence (. ? !).",
+    )
+    turn_end_max_silence_ms: int = Field(
+        default=1500,
+        ge=100,
+        le=10000,
+        description="Trailing silence that ends a streamed turn whatever its transcript (a pause mid-sentence).",
+    )
+    partial_interval_s: float = Field(
+        default=0.8, gt=0, description="Audio time between partial transcripts of a streamed turn."
+    )
+    barge_in: bool = Field(default=True, description="Speech streamed during a reply interrupts it.")
     speech_cache_size: int = Field(default=4, ge=1, description="Speech engines of each kind kept loaded at once.")
     stt_models: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

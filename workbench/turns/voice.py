@@ -13,7 +13,7 @@ import asyncio
 import base64
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from langchain_core.messages import BaseMessage
@@ -35,6 +35,7 @@ from workbench.events import (
 )
 from workbench.runtime import GraphRun, GraphToken
 from workbench.turns.runner import TurnService
+from workbench.voice.streaming import Utterance
 
 _WRITTEN: dict[str, type[Event]] = {
     "transcription": TranscriptionEvent,
@@ -61,6 +62,10 @@ class VoiceTurn:
     speak: bool = True
     pipeline: bool = True
     entry_point: str = "api"
+    heard: Utterance | None = None
+    """A streamed turn: how its ``text`` was transcribed while the user spoke."""
+    interrupted: dict[str, str] | None = None
+    """The previous turn, which the user spoke over (``transcript`` and ``spoken``): the history keeps it."""
 
 
 class VoiceService(TurnService):
@@ -126,6 +131,8 @@ class VoiceService(TurnService):
             "audio": base64.b64encode(turn.audio).decode() if turn.audio is not None else None,
             "audio_format": turn.audio_format,
             "text": turn.text if turn.audio is None else None,
+            "heard": {k: v for k, v in asdict(turn.heard).items() if k != "text"} if turn.heard else None,
+            "interrupted": turn.interrupted,
         }
         run = GraphRun(
             "voice",

@@ -109,6 +109,7 @@ class PartialTranscriptionEvent(Event):
     partial: Literal[True] = True
     text: str
     audio_s: float = Field(description="Seconds of the turn's audio the text covers.")
+    until_s: float = Field(description="Where that audio ends, in seconds of the stream's audio.")
 
 
 class SpeechStartedEvent(Event):

@@ -1,4 +1,5 @@
-"""The Voice tab: record, upload or type a turn; see the transcript and the streamed reply, hear it, see the timings.
+"""The Voice tab: record, upload or type a turn; see the transcript and the streamed reply, hear it, see the timings;
+or talk live (:mod:`workbench.ui.voice_live`).
 
 Turns run through :class:`~workbench.turns.voice.VoiceService` (the same graph as ``/ws/assistant``), with one
 session per browser tab. The reply audio goes to the player as samples, so no files of ours are left behind.
@@ -31,7 +32,9 @@ from workbench.events import (
 )
 from workbench.runtime import SessionBusy
 from workbench.turns.voice import VoiceTurn
+from workbench.ui import voice_live
 from workbench.ui.uploads import NotAnUpload, uploaded_file
+from workbench.ui.voice_live import DEFAULT
 from workbench.voice.audio import AUDIO_FORMATS, AudioError, decode_audio
 from workbench.voice.personas import load_personas
 
@@ -40,7 +43,6 @@ if TYPE_CHECKING:
 
 TITLE = "Voice"
 VOICES = ("piper/joe-us", "gtts/en")
-DEFAULT = "default"  # the persona's model, else the configured one
 LATENCY = (
     ("Speech to text", "stt_s"),
     ("LLM first token", "llm_ttft_s"),
@@ -139,6 +141,7 @@ def render(services: Services, demo: gr.Blocks) -> None:
             model = gr.Dropdown(label="Model", choices=[DEFAULT], value=DEFAULT, elem_id="voice-model")
             gr.Markdown("### Latency")
             latency = gr.Markdown(latency_markdown({}), elem_id="voice-latency")
+    voice_live.render(services, session, persona, voice, model)
 
     def pickers() -> tuple[dict, dict, str]:
         settings = services.resources().settings

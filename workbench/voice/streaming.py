@@ -231,14 +231,19 @@ class SpeechStream:
         if not self.tracker.in_turn or self.tracker.paused or busy or self._turn_samples < self._next_partial:
             return
         self._next_partial = self._turn_samples + self.partial_every
-        self._partial = self._background(self._partial_of(self._transcribe(self._audio()), self.turns))
+        transcribing = self._transcribe(self._audio())
+        self._partial = self._background(self._partial_of(transcribing, self.turns, self.received))
 
-    async def _partial_of(self, transcribing: asyncio.Task[Transcript], turn: int) -> None:
+    async def _partial_of(self, transcribing: asyncio.Task[Transcript], turn: int, until: int) -> None:
         with contextlib.suppress(WorkbenchError):
             transcript = await transcribing
             if transcript.text and turn == self.turns and self.tracker.in_turn:
                 await self.listener.hear(
-                    PartialTranscriptionEvent(text=transcript.text, audio_s=round(transcript.duration_s, 3))
+                    PartialTranscriptionEvent(
+                        text=transcript.text,
+                        audio_s=round(transcript.duration_s, 3),
+                        until_s=round(until / SAMPLE_RATE, 3),
+                    )
                 )
 
     # -- audio and tasks ------------------------------------------------------------------------------------

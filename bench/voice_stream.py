@@ -77,7 +77,7 @@ def clips() -> list[tuple[str, np.ndarray, str | None, bytes]]:
     from workbench.voice.audio import decode_audio
     from workbench.voice.tts import build_tts, synthesize
 
-    tts = build_tts("piper/joe-us", Settings(_env_file=None))
+    tts = build_tts("piper/joe-us", Settings())
     for i, question in enumerate(QUESTIONS):
         data = synthesize(tts, question).audio
         samples = decode_audio(data, "wav", max_bytes=len(data), max_seconds=60).samples

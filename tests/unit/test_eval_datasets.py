@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -221,3 +222,21 @@ async def test_setup_logs_the_imported_files_name_and_hash(tmp_path, monkeypatch
     assert imported["dataset_version"] == hashlib.sha256(path.read_bytes()).hexdigest()[:12]
     bundled = await suite.setup(resources, Variant("qa", {"model": "fake"}))
     assert "dataset" not in bundled and bundled["dataset_version"] != imported["dataset_version"]
+
+
+def test_facts_and_style_score_an_imported_question_as_the_bundled_ones_are(tmp_path):
+    path = tmp_path / "held.jsonl"
+    row = {"id": "h1", "question": "Which port?", "answer": "8000", "source": "docs/configuration.md",
+           "facts": ["listens on port 8000"], "style": "natural"}  # fmt: skip
+    path.write_text(json.dumps(row) + "\n" + json.dumps({**row, "id": "h2", "source": None}) + "\n")
+    with pytest.raises(DatasetError, match="line 2: facts without a source"):
+        load_qa_dataset(path)
+    path.write_text(json.dumps(row) + "\n" + json.dumps({**row, "id": "h2", "facts": "port 8000"}) + "\n")
+    with pytest.raises(DatasetError, match="line 2: `facts` is"):
+        load_qa_dataset(path)
+    path.write_text(json.dumps(row) + "\n")
+    (case,) = load_qa_dataset(path).cases
+    assert case.expected["source"] == "configuration.md" and case.expected["facts"] == ["listens on port 8000"]
+    assert case.expected["style"] == "natural"
+    bundled = load_qa_dataset(Path(__file__).resolve().parents[2] / "datasets" / "qa-holdout.jsonl")
+    assert len(bundled.cases) == 60 and all(c.expected.get("facts") for c in bundled.cases)

@@ -4,13 +4,16 @@ Two formats, both UTF-8 (a byte-order mark is fine):
 
 - JSON Lines (``.jsonl`` or ``.json``): one object per line, blank lines skipped, with ``question`` (text),
   ``answer`` (text) and/or ``answers`` (a list of texts; the accepted answers are ``answer`` then ``answers``),
-  and optionally ``source`` and ``id`` (text or a whole number).
+  and optionally ``source``, ``id`` (text or a whole number), ``facts`` (a list of short spans of the source that
+  hold the answer, as ``datasets/qa.jsonl`` has them) and ``style`` (a label the metrics are split by).
 - CSV (``.csv``): a header row naming the columns (case and surrounding spaces ignored): ``question``,
   ``answer``, optionally more accepted answers in ``answer_2``, ``answer_3``... (an empty cell is no answer;
   a cell is never split, since answers may hold any character), ``source`` and ``id``.
 
 ``source`` is the corpus file the answer comes from (a path is reduced to its file name): the suite then checks
-that retrieval brought back a chunk of that file (``source_hit``). A row without ``id`` is ``line-N``, N being the
+that retrieval brought back a chunk of that file (``source_hit``); with ``facts`` too, a chunk of it holding a fact
+(``recall_at_k``), and the answer is also scored by how much of the facts it states (``fact_containment``), as
+the bundled questions are. A row without ``id`` is ``line-N``, N being the
 line it starts on. Every row is checked before anything runs, so a researcher fixes the whole file at once: the
 error lists each bad line and what to do about it.
 """
@@ -30,7 +33,8 @@ from typing import Any
 from workbench.evals.suite import Case
 
 SUFFIXES = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv"}
-JSON_KEYS = ("id", "question", "answer", "answers", "source")
+JSON_KEYS = ("id", "question", "answer", "answers", "source", "facts", "style")
+MAX_FACTS = 20
 CSV_COLUMNS = "id, question, answer, answer_2, answer_3 (and so on), source"
 MAX_BYTES = 32 * 1024 * 1024
 MAX_ROWS = 10_000
@@ -152,8 +156,14 @@ def _jsonl_rows(text: str, problems: _Problems) -> list[Row]:
             answers += [(f"answers item {i}", v) for i, v in enumerate(more, 1)]
         else:
             problems.add(number, f'`answers` is {_kind(more)}: give a list of texts, like ["8000", "port 8000"]')
-        fields = {k: value.get(k) for k in ("id", "question", "source")}
-        rows.append((number, fields | {"answers": answers}))
+        facts = value.get("facts", [])
+        if not isinstance(facts, list):
+            problems.add(number, f'`facts` is {_kind(facts)}: give a list of texts, like ["listens on port 8000"]')
+            facts = []
+        fields = {k: value.get(k) for k in ("id", "question", "source", "style")}
+        rows.append(
+            (number, fields | {"answers": answers, "facts": [(f"facts item {i}", v) for i, v in enumerate(facts, 1)]})
+        )
     return rows
 
 
@@ -179,7 +189,8 @@ def _csv_rows(text: str, problems: _Problems) -> list[Row]:
             values = {column: cell.strip() for column, cell in zip(header, cells, strict=False)}
             answers = [(c, values[c]) for c in _answer_columns(header) if values.get(c)]
             fields = {k: values.get(k) or None for k in ("id", "source")}  # an empty cell: none given
-            rows.append((start, fields | {"question": values.get("question", ""), "answers": answers}))
+            question = values.get("question", "")
+            rows.append((start, fields | {"question": question, "answers": answers, "facts": [], "style": None}))
     except csv.Error as exc:
         problems.add(reader.line_num, f"the CSV cannot be read from here on ({exc}): check its quotes")
     return rows
@@ -234,9 +245,19 @@ def _cases(rows: list[Row], problems: _Problems) -> list[Case]:
         accepted = list(dict.fromkeys(a for a in answers if a is not None))
         if question is None or case_id is None or not accepted:
             continue  # its problems are recorded: the file is refused
+        facts = [_text(line, label, value, MAX_ANSWER, problems) for label, value in fields["facts"]]
+        if len(facts) > MAX_FACTS:
+            problems.add(line, f"{len(facts)} facts: keep at most {MAX_FACTS}")
+        if facts and source is None:
+            problems.add(line, "facts without a source: name the corpus file the facts are spans of")
+        style = None if fields["style"] is None else _text(line, "style", fields["style"], MAX_ID, problems)
         expected: dict[str, Any] = {"answers": accepted, "answer": accepted[0]}
         if source is not None:
             expected["sources"] = [PureWindowsPath(source).name]  # either slash: the corpus's file name
+        if source is not None and facts and None not in facts:
+            expected |= {"source": expected["sources"][0], "facts": facts}
+        if style is not None:
+            expected["style"] = style
         cases.append(Case(case_id, {"question": question}, expected, source="imported"))
     return cases
 

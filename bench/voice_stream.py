@@ -1,7 +1,7 @@
 """Streaming voice benchmark: speech streamed into a real server's ``/ws/assistant`` at the pace of the audio (20 ms
 frames), beside push-to-talk (the whole recording as one frame) in the same run, on the same warm server.
 
-    .venv/bin/python bench/voice_stream.py [--rounds 3] [--model local/qwen2.5-coder-0.5b] [--json]
+    .venv/bin/python bench/voice_stream.py [--rounds 3] [--model local/qwen2.5-coder-0.5b] [--set WORKBENCH_X=V]
 
 Clips: the real recordings of ``datasets/speech`` and ``../shared/data/speech`` (identical files are streamed once)
 and a few questions spoken by Piper (marked ``piper``), each in a fresh session, after 0.5 s and before 2.5 s of
@@ -91,8 +91,9 @@ def streamed_turn(url: str, samples: np.ndarray, model: str) -> dict[str, Any]:
         mic.start(model=model)
         mic.play(np.concatenate([silence(0.5), samples, silence(2.5)]))
         got = mic.until(lambda m: m.get("type") in ("audio_chunk", "done", "error"))
-        ws.send(json.dumps({"type": "abort"}))
-        mic.until(is_done)
+        if got[-1][1].get("type") == "audio_chunk":  # measured: the rest of the reply is not needed
+            ws.send(json.dumps({"type": "abort"}))
+            mic.until(is_done)
         mic.wait()
         ws.send(json.dumps({"type": "stream_stop"}))
     stops = [(t, m) for t, m in got if m.get("type") == "speech_stopped"]
@@ -121,8 +122,9 @@ def push_to_talk(url: str, data: bytes, model: str) -> float | None:
         sent = time.perf_counter()
         ws.send(data)
         got = mic.until(lambda m: m.get("type") in ("audio_chunk", "done"))
-        ws.send(json.dumps({"type": "abort"}))
-        mic.until(is_done)
+        if got[-1][1].get("type") == "audio_chunk":
+            ws.send(json.dumps({"type": "abort"}))
+            mic.until(is_done)
     chunk = [t for t, m in got if m.get("type") == "audio_chunk"]
     return chunk[0] - sent if chunk else None
 
@@ -153,9 +155,10 @@ def summary(values: list[float]) -> dict[str, float | None]:
     return {"p50": pct(values, 0.5), "p95": pct(values, 0.95), "n": len(values)}
 
 
-def run(rounds: int, model: str) -> dict[str, Any]:
+def run(rounds: int, model: str, settings: dict[str, str]) -> dict[str, Any]:
     material = clips()
-    with tempfile.TemporaryDirectory() as home, running_server(Path(home), WORKBENCH_LLM="auto") as server:
+    env = {"WORKBENCH_LLM": "auto", **settings}
+    with tempfile.TemporaryDirectory() as home, running_server(Path(home), **env) as server:
         url = server.ws_url
         warm = material[-1]
         streamed_turn(url, warm[1], model)  # warms the stream path (VAD, Whisper, the model, Piper)
@@ -184,6 +187,7 @@ def run(rounds: int, model: str) -> dict[str, Any]:
     return {
         "model": model,
         "rounds": rounds,
+        "settings": settings,
         "streamed": {
             "first_audio_s": summary([t["first_audio_s"] for t in ok]),
             "final_transcript_s": summary([t["final_s"] for t in ok]),
@@ -207,9 +211,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--model", default=LOCAL_LLM)
+    parser.add_argument("--set", action="append", default=[], metavar="WORKBENCH_X=VALUE",
+                        help="a server setting, e.g. WORKBENCH_TURN_END_SILENCE_MS=400 (repeatable)")  # fmt: skip
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = run(args.rounds, args.model)
+    result = run(args.rounds, args.model, dict(item.split("=", 1) for item in args.set))
     print(json.dumps(result, indent=2) if args.json else _table(result))
 
 
@@ -220,7 +226,7 @@ def _table(result: dict[str, Any]) -> str:
 
     streamed = result["streamed"]
     lines = [
-        f"model {result['model']}, {result['rounds']} rounds",
+        f"model {result['model']}, {result['rounds']} rounds, settings {result['settings'] or 'defaults'}",
         row("streamed: end of speech -> first audio", streamed["first_audio_s"]),
         row("streamed: end of speech -> final transcript", streamed["final_transcript_s"]),
         row("streamed: end of speech -> end of turn", streamed["end_of_turn_s"]),

@@ -73,7 +73,9 @@ def history(server: Server, session: str) -> list[tuple[str, str]]:
 def test_a_streamed_clip_gives_partials_one_final_transcript_a_reply_and_audio(server, jfk):
     with connect(f"{server.ws_url}/ws/assistant?session_id=stream-jfk", max_size=None) as ws:
         mic = microphone(ws)
-        mic.start()
+        # An orator's pauses: 1.1 s after "And so my fellow Americans." (a whole sentence to Whisper); by default
+        # a turn that ends a sentence ends after 0.5 s of silence, as in a conversation.
+        mic.start(turn_end_silence_ms=1200)
         mic.play(np.concatenate([silence(0.5), jfk, silence(2.0)]))
         messages = mic.until(is_done)
         mic.wait()
@@ -118,7 +120,7 @@ def test_speech_during_the_reply_interrupts_it_and_the_history_keeps_what_was_he
     with connect(f"{server.ws_url}/ws/assistant?session_id={session}", max_size=None) as ws:
         mic = microphone(ws)
         mic.start(model="fake/slow")  # a long reply, word by word
-        mic.play(np.concatenate([hotwords, silence(1.0)]))
+        mic.play(np.concatenate([hotwords, silence(2.0)]))
         before = mic.until(lambda m: m.get("role") == "assistant")  # the reply has begun
         assert not of_type(before, "done")
         mic.wait()

@@ -80,6 +80,12 @@ class StreamStart(TurnOptions):
     type: Literal["stream_start"]
     sample_rate: int = Field(default=16000, description="Samples per second; the server takes 16000.")
     format: str = Field(default="pcm_s16le", description="Sample encoding; the server takes pcm_s16le (mono).")
+    turn_end_silence_ms: Annotated[int, Field(ge=32, le=5000)] | None = Field(
+        default=None, description="Silence that ends a turn whose transcript ends a sentence; default: the server's."
+    )
+    turn_end_max_silence_ms: Annotated[int, Field(ge=100, le=10000)] | None = Field(
+        default=None, description="Silence that ends a turn whatever its transcript; default: the server's."
+    )
 
 
 class StreamStop(BaseModel):

@@ -155,7 +155,13 @@ class AssistantSocket(TurnSocket):
             await self.error(exc.code, str(exc))
             return
         self.stream_options = message.model_copy(update={"stream_audio": True})  # spoken sentence by sentence
-        self.stream = SpeechStream(stt, self.service.settings, self)
+        self.stream = SpeechStream(
+            stt,
+            self.service.settings,
+            self,
+            end_silence_ms=message.turn_end_silence_ms,
+            max_silence_ms=message.turn_end_max_silence_ms,
+        )
 
     async def hear(self, event: Event) -> None:
         await self.send(event)

@@ -106,14 +106,24 @@ def frame_samples(frame: bytes) -> np.ndarray:
 class SpeechStream:
     """One microphone stream: voice activity, turns, partial and final transcripts, told to ``listener``."""
 
-    def __init__(self, stt: SpeechToText, settings: Settings, listener: Listener) -> None:
+    def __init__(
+        self,
+        stt: SpeechToText,
+        settings: Settings,
+        listener: Listener,
+        *,
+        end_silence_ms: int | None = None,
+        max_silence_ms: int | None = None,
+    ) -> None:
+        """``end_silence_ms`` and ``max_silence_ms`` override the settings' ``turn_end_silence_ms`` and
+        ``turn_end_max_silence_ms`` for this stream (a speaker who pauses long, e.g. dictating)."""
         self.stt = stt
         self.listener = listener
         self.vad = StreamingVAD()
-        self.tracker = TurnTracker.of(
-            settings.vad_threshold, settings.vad_start_ms, settings.turn_pause_ms, settings.turn_end_max_silence_ms
-        )
-        self.complete_windows = -(-settings.turn_end_silence_ms // WINDOW_MS)
+        end_ms = end_silence_ms or settings.turn_end_silence_ms
+        max_ms = max(end_ms, max_silence_ms or settings.turn_end_max_silence_ms)
+        self.tracker = TurnTracker.of(settings.vad_threshold, settings.vad_start_ms, settings.turn_pause_ms, max_ms)
+        self.complete_windows = -(-end_ms // WINDOW_MS)
         self.max_samples = int(settings.max_audio_s * SAMPLE_RATE)
         self.partial_every = int(settings.partial_interval_s * SAMPLE_RATE)
         self.received = 0
@@ -228,7 +238,8 @@ class SpeechStream:
     def _maybe_partial(self) -> None:
         """Transcribe the turn so far, at most every ``partial_interval_s`` of audio and one at a time."""
         busy = self._partial is not None and not self._partial.done()
-        if not self.tracker.in_turn or self.tracker.paused or busy or self._turn_samples < self._next_partial:
+        quiet = self.tracker.silence > 0  # the turn may be ending: keep the transcriber free for its final transcript
+        if not self.tracker.in_turn or quiet or busy or self._turn_samples < self._next_partial:
             return
         self._next_partial = self._turn_samples + self.partial_every
         transcribing = self._transcribe(self._audio())

@@ -90,7 +90,8 @@ def streamed_turn(url: str, samples: np.ndarray, model: str) -> dict[str, Any]:
         mic = Microphone(ws)
         mic.start(model=model)
         mic.play(np.concatenate([silence(0.5), samples, silence(2.5)]))
-        got = mic.until(lambda m: m.get("type") in ("audio_chunk", "done", "error"))
+        # a clip cut into turns: the earlier turns' replies are interrupted by the rest of the clip
+        got = mic.until(lambda m: m.get("type") in ("audio_chunk", "error") or m.get("status") in ("ok", "error"))
         if got[-1][1].get("type") == "audio_chunk":  # measured: the rest of the reply is not needed
             ws.send(json.dumps({"type": "abort"}))
             mic.until(is_done)

@@ -12,8 +12,11 @@ Time to first token runs from the turn's start (retrieval included) to the first
 - ``lookup``: v1 with prompt-lookup decoding (``WORKBENCH_LOCAL_LLM_PROMPT_LOOKUP``);
 - ``all``: every step together; ``default``: what ships (every step but lookup, see docs/benchmarks.md).
 
-Each runs idle, then (``--load``) beside a second process that keeps one core busy. Usage:
-``python bench/chat_ttft.py [--questions 10] [--budget 160] [--load]``.
+Each runs idle, then (``--load``) beside a second process that keeps one core busy. ``--surfaces`` then times the
+shipped default where a user meets it: over ``/ws/chat`` on a real, warm ``workbench serve`` (send to first token
+message, each question in a new session) and in ``workbench ask`` (a new process per question: the first token's
+time it reports, beside the loading time it reports). Usage:
+``python bench/chat_ttft.py [--questions 10] [--budget 160] [--load] [--surfaces]``.
 """
 
 from __future__ import annotations
@@ -92,7 +95,7 @@ async def run_config(name: str, knobs: dict, base: Resources, questions: list[Ca
         words.append(len(answer_body(done.answer).split()))
     return {
         "ttft_p50": statistics.median(ttfts),
-        "ttft_p95": statistics.quantiles(ttfts, n=20, method="inclusive")[18] if len(ttfts) > 1 else ttfts[0],
+        "ttft_p95": p95(ttfts),
         "tokens_per_s": statistics.median(rates) if rates else 0.0,
         "pass_rate": sum(passes) / len(passes),
         "mean_words": statistics.mean(words),
@@ -112,6 +115,57 @@ async def measure(configs: list[str], questions: list[Case], budget: int, home: 
     return results
 
 
+def over_socket(home: Path, questions: list[Case]) -> list[float]:
+    """Send to first token over /ws/chat on a warm server, one new session per question."""
+    from websockets.sync.client import connect
+
+    from tests.integration.conftest import running_server
+
+    def ask(ws_url: str, question: str) -> float:
+        with connect(f"{ws_url}/ws/chat", open_timeout=30) as ws:
+            started = time.perf_counter()
+            ws.send(json.dumps({"type": "user_message", "content": question, "session_id": f"b{time.monotonic_ns()}"}))
+            while True:
+                message = json.loads(ws.recv(timeout=300))
+                if message.get("role") == "assistant" and message.get("content"):
+                    return time.perf_counter() - started
+                if message.get("type") in ("done", "error"):
+                    raise RuntimeError(f"no answer token: {message}")
+
+    with running_server(home, WORKBENCH_WARM_SPEECH="false") as server:
+        ask(server.ws_url, "What is Agent Workbench?")  # waits for the warm-up the server started
+        return [ask(server.ws_url, str(case.input["question"])) for case in questions]
+
+
+def in_ask(home: Path, questions: list[Case]) -> tuple[list[float], list[float]]:
+    """First-token and loading times ``workbench ask`` reports, one new process per question."""
+    import os
+    import re
+
+    env = {**os.environ, "WORKBENCH_HOME": str(home)}
+    firsts, loads = [], []
+    for case in questions:
+        out = subprocess.run(
+            [sys.executable, "-m", "workbench.cli", "ask", str(case.input["question"])],
+            capture_output=True, text=True, env=env, timeout=600, check=True, cwd=ROOT,
+        )  # fmt: skip
+        firsts.append(float(re.search(r"first token ([\d.]+) s", out.stderr).group(1)))
+        loads.append(float(re.search(r"ready in ([\d.]+) s", out.stderr).group(1)))
+    return firsts, loads
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20, method="inclusive")[18] if len(values) > 1 else values[0]
+
+
+def print_surfaces(home: Path, questions: list[Case]) -> None:
+    socket = over_socket(home, questions)
+    print(f"  /ws/chat (warm server)   TTFT p50 {statistics.median(socket):.2f} s, p95 {p95(socket):.2f} s", flush=True)
+    firsts, loads = in_ask(home, questions)
+    print(f"  workbench ask            TTFT p50 {statistics.median(firsts):.2f} s, p95 {p95(firsts):.2f} s;"
+          f" loading p50 {statistics.median(loads):.2f} s", flush=True)  # fmt: skip
+
+
 def print_row(name: str, r: dict) -> None:
     print(f"  {name:<9} {r['ttft_p50']:>8.2f} {r['ttft_p95']:>8.2f} {r['tokens_per_s']:>9.1f}"
           f" {r['pass_rate']:>9.2f} {r['mean_words']:>10.1f}", flush=True)  # fmt: skip
@@ -123,6 +177,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=Settings(_env_file=None).local_context_tokens)
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--load", action="store_true", help="run again beside a process that keeps one core busy")
+    parser.add_argument("--surfaces", action="store_true", help="then time the default over /ws/chat and in ask")
     parser.add_argument("--home", type=Path, help="a WORKBENCH_HOME to reuse (its models/ and index)")
     args = parser.parse_args()
     questions = cases(args.questions)
@@ -132,11 +187,17 @@ def main() -> None:
         header = f"  {'config':<9} {'TTFT p50':>8} {'TTFT p95':>8} {'gen tok/s':>9} {'pass rate':>9} {'mean words':>10}"
         print(f"{len(questions)} questions, context budget {args.budget} tokens; idle:\n{header}")
         asyncio.run(measure(configs, questions, args.budget, home))
+        if args.surfaces:
+            print("the default where a user meets it, idle:")
+            print_surfaces(home, questions)
         if args.load:
             hog = subprocess.Popen([sys.executable, "-c", HOG])
             try:
                 print(f"beside a second process keeping one core busy:\n{header}")
                 asyncio.run(measure(configs, questions, args.budget, home))
+                if args.surfaces:
+                    print("the default where a user meets it, beside that process:")
+                    print_surfaces(home, questions)
             finally:
                 hog.kill()
 

@@ -62,6 +62,22 @@ ANSWER_PROMPTS = {
         "If the passages do not answer the question, say that you could not find it in the documents.",
         turn="{context}\n\nQuestion: {question}",
     ),
+    "v4": Prompt(
+        "chat-answer",
+        "v4",
+        "You answer questions from numbered passages of the user's documents.\n"
+        "Answer in one or two short sentences. Reuse the exact words of the passage that answers: its names, "
+        "settings, values, numbers and commands.\n"
+        "After each sentence, cite the passage it comes from by its number in square brackets, like [2].\n"
+        "If the passages do not answer the question, say that you could not find it in the documents.\n\n"
+        "Example:\n<<<CONTEXT\n"
+        "[2] The server refuses an HTTP request whose body is larger than `WORKBENCH_MAX_BODY_BYTES` (1 MiB by "
+        "default) with 413.\n[4] Uploaded files are indexed in the background.\nCONTEXT>>>\n\n"
+        "Question: how big can a request be\n"
+        "Answer: A request body may be up to `WORKBENCH_MAX_BODY_BYTES` (1 MiB by default); a larger one is refused "
+        "with 413. [2]",
+        turn="{context}\n\nQuestion: {question}",
+    ),
 }
 DEFAULT_VERSION = "v3"
 

@@ -348,7 +348,7 @@ def _starts_a_turn(field: str, value: object) -> bool:
     if field == "model":  # blank means the server's default
         return value is None or str(value).strip() in ("", "auto", "extractive", "local/smollm2-135m")
     if field == "prompt_version":
-        return value in ("v1", "v2", "v3")
+        return value in ("v1", "v2", "v3", "v4")
     return True
 
 

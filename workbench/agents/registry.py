@@ -3,7 +3,7 @@
 - Models: ``workbench/agents/models.yaml`` maps logical ids (``fast``, ``smart``, ...) to ``provider/model``
   strings, or ``default`` (the server's configured model, ``WORKBENCH_LLM``); the setting ``agent_models``
   (``WORKBENCH_MODEL_<ID>``, ``WORKBENCH_MODEL_SMART=openai/gpt-4o-mini``) overrides one.
-- Prompts: the chat graph's versioned prompts (``chat-answer@v1`` to ``@v3``, ``chat-rewrite@v1``) and
+- Prompts: the chat graph's versioned prompts (``chat-answer@v1`` to ``@v4``, ``chat-rewrite@v1``) and
   those of ``workbench/agents/prompts.yaml`` (``agent-plan@v1``, ``agent-critique@v1``, ``agent-answer@v1``,
   ``agent-calculator@v1``).
 - Tools: the chat graph's tools (``calculator``, ``search_documents``); ``WORKBENCH_AGENT_TOOLS`` adds yours

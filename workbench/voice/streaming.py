@@ -155,13 +155,15 @@ class SpeechStream:
             self._keep(samples)
         for i, score in enumerate(self.vad(samples)):
             window_end = first + (i + 1) * WINDOW
-            if score >= self.tracker.threshold:
-                self._speech_end, self._last_speech_at = window_end, now
+            silent_before = self.tracker.silence
             match self.tracker.update(score):
                 case "start":
                     await self._started(max(0, window_end - self.tracker.start_windows * WINDOW))
                 case "pause":
                     self._final = self._transcribe(self._audio())
+                case "resume" if silent_before >= self.complete_windows and await self._ended_before():
+                    self.tracker.end()  # the pause ended the turn: this speech starts the next one
+                    await self._ended()
                 case "resume":
                     self._final = None  # speech again: the turn goes on, that transcript is already stale
                 case "end":
@@ -169,6 +171,8 @@ class SpeechStream:
                 case None if self._complete():
                     self.tracker.end()
                     await self._ended()
+            if score >= self.tracker.threshold:
+                self._speech_end, self._last_speech_at = window_end, now
         if self._turn_samples > self.max_samples:
             self.tracker.drop()
             self._clear()
@@ -184,6 +188,18 @@ class SpeechStream:
         if not final.done() or final.cancelled() or final.exception() is not None:
             return False
         return ends_sentence(final.result().text)
+
+    async def _ended_before(self) -> bool:
+        """Speech again after a pause long enough to end a turn, whose transcript was not ready in time: wait for it
+        (the frames wait in the socket meanwhile); the turn ended at the pause if it ends a sentence."""
+        final = self._final
+        if final is None:
+            return False
+        try:
+            transcript = await asyncio.shield(final)
+        except WorkbenchError:
+            return False
+        return ends_sentence(transcript.text)
 
     async def finish(self) -> None:
         """The client stopped streaming: a turn in progress ends here."""

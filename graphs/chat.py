@@ -148,7 +148,9 @@ async def generate(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
     if ctx.use_tools and choice.supports_tools and tool_rounds < ctx.max_tool_rounds:
         model = model.bind_tools(TOOLS)  # type: ignore[assignment]
     runnable = model.with_fallbacks([choice.fallback]) if choice.fallback is not None else model
-    context = _context(str(_last_human(state["messages"]).content), docs, choice, ctx, resources.settings)
+    question = str(_last_human(state["messages"]).content)
+    # off the loop: counting tokens loads a bundled model on its first use, and sentence splitting is CPU work
+    context = await asyncio.to_thread(_context, question, docs, choice, ctx, resources.settings)
     reply = await runnable.ainvoke(prompt_messages(prompt, prompt.render(context=context), history, context))
     served_by = reply.response_metadata.get("model_name") or choice.spec
     reply.response_metadata = {**reply.response_metadata, "model_name": served_by, "prompt": prompt.id}

@@ -198,7 +198,7 @@ def test_nothing_streamed_or_spoken_is_stored(tmp_path, jfk):
     env = {"WORKBENCH_LLM": "extractive", "WORKBENCH_MAX_AUDIO_S": str(MAX_AUDIO_S)}
     with running_server(tmp_path, **env) as private, connect(f"{private.ws_url}/ws/assistant", max_size=None) as ws:
         mic = microphone(ws)
-        mic.start(session_id="private-stream")
+        mic.start(session_id="private-stream", turn_end_silence_ms=1200)  # the clip is one turn (see above)
         mic.play(streamed, realtime=False)
         messages = [m for _, m in mic.until(is_done)]
         mic.wait()

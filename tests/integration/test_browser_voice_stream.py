@@ -1,6 +1,7 @@
 """A real browser talks live to the Voice tab of a real server: Chromium's fake microphone plays the JFK sentence
 (then silence) into the tab's streaming microphone; the page shows a partial transcript while it plays, then the
-final transcript, the reply, its audio and the turn's waterfall. Real Silero VAD, faster-whisper tiny.en and Piper
+final transcript of the last turn (the orator's 1.1 s pauses after whole sentences end turns, by default), the
+reply, its audio and the turn's waterfall. Real Silero VAD, faster-whisper tiny.en and Piper
 joe-us; the scripted fake model answers, for speed."""
 
 from __future__ import annotations
@@ -63,7 +64,6 @@ def test_the_voice_tab_hears_the_microphone_live_and_answers(spoken_wav, server,
         heard_early = partial.input_value()
         transcript = page.locator("#voice-live-transcript textarea")
         expect(transcript).to_have_value(re.compile("country", re.IGNORECASE), timeout=TURN_TIMEOUT_MS)
-        assert "fellow" in transcript.input_value().lower()
         expect(page.locator("#voice-live-reply textarea")).to_have_value(re.compile(r"\w+"), timeout=60_000)
         player = page.locator("#voice-live-output audio[src]").first
         expect(player).to_have_attribute("src", re.compile(r"^(blob|https?|data):"), timeout=60_000)

@@ -67,6 +67,14 @@ def sqlite_rows(path: Path) -> dict[str, bytes]:
     return found
 
 
+def checkpointer_reads(path: Path) -> dict[str, bytes]:
+    """Every checkpoint of a SQLite checkpointer file as LangGraph's own saver reads it back."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    with sqlite3.connect(path) as connection:
+        return {f"checkpointer {i}": repr(item).encode() for i, item in enumerate(SqliteSaver(connection).list(None))}
+
+
 def runlog_files(runlog: Path) -> dict[str, bytes]:
     """The run log as stored: every row of every DuckDB table, the journal's rows, and both files raw (the run log
     must be closed)."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import sqlite3
 import time
 from collections.abc import Iterator
 
@@ -259,9 +258,7 @@ def test_no_run_log_row_or_checkpoint_holds_a_recording_or_a_reply(tmp_path):
     in it, on a server of their own: once it stops, neither its run log (DuckDB tables and crash journal, read raw
     and row by row) nor its checkpoints (read raw, row by row and through the checkpointer) hold any of the
     recordings or of the reply audio it sent; the failed recording is logged as its size and hash."""
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    from tests.voice_traces import leaks, raw_files, runlog_files, sent_audio, sqlite_rows
+    from tests.voice_traces import checkpointer_reads, leaks, raw_files, runlog_files, sent_audio, sqlite_rows
 
     mp3 = (SPEECH / "hotwords.mp3").read_bytes()
     silent = wav_bytes(np.random.default_rng(7).uniform(-1e-3, 1e-3, 640), 16_000)  # 1,324 bytes
@@ -284,10 +281,7 @@ def test_no_run_log_row_or_checkpoint_holds_a_recording_or_a_reply(tmp_path):
     clips = [JFK, mp3, silent, *replies]
 
     checkpoints = server.home / "checkpoints.sqlite"
-    with sqlite3.connect(checkpoints) as connection:
-        read_back = {
-            f"checkpointer {i}": repr(item).encode() for i, item in enumerate(SqliteSaver(connection).list(None))
-        }
+    read_back = checkpointer_reads(checkpoints)
     assert any(b"country" in blob for blob in read_back.values()), "the scan reads the session"
     assert leaks(sqlite_rows(checkpoints) | raw_files(checkpoints) | read_back, clips) == []
     logged = runlog_files(server.home / "runs.duckdb")

@@ -190,9 +190,7 @@ def test_bad_frames_and_a_turn_over_the_limit_get_errors_and_the_stream_goes_on(
 def test_nothing_streamed_or_spoken_is_stored(tmp_path, jfk):
     """A streamed turn on a server of its own: once it stops, neither its run log nor its checkpoints (read raw, row
     by row and through the checkpointer) hold any of the streamed audio or of the reply audio it sent."""
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    from tests.voice_traces import leaks, raw_files, runlog_files, sent_audio, sqlite_rows
+    from tests.voice_traces import checkpointer_reads, leaks, raw_files, runlog_files, sent_audio, sqlite_rows
 
     streamed = np.concatenate([silence(0.5), jfk, silence(2.0)])
     env = {"WORKBENCH_LLM": "extractive", "WORKBENCH_MAX_AUDIO_S": str(MAX_AUDIO_S)}
@@ -207,10 +205,7 @@ def test_nothing_streamed_or_spoken_is_stored(tmp_path, jfk):
     speech = b"".join(frames(jfk))
     clips = [pcm[len(pcm) // 4 : len(pcm) // 2], speech[: len(speech) // 3], *sent_audio(messages)]
     checkpoints = private.home / "checkpoints.sqlite"
-    with sqlite3.connect(checkpoints) as connection:
-        read_back = {
-            f"checkpointer {i}": repr(item).encode() for i, item in enumerate(SqliteSaver(connection).list(None))
-        }
+    read_back = checkpointer_reads(checkpoints)
     assert any(b"country" in blob for blob in read_back.values()), "the scan reads the session"
     assert leaks(sqlite_rows(checkpoints) | raw_files(checkpoints) | read_back, clips) == []
     logged = runlog_files(private.home / "runs.duckdb")

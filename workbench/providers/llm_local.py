@@ -200,9 +200,10 @@ class LlamaCppChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        usage: dict[str, int] = {}
-        text = "".join(self._chunks(messages, stop, threading.Event(), usage))
-        message = AIMessage(content=text, usage_metadata=self._usage(usage, text))
+        *chunks, last = self._stream(messages, stop, run_manager)  # token callbacks as a stream has them
+        text = "".join(chunk.text for chunk in chunks)
+        assert isinstance(last.message, AIMessageChunk)  # the final chunk: the call's usage
+        message = AIMessage(content=text, usage_metadata=last.message.usage_metadata)
         return ChatResult(generations=[ChatGeneration(message=message, generation_info=None)])
 
     def _stream(

@@ -78,6 +78,30 @@ ANSWER_PROMPTS = {
         "with 413. [2]",
         turn="{context}\n\nQuestion: {question}",
     ),
+    "v5": Prompt(
+        "chat-answer",
+        "v5",
+        "You answer questions from numbered passages of the user's documents.\n"
+        "Answer in one sentence, two at most, that say what the passage says in its own words: copy its names, "
+        "settings, values, ranges, numbers and commands exactly. Answer a yes-or-no question with Yes or No, then "
+        "the passage's reason.\n"
+        "End each sentence with the number of its passage in square brackets, like [2].\n"
+        "If the passages do not answer the question, say that you could not find it in the documents.\n\n"
+        "Examples:\n"
+        "<<<CONTEXT\n[1] Request bodies are limited to 1 MiB (`WORKBENCH_MAX_BODY_BYTES`); a larger one gets 413.\n"
+        "[3] Uploaded files are indexed in the background.\nCONTEXT>>>\n\nQuestion: request body limit\n"
+        "Answer: Request bodies are limited to 1 MiB (`WORKBENCH_MAX_BODY_BYTES`); a larger one gets 413. [1]\n\n"
+        "<<<CONTEXT\n[2] Each section keeps its heading path, which is stored in the chunk's `section` field. "
+        "A chunk never crosses a heading.\nCONTEXT>>>\n\n"
+        "Question: Can one chunk hold the end of one section and the start of the next?\n"
+        "Answer: No: a chunk never crosses a heading. [2]\n\n"
+        "<<<CONTEXT\n[1] Stop indexing stops the file being read; files indexed before it stay indexed.\n"
+        "[2] The Chat tab indexes up to four uploads at once, so one slow file does not hold up everyone else's.\n"
+        "CONTEXT>>>\n\n"
+        "Question: How many of my files get processed in parallel when I upload several?\n"
+        "Answer: The Chat tab indexes up to four uploads at once, so one slow file does not hold up the others. [2]",
+        turn="{context}\n\nQuestion: {question}",
+    ),
 }
 DEFAULT_VERSION = "v3"
 

@@ -95,3 +95,23 @@ def test_a_warmed_model_finds_its_instructions_cached_on_its_first_turn(tmp_path
     assert cold["input_token_details"]["cache_read"] < fixed, cold
     assert warmed["input_token_details"]["cache_read"] >= fixed, warmed
     assert warmed["input_tokens"] == cold["input_tokens"], "the same prompt, only less of it read"
+
+
+def test_a_warmed_model_finds_its_instructions_again_after_another_prompt_replaced_them(tmp_path):
+    """A query rewrite (or any other prompt) between two turns evaluates its own tokens over the instructions; the
+    state saved at warm-up is put back, so the next turn still reads only its passages and question."""
+    resources = Resources(Settings(_env_file=None, home=tmp_path, llm=MODEL, warm_chat=False))
+    model = resources.models.choose(MODEL).model
+    prompt = ANSWER_PROMPTS[DEFAULT_VERSION]
+    context = format_passages([(1, "The server listens on port 8000 by default.")])
+    asked = prompt_messages(prompt, prompt.render(context=context), [HumanMessage("Which port?")], context)
+    assert warm_chat_model(resources) is not None
+
+    other = model.invoke([HumanMessage("Rewrite as a search query: which port?")]).usage_metadata
+    after = model.invoke(asked).usage_metadata
+    assert other is not None and after is not None
+    fixed = system_tokens()
+    assert other["input_token_details"]["cache_read"] < fixed, "the other prompt shares none of the instructions"
+    assert after["input_token_details"]["cache_read"] >= fixed, after
+    answer = model.invoke(asked)
+    assert str(answer.content).strip(), "the restored state answers like a freshly read one"

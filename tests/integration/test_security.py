@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from websockets.sync.client import connect
 
+from graphs.chat_prompts import ANSWER_PROMPTS
 from tests.integration.conftest import (
     ROOT,
     Server,
@@ -348,7 +349,7 @@ def _starts_a_turn(field: str, value: object) -> bool:
     if field == "model":  # blank means the server's default
         return value is None or str(value).strip() in ("", "auto", "extractive", "local/smollm2-135m")
     if field == "prompt_version":
-        return value in ("v1", "v2", "v3", "v4")
+        return value in ANSWER_PROMPTS
     return True
 
 

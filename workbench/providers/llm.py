@@ -165,6 +165,7 @@ def build_chat_model(spec: str, settings: Settings) -> BaseChatModel:
                 model_name=name,
                 n_threads=threads,
                 prompt_lookup=settings.local_llm_prompt_lookup,
+                temperature=settings.local_llm_temperature,
             )
         case "extractive":
             from workbench.providers.llm_extractive import ExtractiveChatModel

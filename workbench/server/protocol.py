@@ -33,7 +33,7 @@ class TurnKnobs(BaseModel):
         default=None, description="Default: hybrid on the chat graph, the spec's own search on an agent."
     )
     prompt_version: Annotated[str, Field(max_length=40)] = Field(
-        default="v3", description="A version of the answer prompt (v1 to v4); others are refused (invalid_config)."
+        default="v3", description="A version of the answer prompt (v1 to v5); others are refused (invalid_config)."
     )
     agent: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")] | None = Field(
         default=None,

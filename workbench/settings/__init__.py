@@ -95,6 +95,13 @@ class Settings(EdgeSettings, SpeechSettings, AuditSettings, BaseSettings):
     local_llm_threads: int | None = Field(
         default=None, description="CPU threads for the local GGUF model (default: half the cores, 1 to 4)."
     )
+    local_llm_temperature: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=2.0,
+        description="Sampling temperature of the bundled chat model; 0: greedy, the same answer to the same prompt "
+        "every time, so that an eval comparison measures the change under test and not the sampling.",
+    )
     local_llm_prompt_lookup: int = Field(
         default=0,
         ge=0,

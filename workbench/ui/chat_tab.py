@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import gradio as gr
 
+from graphs.chat_prompts import ANSWER_PROMPTS, DEFAULT_VERSION
 from workbench.audit.markdown import md_text
 from workbench.citations import label
 from workbench.documents import COLLECTION_RULE, RetrievedDoc, SearchMode, is_collection_name
@@ -109,7 +110,7 @@ def render(services: Services, demo: gr.Blocks) -> None:
             collection = gr.Dropdown(label="Collection", choices=[], allow_custom_value=True, elem_id="chat-collection")
             top_k = gr.Slider(1, 20, value=5, step=1, label="Top-k", elem_id="chat-top-k")
             mode = gr.Radio(["hybrid", "dense", "sparse"], value="hybrid", label="Retrieval")
-            prompt = gr.Dropdown(["v1", "v2", "v3", "v4"], value="v3", label="Prompt version")
+            prompt = gr.Dropdown(list(ANSWER_PROMPTS), value=DEFAULT_VERSION, label="Prompt version")
             gr.Markdown("### Sources")
             sources = gr.Markdown("_No sources yet._", elem_id="chat-sources")
             upload = gr.File(

@@ -10,6 +10,7 @@ Time to first token runs from the turn's start (retrieval included) to the first
 - ``prefix``: v3 (fixed system message, the passages in the question's message) after a warm-up that loads the
   model and reads the fixed instructions, the chunks whole;
 - ``lookup``: v1 with prompt-lookup decoding (``WORKBENCH_LOCAL_LLM_PROMPT_LOOKUP``);
+- ``greedy``: v1 with greedy decoding (the others above sample at temperature 0.2, as v1 shipped);
 - ``all``: every step together; ``default``: what ships (every step but lookup, see docs/benchmarks.md).
 
 Each runs idle, then (``--load``) beside a second process that keeps one core busy. ``--surfaces`` then times the
@@ -45,12 +46,13 @@ from workbench.settings import Settings  # noqa: E402
 from workbench.turns.chat import ChatService, TurnRequest, warm_chat_model  # noqa: E402
 
 CONFIGS: dict[str, dict] = {
-    "today": {"prompt": "v1", "context": 0, "warm": False, "lookup": 0},
-    "context": {"prompt": "v1", "context": None, "warm": False, "lookup": 0},
-    "prefix": {"prompt": "v3", "context": 0, "warm": True, "lookup": 0},
-    "lookup": {"prompt": "v1", "context": 0, "warm": False, "lookup": 10},
-    "all": {"prompt": "v3", "context": None, "warm": True, "lookup": 10},
-    "default": {"prompt": "v3", "context": None, "warm": True, "lookup": 0},
+    "today": {"prompt": "v1", "context": 0, "warm": False, "lookup": 0, "temperature": 0.2},
+    "context": {"prompt": "v1", "context": None, "warm": False, "lookup": 0, "temperature": 0.2},
+    "prefix": {"prompt": "v3", "context": 0, "warm": True, "lookup": 0, "temperature": 0.2},
+    "lookup": {"prompt": "v1", "context": 0, "warm": False, "lookup": 10, "temperature": 0.2},
+    "greedy": {"prompt": "v1", "context": 0, "warm": False, "lookup": 0, "temperature": 0.0},
+    "all": {"prompt": "v3", "context": None, "warm": True, "lookup": 10, "temperature": 0.0},
+    "default": {"prompt": "v3", "context": None, "warm": True, "lookup": 0, "temperature": 0.0},
 }
 HOG = "import time\nwhile True:\n    pass\n"
 
@@ -62,7 +64,8 @@ def cases(limit: int) -> list[Case]:
 
 
 async def run_config(name: str, knobs: dict, base: Resources, questions: list[Case], budget: int) -> dict:
-    settings = base.settings.model_copy(update={"local_llm_prompt_lookup": knobs["lookup"]})
+    update = {"local_llm_prompt_lookup": knobs["lookup"], "local_llm_temperature": knobs["temperature"]}
+    settings = base.settings.model_copy(update=update)
     resources = Resources(settings, store=base.store)  # its own models: prompt lookup is a loading option
     service = ChatService(resources, LocalRuntime(InMemorySaver(), resources=resources))
     if knobs["warm"]:

@@ -43,16 +43,28 @@ __all__ = ["ChatService", "SessionBusy", "TurnRequest", "warm_chat_model"]
 
 def warm_chat_model(resources: Resources, spec: str | None = None) -> float | None:
     """Load the chat model ``spec`` names (default: the configured one) and, for a bundled model, read the default
-    answer prompt's fixed instructions into its cache, so that a turn reads only its own passages and question.
-    The seconds it took, or None for a model that needs no warming (cloud, extractive)."""
+    answer prompt's fixed instructions into its cache, so that a turn reads only its own passages and question;
+    with a local embedder, also open the vector store and search it once (loading the embedding model), so that
+    the first question does not wait for that either. The seconds it took, or None for a model that needs no
+    warming (cloud, extractive)."""
     choice = resources.models.choose(spec)
     warm = getattr(choice.model, "warm", None)
     if not callable(warm):
         return None
     prompt = ANSWER_PROMPTS[DEFAULT_VERSION]
     started = time.perf_counter()
+    _warm_retrieval(resources)
     warm(prompt_messages(prompt, prompt.render(context=""), [HumanMessage("")], ""))
     return time.perf_counter() - started
+
+
+def _warm_retrieval(resources: Resources) -> None:
+    if not resources.settings.embeddings.startswith("local/"):
+        return  # a cloud embedder would be called (and billed) for nothing
+    try:
+        resources.store.search(resources.settings.collection, "warm-up", k=1)
+    except WorkbenchError:  # a store in use or built by another embedder: the turn says so
+        return
 
 
 @dataclass

@@ -95,6 +95,12 @@ def test_the_local_model_generates_with_half_the_cores_at_most_four_unless_set()
     assert build_chat_model("local/smollm2-135m", Settings(_env_file=None, local_llm_threads=3)).n_threads == 3  # type: ignore[attr-defined]
 
 
+def test_the_local_model_decodes_greedily_unless_a_temperature_is_set():
+    assert build_chat_model("local/smollm2-135m", Settings(_env_file=None)).temperature == 0.0  # type: ignore[attr-defined]
+    warm = Settings(_env_file=None, local_llm_temperature=0.7)
+    assert build_chat_model("local/smollm2-135m", warm).temperature == 0.7  # type: ignore[attr-defined]
+
+
 def test_the_local_model_settings_name_a_bundled_model():
     assert Settings(_env_file=None, local_model="local/qwen2.5-coder-0.5b").local_model == "qwen2.5-coder-0.5b"
     with pytest.raises(ValueError, match="not a bundled model; choose one of smollm2-135m"):

@@ -121,7 +121,16 @@ def _load(model_path: str, n_ctx: int, n_threads: int | None, prompt_lookup: int
             draft = LlamaPromptLookupDecoding(num_pred_tokens=prompt_lookup) if prompt_lookup else None
             low_level.llama_model_default_params = params_without_extra_bufts
             try:
-                llama = Llama(model_path=model_path, n_ctx=n_ctx, n_threads=n_threads, draft_model=draft, verbose=False)
+                # A draft model makes llama-cpp-python keep logits for every position, but it sizes that buffer by
+                # logits_all: without it, a prompt past n_batch (512) tokens overflows it.
+                llama = Llama(
+                    model_path=model_path,
+                    n_ctx=n_ctx,
+                    n_threads=n_threads,
+                    draft_model=draft,
+                    logits_all=draft is not None,
+                    verbose=False,
+                )
             finally:
                 low_level.llama_model_default_params = defaults
             _models[key] = Loaded(llama, threading.Lock(), _formatter(llama), time.perf_counter() - started)
@@ -176,11 +185,8 @@ class LlamaCppChatModel(BaseChatModel):
         """Load the model and evaluate ``messages`` (one token is generated), so that a prompt that starts the same
         way reads only what follows; their evaluated state is kept, so that such a prompt still finds it after
         another prompt (a query rewrite, another graph's) has replaced it in the context."""
-        for _ in self._chunks(messages, None, threading.Event(), {}, max_tokens=1):
+        for _ in self._chunks(messages, None, threading.Event(), {}, max_tokens=1, keep=True):
             pass
-        loaded = self.loaded()
-        with loaded.lock:
-            loaded.warmed = Snapshot.take(loaded.llama)
 
     def _payload(self, messages: list[BaseMessage]) -> list[dict[str, str]]:
         return [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
@@ -192,7 +198,10 @@ class LlamaCppChatModel(BaseChatModel):
         halt: threading.Event,
         usage: dict[str, int],
         max_tokens: int | None = None,
+        keep: bool = False,
     ) -> Iterator[str]:
+        """The answer's text pieces; ``keep``: then save the evaluated state as the one to restore (under the same
+        hold of the lock, so it is this prompt's)."""
         loaded = self.loaded()
         llama = loaded.llama
         with loaded.lock:
@@ -220,6 +229,8 @@ class LlamaCppChatModel(BaseChatModel):
                         yield text
             finally:
                 stream.close()
+            if keep:
+                loaded.warmed = Snapshot.take(llama)
 
     def _usage(self, usage: dict[str, int], output: str) -> UsageMetadata:
         tokens_in = usage.get("input_tokens", 0)

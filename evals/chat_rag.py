@@ -38,7 +38,7 @@ from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
 from graphs.chat import builder
-from graphs.chat_prompts import REWRITE_PROMPT, Prompt, answer_prompt
+from graphs.chat_prompts import DEFAULT_VERSION, REWRITE_PROMPT, Prompt, answer_prompt
 from workbench.agents import catalog, registry
 from workbench.agents.compiler import compile_spec
 from workbench.agents.spec import AgentSpec, LlmNode, RetrieverNode
@@ -167,7 +167,7 @@ class ChatRagSuite:
     )
     defaults: dict[str, Any] = {
         "model": None,
-        "prompt_version": "v3",
+        "prompt_version": DEFAULT_VERSION,
         "top_k": 5,
         "context_tokens": None,
         "search_mode": "hybrid",

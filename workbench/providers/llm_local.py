@@ -210,9 +210,9 @@ class LlamaCppChatModel(BaseChatModel):
             usage["input_tokens"] = len(tokens)
             usage["cache_read"] = reused_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens)
             warmed = loaded.warmed
-            if warmed is not None and reused_prefix(warmed.tokens, tokens) > usage["cache_read"]:
+            if warmed is not None and (from_warmed := reused_prefix(warmed.tokens, tokens)) > usage["cache_read"]:
                 warmed.restore(llama)
-                usage["cache_read"] = reused_prefix(warmed.tokens, tokens)
+                usage["cache_read"] = from_warmed
             stream = llama.create_completion(
                 prompt=tokens,
                 stream=True,

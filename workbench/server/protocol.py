@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from graphs.chat_prompts import ANSWER_PROMPTS, DEFAULT_VERSION
 from workbench.documents import COLLECTION_PATTERN
 from workbench.events import AbortedEvent, ChatDoneEvent, InterruptEvent, RetrievalEvent, TokenEvent, TurnErrorEvent
 
@@ -33,7 +34,9 @@ class TurnKnobs(BaseModel):
         default=None, description="Default: hybrid on the chat graph, the spec's own search on an agent."
     )
     prompt_version: Annotated[str, Field(max_length=40)] = Field(
-        default="v3", description="A version of the answer prompt (v1 to v5); others are refused (invalid_config)."
+        default=DEFAULT_VERSION,
+        description=f"A version of the answer prompt ({', '.join(ANSWER_PROMPTS)}); others are refused "
+        "(invalid_config).",
     )
     agent: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")] | None = Field(
         default=None,

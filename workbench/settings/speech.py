@@ -29,6 +29,13 @@ class SpeechSettings(BaseModel):
     stt_beam_size: int = Field(default=1, ge=1, le=10)
     stt_vad_filter: bool = Field(default=True, description="Skip silence with Silero VAD before decoding.")
     stt_compute_type: str = Field(default="int8", description="CTranslate2 compute type for local Whisper.")
+    stt_window_s: float = Field(
+        default=10.0,
+        ge=10,
+        le=30,
+        description="Shortest window local Whisper's encoder reads, in seconds (a short utterance is read with this "
+        "much silence, not Whisper's 30 s: about a third of the time, the same words); 30 reads every window whole.",
+    )
     tts_voice: str = Field(
         default="piper/joe-us", description='"piper/joe-us" (bundled), "piper/<path.onnx>", "gtts/<language>".'
     )

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
 import time
 import uuid
+from collections.abc import Sequence
 
 from langchain_core.callbacks.manager import adispatch_custom_event
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -36,6 +39,7 @@ from langgraph.runtime import Runtime
 from graphs.context import clients
 from graphs.voice_state import VoiceContext, VoiceInput, VoiceState
 from workbench.citations import format_context
+from workbench.documents import RetrievedDoc
 from workbench.reported_errors import reports_errors
 from workbench.resources import Resources
 from workbench.runlog.callback import RUNLOG_EVENT
@@ -68,7 +72,7 @@ def check_context(ctx: VoiceContext, resources: Resources) -> Persona:
     return persona
 
 
-def _first_kept(messages: list[AnyMessage], keep: int) -> int:
+def _first_kept(messages: Sequence[BaseMessage], keep: int) -> int:
     """Index of the first of at most ``keep`` last messages, moved forward to a human message."""
     start = max(0, len(messages) - keep)
     while start < len(messages) - 1 and not isinstance(messages[start], HumanMessage):
@@ -81,19 +85,65 @@ def _capped(messages: list[AnyMessage], keep: int) -> list[RemoveMessage]:
     return [RemoveMessage(id=m.id) for m in messages[: _first_kept(messages, keep)] if m.id]
 
 
-def _interrupted_turn(state: VoiceState) -> list[BaseMessage]:
+def _interrupted_turn(messages: Sequence[BaseMessage], interrupted: dict[str, str] | None) -> list[BaseMessage]:
     """The turn the user spoke over, as the history keeps it: what they said and the part of the reply they heard.
     A stopped run may or may not have saved its human message; the reply was never saved."""
-    interrupted = state.get("interrupted")
     if not interrupted:
         return []
-    messages = state.get("messages") or []
     said = interrupted["transcript"]
     saved = bool(messages) and isinstance(messages[-1], HumanMessage) and messages[-1].content == said
     human = [] if saved else [HumanMessage(said)]
     spoken = interrupted.get("spoken", "").strip()
     reply = [AIMessage(spoken, response_metadata={"interrupted": True})] if spoken else []
     return [*human, *reply]
+
+
+def _grounded(ctx: VoiceContext, persona: Persona) -> bool:
+    return persona.grounded if ctx.grounded is None else ctx.grounded
+
+
+def _search(ctx: VoiceContext, resources: Resources, persona: Persona, query: str) -> list[RetrievedDoc]:
+    return resources.store.search(ctx.collection or resources.settings.collection, query, persona.top_k)
+
+
+def _recent(messages: Sequence[BaseMessage], keep: int) -> list[BaseMessage]:
+    """The history the model reads: the last ``keep - 1`` messages and the reply's place, from a human message."""
+    return list(messages[_first_kept(messages, keep - 1) :])
+
+
+def _spoken(model: BaseChatModel, persona: Persona) -> BaseChatModel:
+    """``model`` with the persona's temperature and reply length, where the model has those knobs."""
+    knobs = {"temperature": persona.temperature, "max_tokens": persona.max_tokens}
+    fields = type(model).model_fields
+    return model.model_copy(update={k: v for k, v in knobs.items() if k in fields and v is not None})
+
+
+def think_ahead(
+    ctx: VoiceContext,
+    resources: Resources,
+    history: Sequence[BaseMessage],
+    said: str,
+    interrupted: dict[str, str] | None,
+    halt: threading.Event,
+) -> int:
+    """Begin the reply ``respond`` would write if the user's turn ended now, having said ``said`` after
+    ``history`` (the session's messages) and ``interrupted`` (the turn they spoke over, if any), on a model that
+    can begin one ahead (the local models: see :meth:`~workbench.providers.llm_local.LlamaCppChatModel.think_ahead`);
+    when the turn does end so, its reply starts from there. Nothing is written or sent. Blocking: run it in a
+    thread. The tokens begun (0: a model that cannot, or ``halt`` set meanwhile)."""
+    persona = _persona(ctx, resources)
+    choice = resources.models.choose(ctx.model or persona.model, "voice")
+    model = _spoken(choice.model, persona)
+    begin = getattr(model, "think_ahead", None)
+    if not callable(begin):
+        return 0
+    system = persona.system_prompt
+    if _grounded(ctx, persona):
+        system = f"{system}\n\n{format_context(_search(ctx, resources, persona, said))}"
+    keep = persona.max_history or resources.settings.voice_max_history
+    messages = [*history, *_interrupted_turn(history, interrupted), HumanMessage(said)]
+    tokens = begin([SystemMessage(system), *_recent(messages, keep)], halt)
+    return int(tokens)
 
 
 async def transcribe(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
@@ -151,7 +201,7 @@ async def transcribe(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
     ttl = settings.voice_session_ttl_s
     expired = bool(state.get("messages")) and started - state.get("last_active", started) > ttl
     reset: list[BaseMessage] = [RemoveMessage(id=REMOVE_ALL_MESSAGES)] if expired else []
-    earlier = [] if expired else _interrupted_turn(state)
+    earlier = [] if expired else _interrupted_turn(state.get("messages") or [], state.get("interrupted"))
     await adispatch_custom_event(RUNLOG_EVENT, {"input": text, "session_expired": expired})
     return {
         "messages": [*reset, *earlier, HumanMessage(text)],
@@ -178,18 +228,14 @@ async def respond(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
     choice = await asyncio.to_thread(resources.models.choose, ctx.model or persona.model, "voice")
     await adispatch_custom_event(RUNLOG_EVENT, {"model": choice.spec})  # an aborted turn names it too
     system = persona.system_prompt
-    grounded = persona.grounded if ctx.grounded is None else ctx.grounded
-    if grounded:
-        collection = ctx.collection or resources.settings.collection
+    if _grounded(ctx, persona):
         query = state.get("transcript", "")
-        docs = await asyncio.to_thread(lambda: resources.store.search(collection, query, persona.top_k))
+        docs = await asyncio.to_thread(_search, ctx, resources, persona, query)
         system = f"{system}\n\n{format_context(docs)}"
         get_stream_writer()({"type": "retrieval", "documents": docs, "query": query})
     keep = persona.max_history or resources.settings.voice_max_history
-    history = state["messages"][_first_kept(state["messages"], keep - 1) :]
-    knobs = {"temperature": persona.temperature, "max_tokens": persona.max_tokens}
-    fields = type(choice.model).model_fields
-    model = choice.model.model_copy(update={k: v for k, v in knobs.items() if k in fields and v is not None})
+    history = _recent(state["messages"], keep)
+    model = _spoken(choice.model, persona)
     runnable = model.with_fallbacks([choice.fallback]) if choice.fallback is not None else model
     speaker: Speaker | None = None
     if ctx.speak and ctx.pipeline:  # speak finished sentences while the model writes the next ones
@@ -198,8 +244,11 @@ async def respond(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
     started = time.perf_counter()
     first_token: float | None = None
     parts: list[str] = []
+    ahead = 0
     try:
         async for chunk in runnable.astream([SystemMessage(system), *history]):
+            if isinstance(chunk, AIMessageChunk):
+                ahead = chunk.response_metadata.get("ahead_tokens") or ahead
             if isinstance(chunk, AIMessageChunk) and isinstance(chunk.content, str) and chunk.content:
                 first_token = first_token or time.perf_counter()
                 parts.append(chunk.content)
@@ -221,6 +270,8 @@ async def respond(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
         "llm_ttft_s": round((first_token or done) - started, 3),
         "llm_s": round(done - started, 3),
     }
+    if ahead:
+        timings["llm_ahead_tokens"] = ahead
     return {
         "messages": [*_capped([*state["messages"], reply], keep), reply],
         "reply": text,

@@ -53,6 +53,15 @@ class Heard:
     async def turn_refused(self, error: WorkbenchError) -> None:
         self.told.append((self.frames, error))
 
+    async def pausing(self, text: str) -> None:
+        self.told.append((self.frames, ("pausing", text)))
+
+    async def resumed(self) -> None:
+        self.told.append((self.frames, ("resumed",)))
+
+    def said(self) -> list[Any]:
+        return [item for _, item in self.told if isinstance(item, tuple)]
+
     def of(self, kind: type) -> list[Any]:
         return [item for _, item in self.told if isinstance(item, kind)]
 
@@ -77,7 +86,8 @@ def make(tmp_path, text: str, **settings: Any) -> tuple[SpeechStream, Heard, Fak
 async def test_a_spoken_sentence_gives_started_partials_stopped_then_its_transcript(tmp_path, hotwords):
     stream, listener, stt = make(tmp_path, "Will it rain today?", partial_interval_s=1.0)
     await stream_through(stream, listener, np.concatenate([silence(0.5), hotwords, silence(2.0)]))
-    kinds = [type(item).__name__ for _, item in listener.told if not isinstance(item, PartialTranscriptionEvent)]
+    told = [item for _, item in listener.told if not isinstance(item, PartialTranscriptionEvent | tuple)]
+    kinds = [type(item).__name__ for item in told]
     assert kinds == ["SpeechStartedEvent", "SpeechStoppedEvent", "Utterance"], listener.told
     started = listener.of(SpeechStartedEvent)[0]
     assert 0.4 <= started.at_s <= 0.8
@@ -184,3 +194,24 @@ async def test_a_pause_that_ended_a_sentence_ends_the_turn_even_when_its_transcr
     assert len(listener.of(SpeechStartedEvent)) == 2 and len(listener.of(Utterance)) == 2
     first, second = listener.of(SpeechStoppedEvent)
     assert first.at_s == pytest.approx(4.0, abs=0.2) and second.at_s > 8.5
+
+
+async def test_a_pause_whose_words_end_a_sentence_is_told_before_the_turn_ends(tmp_path, hotwords):
+    stream, listener, _ = make(tmp_path, "Will it rain today?")
+    await stream_through(stream, listener, np.concatenate([hotwords, silence(2.0)]))
+    assert listener.said() == [("pausing", "Will it rain today?")]
+    paused = next(frame for frame, item in listener.told if isinstance(item, tuple))
+    assert paused < listener.frame_of(SpeechStoppedEvent) <= listener.frame_of(Utterance)
+
+
+async def test_a_pause_mid_sentence_is_not_told(tmp_path, hotwords):
+    stream, listener, _ = make(tmp_path, "And so my fellow Americans,")
+    await stream_through(stream, listener, np.concatenate([hotwords, silence(2.0)]))
+    assert listener.said() == [] and len(listener.of(Utterance)) == 1
+
+
+async def test_speech_after_a_short_pause_says_the_turn_goes_on(tmp_path, hotwords):
+    stream, listener, _ = make(tmp_path, "Hello there.")
+    await stream_through(stream, listener, np.concatenate([hotwords, silence(0.25), hotwords, silence(2.0)]))
+    assert listener.said() == [("pausing", "Hello there."), ("resumed",), ("pausing", "Hello there.")]
+    assert len(listener.of(Utterance)) == 1 and len(listener.of(SpeechStartedEvent)) == 1

@@ -4,7 +4,8 @@ One ``Llama`` per model file per process, loaded on first use and shared; genera
 because a llama.cpp context is not thread-safe. The context keeps the tokens it evaluated last, and a prompt that
 starts with them reads only the rest (the chat graph's prompt starts the same way on every turn). Async streaming
 runs the generator in a worker thread and stops it at the next token when the consumer goes away (abort,
-disconnect, timeout).
+disconnect, timeout). A reply can also be begun before it is asked for (:meth:`LlamaCppChatModel.think_ahead`: a
+voice turn whose speaker has paused), and the call that asks for it goes on from there.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "user"}
+SAMPLING: dict[str, Any] = {"top_k": 40, "top_p": 0.95, "min_p": 0.05, "repeat_penalty": 1.0}
+"""llama-cpp-python's completion defaults, named so that a reply begun ahead samples as its completion goes on."""
+AHEAD_TOKENS = 48
+"""Most tokens of a reply begun ahead (its first sentence, and the first token of the next, is usually fewer)."""
 _models: dict[tuple[str, int], Loaded] = {}
 _load_lock = threading.Lock()
 
@@ -38,6 +43,31 @@ class Loaded:
     format: Callable[[list[dict[str, str]]], tuple[str, list[str]]]
     load_s: float
     warmed: Snapshot | None = None
+    ahead: Ahead | None = None
+
+
+@dataclass(frozen=True)
+class Ahead:
+    """The start of a reply generated before it was asked for: the prompt's tokens, the tokens generated after
+    them (all evaluated: the context holds both), their text, the temperature they were sampled at, and whether
+    the model had already ended its reply."""
+
+    prompt: tuple[int, ...]
+    tokens: tuple[int, ...]
+    text: str
+    temperature: float
+    ended: bool
+
+    def continues(self, llama: Any, prompt: Sequence[int], temperature: float, stop: Sequence[str]) -> bool:
+        """Whether a call on ``prompt`` at ``temperature`` can start from this: the same prompt and sampling, no
+        stop string of the call's in the text, and the context still holding what was generated."""
+        held = llama.input_ids[: llama.n_tokens].tolist()
+        return (
+            tuple(prompt) == self.prompt
+            and temperature == self.temperature
+            and not any(s and s in self.text for s in stop)
+            and tuple(held) == self.prompt + self.tokens
+        )
 
 
 @dataclass(frozen=True)
@@ -188,6 +218,63 @@ class LlamaCppChatModel(BaseChatModel):
         for _ in self._chunks(messages, None, threading.Event(), {}, max_tokens=1, keep=True):
             pass
 
+    def think_ahead(self, messages: list[BaseMessage], halt: threading.Event) -> int:
+        """Begin the reply to ``messages`` before it is asked for: generate it up to its first complete sentence (at
+        most :data:`AHEAD_TOKENS` tokens) and keep that, evaluated, so that the next call on the same messages and
+        temperature starts from there instead of from its prompt (any other call drops it). Returns the tokens
+        kept: 0 when ``halt`` was set meanwhile (the turn went on), or with prompt lookup on."""
+        if self.prompt_lookup:
+            return 0
+        from llama_cpp import llama_cpp as low_level
+
+        from workbench.sentences import complete_sentences
+
+        loaded = self.loaded()
+        llama = loaded.llama
+        with loaded.lock:
+            loaded.ahead = None
+            prompt, stops = loaded.format(self._payload(messages))
+            tokens = llama.tokenize(prompt.encode(), add_bos=True, special=True)
+            self._reuse(loaded, tokens, {})
+            generated: list[int] = []
+            text, whole, ended = "", True, False
+            steps = llama.generate(tokens, temp=self.temperature, **SAMPLING)
+            try:
+                for token in steps:
+                    if halt.is_set():
+                        return 0
+                    if low_level.llama_vocab_is_eog(llama._model.vocab, token):
+                        ended = True
+                        break
+                    generated.append(token)
+                    try:
+                        text, whole = llama.detokenize(generated, prev_tokens=tokens).decode(), True
+                    except UnicodeDecodeError:  # a character split across tokens: its end comes next
+                        whole = False
+                    if whole and (stopped := next((s for s in stops if s in text), None)):
+                        text, ended = text[: text.index(stopped)], True
+                        break
+                    if len(generated) >= AHEAD_TOKENS or (whole and complete_sentences(text)[0]):
+                        break
+            finally:
+                steps.close()
+            if not generated or not whole or halt.is_set():
+                return 0  # nothing kept: a cut mid-character cannot be continued as text
+            if llama.n_tokens < len(tokens) + len(generated):
+                llama.eval(generated[llama.n_tokens - len(tokens) :])  # the last token sampled is not yet read
+            loaded.ahead = Ahead(tuple(tokens), tuple(generated), text, self.temperature, ended)
+            return len(generated)
+
+    def _reuse(self, loaded: Loaded, tokens: Sequence[int], usage: dict[str, int]) -> None:
+        """Count the prompt tokens the context already holds, and restore the warmed state when it holds more."""
+        llama = loaded.llama
+        usage["input_tokens"] = len(tokens)
+        usage["cache_read"] = reused_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens)
+        warmed = loaded.warmed
+        if warmed is not None and (from_warmed := reused_prefix(warmed.tokens, tokens)) > usage["cache_read"]:
+            warmed.restore(llama)
+            usage["cache_read"] = from_warmed
+
     def _payload(self, messages: list[BaseMessage]) -> list[dict[str, str]]:
         return [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
 
@@ -207,18 +294,24 @@ class LlamaCppChatModel(BaseChatModel):
         with loaded.lock:
             prompt, stops = loaded.format(self._payload(messages))
             tokens = llama.tokenize(prompt.encode(), add_bos=True, special=True)
-            usage["input_tokens"] = len(tokens)
-            usage["cache_read"] = reused_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens)
-            warmed = loaded.warmed
-            if warmed is not None and (from_warmed := reused_prefix(warmed.tokens, tokens)) > usage["cache_read"]:
-                warmed.restore(llama)
-                usage["cache_read"] = from_warmed
+            limit = max_tokens or self.max_tokens
+            ahead, loaded.ahead = loaded.ahead, None
+            if ahead is not None and ahead.continues(llama, tokens, self.temperature, stop or []):
+                usage.update(input_tokens=len(tokens), cache_read=len(tokens), ahead_tokens=len(ahead.tokens))
+                if ahead.text:
+                    yield ahead.text
+                if ahead.ended or len(ahead.tokens) >= limit:
+                    return
+                tokens, limit = [*tokens, *ahead.tokens], limit - len(ahead.tokens)
+            else:
+                self._reuse(loaded, tokens, usage)
             stream = llama.create_completion(
                 prompt=tokens,
                 stream=True,
                 temperature=self.temperature,
-                max_tokens=max_tokens or self.max_tokens,
+                max_tokens=limit,
                 stop=[*stops, *(stop or [])],
+                **SAMPLING,
             )
             try:
                 for part in stream:
@@ -243,9 +336,10 @@ class LlamaCppChatModel(BaseChatModel):
         )
 
     def _final_chunk(self, usage: dict[str, int], output: str) -> ChatGenerationChunk:
-        message = AIMessageChunk(
-            content="", usage_metadata=self._usage(usage, output), response_metadata={"model_name": self.model_name}
-        )
+        metadata: dict[str, Any] = {"model_name": self.model_name}
+        if usage.get("ahead_tokens"):
+            metadata["ahead_tokens"] = usage["ahead_tokens"]
+        message = AIMessageChunk(content="", usage_metadata=self._usage(usage, output), response_metadata=metadata)
         return ChatGenerationChunk(message=message)
 
     def _generate(
@@ -258,7 +352,9 @@ class LlamaCppChatModel(BaseChatModel):
         *chunks, last = self._stream(messages, stop, run_manager)  # token callbacks as a stream has them
         text = "".join(chunk.text for chunk in chunks)
         assert isinstance(last.message, AIMessageChunk)  # the final chunk: the call's usage
-        message = AIMessage(content=text, usage_metadata=last.message.usage_metadata)
+        message = AIMessage(
+            content=text, usage_metadata=last.message.usage_metadata, response_metadata=last.message.response_metadata
+        )
         return ChatResult(generations=[ChatGeneration(message=message, generation_info=None)])
 
     def _stream(

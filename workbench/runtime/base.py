@@ -100,6 +100,9 @@ class GraphRuntime(ABC):
 
     kind: str
     """ "in-process" or "remote": for the health endpoint and logs, never for branching in the services."""
+    shares_models: bool
+    """Whether the graphs run on this process's models, so that work begun on them here (a reply begun ahead of
+    its turn) is found by the run."""
 
     @abstractmethod
     def stream(self, run: GraphRun) -> AsyncIterator[RunPart]:

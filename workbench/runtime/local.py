@@ -70,6 +70,7 @@ class LocalRuntime(GraphRuntime):
     """Runs the graphs in this process; a session is the checkpointer's thread ``session_id``."""
 
     kind = "in-process"
+    shares_models = True
 
     def __init__(
         self,

@@ -73,6 +73,7 @@ def thread_id(graph: GraphName, session: str) -> str:
 
 class RemoteRuntime(GraphRuntime):
     kind = "remote"
+    shares_models = False
 
     def __init__(self, url: str, api_key: str | None = None, *, timeout_s: float = 10.0, read_s: float = 300.0):
         self.url = url

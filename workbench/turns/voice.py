@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict, dataclass
@@ -18,7 +19,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from graphs.voice import RESPOND, SPEAKERS, check_context
+from graphs.voice import RESPOND, SPEAKERS, check_context, think_ahead
 from graphs.voice_state import VoiceContext, VoiceInput
 from workbench.errors import WorkbenchError
 from workbench.events import (
@@ -86,6 +87,17 @@ class VoiceService(TurnService):
         model = await asyncio.to_thread(self._concrete_model, turn)
         async for event in self._run(turn, run_id or str(uuid.uuid4()), model):
             yield event
+
+    async def think_ahead(self, turn: VoiceTurn, halt: threading.Event) -> int:
+        """Begin the reply to ``turn`` (the transcript of a streamed turn at a pause that may end it) before the
+        turn is sure, so that if it ends there its reply is already under way (:func:`graphs.voice.think_ahead`);
+        ``halt`` stops it (the user went on speaking). Nothing is written. The tokens begun: 0 where the graphs run
+        elsewhere or the model cannot."""
+        if not self.runtime.shares_models or not turn.text:
+            return 0
+        history = await self.history(turn.session_id)
+        context, text, interrupted = self._context(turn), turn.text, turn.interrupted
+        return await asyncio.to_thread(think_ahead, context, self.resources, history, text, interrupted, halt)
 
     def _concrete_model(self, turn: VoiceTurn) -> str:
         """The ``provider/model`` the turn's persona (or its own ``model``) runs on, after :meth:`check`."""

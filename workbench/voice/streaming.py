@@ -4,8 +4,9 @@ turn's final transcript out.
 One :class:`SpeechStream` per socket. Frames (16 kHz mono ``pcm_s16le``, 10 to 100 ms each) are scored by the VAD
 as they arrive (:mod:`workbench.voice.vad`); while the user speaks, the turn's audio so far is transcribed every
 ``partial_interval_s`` of audio (one transcription at a time, in a thread); when the speaker falls silent for
-``turn_pause_ms`` the turn so far is transcribed at once (speech again after the pause drops it). That transcript
-is the end-of-turn model: once the silence reaches ``turn_end_silence_ms`` and it ends a sentence, the turn is
+``turn_pause_ms`` the turn so far is transcribed at once (speech again after the pause drops it), and the listener
+hears of it when it ends a sentence (the reply can be begun while the turn may still go on). That transcript is
+the end-of-turn model: once the silence reaches ``turn_end_silence_ms`` and it ends a sentence, the turn is
 over and it is the final transcript, ready at once; a pause mid-sentence (after a comma, or a word that ends no
 sentence) ends the turn only at ``turn_end_max_silence_ms``. The turn's audio lives in this object's memory only,
 and only until its transcript is made.
@@ -69,6 +70,13 @@ class Listener(Protocol):
 
     async def turn_heard(self, utterance: Utterance) -> None:
         """A turn's final transcript."""
+
+    async def pausing(self, text: str) -> None:
+        """The speaker has paused and what they said so far, ``text``, ends a sentence: the turn may be over (its
+        reply can be begun; it is over when :meth:`turn_heard` follows)."""
+
+    async def resumed(self) -> None:
+        """The speaker went on after such a pause: the turn is not over."""
 
     async def turn_refused(self, error: WorkbenchError) -> None:
         """A turn that gave nothing to answer (no words, over the duration limit, transcription failed)."""
@@ -161,11 +169,13 @@ class SpeechStream:
                     await self._started(max(0, window_end - self.tracker.start_windows * WINDOW))
                 case "pause":
                     self._final = self._transcribe(self._audio())
+                    self._background(self._paused(self._final))
                 case "resume" if silent_before >= self.complete_windows and await self._ended_before():
                     self.tracker.end()  # the pause ended the turn: this speech starts the next one
                     await self._ended()
                 case "resume":
                     self._final = None  # speech again: the turn goes on, that transcript is already stale
+                    await self.listener.resumed()
                 case "end":
                     await self._ended()
                 case None if self._complete():
@@ -200,6 +210,15 @@ class SpeechStream:
         except WorkbenchError:
             return False
         return ends_sentence(transcript.text)
+
+    async def _paused(self, final: asyncio.Task[Transcript]) -> None:
+        """Tell the listener when the transcript at a pause ends a sentence while the speaker is still silent."""
+        try:
+            transcript = await asyncio.shield(final)
+        except WorkbenchError:
+            return
+        if final is self._final and self.tracker.paused and ends_sentence(transcript.text):
+            await self.listener.pausing(transcript.text)
 
     async def finish(self) -> None:
         """The client stopped streaming: a turn in progress ends here."""

@@ -244,11 +244,11 @@ async def respond(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
     started = time.perf_counter()
     first_token: float | None = None
     parts: list[str] = []
-    ahead = 0
+    ahead = 0.0
     try:
         async for chunk in runnable.astream([SystemMessage(system), *history]):
             if isinstance(chunk, AIMessageChunk):
-                ahead = chunk.response_metadata.get("ahead_tokens") or ahead
+                ahead = chunk.response_metadata.get("ahead_s") or ahead
             if isinstance(chunk, AIMessageChunk) and isinstance(chunk.content, str) and chunk.content:
                 first_token = first_token or time.perf_counter()
                 parts.append(chunk.content)
@@ -270,8 +270,8 @@ async def respond(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
         "llm_ttft_s": round((first_token or done) - started, 3),
         "llm_s": round(done - started, 3),
     }
-    if ahead:
-        timings["llm_ahead_tokens"] = ahead
+    if ahead:  # seconds the model spent on the reply before the turn ended (begun at the user's pause)
+        timings["llm_ahead_s"] = ahead
     return {
         "messages": [*_capped([*state["messages"], reply], keep), reply],
         "reply": text,

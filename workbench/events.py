@@ -213,7 +213,9 @@ class VoiceDoneEvent(DoneEvent):
     reply: str | None = None
     timings: dict[str, float] = Field(
         default_factory=dict,
-        description="Seconds: audio_s, stt_s, llm_ttft_s, llm_s, tts_s, speech_s, first_audio_s, total_s.",
+        description="Seconds: audio_s, stt_s, transcript_s (a streamed turn: its last speech to its final "
+        "transcript), llm_ahead_s (the reply begun at the user's pause, before the turn ended), llm_ttft_s, llm_s, "
+        "tts_s, speech_s, first_audio_s, total_s.",
     )
     models: dict[str, str] = Field(default_factory=dict, description="Engines used: stt, llm, tts, persona.")
     notes: list[str] = Field(default_factory=list)

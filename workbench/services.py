@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 
 def warm_models(resources: Resources) -> None:
-    """What the settings say to preload: the chat model (the most used), then the speech models."""
+    """What the settings say to preload: the chat model (the most used), then the speech models and the voice
+    persona's model."""
     settings = resources.settings
     if settings.warm_chat:
         try:
@@ -40,6 +41,12 @@ def warm_models(resources: Resources) -> None:
             log.warning("chat model not preloaded: %s", exc)
     if settings.warm_speech:
         warm_speech(resources)
+        from workbench.turns.voice import warm_voice_model
+
+        try:
+            warm_voice_model(resources)
+        except Exception as exc:  # a missing model is reported when a turn needs it
+            log.warning("voice model not preloaded: %s", exc)
 
 
 def warm_speech(resources: Resources) -> None:

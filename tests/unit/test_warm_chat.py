@@ -1,5 +1,6 @@
 """Warming the chat path before the first question: the model reads its fixed instructions, and a local embedder is
-loaded by one search of the default collection (a cloud embedder is never called for it)."""
+loaded by one search of the default collection (a cloud embedder is never called for it); the voice persona's
+model reads the persona's instructions, unless it is the chat model."""
 
 from __future__ import annotations
 
@@ -65,3 +66,20 @@ def test_a_model_without_a_warm_up_is_not_warmed(tmp_path):
     built = Resources(Settings(_env_file=None, home=tmp_path, llm="extractive"), store=store)  # type: ignore[arg-type]
     assert warm_chat_model(built) is None
     assert store.searches == []
+
+
+def test_the_voice_persona_model_reads_the_persona_instructions(tmp_path):
+    from workbench.turns.voice import warm_voice_model
+
+    built = resources(tmp_path, SearchRecorder(), warm_chat=False)
+    assert warm_voice_model(built) is not None
+    (messages,) = built.models.choose("warmable").model.warmed  # type: ignore[attr-defined]
+    assert "voice assistant" in str(messages[0].content) and messages[-1].content == ""
+
+
+def test_the_voice_model_is_left_to_the_chat_warm_up_when_they_are_one_model(tmp_path):
+    from workbench.turns.voice import warm_voice_model
+
+    built = resources(tmp_path, SearchRecorder())
+    assert warm_voice_model(built) is None
+    assert built.models.choose("warmable").model.warmed == []  # type: ignore[attr-defined]

@@ -49,14 +49,15 @@ class Loaded:
 @dataclass(frozen=True)
 class Ahead:
     """The start of a reply generated before it was asked for: the prompt's tokens, the tokens generated after
-    them (all evaluated: the context holds both), their text, the temperature they were sampled at, and whether
-    the model had already ended its reply."""
+    them (all evaluated: the context holds both), their text, the temperature they were sampled at, whether the
+    model had already ended its reply, and the seconds it took."""
 
     prompt: tuple[int, ...]
     tokens: tuple[int, ...]
     text: str
     temperature: float
     ended: bool
+    elapsed_s: float
 
     def continues(self, llama: Any, prompt: Sequence[int], temperature: float, stop: Sequence[str]) -> bool:
         """Whether a call on ``prompt`` at ``temperature`` can start from this: the same prompt and sampling, no
@@ -232,6 +233,7 @@ class LlamaCppChatModel(BaseChatModel):
         loaded = self.loaded()
         llama = loaded.llama
         with loaded.lock:
+            started = time.perf_counter()
             loaded.ahead = None
             prompt, stops = loaded.format(self._payload(messages))
             tokens = llama.tokenize(prompt.encode(), add_bos=True, special=True)
@@ -262,7 +264,8 @@ class LlamaCppChatModel(BaseChatModel):
                 return 0  # nothing kept: a cut mid-character cannot be continued as text
             if llama.n_tokens < len(tokens) + len(generated):
                 llama.eval(generated[llama.n_tokens - len(tokens) :])  # the last token sampled is not yet read
-            loaded.ahead = Ahead(tuple(tokens), tuple(generated), text, self.temperature, ended)
+            elapsed = time.perf_counter() - started
+            loaded.ahead = Ahead(tuple(tokens), tuple(generated), text, self.temperature, ended, elapsed)
             return len(generated)
 
     def _reuse(self, loaded: Loaded, tokens: Sequence[int], usage: dict[str, int]) -> None:
@@ -298,6 +301,7 @@ class LlamaCppChatModel(BaseChatModel):
             ahead, loaded.ahead = loaded.ahead, None
             if ahead is not None and ahead.continues(llama, tokens, self.temperature, stop or []):
                 usage.update(input_tokens=len(tokens), cache_read=len(tokens), ahead_tokens=len(ahead.tokens))
+                usage["ahead_ms"] = round(ahead.elapsed_s * 1000)
                 if ahead.text:
                     yield ahead.text
                 if ahead.ended or len(ahead.tokens) >= limit:
@@ -337,8 +341,8 @@ class LlamaCppChatModel(BaseChatModel):
 
     def _final_chunk(self, usage: dict[str, int], output: str) -> ChatGenerationChunk:
         metadata: dict[str, Any] = {"model_name": self.model_name}
-        if usage.get("ahead_tokens"):
-            metadata["ahead_tokens"] = usage["ahead_tokens"]
+        if usage.get("ahead_tokens"):  # the reply was begun ahead (think_ahead): how much of it, in how long
+            metadata |= {"ahead_tokens": usage["ahead_tokens"], "ahead_s": usage["ahead_ms"] / 1000}
         message = AIMessageChunk(content="", usage_metadata=self._usage(usage, output), response_metadata=metadata)
         return ChatGenerationChunk(message=message)
 

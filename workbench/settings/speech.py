@@ -44,7 +44,10 @@ class SpeechSettings(BaseModel):
     personas_dir: Path | None = Field(default=None, description="Extra persona YAML files (override bundled ones).")
     voice_max_history: int = Field(default=20, ge=2, description="Messages kept per voice session.")
     voice_session_ttl_s: float = Field(default=3600.0, gt=0, description="Idle time after which a session restarts.")
-    warm_speech: bool = Field(default=True, description="Load the speech models in the background at server start.")
+    warm_speech: bool = Field(
+        default=True,
+        description="Load the speech models and the voice persona's model in the background at server start.",
+    )
     max_audio_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Largest audio input accepted.")
     max_audio_s: float = Field(default=120.0, gt=0, description="Longest audio input accepted, in seconds.")
     vad_threshold: float = Field(

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from graphs.voice import RESPOND, SPEAKERS, check_context, think_ahead
 from graphs.voice_state import VoiceContext, VoiceInput
@@ -34,8 +35,10 @@ from workbench.events import (
     TranscriptionEvent,
     VoiceDoneEvent,
 )
+from workbench.resources import Resources
 from workbench.runtime import GraphRun, GraphToken
 from workbench.turns.runner import TurnService
+from workbench.voice.personas import get_persona
 from workbench.voice.streaming import Utterance
 
 _WRITTEN: dict[str, type[Event]] = {
@@ -45,6 +48,21 @@ _WRITTEN: dict[str, type[Event]] = {
     "audio_chunk": AudioChunkEvent,
 }
 """The voice graph's custom stream items that are events as they are written."""
+
+
+def warm_voice_model(resources: Resources) -> float | None:
+    """Load the default persona's model and, for a bundled model, read the persona's instructions into its cache,
+    so that the first voice turn does neither. Left alone when it is the chat model (warmed with the chat's
+    instructions, which one model file keeps). The seconds it took, or None for a model that needs no warming."""
+    settings = resources.settings
+    persona = get_persona(settings.voice_persona, settings.personas_dir)
+    choice = resources.models.choose(persona.model, "voice")
+    warm = getattr(choice.model, "warm", None)
+    if not callable(warm) or (settings.warm_chat and choice.spec == resources.models.concrete(None, "chat")):
+        return None
+    started = time.perf_counter()
+    warm([SystemMessage(persona.system_prompt), HumanMessage("")])
+    return time.perf_counter() - started
 
 
 @dataclass

@@ -14,11 +14,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import logging
-import threading
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, WebSocket
@@ -46,25 +43,16 @@ from workbench.server.protocol_assistant import (
     TurnOptions,
 )
 from workbench.server.sockets import TurnSocket
-from workbench.turns.voice import VoiceService, VoiceTurn
+from workbench.turns.voice import ReplyAhead, VoiceService, VoiceTurn
 from workbench.voice.formats import sniff_format
 from workbench.voice.streaming import SpeechStream, StreamError, Utterance, check_stream
 
 router = APIRouter()
-log = logging.getLogger(__name__)
 
 
 def text_frame_limit(max_audio_bytes: int) -> int:
     """Largest JSON message: the base64 of the largest recording plus room for the other fields."""
     return 4 * ((max_audio_bytes + 2) // 3) + 16 * 1024
-
-
-@dataclass
-class Ahead:
-    """A reply begun at a pause (:meth:`AssistantSocket.pausing`): the words it answers and what stops it."""
-
-    text: str
-    halt: threading.Event
 
 
 class AssistantSocket(TurnSocket):
@@ -90,15 +78,14 @@ class AssistantSocket(TurnSocket):
         """The sentences of the running reply whose audio has been sent."""
         self.interrupted: dict[str, str] | None = None
         """The turn the user last spoke over, until the next turn's history takes it."""
-        self.ahead: Ahead | None = None
+        self.ahead = ReplyAhead(service)
         """The reply begun at the user's last pause, until the turn ends or goes on."""
-        self.beginning: set[asyncio.Task[None]] = set()
 
     async def serve(self) -> None:
         try:
             await super().serve()
         finally:
-            self.resumed_ahead()
+            self.ahead.stop()
             if self.stream is not None:
                 self.stream.close()
 
@@ -194,9 +181,7 @@ class AssistantSocket(TurnSocket):
         return VoiceTurn(session_id=session, text=text, interrupted=self.interrupted)
 
     async def turn_heard(self, utterance: Utterance) -> None:
-        if self.ahead is not None and self.ahead.text != utterance.text:
-            self.ahead.halt.set()  # begun on words the turn did not end with: free the model at once
-        self.ahead = None
+        self.ahead.settle(utterance.text)
         turn = self.streamed_turn(utterance.text)
         turn.heard, self.interrupted = utterance, None
         await self.start(turn, self.stream_options)
@@ -204,32 +189,14 @@ class AssistantSocket(TurnSocket):
     async def pausing(self, text: str) -> None:
         """The turn may be over: begin its reply now (nothing is sent or written), so that if it is, the reply is
         under way by the time the silence has confirmed it."""
-        self.resumed_ahead()
         if self.busy() or self.stream is None:
             return
         turn = self.streamed_turn(text)
         self.configure(turn, self.stream_options)
-        self.ahead = Ahead(text, threading.Event())
-        task = asyncio.create_task(self.begin(turn, self.ahead.halt))
-        self.beginning.add(task)  # held until done: the loop keeps only a weak reference to a task
-        task.add_done_callback(self.beginning.discard)
-
-    async def begin(self, turn: VoiceTurn, halt: threading.Event) -> None:
-        try:
-            await self.service.think_ahead(turn, halt)
-        except WorkbenchError as exc:  # the turn itself will say what is wrong, if it comes
-            log.debug("no reply begun ahead: %s", exc)
-        except Exception:
-            log.warning("a reply begun ahead failed", exc_info=True)
+        self.ahead.begin(turn)
 
     async def resumed(self) -> None:
-        self.resumed_ahead()
-
-    def resumed_ahead(self) -> None:
-        """The turn goes on: stop the reply begun for it, if any."""
-        if self.ahead is not None:
-            self.ahead.halt.set()
-            self.ahead = None
+        self.ahead.stop()
 
     async def turn_refused(self, error: WorkbenchError) -> None:
         await self.error(error.code, str(error))

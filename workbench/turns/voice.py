@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import threading
 import time
 import uuid
@@ -40,6 +41,8 @@ from workbench.runtime import GraphRun, GraphToken
 from workbench.turns.runner import TurnService
 from workbench.voice.personas import get_persona
 from workbench.voice.streaming import Utterance
+
+log = logging.getLogger(__name__)
 
 _WRITTEN: dict[str, type[Event]] = {
     "transcription": TranscriptionEvent,
@@ -202,3 +205,41 @@ class VoiceService(TurnService):
             SPEAKERS.cancel(final.get("turn_id"))
 
         return self.turn(run, parts, ending, stopped)
+
+
+class ReplyAhead:
+    """The reply begun at the pauses of one microphone stream (:meth:`VoiceService.think_ahead`): begun when the
+    speaker pauses on a whole sentence, stopped when they go on, kept for the turn when it ends on those words."""
+
+    def __init__(self, service: VoiceService) -> None:
+        self.service = service
+        self.text: str | None = None
+        self._halt = threading.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def begin(self, turn: VoiceTurn) -> None:
+        """Begin the reply to ``turn`` (its text is what the speaker said up to the pause), in the background."""
+        self.stop()
+        self.text, self._halt = turn.text, threading.Event()
+        task = asyncio.create_task(self._begin(turn, self._halt))
+        self._tasks.add(task)  # held until done: the loop keeps only a weak reference to a task
+        task.add_done_callback(self._tasks.discard)
+
+    def stop(self) -> None:
+        """The speaker went on (or left): stop the reply begun, if any."""
+        self._halt.set()
+        self.text = None
+
+    def settle(self, text: str) -> None:
+        """The turn ended on ``text``: a reply begun on other words is stopped at once, freeing the model."""
+        if text != self.text:
+            self._halt.set()
+        self.text = None
+
+    async def _begin(self, turn: VoiceTurn, halt: threading.Event) -> None:
+        try:
+            await self.service.think_ahead(turn, halt)
+        except WorkbenchError as exc:  # the turn itself says what is wrong, if it comes
+            log.debug("no reply begun ahead: %s", exc)
+        except Exception:
+            log.warning("a reply begun ahead failed", exc_info=True)

@@ -3,7 +3,8 @@
 The browser streams the microphone (Gradio's streaming audio input: ``getUserMedia`` with the browser's default echo
 cancellation, so the reply's own sound is not taken for speech) and the server finds the turns with the
 :class:`~workbench.voice.streaming.SpeechStream` that ``/ws/assistant`` uses: the partial transcript shows while
-the user speaks, each turn is answered through :class:`~workbench.turns.voice.VoiceService`, its sentences are
+the user speaks, each turn is answered through :class:`~workbench.turns.voice.VoiceService` (its reply begun at
+the pause, while the silence confirms the end of the turn), its sentences are
 played as they arrive (the stream's chunks are the clock), and its waterfall shows end of speech → final
 transcript → first token → first sentence → first audio. Speech during a reply stops it (the turn is cancelled, as
 the Stop button cancels one) and the session keeps what was heard of it.
@@ -33,7 +34,7 @@ from workbench.events import (
 )
 from workbench.runtime import SessionBusy
 from workbench.sentences import complete_sentences
-from workbench.turns.voice import VoiceService, VoiceTurn
+from workbench.turns.voice import ReplyAhead, VoiceService, VoiceTurn
 from workbench.voice.audio import SAMPLE_RATE, decode_audio, join_clips
 from workbench.voice.streaming import MAX_FRAME_MS, SpeechStream, StreamError, Utterance
 from workbench.voice.stt import SpeechToText
@@ -93,6 +94,7 @@ class Conversation:
         self._reply: asyncio.Task[None] | None = None
         self._turn: VoiceTurn | None = None
         self._run_id = ""
+        self.ahead = ReplyAhead(service)
 
     async def feed(self, rate: int, samples: np.ndarray) -> None:
         """Stream one browser chunk, cut into frames of whole 10 ms (the rest waits for the next chunk)."""
@@ -117,6 +119,7 @@ class Conversation:
         return clip
 
     async def close(self) -> None:
+        self.ahead.stop()
         await self.stream.finish()
         self.stream.close()
 
@@ -136,16 +139,26 @@ class Conversation:
         now = time.perf_counter()
         self.marks = {"end": now - utterance.transcript_s, "final": now}
         self.transcript, self.partial, self.reply, self.spoken = utterance.text, "", "", []
-        self._turn = VoiceTurn(
-            session_id=self.session_id, text=utterance.text, heard=utterance, interrupted=self.interrupted,
-            entry_point="ui", **self.knobs,
-        )  # fmt: skip
-        self.interrupted = None
+        self.ahead.settle(utterance.text)
+        self._turn = self._turn_of(utterance.text)
+        self._turn.heard, self.interrupted = utterance, None
         self._run_id = str(uuid.uuid4())
         self._reply = asyncio.create_task(self._answer(self._turn, self._run_id))
 
     async def turn_refused(self, error: WorkbenchError) -> None:
         self.status = f"⚠️ {error}"
+
+    async def pausing(self, text: str) -> None:
+        if self._reply is None or self._reply.done():  # begin the reply while the silence confirms the turn
+            self.ahead.begin(self._turn_of(text))
+
+    async def resumed(self) -> None:
+        self.ahead.stop()
+
+    def _turn_of(self, text: str) -> VoiceTurn:
+        return VoiceTurn(
+            session_id=self.session_id, text=text, interrupted=self.interrupted, entry_point="ui", **self.knobs
+        )
 
     async def interrupt(self) -> None:
         """Stop the reply the user speaks over, log it as interrupted, keep what was heard for the history."""

@@ -7,7 +7,8 @@ Clips: the real recordings of ``datasets/speech`` and ``../shared/data/speech`` 
 and a few questions spoken by Piper (marked ``piper``), each in a fresh session, after 0.5 s and before 2.5 s of
 silence. End of speech is where the server's VAD heard the last speech (``speech_stopped.at_s``), at the moment the
 client sent that frame. Per streamed turn: end of speech → ``speech_stopped`` (the end-of-turn decision), → the
-final transcript, → the first reply audio (``audio_chunk``; the reply is then aborted); partial lag: a partial's
+final transcript, → the first reply audio (``audio_chunk``), and whether the reply had been begun at the pause
+(``done.timings.llm_ahead_s``: the model's seconds on it before the turn ended); partial lag: a partial's
 arrival − when the audio it covers had been sent; false cut-offs: turns beyond the first in one clip (each clip is
 one utterance); late ends: turns that ended only at the longest silence. Barge-in: a typed request for a long story
 and, once its first sentence's audio has arrived, a clip streamed over it: stop latency from ``speech_started`` (the
@@ -107,6 +108,7 @@ def streamed_turn(url: str, samples: np.ndarray, model: str) -> dict[str, Any]:
     after = got[last:]
     finals = [t for t, m in after if final(m)]
     chunks = [t for t, m in after if m.get("type") == "audio_chunk"]
+    timings = next((m.get("timings", {}) for _, m in after if m.get("type") == "done"), {})
     if not finals or not chunks:
         return {"failed": [m for _, m in after][-3:]}
     end_of_speech = mic.sent_at(stopped["at_s"])
@@ -115,16 +117,17 @@ def streamed_turn(url: str, samples: np.ndarray, model: str) -> dict[str, Any]:
         "end_of_turn_s": stopped_at - end_of_speech,
         "final_s": finals[0] - end_of_speech,
         "first_audio_s": chunks[0] - end_of_speech,
+        "ahead_s": timings.get("llm_ahead_s", 0.0),
         "partial_lags": [t - mic.sent_at(m["until_s"]) for t, m in got if m.get("partial")],
         "transcript": " ".join(m["text"] for _, m in got if final(m)),
     }
 
 
 def answered(messages: list[dict]) -> bool:
-    """Whether the last turn heard so far has its first reply audio (or ended without)."""
+    """Whether the last turn heard so far has ended (its ``done``: its timings say how it was answered)."""
     stops = [i for i, m in enumerate(messages) if m.get("type") == "speech_stopped"]
     tail = messages[stops[-1] :] if stops else []
-    return any(m.get("type") == "audio_chunk" or m.get("status") in ("ok", "error") for m in tail)
+    return any(m.get("type") == "done" for m in tail)
 
 
 def push_to_talk(url: str, data: bytes, model: str) -> float | None:
@@ -204,6 +207,8 @@ def run(rounds: int, model: str, settings: dict[str, str]) -> dict[str, Any]:
             "first_audio_s": summary([t["first_audio_s"] for t in ok]),
             "final_transcript_s": summary([t["final_s"] for t in ok]),
             "end_of_turn_s": summary([t["end_of_turn_s"] for t in ok]),
+            "begun_ahead": sum(t["ahead_s"] > 0 for t in ok),
+            "ahead_s": summary([t["ahead_s"] for t in ok if t["ahead_s"] > 0]),
             "partial_lag_s": summary([lag for t in ok for lag in t["partial_lags"]]),
             "false_cutoffs": sum(t["turns"] - 1 for t in ok),
             "late_ends": sum(t["end_of_turn_s"] > 1.2 for t in ok),
@@ -243,6 +248,8 @@ def _table(result: dict[str, Any]) -> str:
         row("streamed: end of speech -> final transcript", streamed["final_transcript_s"]),
         row("streamed: end of speech -> end of turn", streamed["end_of_turn_s"]),
         row("streamed: partial transcript lag", streamed["partial_lag_s"]),
+        f"  replies begun at the pause {streamed['begun_ahead']} of {streamed['first_audio_s']['n']}",
+        row("streamed: model time spent ahead of the end", streamed["ahead_s"]),
         f"  false cut-offs {streamed['false_cutoffs']}, late ends {streamed['late_ends']}, failed "
         f"{streamed['failed']} of {streamed['turns']}; WER {streamed['wer']}",
         row("push-to-talk: end of speech -> first audio", result["push_to_talk"]["first_audio_s"]),

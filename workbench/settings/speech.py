@@ -78,6 +78,11 @@ class SpeechSettings(BaseModel):
         default=0.8, gt=0, description="Audio time between partial transcripts of a streamed turn."
     )
     barge_in: bool = Field(default=True, description="Speech streamed during a reply interrupts it.")
+    reply_ahead: bool = Field(
+        default=True,
+        description="Begin a streamed turn's reply at the user's pause on a whole sentence, while the silence "
+        "confirms the end of the turn (a local model; dropped if the user goes on).",
+    )
     speech_cache_size: int = Field(default=4, ge=1, description="Speech engines of each kind kept loaded at once.")
     stt_models: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

@@ -218,8 +218,11 @@ class ReplyAhead:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def begin(self, turn: VoiceTurn) -> None:
-        """Begin the reply to ``turn`` (its text is what the speaker said up to the pause), in the background."""
+        """Begin the reply to ``turn`` (its text is what the speaker said up to the pause), in the background,
+        unless the settings say not to (``reply_ahead``)."""
         self.stop()
+        if not self.service.settings.reply_ahead:
+            return
         self.text, self._halt = turn.text, threading.Event()
         task = asyncio.create_task(self._begin(turn, self._halt))
         self._tasks.add(task)  # held until done: the loop keeps only a weak reference to a task

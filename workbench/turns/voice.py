@@ -234,10 +234,11 @@ class ReplyAhead:
         self.text = None
 
     def settle(self, text: str) -> None:
-        """The turn ended on ``text``: a reply begun on other words is stopped at once, freeing the model."""
+        """The turn ended on ``text``: a reply begun on other words is stopped at once, freeing the model; one
+        begun on these is the turn's now (nothing here stops it any more)."""
         if text != self.text:
             self._halt.set()
-        self.text = None
+        self.text, self._halt = None, threading.Event()
 
     async def _begin(self, turn: VoiceTurn, halt: threading.Event) -> None:
         try:

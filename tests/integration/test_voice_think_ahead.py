@@ -64,6 +64,13 @@ def test_a_call_on_other_words_does_not_use_it(greedy):
     assert "ahead_tokens" not in greedy.invoke(CAPITAL).response_metadata, "the call on other words dropped it"
 
 
+def test_a_reply_begun_ahead_keeps_to_the_reply_length(greedy):
+    short = greedy.model_copy(update={"max_tokens": 3})
+    assert 0 < short.think_ahead(CAPITAL, threading.Event()) <= 3
+    reply = short.invoke(CAPITAL)
+    assert reply.response_metadata["ahead_tokens"] <= 3 and reply.usage_metadata["output_tokens"] <= 3
+
+
 def test_a_halted_reply_is_not_kept(greedy):
     halt = threading.Event()
     halt.set()

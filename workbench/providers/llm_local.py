@@ -221,9 +221,10 @@ class LlamaCppChatModel(BaseChatModel):
 
     def think_ahead(self, messages: list[BaseMessage], halt: threading.Event) -> int:
         """Begin the reply to ``messages`` before it is asked for: generate it up to its first complete sentence (at
-        most :data:`AHEAD_TOKENS` tokens) and keep that, evaluated, so that the next call on the same messages and
-        temperature starts from there instead of from its prompt (any other call drops it). Returns the tokens
-        kept: 0 when ``halt`` was set meanwhile (the turn went on), or with prompt lookup on."""
+        most :data:`AHEAD_TOKENS` tokens, and never past the reply's ``max_tokens``) and keep that, evaluated, so
+        that the next call on the same messages and temperature starts from there instead of from its prompt (any
+        other call drops it). Returns the tokens kept: 0 when ``halt`` was set meanwhile (the turn went on), or
+        with prompt lookup on."""
         if self.prompt_lookup:
             return 0
         from llama_cpp import llama_cpp as low_level
@@ -256,7 +257,8 @@ class LlamaCppChatModel(BaseChatModel):
                     if whole and (stopped := next((s for s in stops if s in text), None)):
                         text, ended = text[: text.index(stopped)], True
                         break
-                    if len(generated) >= AHEAD_TOKENS or (whole and complete_sentences(text)[0]):
+                    enough = len(generated) >= min(AHEAD_TOKENS, self.max_tokens)
+                    if enough or (whole and complete_sentences(text)[0]):
                         break
             finally:
                 steps.close()

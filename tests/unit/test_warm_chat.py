@@ -71,15 +71,20 @@ def test_a_model_without_a_warm_up_is_not_warmed(tmp_path):
 def test_the_voice_persona_model_reads_the_persona_instructions(tmp_path):
     from workbench.turns.voice import warm_voice_model
 
-    built = resources(tmp_path, SearchRecorder(), warm_chat=False)
+    personas = tmp_path / "personas"
+    personas.mkdir()
+    (personas / "talker.yaml").write_text("name: talker\nsystem_prompt: You are a voice assistant.\nmodel: spoken\n")
+    built = resources(tmp_path, SearchRecorder(), personas_dir=personas, voice_persona="talker")
+    built.models.register("spoken", WarmableModel(model_name="spoken", warmed=[]))
     assert warm_voice_model(built) is not None
-    (messages,) = built.models.choose("warmable").model.warmed  # type: ignore[attr-defined]
-    assert "voice assistant" in str(messages[0].content) and messages[-1].content == ""
+    (messages,) = built.models.choose("spoken").model.warmed  # type: ignore[attr-defined]
+    assert messages[0].content == "You are a voice assistant." and messages[-1].content == ""
+    assert built.models.choose("warmable").model.warmed == []  # type: ignore[attr-defined]
 
 
-def test_the_voice_model_is_left_to_the_chat_warm_up_when_they_are_one_model(tmp_path):
+def test_the_voice_model_is_left_alone_when_it_is_the_chat_model(tmp_path):
     from workbench.turns.voice import warm_voice_model
 
-    built = resources(tmp_path, SearchRecorder())
+    built = resources(tmp_path, SearchRecorder(), warm_chat=False)  # even when the chat is not warmed either
     assert warm_voice_model(built) is None
     assert built.models.choose("warmable").model.warmed == []  # type: ignore[attr-defined]

@@ -55,13 +55,14 @@ _WRITTEN: dict[str, type[Event]] = {
 
 def warm_voice_model(resources: Resources) -> float | None:
     """Load the default persona's model and, for a bundled model, read the persona's instructions into its cache,
-    so that the first voice turn does neither. Left alone when it is the chat model (warmed with the chat's
-    instructions, which one model file keeps). The seconds it took, or None for a model that needs no warming."""
+    so that the first voice turn does neither. Left alone when it is the chat model: one model file keeps one
+    context, and a warm-up in the background would replace a chat session's in it at any moment (the chat's own
+    warm-up keeps the chat's instructions). The seconds it took, or None for a model that needs no warming."""
     settings = resources.settings
     persona = get_persona(settings.voice_persona, settings.personas_dir)
     choice = resources.models.choose(persona.model, "voice")
     warm = getattr(choice.model, "warm", None)
-    if not callable(warm) or (settings.warm_chat and choice.spec == resources.models.concrete(None, "chat")):
+    if not callable(warm) or choice.spec == resources.models.concrete(None, "chat"):
         return None
     started = time.perf_counter()
     warm([SystemMessage(persona.system_prompt), HumanMessage("")])

@@ -106,9 +106,20 @@ def _search(ctx: VoiceContext, resources: Resources, persona: Persona, query: st
     return resources.store.search(ctx.collection or resources.settings.collection, query, persona.top_k)
 
 
-def _recent(messages: Sequence[BaseMessage], keep: int) -> list[BaseMessage]:
-    """The history the model reads: the last ``keep - 1`` messages and the reply's place, from a human message."""
-    return list(messages[_first_kept(messages, keep - 1) :])
+def _kept(persona: Persona, resources: Resources) -> int:
+    """Messages a session keeps: the persona's own limit, else the server's."""
+    return persona.max_history or resources.settings.voice_max_history
+
+
+def _reply_prompt(
+    persona: Persona, resources: Resources, docs: list[RetrievedDoc] | None, messages: Sequence[BaseMessage]
+) -> list[BaseMessage]:
+    """What the model reads for a reply: the persona's instructions (and the passages ``docs`` when grounded),
+    then the recent history up to the user's turn, from a human message. The one builder of it: a reply begun
+    ahead is used only when the turn's prompt is the same, token for token."""
+    system = persona.system_prompt if docs is None else f"{persona.system_prompt}\n\n{format_context(docs)}"
+    recent = messages[_first_kept(messages, _kept(persona, resources) - 1) :]
+    return [SystemMessage(system), *recent]
 
 
 def _spoken(model: BaseChatModel, persona: Persona) -> BaseChatModel:
@@ -137,13 +148,9 @@ def think_ahead(
     begin = getattr(model, "think_ahead", None)
     if not callable(begin):
         return 0
-    system = persona.system_prompt
-    if _grounded(ctx, persona):
-        system = f"{system}\n\n{format_context(_search(ctx, resources, persona, said))}"
-    keep = persona.max_history or resources.settings.voice_max_history
+    docs = _search(ctx, resources, persona, said) if _grounded(ctx, persona) else None
     messages = [*history, *_interrupted_turn(history, interrupted), HumanMessage(said)]
-    tokens = begin([SystemMessage(system), *_recent(messages, keep)], halt)
-    return int(tokens)
+    return int(begin(_reply_prompt(persona, resources, docs, messages), halt))
 
 
 async def transcribe(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
@@ -227,14 +234,12 @@ async def respond(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
     persona = await asyncio.to_thread(_persona, ctx, resources)
     choice = await asyncio.to_thread(resources.models.choose, ctx.model or persona.model, "voice")
     await adispatch_custom_event(RUNLOG_EVENT, {"model": choice.spec})  # an aborted turn names it too
-    system = persona.system_prompt
+    docs = None
     if _grounded(ctx, persona):
         query = state.get("transcript", "")
         docs = await asyncio.to_thread(_search, ctx, resources, persona, query)
-        system = f"{system}\n\n{format_context(docs)}"
         get_stream_writer()({"type": "retrieval", "documents": docs, "query": query})
-    keep = persona.max_history or resources.settings.voice_max_history
-    history = _recent(state["messages"], keep)
+    prompt = _reply_prompt(persona, resources, docs, state["messages"])
     model = _spoken(choice.model, persona)
     runnable = model.with_fallbacks([choice.fallback]) if choice.fallback is not None else model
     speaker: Speaker | None = None
@@ -246,10 +251,11 @@ async def respond(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
     parts: list[str] = []
     ahead = 0.0
     try:
-        async for chunk in runnable.astream([SystemMessage(system), *history]):
-            if isinstance(chunk, AIMessageChunk):
-                ahead = chunk.response_metadata.get("ahead_s") or ahead
-            if isinstance(chunk, AIMessageChunk) and isinstance(chunk.content, str) and chunk.content:
+        async for chunk in runnable.astream(prompt):
+            if not isinstance(chunk, AIMessageChunk):
+                continue
+            ahead = chunk.response_metadata.get("ahead_s") or ahead  # on the last chunk of a reply begun ahead
+            if isinstance(chunk.content, str) and chunk.content:
                 first_token = first_token or time.perf_counter()
                 parts.append(chunk.content)
                 if speaker is not None:
@@ -273,7 +279,7 @@ async def respond(state: VoiceState, runtime: Runtime[VoiceContext]) -> dict:
     if ahead:  # seconds the model spent on the reply before the turn ended (begun at the user's pause)
         timings["llm_ahead_s"] = ahead
     return {
-        "messages": [*_capped([*state["messages"], reply], keep), reply],
+        "messages": [*_capped([*state["messages"], reply], _kept(persona, resources)), reply],
         "reply": text,
         "timings": timings,
         "models": {**state.get("models", {}), "llm": choice.spec, "persona": persona.name},

@@ -86,8 +86,10 @@ def test_a_streamed_question_is_answered_from_a_reply_begun_at_its_pause(tmp_pat
         connect(f"{server.ws_url}/ws/assistant?session_id=ahead", max_size=None) as ws,
     ):
         mic = Microphone(ws, validate_assistant_message)
-        mic.start()
-        mic.play(np.concatenate([silence(0.5), question, silence(2.0)]))
+        # A second of silence ends the turn: time for the pause's transcript on a busy machine, so that the reply
+        # is always begun before the turn ends (by default 0.5 s, which a loaded test run can overrun).
+        mic.start(turn_end_silence_ms=1000)
+        mic.play(np.concatenate([silence(0.5), question, silence(2.5)]))
         messages = [m for _, m in mic.until(is_done)]
         mic.wait()
     assert [m["text"] for m in messages if final(m)] == ["What is the capital of France?"]
